@@ -1,0 +1,12 @@
+//! PostgreSQL client written from the protocol documentation. Plain Rust: no pyo3 here.
+//!
+//! Layers, bottom up:
+//! - [`protocol`]: sans-I/O message codec (bytes in, typed messages out, and back).
+
+// The shared `crate::error::Error` is deliberately one flat struct carrying every
+// server field; errors are the cold path, so its size in `Result` is accepted.
+#![allow(clippy::result_large_err)]
+// Tests may unwrap; library code may not (`clippy::unwrap_used` is denied).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod protocol;
