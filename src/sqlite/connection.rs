@@ -1,0 +1,273 @@
+//! Opening a SQLite connection and running one statement on it.
+//!
+//! Placeholders: `?`, `?NNN` and `$N` all bind by position (`$2` is the second
+//! parameter wherever it appears), so SQL written for PostgreSQL runs unchanged.
+
+use super::errors::map;
+use super::types::{from_sqlite, to_sqlite};
+use crate::error::{Error, Result};
+use crate::value::{Row, Value};
+use rusqlite::{Connection, OpenFlags};
+use std::time::{Duration, Instant};
+
+/// What one statement produced.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub columns: Vec<String>,
+    pub rows: Vec<Row>,
+    /// Rows changed by a write, or rows returned by a read.
+    pub rowcount: i64,
+    pub last_insert_rowid: i64,
+}
+
+/// Opens a connection with the settings every ormkit connection uses.
+pub fn open(path: &str, uri: bool, busy_timeout: Duration, wal: bool) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if uri {
+        flags |= OpenFlags::SQLITE_OPEN_URI;
+    }
+    let conn = Connection::open_with_flags(path, flags).map_err(map)?;
+    configure(&conn, busy_timeout, wal)?;
+    Ok(conn)
+}
+
+pub fn configure(conn: &Connection, busy_timeout: Duration, wal: bool) -> Result<()> {
+    conn.busy_timeout(busy_timeout).map_err(map)?;
+    if wal {
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(map)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::operational(format!(
+                "could not switch the database to WAL mode (it stayed in {mode})"
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous=NORMAL")
+            .map_err(map)?;
+    }
+    conn.execute_batch("PRAGMA foreign_keys=ON").map_err(map)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(())
+}
+
+/// Whether `sql` only reads (so it may run on a reader connection).
+pub fn is_read_only(conn: &Connection, sql: &str) -> Result<bool> {
+    if is_transaction_control(sql) {
+        return Ok(false);
+    }
+    let stmt = conn.prepare_cached(sql).map_err(map)?;
+    Ok(stmt.readonly())
+}
+
+fn is_transaction_control(sql: &str) -> bool {
+    let head: String = sql
+        .trim_start()
+        .chars()
+        .take(9)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    [
+        "BEGIN",
+        "COMMIT",
+        "END",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "RELEASE",
+        "PRAGMA",
+        "ATTACH",
+        "DETACH",
+    ]
+    .iter()
+    .any(|k| head.starts_with(k))
+}
+
+/// Runs one statement. With `budget`, a read that runs longer is interrupted
+/// (SQLITE_INTERRUPT) so the caller can move it to a background thread.
+pub fn run(
+    conn: &Connection,
+    sql: &str,
+    params: &[Value],
+    budget: Option<Duration>,
+) -> Result<Output> {
+    if let Some(limit) = budget {
+        let start = Instant::now();
+        conn.progress_handler(1000, Some(move || start.elapsed() > limit))
+            .map_err(map)?;
+    }
+    let result = run_inner(conn, sql, params);
+    if budget.is_some() {
+        conn.progress_handler(0, None::<fn() -> bool>)
+            .map_err(map)?;
+    }
+    result
+}
+
+fn run_inner(conn: &Connection, sql: &str, params: &[Value]) -> Result<Output> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map)?;
+    bind(&mut stmt, params)?;
+    let ncols = stmt.column_count();
+    let columns: Vec<String> = stmt
+        .column_names()
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let read_only = stmt.readonly();
+    let before = conn.total_changes();
+    let mut rows = Vec::new();
+    {
+        let mut cursor = stmt.raw_query();
+        while let Some(row) = cursor.next().map_err(map)? {
+            let mut out = Row::with_capacity(ncols);
+            for i in 0..ncols {
+                out.push(from_sqlite(row.get_ref(i).map_err(map)?));
+            }
+            rows.push(out);
+        }
+    }
+    let rowcount = if read_only {
+        rows.len() as i64
+    } else {
+        (conn.total_changes() - before) as i64
+    };
+    Ok(Output {
+        columns,
+        rows,
+        rowcount,
+        last_insert_rowid: conn.last_insert_rowid(),
+    })
+}
+
+/// Runs one statement once per parameter set; returns the rows changed.
+pub fn run_many(conn: &Connection, sql: &str, param_sets: &[Vec<Value>]) -> Result<i64> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map)?;
+    let before = conn.total_changes();
+    for params in param_sets {
+        bind(&mut stmt, params)?;
+        let mut cursor = stmt.raw_query();
+        while cursor.next().map_err(map)?.is_some() {}
+    }
+    Ok((conn.total_changes() - before) as i64)
+}
+
+fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<()> {
+    let count = stmt.parameter_count();
+    let mut expected = 0usize;
+    for i in 1..=count {
+        let position = match stmt.parameter_name(i) {
+            None => i,
+            Some(name) => parse_position(name).ok_or_else(|| {
+                Error::programming(format!("unsupported placeholder {name:?}: use ?, ?N or $N"))
+            })?,
+        };
+        expected = expected.max(position);
+        let value = params
+            .get(position - 1)
+            .ok_or_else(|| wrong_count(count, params.len()))?;
+        let stored = to_sqlite(value)?;
+        stmt.raw_bind_parameter(i, stored).map_err(map)?;
+    }
+    if expected != params.len() {
+        return Err(wrong_count(expected, params.len()));
+    }
+    Ok(())
+}
+
+fn parse_position(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix('$').or_else(|| name.strip_prefix('?'))?;
+    match digits.parse::<usize>() {
+        Ok(n) if n >= 1 => Some(n),
+        _ => None,
+    }
+}
+
+fn wrong_count(expected: usize, got: usize) -> Error {
+    Error::programming(format!(
+        "the statement takes {expected} parameter{}, {got} {} given",
+        if expected == 1 { "" } else { "s" },
+        if got == 1 { "was" } else { "were" }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn mem() -> Connection {
+        open(":memory:", false, Duration::from_millis(100), false).expect("open")
+    }
+
+    #[test]
+    fn dollar_and_question_placeholders() {
+        let c = mem();
+        let out = run(
+            &c,
+            "SELECT $2, $1, $2",
+            &[Value::Int(1), Value::Int(2)],
+            None,
+        )
+        .expect("run");
+        assert_eq!(
+            out.rows[0].as_slice(),
+            &[Value::Int(2), Value::Int(1), Value::Int(2)]
+        );
+        let out = run(
+            &c,
+            "SELECT ?, ?",
+            &[Value::Int(1), Value::Text("x".into())],
+            None,
+        )
+        .expect("run");
+        assert_eq!(out.rows[0][1], Value::Text("x".into()));
+    }
+
+    #[test]
+    fn wrong_parameter_count_is_an_error() {
+        let c = mem();
+        let err = run(&c, "SELECT ?", &[], None).expect_err("count");
+        assert_eq!(err.kind, ErrorKind::Programming);
+        let err = run(&c, "SELECT $1", &[Value::Int(1), Value::Int(2)], None).expect_err("count");
+        assert!(
+            err.message.contains("takes 1 parameter, 2 were given"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn rowcount_counts_changes_and_rows() {
+        let c = mem();
+        run(&c, "CREATE TABLE t (a INTEGER)", &[], None).expect("create");
+        let n = run_many(
+            &c,
+            "INSERT INTO t VALUES ($1)",
+            &[vec![Value::Int(1)], vec![Value::Int(2)]],
+        )
+        .expect("many");
+        assert_eq!(n, 2);
+        let out = run(&c, "UPDATE t SET a = a + 1", &[], None).expect("update");
+        assert_eq!(out.rowcount, 2);
+        let out = run(&c, "SELECT a FROM t ORDER BY a", &[], None).expect("select");
+        assert_eq!(out.rowcount, 2);
+        assert_eq!(out.columns, vec!["a".to_owned()]);
+    }
+
+    #[test]
+    fn budget_interrupts_long_reads() {
+        let c = mem();
+        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+        let err = run(&c, sql, &[], Some(Duration::from_millis(5))).expect_err("interrupted");
+        assert_eq!(err.kind, ErrorKind::Operational);
+        let out = run(&c, "SELECT 1", &[], None).expect("usable afterwards");
+        assert_eq!(out.rows.len(), 1);
+    }
+
+    #[test]
+    fn transaction_control_is_not_read_only() {
+        let c = mem();
+        assert!(!is_read_only(&c, "BEGIN").expect("begin"));
+        assert!(is_read_only(&c, "SELECT 1").expect("select"));
+    }
+}

@@ -1,0 +1,82 @@
+//! rusqlite errors -> the shared `Error`, classed by SQLite's primary result code.
+
+use crate::error::{Error, ErrorKind};
+use rusqlite::ffi;
+
+pub fn map(err: rusqlite::Error) -> Error {
+    match err {
+        rusqlite::Error::SqliteFailure(e, msg) => {
+            let message = msg.unwrap_or_else(|| e.to_string());
+            let kind = match e.code {
+                rusqlite::ErrorCode::ConstraintViolation => ErrorKind::Integrity,
+                rusqlite::ErrorCode::DatabaseBusy
+                | rusqlite::ErrorCode::DatabaseLocked
+                | rusqlite::ErrorCode::SystemIoFailure
+                | rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::DiskFull
+                | rusqlite::ErrorCode::OperationInterrupted
+                | rusqlite::ErrorCode::OutOfMemory
+                | rusqlite::ErrorCode::ReadOnly
+                | rusqlite::ErrorCode::FileLockingProtocolFailed
+                | rusqlite::ErrorCode::PermissionDenied => ErrorKind::Operational,
+                rusqlite::ErrorCode::TooBig | rusqlite::ErrorCode::TypeMismatch => ErrorKind::Data,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase => {
+                    ErrorKind::Database
+                }
+                rusqlite::ErrorCode::InternalMalfunction => ErrorKind::Internal,
+                rusqlite::ErrorCode::ApiMisuse => ErrorKind::Interface,
+                _ if e.extended_code == ffi::SQLITE_ERROR => classify_generic(&message),
+                _ => ErrorKind::Database,
+            };
+            let mut out = Error::new(kind, message);
+            out.sqlstate = Some(format!("SQLITE_{}", e.extended_code));
+            out
+        }
+        rusqlite::Error::SqlInputError {
+            msg, sql, offset, ..
+        } => {
+            let mut out = Error::programming(format!("{msg} in {sql:?} at offset {offset}"));
+            out.position = u32::try_from(offset).ok();
+            out
+        }
+        rusqlite::Error::InvalidParameterCount(got, expected) => Error::programming(format!(
+            "the statement takes {expected} parameters, {got} were given"
+        )),
+        rusqlite::Error::ToSqlConversionFailure(e) => Error::data(e.to_string()),
+        rusqlite::Error::Utf8Error(_, e) => Error::data(e.to_string()),
+        rusqlite::Error::NulError(e) => Error::data(format!("SQL text contains a NUL byte: {e}")),
+        other => Error::interface(other.to_string()),
+    }
+}
+
+/// SQLITE_ERROR covers syntax errors, missing tables and more; all are the
+/// caller's SQL being wrong, except a few run-time data problems.
+fn classify_generic(message: &str) -> ErrorKind {
+    if message.contains("datatype mismatch") || message.contains("too big") {
+        ErrorKind::Data
+    } else {
+        ErrorKind::Programming
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        let err = conn.execute("SELEC 1", []).expect_err("syntax");
+        assert_eq!(map(err).kind, ErrorKind::Programming);
+        conn.execute("CREATE TABLE t (a INTEGER UNIQUE)", [])
+            .expect("create");
+        conn.execute("INSERT INTO t VALUES (1)", [])
+            .expect("insert");
+        let err = conn
+            .execute("INSERT INTO t VALUES (1)", [])
+            .expect_err("dup");
+        let e = map(err);
+        assert_eq!(e.kind, ErrorKind::Integrity);
+        assert!(e.message.contains("UNIQUE"), "{}", e.message);
+    }
+}
