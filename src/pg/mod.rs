@@ -2,6 +2,7 @@
 //!
 //! Layers, bottom up:
 //! - [`protocol`]: sans-I/O message codec (bytes in, typed messages out, and back).
+//! - [`auth`]: SCRAM-SHA-256 (with SASLprep) and MD5 password exchanges.
 
 // The shared `crate::error::Error` is deliberately one flat struct carrying every
 // server field; errors are the cold path, so its size in `Result` is accepted.
@@ -9,4 +10,5 @@
 // Tests may unwrap; library code may not (`clippy::unwrap_used` is denied).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod auth;
 pub mod protocol;
