@@ -49,7 +49,7 @@ pub struct PoolStats {
 /// Where a statement has to run, decided on the caller's thread.
 pub enum Route {
     /// It already ran on the caller's thread.
-    Done(Result<Output>),
+    Done(Box<Result<Output>>),
     Read,
     Write,
 }
@@ -131,16 +131,16 @@ impl SqlitePool {
     /// Decides on the caller's thread where `sql` runs, and runs short reads right here.
     pub fn route(&self, sql: &str, params: &[Value]) -> Route {
         if let Err(e) = self.check_open() {
-            return Route::Done(Err(e));
+            return Route::Done(Box::new(Err(e)));
         }
         let Ok(mut guard) = self.inline.try_lock() else {
             return Route::Read;
         };
         let Some(conn) = guard.as_mut() else {
-            return Route::Done(Err(Error::interface("the engine is closed")));
+            return Route::Done(Box::new(Err(Error::interface("the engine is closed"))));
         };
         match is_read_only(conn, sql) {
-            Err(e) => Route::Done(Err(e)),
+            Err(e) => Route::Done(Box::new(Err(e))),
             Ok(false) => Route::Write,
             Ok(true) => match self.config.inline_budget {
                 None => Route::Read,
@@ -148,7 +148,7 @@ impl SqlitePool {
                     Err(e) if retry_elsewhere(&e) => Route::Read,
                     done => {
                         self.inline_reads.fetch_add(1, Ordering::Relaxed);
-                        Route::Done(done)
+                        Route::Done(Box::new(done))
                     }
                 },
             },

@@ -1,0 +1,74 @@
+"""Parsing of database URLs into a backend choice and its options."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+__all__ = ["ParsedURL", "parse_url", "redact_url"]
+
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9]*)(?:\+[A-Za-z0-9_]+)?:(?P<rest>.*)$", re.S)
+
+
+@dataclass(frozen=True)
+class ParsedURL:
+    """A URL split into its dialect, the target and query options."""
+
+    dialect: str
+    url: str
+    sqlite_path: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def parse_url(url: str) -> ParsedURL:
+    """Parses ``url``; raises ValueError naming what is wrong (never echoing a password)."""
+    if not isinstance(url, str):
+        raise TypeError(f"the database URL must be a str, not {type(url).__name__}")
+    if "\x00" in url:
+        raise ValueError("the database URL contains a NUL byte")
+    m = _SCHEME.match(url)
+    if not m:
+        raise ValueError(f"not a database URL: {redact_url(url)!r}")
+    scheme = m.group("scheme").lower()
+    rest = m.group("rest")
+    if scheme == "sqlite":
+        return _parse_sqlite(url, rest)
+    if scheme in ("postgresql", "postgres"):
+        return ParsedURL("postgresql", url)
+    raise ValueError(
+        f"unsupported database {scheme!r} in {redact_url(url)!r}: use postgresql:// or sqlite://"
+    )
+
+
+def _parse_sqlite(url: str, rest: str) -> ParsedURL:
+    query = ""
+    if "?" in rest:
+        rest, query = rest.split("?", 1)
+    options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=False))
+    if rest in (":memory:", "//:memory:", "///:memory:", "//", "///"):
+        return ParsedURL("sqlite", url, None, options)
+    if rest.startswith("///"):
+        path = unquote(rest[3:])
+    elif rest.startswith("//"):
+        raise ValueError(
+            f"SQLite URLs have no host: write sqlite:///relative.db or sqlite:////absolute.db, "
+            f"not {url!r}"
+        )
+    else:
+        path = unquote(rest)
+    if not path:
+        raise ValueError(f"the SQLite URL {url!r} names no database file")
+    return ParsedURL("sqlite", url, path, options)
+
+
+_PASSWORD = re.compile(r"(?P<head>^[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*:)(?P<pw>[^@/?#]*)(?=@)")
+_QUERY_PASSWORD = re.compile(r"(?i)(?P<key>[?&]password=)[^&#]*")
+
+
+def redact_url(url: Any) -> str:
+    """``url`` with any password replaced by ``***``."""
+    text = str(url)
+    text = _PASSWORD.sub(lambda m: m.group("head") + "***", text)
+    return _QUERY_PASSWORD.sub(lambda m: m.group("key") + "***", text)

@@ -1,0 +1,354 @@
+"""The Engine: a pool of connections to one database, and raw SQL on it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from types import TracebackType
+from typing import Any
+
+from . import _ormkit
+from ._ormkit import QueryResult
+from ._url import parse_url, redact_url
+from .errors import InterfaceError
+from .events import EventBus, QueryEvent
+
+__all__ = ["Engine", "Transaction", "create_engine"]
+
+logger = logging.getLogger("ormkit")
+
+_FLOAT_OPTIONS = {
+    "connect_timeout",
+    "command_timeout",
+    "acquire_timeout",
+    "max_idle_time",
+    "max_lifetime",
+    "busy_timeout",
+    "inline_budget",
+}
+_INT_OPTIONS = {"statement_cache_size", "min_connections", "max_connections"}
+_BOOL_OPTIONS = {"echo", "allow_trust"}
+_STR_OPTIONS = {"sslmode", "sslrootcert", "application_name"}
+_KNOWN_OPTIONS = _FLOAT_OPTIONS | _INT_OPTIONS | _BOOL_OPTIONS | _STR_OPTIONS
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name not in _KNOWN_OPTIONS:
+        raise ValueError(f"unknown engine option {name!r}; known: {', '.join(sorted(_KNOWN_OPTIONS))}")
+    if value is None:
+        return None
+    try:
+        if name in _BOOL_OPTIONS:
+            if isinstance(value, str):
+                low = value.lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if name in _INT_OPTIONS:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            out = int(value)
+            if out < 0:
+                raise ValueError(value)
+            return out
+        if name in _FLOAT_OPTIONS:
+            outf = float(value)
+            if not outf >= 0:
+                raise ValueError(value)
+            return outf
+        return str(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"invalid value {value!r} for engine option {name!r}") from None
+
+
+def _echo_logging() -> None:
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    if not logger.hasHandlers():
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s ormkit %(message)s"))
+        logger.addHandler(handler)
+
+
+def _shorten(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _params_text(params: Any) -> str:
+    if not params:
+        return "()"
+    items = list(params)
+    shown = ", ".join(_shorten(v) for v in items[:10])
+    if len(items) > 10:
+        shown += f", ... {len(items) - 10} more"
+    return f"({shown})"
+
+
+async def create_engine(
+    url: str, *, min_connections: int = 1, max_connections: int = 10, **options: Any
+) -> Engine:
+    """Opens an engine for ``url`` (``postgresql://...`` or ``sqlite:///file.db``).
+
+    Options may also be given in the URL's query string; keywords win.
+    """
+    parsed = parse_url(url)
+    merged: dict[str, Any] = {}
+    for key, value in parsed.options.items():
+        merged[key] = _coerce(key, value)
+    merged.setdefault("min_connections", min_connections)
+    merged.setdefault("max_connections", max_connections)
+    if min_connections != 1:
+        merged["min_connections"] = _coerce("min_connections", min_connections)
+    if max_connections != 10:
+        merged["max_connections"] = _coerce("max_connections", max_connections)
+    for key, value in options.items():
+        merged[key] = _coerce(key, value)
+    if merged["max_connections"] < 1:
+        raise ValueError("max_connections must be at least 1")
+    if merged["min_connections"] > merged["max_connections"]:
+        raise ValueError("min_connections cannot be larger than max_connections")
+    if parsed.dialect == "sqlite":
+        path = parsed.sqlite_path
+        if path is not None:
+            path = os.path.abspath(path)
+        backend = await _ormkit.SqliteBackend.open(
+            path,
+            max_connections=merged["max_connections"],
+            busy_timeout=merged.get("busy_timeout") or 5.0,
+            acquire_timeout=merged.get("acquire_timeout") or 30.0,
+            inline_budget=merged.get("inline_budget", 0.001),
+        )
+    else:
+        from ._pg import open_pg_backend
+
+        backend = await open_pg_backend(url, merged)
+    return Engine(parsed.dialect, url, backend, merged)
+
+
+class Engine:
+    """A pool of connections to one database. Create it with ``await create_engine(url)``."""
+
+    def __init__(self, dialect: str, url: str, backend: Any, options: dict[str, Any]) -> None:
+        self.dialect = dialect
+        self._url = redact_url(url)
+        self._backend: Any = backend
+        self._options = options
+        self._echo = bool(options.get("echo"))
+        self.events = EventBus(self._refresh_observed)
+        self._observed = False
+        self._refresh_observed()
+        if self._echo:
+            _echo_logging()
+
+    def _refresh_observed(self) -> None:
+        self._observed = self._echo or self.events.has_listeners()
+
+    @property
+    def url(self) -> str:
+        """The URL with its password hidden."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"<Engine {self.dialect} {self._url}>"
+
+    def _live_backend(self) -> Any:
+        backend = self._backend
+        if backend is None:
+            raise InterfaceError("the engine is closed")
+        return backend
+
+    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
+        """Runs one statement with ``$1..$N`` (or, on SQLite, ``?``) placeholders."""
+        backend = self._backend
+        if backend is None:
+            raise InterfaceError("the engine is closed")
+        if self._observed:
+            return await self._observe(backend.execute, sql, params)
+        result = backend.execute(sql, params)
+        if result.__class__ is not QueryResult:
+            result = await result
+        return result  # type: ignore[no-any-return]
+
+    async def _observe(
+        self, run: Callable[..., Any], sql: str, params: Sequence[Any] | None
+    ) -> QueryResult:
+        started = time.perf_counter()
+        try:
+            result = run(sql, params)
+            if result.__class__ is not QueryResult:
+                result = await result
+        except BaseException as exc:
+            self._report(sql, params, -1, time.perf_counter() - started, False, exc)
+            raise
+        self._report(
+            sql, params, result.rowcount, time.perf_counter() - started, result.cache_hit, None
+        )
+        return result  # type: ignore[no-any-return]
+
+    def _report(
+        self,
+        sql: str,
+        params: Any,
+        rowcount: int,
+        duration: float,
+        cache_hit: bool,
+        error: BaseException | None,
+    ) -> None:
+        count = len(params) if params is not None and hasattr(params, "__len__") else 0
+        if self._echo:
+            if error is None:
+                logger.info(
+                    "%s %s -> %d rows in %.3f ms", sql, _params_text(params), rowcount,
+                    duration * 1000,
+                )
+            else:
+                logger.info(
+                    "%s %s -> failed in %.3f ms: %s", sql, _params_text(params),
+                    duration * 1000, type(error).__name__,
+                )
+        if self.events.has_listeners():
+            self.events.emit(QueryEvent(sql, count, rowcount, duration, cache_hit, error))
+
+    async def executemany(self, sql: str, seq_of_params: Iterable[Sequence[Any]]) -> int:
+        """Runs ``sql`` once per parameter set, in one transaction; returns rows affected."""
+        backend = self._live_backend()
+        params = list(seq_of_params)
+        if not self._observed:
+            return await backend.executemany(sql, params)  # type: ignore[no-any-return]
+        started = time.perf_counter()
+        try:
+            count: int = await backend.executemany(sql, params)
+        except BaseException as exc:
+            self._report(sql, None, -1, time.perf_counter() - started, False, exc)
+            raise
+        self._report(sql, None, count, time.perf_counter() - started, False, None)
+        return count
+
+    def transaction(self) -> Transaction:
+        """A transaction: ``async with await engine.transaction() as tx:`` (or without
+        ``await``). Commits on normal exit, rolls back on any exception, cancellation
+        included."""
+        self._live_backend()
+        return Transaction(self)
+
+    async def close(self) -> None:
+        """Closes every connection; the engine cannot be used afterwards."""
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            await backend.close()
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Pool counters (and statement-cache counters on PostgreSQL)."""
+        backend = self._backend
+        if backend is None:
+            return {"closed": True}
+        out: dict[str, Any] = dict(backend.stats())
+        out["closed"] = False
+        return out
+
+
+class Transaction:
+    """One database transaction on one connection.
+
+    ``await engine.transaction()`` begins it; ``async with`` commits on normal exit and
+    rolls back on any exception (``asyncio.CancelledError`` included).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._tx: Any = None
+        self._done = False
+
+    async def _begin(self) -> Transaction:
+        if self._tx is None:
+            self._tx = await self._engine._live_backend().begin()
+        return self
+
+    def __await__(self) -> Generator[Any, None, Transaction]:
+        return self._begin().__await__()
+
+    async def __aenter__(self) -> Transaction:
+        return await self._begin()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._done or self._tx is None:
+            return
+        if exc_type is None:
+            await self.commit()
+        else:
+            await self._rollback_shielded()
+
+    async def _rollback_shielded(self) -> None:
+        self._done = True
+        fut = self._tx.rollback()
+        try:
+            await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            # The rollback goes on in the background; the writer is released when it ends.
+            raise
+
+    def _live(self) -> Any:
+        if self._tx is None:
+            raise InterfaceError("the transaction has not begun: await it or use async with")
+        if self._done:
+            raise InterfaceError("the transaction is already committed or rolled back")
+        return self._tx
+
+    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
+        """Runs one statement inside the transaction."""
+        tx = self._live()
+        engine = self._engine
+        if engine._observed:
+            return await engine._observe(tx.execute, sql, params)
+        result = tx.execute(sql, params)
+        if result.__class__ is not QueryResult:
+            result = await result
+        return result  # type: ignore[no-any-return]
+
+    async def executemany(self, sql: str, seq_of_params: Iterable[Sequence[Any]]) -> int:
+        """Runs ``sql`` once per parameter set inside the transaction."""
+        return await self._live().executemany(sql, list(seq_of_params))  # type: ignore[no-any-return]
+
+    async def commit(self) -> None:
+        """Commits; the connection goes back to the pool whatever happens."""
+        tx = self._live()
+        self._done = True
+        await tx.commit()
+
+    async def rollback(self) -> None:
+        """Rolls back; the connection goes back to the pool whatever happens."""
+        self._live()
+        await self._rollback_shielded()
+
+    @property
+    def active(self) -> bool:
+        """True between begin and commit/rollback."""
+        return self._tx is not None and not self._done
+
+
+def run_sync(coro: Awaitable[Any]) -> Any:
+    """Runs a coroutine to completion (for scripts and the CLI)."""
+    return asyncio.run(coro)  # type: ignore[arg-type]

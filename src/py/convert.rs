@@ -1,0 +1,427 @@
+//! Python values <-> `Value`. The only place that knows both sides' types.
+
+use crate::error::Error;
+use crate::value::{civil_from_days, days_from_civil, split_time, Value, MICROS_PER_DAY};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDate, PyDateAccess, PyDateTime, PyDelta, PyDeltaAccess, PyDict,
+    PyFloat, PyInt, PyList, PyString, PyTime, PyTimeAccess, PyTuple, PyType, PyTzInfo,
+    PyTzInfoAccess,
+};
+
+static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static UUID: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static ENUM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static JSON_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static JSON_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    DECIMAL.import(py, "decimal", "Decimal")
+}
+
+fn uuid_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    UUID.import(py, "uuid", "UUID")
+}
+
+fn enum_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    ENUM.import(py, "enum", "Enum")
+}
+
+pub fn json_dumps(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    JSON_DUMPS.import(py, "ormkit._json", "dumps")
+}
+
+pub fn json_loads(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    JSON_LOADS.import(py, "json", "loads")
+}
+
+/// Converts a parameter sequence (list or tuple; None means no parameters).
+pub fn params_to_values(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
+    let Some(params) = params else {
+        return Ok(Vec::new());
+    };
+    if params.is_none() {
+        return Ok(Vec::new());
+    }
+    if let Ok(list) = params.cast::<PyList>() {
+        return list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| to_value_at(&v, i))
+            .collect();
+    }
+    if let Ok(tuple) = params.cast::<PyTuple>() {
+        return tuple
+            .iter()
+            .enumerate()
+            .map(|(i, v)| to_value_at(&v, i))
+            .collect();
+    }
+    if params.is_instance_of::<PyString>()
+        || params.is_instance_of::<PyBytes>()
+        || params.is_instance_of::<PyDict>()
+    {
+        return Err(type_error(format!(
+            "parameters must be a list or tuple, not {}",
+            type_name(params)
+        )));
+    }
+    let mut out = Vec::new();
+    for (i, v) in params.try_iter()?.enumerate() {
+        out.push(to_value_at(&v?, i)?);
+    }
+    Ok(out)
+}
+
+fn to_value_at(v: &Bound<'_, PyAny>, index: usize) -> PyResult<Value> {
+    to_value(v).map_err(|e| {
+        let py = v.py();
+        let msg = format!("parameter ${}: {}", index + 1, e.value(py));
+        let cls = e.get_type(py);
+        match cls.call1((msg,)) {
+            Ok(exc) => PyErr::from_value(exc),
+            Err(other) => other,
+        }
+    })
+}
+
+fn type_error(msg: String) -> PyErr {
+    crate::py::errors::to_pyerr_plain(&Error::programming(msg))
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+/// One Python value as a `Value`.
+pub fn to_value(v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let py = v.py();
+    if v.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = v.cast_exact::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(s) = v.cast::<PyString>() {
+        return Ok(Value::Text(s.to_str()?.to_owned()));
+    }
+    if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
+        if v.is_instance(enum_type(py)?)? {
+            return to_value(&v.getattr("value")?);
+        }
+        return match v.extract::<i64>() {
+            Ok(i) => Ok(Value::Int(i)),
+            Err(_) => Err(crate::py::errors::to_pyerr_plain(&Error::data(format!(
+                "integer {} does not fit in a signed 64-bit integer",
+                short_repr(v)
+            )))),
+        };
+    }
+    if let Ok(f) = v.cast::<PyFloat>() {
+        return Ok(Value::Float(f.value()));
+    }
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return Ok(Value::Bytes(b.as_bytes().to_vec()));
+    }
+    if let Ok(dt) = v.cast::<PyDateTime>() {
+        return datetime_to_value(dt);
+    }
+    if let Ok(d) = v.cast::<PyDate>() {
+        return Ok(Value::Date(days_from_civil(
+            d.get_year(),
+            u32::from(d.get_month()),
+            u32::from(d.get_day()),
+        )));
+    }
+    if let Ok(t) = v.cast::<PyTime>() {
+        let micros = time_micros(
+            t.get_hour(),
+            t.get_minute(),
+            t.get_second(),
+            t.get_microsecond(),
+        );
+        return match t.get_tzinfo() {
+            None => Ok(Value::Time(micros)),
+            Some(tz) => {
+                let off = tz.call_method1("utcoffset", (py.None(),))?;
+                let secs = if off.is_none() {
+                    0
+                } else {
+                    delta_micros(off.cast::<PyDelta>()?) / 1_000_000
+                };
+                Ok(Value::TimeTz(micros, secs as i32))
+            }
+        };
+    }
+    if let Ok(d) = v.cast::<PyDelta>() {
+        return Ok(Value::Interval {
+            months: 0,
+            days: d.get_days(),
+            micros: i64::from(d.get_seconds()) * 1_000_000 + i64::from(d.get_microseconds()),
+        });
+    }
+    if v.is_instance(decimal_type(py)?)? {
+        return decimal_to_value(v);
+    }
+    if v.is_instance(uuid_type(py)?)? {
+        let bytes: Vec<u8> = v.getattr("bytes")?.extract()?;
+        let arr: [u8; 16] = bytes
+            .try_into()
+            .map_err(|_| crate::py::errors::to_pyerr_plain(&Error::data("malformed UUID")))?;
+        return Ok(Value::Uuid(arr));
+    }
+    if v.is_instance_of::<PyDict>() {
+        let text: String = json_dumps(py)?.call1((v,))?.extract()?;
+        return Ok(Value::Json(text));
+    }
+    if let Ok(list) = v.cast::<PyList>() {
+        return list
+            .iter()
+            .map(|x| to_value(&x))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Value::Array);
+    }
+    if let Ok(tuple) = v.cast::<PyTuple>() {
+        return tuple
+            .iter()
+            .map(|x| to_value(&x))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Value::Array);
+    }
+    if v.is_instance(enum_type(py)?)? {
+        return to_value(&v.getattr("value")?);
+    }
+    if let Ok(b) = v.cast::<PyByteArray>() {
+        return Ok(Value::Bytes(b.to_vec()));
+    }
+    if let Ok(bytes) = v.call_method0("__bytes__") {
+        if let Ok(b) = bytes.cast::<PyBytes>() {
+            return Ok(Value::Bytes(b.as_bytes().to_vec()));
+        }
+    }
+    Err(type_error(format!(
+        "type {} is not supported as a parameter (use int, float, str, bytes, bool, None, \
+         datetime, date, time, timedelta, Decimal, UUID, dict, list or an Enum)",
+        type_name(v)
+    )))
+}
+
+fn short_repr(v: &Bound<'_, PyAny>) -> String {
+    let text = v.repr().map(|r| r.to_string()).unwrap_or_default();
+    if text.chars().count() > 40 {
+        format!("{}...", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn time_micros(h: u8, m: u8, s: u8, us: u32) -> i64 {
+    ((i64::from(h) * 60 + i64::from(m)) * 60 + i64::from(s)) * 1_000_000 + i64::from(us)
+}
+
+fn delta_micros(d: &Bound<'_, PyDelta>) -> i64 {
+    (i64::from(d.get_days()) * 86_400 + i64::from(d.get_seconds())) * 1_000_000
+        + i64::from(d.get_microseconds())
+}
+
+fn datetime_to_value(dt: &Bound<'_, PyDateTime>) -> PyResult<Value> {
+    let days = days_from_civil(
+        dt.get_year(),
+        u32::from(dt.get_month()),
+        u32::from(dt.get_day()),
+    );
+    let micros = i64::from(days) * MICROS_PER_DAY
+        + time_micros(
+            dt.get_hour(),
+            dt.get_minute(),
+            dt.get_second(),
+            dt.get_microsecond(),
+        );
+    match dt.get_tzinfo() {
+        None => Ok(Value::Timestamp(micros)),
+        Some(_) => {
+            let off = dt.call_method0("utcoffset")?;
+            if off.is_none() {
+                return Ok(Value::Timestamp(micros));
+            }
+            Ok(Value::TimestampTz(
+                micros - delta_micros(off.cast::<PyDelta>()?),
+            ))
+        }
+    }
+}
+
+fn decimal_to_value(v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let finite: bool = v.call_method0("is_finite")?.extract()?;
+    if !finite {
+        let nan: bool = v.call_method0("is_nan")?.extract()?;
+        if nan {
+            return Ok(Value::Decimal("NaN".to_owned()));
+        }
+        let signed: bool = v.call_method0("is_signed")?.extract()?;
+        return Ok(Value::Decimal(
+            if signed { "-Infinity" } else { "Infinity" }.to_owned(),
+        ));
+    }
+    let text: String = v
+        .py()
+        .import("builtins")?
+        .call_method1("format", (v, "f"))?
+        .extract()?;
+    Ok(Value::Decimal(text))
+}
+
+/// One `Value` as a Python object.
+pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::Float(f) => PyFloat::new(py, *f).into_any(),
+        Value::Text(s) => PyString::new(py, s).into_any(),
+        Value::Bytes(b) => PyBytes::new(py, b).into_any(),
+        Value::Decimal(d) => decimal_type(py)?.call1((d.as_str(),))?,
+        Value::Date(days) => date_to_py(py, *days)?,
+        Value::Time(t) => {
+            let (h, m, s, us) = split_time(*t);
+            PyTime::new(py, h as u8, m as u8, s as u8, us, None)?.into_any()
+        }
+        Value::TimeTz(t, off) => {
+            let (h, m, s, us) = split_time(*t);
+            let tz = PyTzInfo::fixed_offset(py, PyDelta::new(py, 0, *off, 0, true)?)?;
+            PyTime::new(py, h as u8, m as u8, s as u8, us, Some(&tz))?.into_any()
+        }
+        Value::Timestamp(t) => timestamp_to_py(py, *t, None)?,
+        Value::TimestampTz(t) => {
+            let utc = PyTzInfo::utc(py)?.to_owned();
+            timestamp_to_py(py, *t, Some(&utc))?
+        }
+        Value::Interval {
+            months,
+            days,
+            micros,
+        } => {
+            let total_days =
+                i64::from(*months) * 30 + i64::from(*days) + micros.div_euclid(MICROS_PER_DAY);
+            let rest = micros.rem_euclid(MICROS_PER_DAY);
+            let days = i32::try_from(total_days).map_err(|_| {
+                crate::py::errors::to_pyerr_plain(&Error::data(
+                    "interval out of range for timedelta",
+                ))
+            })?;
+            PyDelta::new(
+                py,
+                days,
+                (rest / 1_000_000) as i32,
+                (rest % 1_000_000) as i32,
+                true,
+            )?
+            .into_any()
+        }
+        Value::Uuid(u) => {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("bytes", PyBytes::new(py, u))?;
+            uuid_type(py)?.call((), Some(&kwargs))?
+        }
+        Value::Json(j) => json_loads(py)?.call1((j.as_str(),))?,
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+    })
+}
+
+fn date_to_py(py: Python<'_>, days: i32) -> PyResult<Bound<'_, PyAny>> {
+    if days == i32::MAX || days == i32::MIN {
+        let cls = py.import("datetime")?.getattr("date")?;
+        return cls.getattr(if days == i32::MAX { "max" } else { "min" });
+    }
+    let (y, m, d) = civil_from_days(days);
+    Ok(PyDate::new(py, y, m as u8, d as u8)?.into_any())
+}
+
+fn timestamp_to_py<'py>(
+    py: Python<'py>,
+    micros: i64,
+    tz: Option<&Bound<'py, PyTzInfo>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if micros == i64::MAX || micros == i64::MIN {
+        let cls = py.import("datetime")?.getattr("datetime")?;
+        let bound = cls.getattr(if micros == i64::MAX { "max" } else { "min" })?;
+        return match tz {
+            Some(tz) => {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("tzinfo", tz)?;
+                bound.call_method("replace", (), Some(&kwargs))
+            }
+            None => Ok(bound),
+        };
+    }
+    let days = micros.div_euclid(MICROS_PER_DAY);
+    let rest = micros.rem_euclid(MICROS_PER_DAY);
+    let days = i32::try_from(days)
+        .map_err(|_| crate::py::errors::to_pyerr_plain(&Error::data("timestamp out of range")))?;
+    let (y, m, d) = civil_from_days(days);
+    let (h, mi, s, us) = split_time(rest);
+    Ok(PyDateTime::new(py, y, m as u8, d as u8, h as u8, mi as u8, s as u8, us, tz)?.into_any())
+}
+
+/// Decodes SQLite storage into the Python type a model column declares.
+/// `tag` is one of the converter names of `QueryResult.to_models`.
+pub fn decode_tagged<'py>(py: Python<'py>, tag: &str, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    match (tag, v) {
+        (_, Value::Null) => Ok(py.None().into_bound(py)),
+        ("bool", Value::Int(i)) => Ok(PyBool::new(py, *i != 0).to_owned().into_any()),
+        ("json", Value::Text(s)) => json_loads(py)?.call1((s.as_str(),)),
+        ("decimal", Value::Text(s)) => decimal_type(py)?.call1((s.as_str(),)),
+        ("decimal", Value::Int(i)) => decimal_type(py)?.call1((*i,)),
+        ("decimal", Value::Float(f)) => decimal_type(py)?.call1((f.to_string(),)),
+        ("uuid", Value::Text(s)) => uuid_type(py)?.call1((s.as_str(),)),
+        ("uuid", Value::Bytes(b)) => {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("bytes", PyBytes::new(py, b))?;
+            uuid_type(py)?.call((), Some(&kwargs))
+        }
+        ("datetime" | "datetime_tz", Value::Text(s)) => {
+            let cls = py.import("datetime")?.getattr("datetime")?;
+            let dt = cls.call_method1("fromisoformat", (s.as_str(),))?;
+            if tag == "datetime_tz" && dt.getattr("tzinfo")?.is_none() {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("tzinfo", PyTzInfo::utc(py)?)?;
+                return dt.call_method("replace", (), Some(&kwargs));
+            }
+            Ok(dt)
+        }
+        ("date", Value::Text(s)) => py
+            .import("datetime")?
+            .getattr("date")?
+            .call_method1("fromisoformat", (s.as_str(),)),
+        ("time", Value::Text(s)) => py
+            .import("datetime")?
+            .getattr("time")?
+            .call_method1("fromisoformat", (s.as_str(),)),
+        ("timedelta", Value::Int(us)) => to_py(
+            py,
+            &Value::Interval {
+                months: 0,
+                days: 0,
+                micros: *us,
+            },
+        ),
+        (
+            "bool" | "json" | "decimal" | "uuid" | "datetime" | "datetime_tz" | "date" | "time"
+            | "timedelta",
+            other,
+        ) => to_py(py, other),
+        (unknown, _) => Err(crate::py::errors::to_pyerr_plain(&Error::interface(
+            format!("unknown column converter {unknown:?}"),
+        ))),
+    }
+}

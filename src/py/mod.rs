@@ -1,0 +1,17 @@
+//! Everything that touches pyo3 lives here; `pg` and `sqlite` stay plain Rust.
+
+pub mod convert;
+pub mod errors;
+pub mod result;
+pub mod runtime;
+pub mod sqlite;
+
+use pyo3::prelude::*;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<result::QueryResult>()?;
+    m.add_class::<sqlite::SqliteBackend>()?;
+    m.add_class::<sqlite::SqliteTransaction>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
