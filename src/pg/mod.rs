@@ -3,6 +3,7 @@
 //! Layers, bottom up:
 //! - [`protocol`]: sans-I/O message codec (bytes in, typed messages out, and back).
 //! - [`auth`]: SCRAM-SHA-256 (with SASLprep) and MD5 password exchanges.
+//! - [`types`]: binary codecs between [`crate::value::Value`] and PostgreSQL types.
 
 // The shared `crate::error::Error` is deliberately one flat struct carrying every
 // server field; errors are the cold path, so its size in `Result` is accepted.
@@ -12,3 +13,4 @@
 
 pub mod auth;
 pub mod protocol;
+pub mod types;
