@@ -4,6 +4,8 @@
 //! - [`protocol`]: sans-I/O message codec (bytes in, typed messages out, and back).
 //! - [`auth`]: SCRAM-SHA-256 (with SASLprep) and MD5 password exchanges.
 //! - [`types`]: binary codecs between [`crate::value::Value`] and PostgreSQL types.
+//! - [`config`]: connection URL and option parsing.
+//! - [`statement_cache`]: per-connection LRU of prepared statements.
 
 // The shared `crate::error::Error` is deliberately one flat struct carrying every
 // server field; errors are the cold path, so its size in `Result` is accepted.
@@ -12,5 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
+pub mod config;
 pub mod protocol;
+pub mod statement_cache;
 pub mod types;
