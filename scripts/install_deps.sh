@@ -23,6 +23,11 @@ have_pg_bins() {
 missing=()
 have_pg_bins || missing+=(postgresql postgresql-contrib)
 command -v openssl >/dev/null || missing+=(openssl)
+# Debian's python3 lacks venv/ensurepip until python3-venv is installed.
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    missing+=(python3-venv)
+fi
 
 if ((${#missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then

@@ -37,7 +37,9 @@ _KNOWN_OPTIONS = _FLOAT_OPTIONS | _INT_OPTIONS | _BOOL_OPTIONS | _STR_OPTIONS
 
 def _coerce(name: str, value: Any) -> Any:
     if name not in _KNOWN_OPTIONS:
-        raise ValueError(f"unknown engine option {name!r}; known: {', '.join(sorted(_KNOWN_OPTIONS))}")
+        raise ValueError(
+            f"unknown engine option {name!r}; known: {', '.join(sorted(_KNOWN_OPTIONS))}"
+        )
     if value is None:
         return None
     try:
@@ -205,13 +207,19 @@ class Engine:
         if self._echo:
             if error is None:
                 logger.info(
-                    "%s %s -> %d rows in %.3f ms", sql, _params_text(params), rowcount,
+                    "%s %s -> %d rows in %.3f ms",
+                    sql,
+                    _params_text(params),
+                    rowcount,
                     duration * 1000,
                 )
             else:
                 logger.info(
-                    "%s %s -> failed in %.3f ms: %s", sql, _params_text(params),
-                    duration * 1000, type(error).__name__,
+                    "%s %s -> failed in %.3f ms: %s",
+                    sql,
+                    _params_text(params),
+                    duration * 1000,
+                    type(error).__name__,
                 )
         if self.events.has_listeners():
             self.events.emit(QueryEvent(sql, count, rowcount, duration, cache_hit, error))

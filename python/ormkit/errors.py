@@ -40,7 +40,7 @@ def _shorten(text: str, limit: int) -> str:
 def shorten_params(params: Any) -> str:
     """A short, safe rendering of statement parameters for error messages."""
     if params is None:
-        return "()"
+        return "[]"
     try:
         items = list(params) if isinstance(params, Sequence) else [params]
     except TypeError:
@@ -49,7 +49,7 @@ def shorten_params(params: Any) -> str:
     more = len(items) - len(shown)
     if more > 0:
         shown.append(f"... {more} more")
-    return "(" + ", ".join(shown) + ")"
+    return "[" + ", ".join(shown) + "]"
 
 
 class Error(Exception):

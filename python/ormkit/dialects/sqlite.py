@@ -1,0 +1,66 @@
+"""SQLite: ``?`` placeholders, ``lower() LIKE lower()`` for ILIKE, ``json_extract``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ormkit.dialects.base import Dialect, register_dialect
+
+if TYPE_CHECKING:
+    from ormkit.types import ColumnType
+
+__all__ = ["SQLiteDialect"]
+
+
+class SQLiteDialect(Dialect):
+    """SQLite 3.35 and later (RETURNING, ON CONFLICT … DO UPDATE, JSON functions)."""
+
+    name = "sqlite"
+    paramstyle = "qmark"
+    max_params = 32766
+
+    def placeholder(self, index: int) -> str:
+        """``?``."""
+        return "?"
+
+    def ilike(self, left: str, right: str, negate: bool) -> str:
+        """``lower(left) [NOT] LIKE lower(right)``."""
+        return f"lower({left}) {'NOT LIKE' if negate else 'LIKE'} lower({right})"
+
+    def json_path_params(self, keys: Sequence[str | int]) -> list[Any]:
+        """One parameter: the whole path, ``$."a"."b"[0]``, built from checked keys."""
+        path = ["$"]
+        for key in keys:
+            if isinstance(key, int):
+                path.append(f"[{key}]")
+                continue
+            if "\x00" in key:
+                raise ValueError(f"invalid JSON path key {key!r}: contains NUL")
+            if '"' in key:
+                raise ValueError(f"invalid JSON path key {key!r}: SQLite paths cannot hold '\"'")
+            path.append(f'."{key}"')
+        return ["".join(path)]
+
+    def json_extract(
+        self, column: str, placeholders: Sequence[str], keys: Sequence[str | int], as_text: bool
+    ) -> str:
+        """``json_extract(column, ?)`` (SQLite returns strings as text either way)."""
+        (ph,) = placeholders
+        return f"json_extract({column}, {ph})"
+
+    def json_value(self, placeholder: str) -> str:
+        """``json(?)``: normalises the bound JSON text so it compares with stored JSON."""
+        return f"json({placeholder})"
+
+    def boolean_literal(self, value: bool) -> str:
+        """``1`` / ``0``, as booleans are stored."""
+        return "1" if value else "0"
+
+    def autoincrement_primary_key(self, ctype: ColumnType) -> str:
+        """``INTEGER PRIMARY KEY``: an alias of the rowid, assigned when NULL is inserted."""
+        return "INTEGER PRIMARY KEY"
+
+
+SQLITE = SQLiteDialect()
+register_dialect(SQLITE, "sqlite3")

@@ -1,0 +1,823 @@
+"""SQL expression nodes: columns, bound values, operators, functions and ordering.
+
+Every node can do two things with a compile context: give its *shape* (``_key``, a
+hashable value in which every bound value is replaced by a placeholder marker, used to
+cache compiled SQL) and give its SQL text (``_sql``). Both walk the node in the same
+order and bind the same values, so a cached statement gets its parameters from the
+shape walk alone. Values never appear in SQL text; they are bound parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Hashable, Iterable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from ormkit.sql.compiler import CompileContext
+
+__all__ = [
+    "Between",
+    "BinaryExpression",
+    "BindParam",
+    "BooleanClause",
+    "ClauseElement",
+    "Column",
+    "ColumnExpr",
+    "Function",
+    "InList",
+    "IsNull",
+    "JsonExtract",
+    "Label",
+    "Like",
+    "Not",
+    "OrderBy",
+    "TextClause",
+    "and_",
+    "asc",
+    "desc",
+    "escape_like",
+    "func",
+    "not_",
+    "or_",
+    "text",
+]
+
+T = TypeVar("T")
+
+LIKE_ESCAPE = "\\"
+
+
+def escape_like(value: str) -> str:
+    """Escape ``\\``, ``%`` and ``_`` so ``value`` matches itself in a LIKE pattern."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class ClauseElement:
+    """Base of every SQL node."""
+
+    __slots__ = ()
+    #: True when the node must be parenthesised as an operand of another operator.
+    _compound = False
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        raise NotImplementedError
+
+    def _sql(self, ctx: CompileContext) -> str:
+        raise NotImplementedError
+
+    def _operand(self, ctx: CompileContext) -> str:
+        sql = self._sql(ctx)
+        return f"({sql})" if self._compound else sql
+
+    def _grouping(self, ctx: CompileContext) -> bool:
+        """True when the node needs parentheses as one term of an AND/OR."""
+        return False
+
+
+def coerce(value: Any) -> ClauseElement:
+    """A clause element as is; any other value becomes a bound parameter."""
+    if isinstance(value, ClauseElement):
+        if isinstance(value, TextClause):
+            raise TypeError("text() is only accepted as a server_default, not in queries")
+        return value
+    return BindParam(value)
+
+
+class ColumnExpr(ClauseElement, Generic[T]):
+    """An SQL expression with a value of type ``T``: supports operators and methods."""
+
+    __slots__ = ()
+
+    # Comparison operators build SQL; identity hashing keeps nodes usable in dicts.
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "an SQL expression has no truth value; combine conditions with &, | and ~ "
+            "(or and_/or_/not_), not with 'and', 'or' and 'not'"
+        )
+
+    def __eq__(self, other: Any) -> ColumnExpr[bool]:  # type: ignore[override]
+        if other is None:
+            return IsNull(self, False)
+        return BinaryExpression(self, "=", coerce(other))
+
+    def __ne__(self, other: Any) -> ColumnExpr[bool]:  # type: ignore[override]
+        if other is None:
+            return IsNull(self, True)
+        return BinaryExpression(self, "<>", coerce(other))
+
+    def __lt__(self, other: Any) -> ColumnExpr[bool]:
+        return BinaryExpression(self, "<", coerce(other))
+
+    def __le__(self, other: Any) -> ColumnExpr[bool]:
+        return BinaryExpression(self, "<=", coerce(other))
+
+    def __gt__(self, other: Any) -> ColumnExpr[bool]:
+        return BinaryExpression(self, ">", coerce(other))
+
+    def __ge__(self, other: Any) -> ColumnExpr[bool]:
+        return BinaryExpression(self, ">=", coerce(other))
+
+    def __add__(self, other: Any) -> ColumnExpr[T]:
+        return BinaryExpression(self, "+", coerce(other))
+
+    def __radd__(self, other: Any) -> ColumnExpr[T]:
+        return BinaryExpression(coerce(other), "+", self)
+
+    def __sub__(self, other: Any) -> ColumnExpr[T]:
+        return BinaryExpression(self, "-", coerce(other))
+
+    def __rsub__(self, other: Any) -> ColumnExpr[T]:
+        return BinaryExpression(coerce(other), "-", self)
+
+    def __mul__(self, other: Any) -> ColumnExpr[T]:
+        return BinaryExpression(self, "*", coerce(other))
+
+    def __rmul__(self, other: Any) -> ColumnExpr[T]:
+        return BinaryExpression(coerce(other), "*", self)
+
+    def __truediv__(self, other: Any) -> ColumnExpr[T]:
+        return BinaryExpression(self, "/", coerce(other))
+
+    def __and__(self, other: ClauseElement) -> ColumnExpr[bool]:
+        return and_(self, other)
+
+    def __rand__(self, other: ClauseElement) -> ColumnExpr[bool]:
+        return and_(other, self)
+
+    def __or__(self, other: ClauseElement) -> ColumnExpr[bool]:
+        return or_(self, other)
+
+    def __ror__(self, other: ClauseElement) -> ColumnExpr[bool]:
+        return or_(other, self)
+
+    def __invert__(self) -> ColumnExpr[bool]:
+        return not_(self)
+
+    # -- methods (the lookups registry uses the same constructors) --------------------
+
+    def like(self, pattern: str) -> ColumnExpr[bool]:
+        """``LIKE pattern`` (the pattern is used as given: ``%`` and ``_`` are wildcards)."""
+        return Like(self, _pattern(pattern, "like"), ci=False, negate=False, escape=False)
+
+    def not_like(self, pattern: str) -> ColumnExpr[bool]:
+        """``NOT LIKE pattern``."""
+        return Like(self, _pattern(pattern, "like"), ci=False, negate=True, escape=False)
+
+    def ilike(self, pattern: str) -> ColumnExpr[bool]:
+        """Case-insensitive LIKE (``ILIKE`` on PostgreSQL, ``lower() LIKE lower()`` on SQLite)."""
+        return Like(self, _pattern(pattern, "ilike"), ci=True, negate=False, escape=False)
+
+    def contains(self, value: Any) -> ColumnExpr[bool]:
+        """Text contains ``value`` (LIKE-escaped); on a JSON column, JSON containment."""
+        if not isinstance(value, str):
+            return JsonContains(self, value)
+        return Like(self, _escaped(f"%{escape_like(value)}%"), ci=False, negate=False)
+
+    def icontains(self, value: str) -> ColumnExpr[bool]:
+        """Case-insensitive :meth:`contains`."""
+        return Like(self, _escaped(f"%{escape_like(_text(value, 'icontains'))}%"), ci=True)
+
+    def startswith(self, value: str) -> ColumnExpr[bool]:
+        """Text starts with ``value`` (LIKE-escaped)."""
+        return Like(self, _escaped(f"{escape_like(_text(value, 'startswith'))}%"), ci=False)
+
+    def istartswith(self, value: str) -> ColumnExpr[bool]:
+        """Case-insensitive :meth:`startswith`."""
+        return Like(self, _escaped(f"{escape_like(_text(value, 'istartswith'))}%"), ci=True)
+
+    def endswith(self, value: str) -> ColumnExpr[bool]:
+        """Text ends with ``value`` (LIKE-escaped)."""
+        return Like(self, _escaped(f"%{escape_like(_text(value, 'endswith'))}"), ci=False)
+
+    def iendswith(self, value: str) -> ColumnExpr[bool]:
+        """Case-insensitive :meth:`endswith`."""
+        return Like(self, _escaped(f"%{escape_like(_text(value, 'iendswith'))}"), ci=True)
+
+    def iexact(self, value: str) -> ColumnExpr[bool]:
+        """Case-insensitive equality (an escaped ILIKE without wildcards)."""
+        return Like(self, _escaped(escape_like(_text(value, "iexact"))), ci=True)
+
+    def in_(self, values: Iterable[Any]) -> ColumnExpr[bool]:
+        """``IN (…)``; an empty list matches nothing; ``None`` in the list matches NULL."""
+        return in_list(self, values, negate=False)
+
+    def not_in(self, values: Iterable[Any]) -> ColumnExpr[bool]:
+        """``NOT IN (…)``; an empty list matches everything."""
+        return in_list(self, values, negate=True)
+
+    def is_(self, value: bool | None) -> ColumnExpr[bool]:
+        """``IS NULL`` / ``IS TRUE`` / ``IS FALSE``."""
+        if value is None:
+            return IsNull(self, False)
+        return IsBool(self, _bool(value), False)
+
+    def is_not(self, value: bool | None) -> ColumnExpr[bool]:
+        """``IS NOT NULL`` / ``IS NOT TRUE`` / ``IS NOT FALSE``."""
+        if value is None:
+            return IsNull(self, True)
+        return IsBool(self, _bool(value), True)
+
+    def isnull(self, value: bool = True) -> ColumnExpr[bool]:
+        """``IS NULL`` when ``value`` is true, else ``IS NOT NULL``."""
+        return IsNull(self, not _bool(value))
+
+    def between(self, low: Any, high: Any) -> ColumnExpr[bool]:
+        """``BETWEEN low AND high`` (inclusive)."""
+        return Between(self, coerce(low), coerce(high))
+
+    def asc(self) -> OrderBy:
+        """Ascending order."""
+        return OrderBy(self, descending=False)
+
+    def desc(self) -> OrderBy:
+        """Descending order."""
+        return OrderBy(self, descending=True)
+
+    def label(self, name: str) -> Label:
+        """``expr AS name`` in a select list."""
+        return Label(self, name)
+
+    def __getitem__(self, key: str | int) -> JsonExtract:
+        """JSON path step: ``User.meta["plan"]`` (the key is a bound parameter)."""
+        return JsonExtract(self, (key,), as_text=False)
+
+
+def _pattern(value: Any, op: str) -> BindParam:
+    return BindParam(_text(value, op))
+
+
+def _escaped(pattern: str) -> BindParam:
+    return BindParam(pattern)
+
+
+def _text(value: Any, op: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{op} needs a str value, got {type(value).__name__}")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected True, False or None, got {value!r}")
+    return value
+
+
+class Column(ColumnExpr[T]):
+    """A model's column as a class attribute: ``User.name``.
+
+    A non-data descriptor: reading ``user.name`` finds the value in the instance
+    ``__dict__`` without calling into Python; ``User.name`` returns this expression.
+    """
+
+    __slots__ = ("info", "key", "model")
+
+    def __init__(self, model: type, key: str, info: Any) -> None:
+        self.model = model
+        self.key = key
+        self.info = info
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        raise AttributeError(
+            f"{type(instance).__name__}.{self.key} has no value: the column was not "
+            "loaded or set on this instance"
+        )
+
+    def __repr__(self) -> str:
+        return f"{self.model.__name__}.{self.key}"
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ctx.column_key(self, None)
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return ctx.column_sql(self, None)
+
+
+class AliasedColumn(ColumnExpr[Any]):
+    """A column reached through a join: compiled as ``alias.column``."""
+
+    __slots__ = ("alias", "column")
+
+    def __init__(self, column: Column[Any], alias: str) -> None:
+        self.column = column
+        self.alias = alias
+
+    def __repr__(self) -> str:
+        return f"{self.alias}.{self.column.key}"
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ctx.column_key(self.column, self.alias)
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return ctx.column_sql(self.column, self.alias)
+
+
+class BindParam(ColumnExpr[Any]):
+    """A bound value: a placeholder in SQL, the value in the parameter list."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"BindParam({self.value!r})"
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        ctx.bind(self.value)
+        return "?"
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return ctx.bind(self.value)
+
+
+class JsonValue(ColumnExpr[Any]):
+    """A value bound as JSON text and compared as JSON (``jsonb`` / ``json(?)``)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: Any) -> None:
+        self.text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        ctx.bind(self.text)
+        return "json?"
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return ctx.dialect.json_value(ctx.bind(self.text))
+
+
+_BINARY_OPS = frozenset({"=", "<>", "<", "<=", ">", ">=", "+", "-", "*", "/"})
+
+
+class BinaryExpression(ColumnExpr[Any]):
+    """``left op right`` for comparison and arithmetic operators."""
+
+    __slots__ = ("left", "op", "right")
+    _compound = True
+
+    def __init__(self, left: ClauseElement, op: str, right: ClauseElement) -> None:
+        if op not in _BINARY_OPS:
+            raise ValueError(f"unknown operator {op!r}")
+        self.left = left
+        self.op = op
+        self.right = right
+
+    def __bool__(self) -> bool:
+        # ``col in [User.id, User.name]`` compares columns with ==; answer by identity.
+        if self.op == "=" and isinstance(self.left, Column) and isinstance(self.right, Column):
+            return self.left is self.right
+        if self.op == "<>" and isinstance(self.left, Column) and isinstance(self.right, Column):
+            return self.left is not self.right
+        return super().__bool__()
+
+    def __repr__(self) -> str:
+        return f"({self.left!r} {self.op} {self.right!r})"
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return (self.op, self.left._key(ctx), self.right._key(ctx))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return f"{self.left._operand(ctx)} {self.op} {self.right._operand(ctx)}"
+
+
+class Constant(ColumnExpr[bool]):
+    """An always-true (``1 = 1``) or always-false (``1 = 0``) condition."""
+
+    __slots__ = ("value",)
+    _compound = True
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("const", self.value)
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return "1 = 1" if self.value else "1 = 0"
+
+
+TRUE = Constant(True)
+FALSE = Constant(False)
+
+
+class BooleanClause(ColumnExpr[bool]):
+    """Conditions joined by ``AND`` or ``OR``."""
+
+    __slots__ = ("clauses", "op")
+    _compound = True
+
+    def __init__(self, op: str, clauses: tuple[ClauseElement, ...]) -> None:
+        self.op = op
+        self.clauses = clauses
+
+    def __repr__(self) -> str:
+        return f" {self.op} ".join(repr(c) for c in self.clauses)
+
+    def _grouping(self, ctx: CompileContext) -> bool:
+        return True
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return (self.op, tuple(c._key(ctx) for c in self.clauses))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        parts = []
+        for clause in self.clauses:
+            sql = clause._sql(ctx)
+            parts.append(f"({sql})" if clause._grouping(ctx) else sql)
+        return f" {self.op} ".join(parts)
+
+
+class Not(ColumnExpr[bool]):
+    """``NOT (condition)``."""
+
+    __slots__ = ("operand",)
+
+    def __init__(self, operand: ClauseElement) -> None:
+        self.operand = operand
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("not", self.operand._key(ctx))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return f"NOT ({self.operand._sql(ctx)})"
+
+
+def _combine(op: str, clauses: tuple[Any, ...]) -> ColumnExpr[bool]:
+    flat: list[ClauseElement] = []
+    for clause in clauses:
+        if not isinstance(clause, ClauseElement) or isinstance(clause, TextClause):
+            raise TypeError(f"{op.lower()}_() needs SQL conditions, got {clause!r}")
+        if isinstance(clause, BooleanClause) and clause.op == op:
+            flat.extend(clause.clauses)
+        else:
+            flat.append(clause)
+    if not flat:
+        return TRUE if op == "AND" else FALSE
+    if len(flat) == 1 and isinstance(flat[0], ColumnExpr):
+        return flat[0]
+    return BooleanClause(op, tuple(flat))
+
+
+def and_(*clauses: ClauseElement) -> ColumnExpr[bool]:
+    """All ``clauses`` hold (``AND``); no clauses is always true."""
+    return _combine("AND", clauses)
+
+
+def or_(*clauses: ClauseElement) -> ColumnExpr[bool]:
+    """Any of ``clauses`` holds (``OR``); no clauses is always false."""
+    return _combine("OR", clauses)
+
+
+def not_(clause: ClauseElement) -> ColumnExpr[bool]:
+    """The negation of ``clause``."""
+    if not isinstance(clause, ClauseElement) or isinstance(clause, TextClause):
+        raise TypeError(f"not_() needs an SQL condition, got {clause!r}")
+    if isinstance(clause, Not):
+        inner = clause.operand
+        if isinstance(inner, ColumnExpr):
+            return inner
+    return Not(clause)
+
+
+class IsNull(ColumnExpr[bool]):
+    """``x IS NULL`` / ``x IS NOT NULL``."""
+
+    __slots__ = ("negate", "operand")
+    _compound = True
+
+    def __init__(self, operand: ClauseElement, negate: bool) -> None:
+        self.operand = operand
+        self.negate = negate
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("isnull", self.negate, self.operand._key(ctx))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return f"{self.operand._operand(ctx)} IS {'NOT NULL' if self.negate else 'NULL'}"
+
+
+class IsBool(ColumnExpr[bool]):
+    """``x IS [NOT] TRUE`` / ``x IS [NOT] FALSE``."""
+
+    __slots__ = ("negate", "operand", "value")
+    _compound = True
+
+    def __init__(self, operand: ClauseElement, value: bool, negate: bool) -> None:
+        self.operand = operand
+        self.value = value
+        self.negate = negate
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("isbool", self.value, self.negate, self.operand._key(ctx))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        word = "TRUE" if self.value else "FALSE"
+        return f"{self.operand._operand(ctx)} IS {'NOT ' if self.negate else ''}{word}"
+
+
+class InList(ColumnExpr[bool]):
+    """``x IN ($1, $2, …)`` / ``x NOT IN (…)`` with a non-empty list."""
+
+    __slots__ = ("negate", "operand", "values")
+    _compound = True
+
+    def __init__(
+        self, operand: ClauseElement, values: tuple[ClauseElement, ...], negate: bool
+    ) -> None:
+        self.operand = operand
+        self.values = values
+        self.negate = negate
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("in", self.negate, self.operand._key(ctx), tuple(v._key(ctx) for v in self.values))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        items = ", ".join(v._operand(ctx) for v in self.values)
+        return f"{self.operand._operand(ctx)} {'NOT IN' if self.negate else 'IN'} ({items})"
+
+
+def in_list(operand: ClauseElement, values: Iterable[Any], negate: bool) -> ColumnExpr[bool]:
+    """``IN``/``NOT IN`` with the edge cases: empty list, ``None`` members."""
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise TypeError(f"in_() needs a list of values, got {type(values).__name__}")
+    items = list(values)
+    has_null = any(v is None for v in items)
+    rest = tuple(coerce(v) for v in items if v is not None)
+    if not rest:
+        if has_null:
+            return IsNull(operand, negate)
+        return TRUE if negate else FALSE
+    node = InList(operand, rest, negate)
+    if not has_null:
+        return node
+    if negate:
+        return and_(node, IsNull(operand, True))
+    return or_(node, IsNull(operand, False))
+
+
+class Between(ColumnExpr[bool]):
+    """``x BETWEEN low AND high``."""
+
+    __slots__ = ("high", "low", "operand")
+    _compound = True
+
+    def __init__(self, operand: ClauseElement, low: ClauseElement, high: ClauseElement) -> None:
+        self.operand = operand
+        self.low = low
+        self.high = high
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("between", self.operand._key(ctx), self.low._key(ctx), self.high._key(ctx))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return (
+            f"{self.operand._operand(ctx)} BETWEEN {self.low._operand(ctx)} "
+            f"AND {self.high._operand(ctx)}"
+        )
+
+
+class Like(ColumnExpr[bool]):
+    """``x LIKE pattern`` (``ESCAPE '\\'`` when the pattern was escaped by ormkit)."""
+
+    __slots__ = ("ci", "escape", "negate", "operand", "pattern")
+    _compound = True
+
+    def __init__(
+        self,
+        operand: ClauseElement,
+        pattern: ClauseElement,
+        *,
+        ci: bool,
+        negate: bool = False,
+        escape: bool = True,
+    ) -> None:
+        self.operand = operand
+        self.pattern = pattern
+        self.ci = ci
+        self.negate = negate
+        self.escape = escape
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return (
+            "like",
+            self.ci,
+            self.negate,
+            self.escape,
+            self.operand._key(ctx),
+            self.pattern._key(ctx),
+        )
+
+    def _sql(self, ctx: CompileContext) -> str:
+        left = self.operand._operand(ctx)
+        right = self.pattern._operand(ctx)
+        if self.ci:
+            sql = ctx.dialect.ilike(left, right, self.negate)
+        else:
+            sql = f"{left} {'NOT LIKE' if self.negate else 'LIKE'} {right}"
+        if self.escape:
+            sql += f" ESCAPE '{LIKE_ESCAPE}'"
+        return sql
+
+
+class JsonExtract(ColumnExpr[Any]):
+    """A value inside a JSON column: ``meta -> $1 ->> $2`` / ``json_extract(meta, ?)``.
+
+    Path keys are bound parameters. ``as_text`` extracts text (``->>``) on PostgreSQL.
+    """
+
+    __slots__ = ("as_text", "keys", "operand")
+
+    def __init__(
+        self, operand: ClauseElement, keys: tuple[str | int, ...], *, as_text: bool
+    ) -> None:
+        for key in keys:
+            if isinstance(key, bool) or not isinstance(key, str | int):
+                raise TypeError(f"JSON path keys are str or int, got {key!r}")
+        self.operand = operand
+        self.keys = keys
+        self.as_text = as_text
+
+    def __getitem__(self, key: str | int) -> JsonExtract:
+        return JsonExtract(self.operand, (*self.keys, key), as_text=self.as_text)
+
+    @property
+    def astext(self) -> JsonExtract:
+        """The same path extracted as text (``->>`` on PostgreSQL)."""
+        return JsonExtract(self.operand, self.keys, as_text=True)
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        operand = self.operand._key(ctx)
+        for param in ctx.dialect.json_path_params(self.keys):
+            ctx.bind(param)
+        kinds = tuple(isinstance(k, int) for k in self.keys)
+        return ("json", self.as_text, kinds, operand)
+
+    def _sql(self, ctx: CompileContext) -> str:
+        column = self.operand._operand(ctx)
+        placeholders = [ctx.bind(p) for p in ctx.dialect.json_path_params(self.keys)]
+        return ctx.dialect.json_extract(column, placeholders, self.keys, self.as_text)
+
+
+class JsonContains(ColumnExpr[bool]):
+    """JSON containment ``meta @> '{"a": 1}'`` (PostgreSQL)."""
+
+    __slots__ = ("operand", "value")
+    _compound = True
+
+    def __init__(self, operand: ClauseElement, value: Any) -> None:
+        self.operand = operand
+        self.value = JsonValue(value)
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        if not ctx.dialect.supports_json_containment:
+            raise ValueError(f"JSON containment (contains) is not supported on {ctx.dialect.name}")
+        return ("jsoncontains", self.operand._key(ctx), self.value._key(ctx))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        column = self.operand._operand(ctx)
+        return ctx.dialect.json_contains(column, ctx.bind(self.value.text))
+
+
+class Cast(ColumnExpr[Any]):
+    """A numeric cast of JSON text, for ordering comparisons on JSON paths."""
+
+    __slots__ = ("operand",)
+
+    def __init__(self, operand: ClauseElement) -> None:
+        self.operand = operand
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("cast_numeric", self.operand._key(ctx))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return ctx.dialect.cast_numeric(self.operand._sql(ctx))
+
+
+_FUNCTION_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
+
+
+class Function(ColumnExpr[Any]):
+    """An SQL function call: ``count(*)``, ``lower(name)``, ``sum(age)``."""
+
+    __slots__ = ("args", "name")
+
+    def __init__(self, name: str, args: tuple[ClauseElement, ...]) -> None:
+        if not _FUNCTION_NAME.match(name):
+            raise ValueError(f"invalid SQL function name {name!r}")
+        self.name = name
+        self.args = args
+
+    def __repr__(self) -> str:
+        return f"{self.name}({', '.join(repr(a) for a in self.args)})"
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("fn", self.name, tuple(a._key(ctx) for a in self.args))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        if not self.args and self.name == "count":
+            return "count(*)"
+        return f"{self.name}({', '.join(a._sql(ctx) for a in self.args)})"
+
+
+class _FunctionNamespace:
+    """``func.count()``, ``func.lower(User.name)``: any lower-case SQL function name."""
+
+    def __getattr__(self, name: str) -> _FunctionFactory:
+        if name.startswith("__") or not _FUNCTION_NAME.match(name):
+            raise AttributeError(name)
+        return _FunctionFactory(name)
+
+
+class _FunctionFactory:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, *args: Any) -> Function:
+        return Function(self.name, tuple(coerce(a) for a in args))
+
+
+func = _FunctionNamespace()
+
+
+class Label(ColumnExpr[Any]):
+    """``expr AS name`` in a select list; elsewhere the bare expression."""
+
+    __slots__ = ("expr", "name")
+
+    def __init__(self, expr: ClauseElement, name: str) -> None:
+        self.expr = expr
+        self.name = name
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return self.expr._key(ctx)
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return self.expr._sql(ctx)
+
+
+class OrderBy(ClauseElement):
+    """An ORDER BY item: expression, direction and optional NULLS FIRST/LAST."""
+
+    __slots__ = ("descending", "expr", "nulls")
+
+    def __init__(self, expr: ClauseElement, *, descending: bool, nulls: str | None = None) -> None:
+        if nulls not in (None, "first", "last"):
+            raise ValueError(f"nulls must be 'first' or 'last', got {nulls!r}")
+        self.expr = expr
+        self.descending = descending
+        self.nulls = nulls
+
+    def nulls_first(self) -> OrderBy:
+        """Put NULLs first."""
+        return OrderBy(self.expr, descending=self.descending, nulls="first")
+
+    def nulls_last(self) -> OrderBy:
+        """Put NULLs last."""
+        return OrderBy(self.expr, descending=self.descending, nulls="last")
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("order", self.descending, self.nulls, self.expr._key(ctx))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        sql = self.expr._sql(ctx) + (" DESC" if self.descending else "")
+        if self.nulls:
+            sql += f" NULLS {self.nulls.upper()}"
+        return sql
+
+
+def asc(expr: ColumnExpr[Any]) -> OrderBy:
+    """Ascending order of ``expr``."""
+    return OrderBy(expr, descending=False)
+
+
+def desc(expr: ColumnExpr[Any]) -> OrderBy:
+    """Descending order of ``expr``."""
+    return OrderBy(expr, descending=True)
+
+
+class TextClause(ClauseElement):
+    """Literal SQL, accepted only as a column's ``server_default`` (DDL cannot bind)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, sql: str) -> None:
+        if not isinstance(sql, str) or "\x00" in sql or ";" in sql:
+            raise ValueError(f"invalid SQL default expression {sql!r}")
+        self.text = sql
+
+    def __repr__(self) -> str:
+        return f"text({self.text!r})"
+
+
+def text(sql: str) -> TextClause:
+    """An SQL expression for ``server_default``, e.g. ``text("CURRENT_TIMESTAMP")``."""
+    return TextClause(sql)

@@ -1,0 +1,361 @@
+"""The lookups registry: ``field__op=value`` keyword filters and ``Q`` objects.
+
+One registry maps each operator name to the expression it builds, so
+``filter(name__startswith="A")``, ``Q(name__startswith="A")`` and
+``User.name.startswith("A")`` produce the same SQL. A lookup key is split on ``__``
+into a path: relationship names (joined), a column name, JSON keys (for JSON columns,
+bound as parameters) and at most one operator. Anything that is not a known field or
+operator raises ``ValueError`` naming it before any SQL is built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ormkit.sql.expressions import (
+    ClauseElement,
+    Column,
+    ColumnExpr,
+    JsonContains,
+    JsonExtract,
+    JsonValue,
+    and_,
+    coerce,
+    in_list,
+    not_,
+    or_,
+)
+
+if TYPE_CHECKING:
+    from ormkit.sql.compiler import CompileContext
+
+__all__ = ["LOOKUPS", "Q", "register_lookup", "resolve_lookup"]
+
+LookupFn = Callable[[ColumnExpr[Any], Any], ColumnExpr[bool]]
+
+LOOKUPS: dict[str, LookupFn] = {}
+
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def register_lookup(name: str, fn: LookupFn) -> None:
+    """Register operator ``name`` (used as ``field__name=value``)."""
+    if not _FIELD_NAME.match(name):
+        raise ValueError(f"invalid lookup name {name!r}")
+    LOOKUPS[name] = fn
+
+
+def _exact(lhs: ColumnExpr[Any], value: Any) -> ColumnExpr[bool]:
+    return lhs == value
+
+
+def _between(lhs: ColumnExpr[Any], value: Any) -> ColumnExpr[bool]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(f"__between needs a (low, high) pair, got {value!r}")
+    return lhs.between(value[0], value[1])
+
+
+def _isnull(lhs: ColumnExpr[Any], value: Any) -> ColumnExpr[bool]:
+    if not isinstance(value, bool):
+        raise ValueError(f"__isnull needs True or False, got {value!r}")
+    return lhs.isnull(value)
+
+
+for _name, _fn in {
+    "exact": _exact,
+    "ne": lambda lhs, v: lhs != v,
+    "gt": lambda lhs, v: lhs > v,
+    "gte": lambda lhs, v: lhs >= v,
+    "lt": lambda lhs, v: lhs < v,
+    "lte": lambda lhs, v: lhs <= v,
+    "in": lambda lhs, v: lhs.in_(v),
+    "notin": lambda lhs, v: lhs.not_in(v),
+    "like": lambda lhs, v: lhs.like(v),
+    "ilike": lambda lhs, v: lhs.ilike(v),
+    "contains": lambda lhs, v: lhs.contains(v),
+    "icontains": lambda lhs, v: lhs.icontains(v),
+    "startswith": lambda lhs, v: lhs.startswith(v),
+    "istartswith": lambda lhs, v: lhs.istartswith(v),
+    "endswith": lambda lhs, v: lhs.endswith(v),
+    "iendswith": lambda lhs, v: lhs.iendswith(v),
+    "iexact": lambda lhs, v: lhs.iexact(v),
+    "isnull": _isnull,
+    "between": _between,
+}.items():
+    register_lookup(_name, _fn)
+
+_TEXT_LOOKUPS = frozenset(
+    {"like", "ilike", "icontains", "startswith", "istartswith", "endswith", "iendswith", "iexact"}
+)
+_ORDER_LOOKUPS = frozenset({"gt", "gte", "lt", "lte", "between"})
+
+
+class Q(ClauseElement):
+    """A combinable set of lookups: ``Q(name="Ann") | ~Q(age__lt=18)``.
+
+    Keyword lookups inside one ``Q`` are ANDed. ``Q`` objects combine with ``&``, ``|``
+    and ``~``, and with column expressions.
+    """
+
+    __slots__ = ("children", "connector", "negated")
+
+    def __init__(self, *args: ClauseElement, **lookups: Any) -> None:
+        children: list[ClauseElement | tuple[str, Any]] = []
+        for arg in args:
+            if not isinstance(arg, ClauseElement):
+                raise TypeError(f"Q() positional arguments must be Q or expressions, got {arg!r}")
+            children.append(arg)
+        children.extend(lookups.items())
+        self.children = tuple(children)
+        self.connector = "AND"
+        self.negated = False
+
+    @classmethod
+    def _make(
+        cls, children: tuple[ClauseElement | tuple[str, Any], ...], connector: str, negated: bool
+    ) -> Q:
+        q = cls.__new__(cls)
+        q.children = children
+        q.connector = connector
+        q.negated = negated
+        return q
+
+    def _combine(self, other: Any, connector: str) -> Q:
+        if not isinstance(other, ClauseElement):
+            return NotImplemented
+        return Q._make((self, other), connector, False)
+
+    def __and__(self, other: Any) -> Q:
+        return self._combine(other, "AND")
+
+    def __rand__(self, other: Any) -> Q:
+        if not isinstance(other, ClauseElement):
+            return NotImplemented
+        return Q._make((other, self), "AND", False)
+
+    def __or__(self, other: Any) -> Q:
+        return self._combine(other, "OR")
+
+    def __ror__(self, other: Any) -> Q:
+        if not isinstance(other, ClauseElement):
+            return NotImplemented
+        return Q._make((other, self), "OR", False)
+
+    def __invert__(self) -> Q:
+        return Q._make(self.children, self.connector, not self.negated)
+
+    def __bool__(self) -> bool:
+        return bool(self.children)
+
+    def __repr__(self) -> str:
+        inner = f" {self.connector} ".join(repr(c) for c in self.children)
+        return f"{'~' if self.negated else ''}Q({inner})"
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ctx.resolve(self)._key(ctx)
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return ctx.resolve(self)._sql(ctx)
+
+    def _operand(self, ctx: CompileContext) -> str:
+        return ctx.resolve(self)._operand(ctx)
+
+    def _grouping(self, ctx: CompileContext) -> bool:
+        return ctx.resolve(self)._grouping(ctx)
+
+    def resolve(self, ctx: CompileContext) -> ColumnExpr[bool]:
+        """Build the expression for this Q against the statement's model (``ctx.scope``)."""
+        parts: list[ClauseElement] = []
+        for child in self.children:
+            if isinstance(child, tuple):
+                key, value = child
+                parts.append(resolve_lookup(ctx, key, value))
+            else:
+                parts.append(child)
+        node = and_(*parts) if self.connector == "AND" else or_(*parts)
+        return not_(node) if self.negated else node
+
+
+def _is_model_instance(value: Any) -> bool:
+    return hasattr(type(value), "__columns__") and not isinstance(value, type)
+
+
+def resolve_lookup(ctx: CompileContext, key: str, value: Any) -> ColumnExpr[bool]:
+    """Turn ``field__path__op=value`` into an expression (joins are added to ``ctx.scope``)."""
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"invalid lookup {key!r}")
+    parts = key.split("__")
+    model = ctx.scope.root
+    alias: str | None = None
+    path: tuple[str, ...] = ()
+    i = 0
+    while i < len(parts):
+        name = parts[i]
+        if not _FIELD_NAME.match(name):
+            raise ValueError(f"invalid field name {name!r} in lookup {key!r}")
+        columns = model.__columns__
+        if name in columns:
+            info = columns[name]
+            col: ColumnExpr[Any] = _column(info, alias)
+            rest = parts[i + 1 :]
+            if info.type.is_json and rest:
+                return _json_lookup(ctx, col, rest, value, key)
+            return _apply(col, rest, value, key, model)
+        relationships = getattr(model, "__relationships__", {})
+        if name in relationships:
+            rel = relationships[name]
+            rest = parts[i + 1 :]
+            direct = _direct_relationship_lookup(rel, alias, rest, value, key)
+            if direct is not None:
+                return direct
+            path = (*path, name)
+            alias = ctx.scope.join_relationship(path, rel, alias)
+            model = rel.target
+            i += 1
+            continue
+        raise ValueError(
+            f"unknown field {name!r} on {model.__name__} in lookup {key!r}; "
+            f"known fields: {', '.join([*columns, *relationships])}"
+        )
+    raise ValueError(f"lookup {key!r} names a relationship, not a field: add a field name")
+
+
+def _column(info: Any, alias: str | None) -> ColumnExpr[Any]:
+    column: Column[Any] = info.expr
+    if alias is None:
+        return column
+    from ormkit.sql.expressions import AliasedColumn
+
+    return AliasedColumn(column, alias)
+
+
+def _apply(
+    col: ColumnExpr[Any], rest: Sequence[str], value: Any, key: str, model: type
+) -> ColumnExpr[bool]:
+    if not rest:
+        op = "exact"
+    elif len(rest) == 1 and rest[0] in LOOKUPS:
+        op = rest[0]
+    elif len(rest) == 1:
+        raise ValueError(
+            f"unknown lookup operator {rest[0]!r} in {key!r}; "
+            f"known operators: {', '.join(sorted(LOOKUPS))}"
+        )
+    else:
+        raise ValueError(f"invalid lookup {key!r}: {'__'.join(rest)!r} is not an operator")
+    return LOOKUPS[op](col, value)
+
+
+def _direct_relationship_lookup(
+    rel: Any, alias: str | None, rest: Sequence[str], value: Any, key: str
+) -> ColumnExpr[bool] | None:
+    """``author=user``, ``author=None``, ``author__isnull=True`` and ``author__id=5`` on a
+    many-to-one relationship compare the local foreign key columns with no join."""
+    if rel.direction != "many_to_one":
+        if not rest and (value is None or _is_model_instance(value)):
+            raise ValueError(
+                f"lookup {key!r}: comparing a {rel.direction} relationship with an object "
+                "is not supported; filter on a field of it instead"
+            )
+        return None
+    local = [_column(rel.model.__columns__[c], alias) for c in rel.local_columns]
+    if not rest or rest == ["exact"] or rest == ["isnull"]:
+        if rest == ["isnull"]:
+            if not isinstance(value, bool):
+                raise ValueError(f"__isnull needs True or False, got {value!r}")
+            checks = [c.isnull(value) for c in local]
+            return and_(*checks) if value else or_(*checks)
+        if value is None:
+            return and_(*(c.is_(None) for c in local))
+        if not _is_model_instance(value):
+            if len(local) == 1:
+                return local[0] == value
+            raise ValueError(f"lookup {key!r} needs a {rel.target.__name__} instance")
+        if not isinstance(value, rel.target):
+            raise ValueError(
+                f"lookup {key!r} needs a {rel.target.__name__}, got {type(value).__name__}"
+            )
+        remote_values = [value.__dict__.get(c) for c in rel.remote_columns]
+        return and_(*(c == v for c, v in zip(local, remote_values, strict=True)))
+    if (
+        len(rel.remote_columns) == 1
+        and rest[0] == rel.remote_columns[0]
+        and (len(rest) == 1 or (len(rest) == 2 and rest[1] in LOOKUPS))
+    ):
+        return _apply(local[0], rest[1:], value, key, rel.model)
+    return None
+
+
+def _json_lookup(
+    ctx: CompileContext, col: ColumnExpr[Any], rest: Sequence[str], value: Any, key: str
+) -> ColumnExpr[bool]:
+    if rest[-1] in LOOKUPS:
+        op = rest[-1]
+        raw_keys = rest[:-1]
+    else:
+        op = "exact"
+        raw_keys = rest
+    if not raw_keys:
+        if op == "contains" and not isinstance(value, str):
+            return JsonContains(col, value)
+        if op in ("exact", "ne") and value is not None:
+            right = JsonValue(value)
+            return col == right if op == "exact" else col != right
+        return LOOKUPS[op](col, value)
+    keys: tuple[str | int, ...] = tuple(_json_key(k, key) for k in raw_keys)
+    postgres = ctx.dialect.supports_json_operators
+    if op in _TEXT_LOOKUPS or op in ("contains", "isnull"):
+        return LOOKUPS[op](JsonExtract(col, keys, as_text=True), value)
+    if op in ("in", "notin"):
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence | set | frozenset):
+            raise ValueError(f"__{op} needs a list of values, got {value!r}")
+        items = list(value)
+        if postgres and not all(isinstance(v, str) or v is None for v in items):
+            extract = JsonExtract(col, keys, as_text=False)
+            vals = [None if v is None else JsonValue(v) for v in items]
+            return in_list(extract, vals, negate=op == "notin")
+        extract = JsonExtract(col, keys, as_text=True)
+        return in_list(extract, [_json_scalar(v, postgres) for v in items], negate=op == "notin")
+    if op in _ORDER_LOOKUPS:
+        extract = JsonExtract(col, keys, as_text=True)
+        sample = value[0] if op == "between" and isinstance(value, Sequence) else value
+        if postgres and _is_number(sample):
+            from ormkit.sql.expressions import Cast
+
+            return LOOKUPS[op](Cast(extract), value)
+        return LOOKUPS[op](extract, value)
+    # exact / ne
+    if value is None:
+        return JsonExtract(col, keys, as_text=True).isnull(op == "exact")
+    if isinstance(value, str) or not postgres:
+        extract = JsonExtract(col, keys, as_text=True)
+        right = coerce(_json_scalar(value, postgres))
+    else:
+        extract = JsonExtract(col, keys, as_text=False)
+        right = JsonValue(value)
+    return extract == right if op == "exact" else extract != right
+
+
+def _json_key(raw: str, key: str) -> str | int:
+    if "\x00" in raw:
+        raise ValueError(f"invalid JSON key {raw!r} in lookup {key!r}")
+    if raw.isdigit():
+        return int(raw)
+    return raw
+
+
+def _json_scalar(value: Any, postgres: bool) -> Any:
+    """A value to compare with extracted JSON: JSON text for containers, 0/1 for bools
+    on SQLite (``json_extract`` returns those)."""
+    if isinstance(value, dict | list):
+        return JsonValue(value)
+    if isinstance(value, bool) and not postgres:
+        return int(value)
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)

@@ -1,0 +1,72 @@
+"""Shared fixtures: real databases only (SQLite files, in-memory SQLite, and the
+private PostgreSQL server that ``make test`` starts)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pg_cluster import ensure_cluster
+
+import ormkit
+
+SQLITE_BACKENDS = ["sqlite_file", "sqlite_memory"]
+ALL_BACKENDS = [*SQLITE_BACKENDS, "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> dict[str, str]:
+    """The private PostgreSQL server (started on first use when not given by make test)."""
+    return ensure_cluster()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: dict[str, str]) -> str:
+    return pg_cluster["ORMKIT_TEST_PG_URL"]
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / "test.db"
+
+
+def backend_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    """The URL of a fresh database for ``backend``."""
+    if backend == "sqlite_file":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    if backend == "sqlite_memory":
+        return "sqlite::memory:"
+    if backend == "postgresql":
+        cluster: dict[str, str] = request.getfixturevalue("pg_cluster")
+        return cluster["ORMKIT_TEST_PG_URL"]
+    raise AssertionError(backend)
+
+
+@pytest.fixture(params=SQLITE_BACKENDS)
+async def sqlite_engine(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[ormkit.Engine]:
+    """An engine on a SQLite file and on ``:memory:``."""
+    engine = await ormkit.create_engine(backend_url(request, request.param, tmp_path))
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+def pytest_collection_modifyitems(config: Any, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "postgresql" in callspec.id:
+            item.add_marker(pytest.mark.pg)
+
+
+@pytest.fixture
+def anyio_backend() -> Iterator[str]:
+    yield "asyncio"
