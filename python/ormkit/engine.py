@@ -263,6 +263,30 @@ class Engine:
     ) -> None:
         await self.close()
 
+    async def get_tables(self) -> list[str]:
+        """Names of the user tables in the database (migrations use this)."""
+        from .schema.introspect import get_tables
+
+        return await get_tables(self)
+
+    async def get_columns(self, table: str) -> list[dict[str, Any]]:
+        """Columns of ``table``: name, type, nullable, default, primary_key."""
+        from .schema.introspect import get_columns
+
+        return await get_columns(self, table)
+
+    async def get_indexes(self, table: str) -> list[dict[str, Any]]:
+        """Indexes of ``table``: name, columns, unique."""
+        from .schema.introspect import get_indexes
+
+        return await get_indexes(self, table)
+
+    async def get_constraints(self, table: str) -> list[dict[str, Any]]:
+        """Constraints of ``table``: primary key, unique and foreign keys."""
+        from .schema.introspect import get_constraints
+
+        return await get_constraints(self, table)
+
     def stats(self) -> dict[str, Any]:
         """Pool counters (and statement-cache counters on PostgreSQL)."""
         backend = self._backend
