@@ -59,6 +59,8 @@ class Dialect:
     supports_for_update: ClassVar[bool] = False
     supports_json_operators: ClassVar[bool] = False
     supports_json_containment: ClassVar[bool] = False
+    #: SQLite cannot say OFFSET without LIMIT (``LIMIT -1`` is added).
+    offset_requires_limit: ClassVar[bool] = False
     #: ``INSERT … ON CONFLICT (cols) DO UPDATE SET col = excluded.col`` on both backends.
     upsert_syntax: ClassVar[str] = "on_conflict"
     reserved_words: ClassVar[frozenset[str]] = RESERVED_WORDS

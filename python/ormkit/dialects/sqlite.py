@@ -19,6 +19,7 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     paramstyle = "qmark"
     max_params = 32766
+    offset_requires_limit = True
 
     def placeholder(self, index: int) -> str:
         """``?``."""

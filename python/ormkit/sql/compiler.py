@@ -80,7 +80,7 @@ class Scope:
     @property
     def joins(self) -> list[Join]:
         """Joins in the order they were added (each one's left side precedes it)."""
-        return [j for j in self._joins.values() if j.kind]
+        return list(self._joins.values())
 
     @property
     def qualify(self) -> bool:
@@ -223,19 +223,6 @@ class CompileContext:
     def keys_of(self, clauses: tuple[ClauseElement, ...] | list[ClauseElement]) -> Hashable:
         """Cache-key parts of several clauses, in order."""
         return tuple(c._key(self) for c in clauses)
-
-
-class _Compilable:
-    """What :func:`compile_statement` needs from a statement."""
-
-    def _scope(self) -> Scope | None:
-        raise NotImplementedError
-
-    def _key(self, ctx: CompileContext) -> Hashable:
-        raise NotImplementedError
-
-    def _sql(self, ctx: CompileContext) -> str:
-        raise NotImplementedError
 
 
 _CACHE: OrderedDict[Hashable, str] = OrderedDict()

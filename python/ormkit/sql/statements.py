@@ -1,0 +1,801 @@
+"""Statements: ``select``, ``insert``, ``update``, ``delete``.
+
+Builders are generative (every method returns a new statement) and check names as
+they are given: an unknown column in ``values()``, ``order_by()``, ``returning()`` or
+a lookup raises ``ValueError`` before any SQL exists. ``to_sql(dialect)`` compiles
+through :mod:`ormkit.sql.compiler` and returns ``(sql, params)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ormkit.dialects.base import Dialect, get_dialect
+from ormkit.sql.compiler import CompileContext, Scope, compile_statement
+from ormkit.sql.expressions import (
+    ClauseElement,
+    Column,
+    ColumnExpr,
+    Label,
+    OrderBy,
+    and_,
+    coerce,
+    not_,
+)
+from ormkit.sql.lookups import Q
+
+if TYPE_CHECKING:
+    from ormkit.types import Converter
+
+__all__ = [
+    "Delete",
+    "Insert",
+    "Select",
+    "Update",
+    "delete",
+    "insert",
+    "pk_condition",
+    "select",
+    "update",
+]
+
+S = TypeVar("S", bound="Statement")
+
+_ORDER_STRING = re.compile(r"(-?)([A-Za-z_][A-Za-z0-9_]*)\Z")
+
+
+def _is_model(obj: Any) -> bool:
+    return isinstance(obj, type) and isinstance(getattr(obj, "__columns__", None), dict)
+
+
+def _require_model(obj: Any, what: str) -> type:
+    if not _is_model(obj):
+        raise TypeError(f"{what} needs a model class, got {obj!r}")
+    if getattr(obj, "__abstract__", False) and "__abstract__" in obj.__dict__:
+        raise TypeError(f"{obj.__name__} is abstract and has no table")
+    return obj  # type: ignore[no-any-return]
+
+
+def _column_of(model: type, name: Any, what: str) -> Column[Any]:
+    if isinstance(name, Column):
+        if name.model is not model:
+            raise ValueError(f"{what}: {name!r} is not a column of {model.__name__}")
+        return name
+    if not isinstance(name, str) or name not in model.__columns__:
+        known = ", ".join(model.__columns__)
+        raise ValueError(f"{what}: unknown column {name!r} on {model.__name__} (known: {known})")
+    col: Column[Any] = model.__columns__[name].expr
+    return col
+
+
+def pk_condition(model: type, value: Any) -> ColumnExpr[bool]:
+    """``pk = value`` for ``model``; a tuple (or dict) of values for a composite key."""
+    pk = model.__primary_key__  # type: ignore[attr-defined]
+    names = (pk,) if isinstance(pk, str) else tuple(pk)
+    if len(names) == 1:
+        if isinstance(value, Mapping):
+            value = value[names[0]]
+        return model.__columns__[names[0]].expr == value  # type: ignore[no-any-return]
+    if isinstance(value, Mapping):
+        values = [value[n] for n in names]
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == len(names):
+        values = list(value)
+    else:
+        raise ValueError(
+            f"{model.__name__} has a composite primary key {names}; pass a tuple of values"
+        )
+    return and_(*(model.__columns__[n].expr == v for n, v in zip(names, values, strict=True)))
+
+
+class Statement:
+    """Base of the four statements."""
+
+    _model: type | None = None
+
+    def _clone(self: S) -> S:
+        return copy.copy(self)
+
+    def _scope(self) -> Scope | None:
+        return Scope(self._model) if self._model is not None else None
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        raise NotImplementedError
+
+    def _sql(self, ctx: CompileContext) -> str:
+        raise NotImplementedError
+
+    def to_sql(self, dialect: str | Dialect) -> tuple[str, list[Any]]:
+        """Compile for ``dialect`` (``"postgresql"``/``"sqlite"``) → ``(sql, params)``."""
+        return compile_statement(self, dialect)
+
+    def _result_columns(self) -> list[tuple[str, Any]]:
+        return []
+
+    @property
+    def result_columns(self) -> list[str]:
+        """Names of the result columns (model attribute names for model columns)."""
+        return [name for name, _info in self._result_columns()]
+
+    def result_converters(self, dialect: str | Dialect) -> tuple[Converter, ...] | None:
+        """Per result column, how to turn the stored value into the Python value on
+        ``dialect`` (see :mod:`ormkit.types`); None when nothing needs converting."""
+        name = get_dialect(dialect).name
+        out = tuple(
+            None if info is None else info.type.converter(name)
+            for _n, info in self._result_columns()
+        )
+        return out if any(c is not None for c in out) else None
+
+    def __repr__(self) -> str:
+        model = self._model.__name__ if self._model is not None else "?"
+        return f"<{type(self).__name__} {model}>"
+
+
+class _Filtered(Statement):
+    """``where``/``filter``/``filter_by``/``exclude`` shared by select, update and delete."""
+
+    _where: tuple[ClauseElement, ...] = ()
+
+    def where(self: S, *conditions: ClauseElement) -> S:
+        """Add conditions (ANDed): expressions such as ``User.age >= 18`` or ``Q`` objects."""
+        for cond in conditions:
+            if not isinstance(cond, ClauseElement):
+                raise TypeError(
+                    f"where() needs SQL conditions (e.g. User.age >= 18), got {cond!r}; "
+                    "a plain bool usually means a comparison was evaluated in Python"
+                )
+            coerce(cond)
+        new = self._clone()
+        new._where = (*self._where, *conditions)  # type: ignore[attr-defined]
+        return new
+
+    def filter(self: S, *conditions: ClauseElement, **lookups: Any) -> S:
+        """Add conditions and keyword lookups (``age__gte=18``), all ANDed."""
+        extra = (Q(**lookups),) if lookups else ()
+        return self.where(*conditions, *extra)  # type: ignore[attr-defined, no-any-return]
+
+    def filter_by(self: S, **lookups: Any) -> S:
+        """Add keyword lookups (``name="Ann"``, ``age__gte=18``), ANDed."""
+        return self.filter(**lookups)  # type: ignore[attr-defined, no-any-return]
+
+    def exclude(self: S, *conditions: ClauseElement, **lookups: Any) -> S:
+        """Add the negation of the given conditions and lookups taken together."""
+        extra = (Q(**lookups),) if lookups else ()
+        parts = (*conditions, *extra)
+        if not parts:
+            return self
+        return self.where(not_(Q(*parts)))  # type: ignore[attr-defined, no-any-return]
+
+    def _where_key(self, ctx: CompileContext) -> Hashable:
+        return tuple(c._key(ctx) for c in self._where)
+
+    def _where_sql(self, ctx: CompileContext) -> str:
+        if not self._where:
+            return ""
+        return " WHERE " + and_(*self._where)._sql(ctx)
+
+
+def _returning_items(model: type, items: tuple[Any, ...]) -> tuple[Column[Any], ...]:
+    cols: list[Column[Any]] = []
+    for item in items:
+        if item is model:
+            cols.extend(info.expr for info in model.__columns__.values())
+        else:
+            cols.append(_column_of(model, item, "returning()"))
+    return tuple(cols)
+
+
+def _returning_sql(ctx: CompileContext, cols: tuple[Column[Any], ...]) -> str:
+    if not cols:
+        return ""
+    q = ctx.dialect.quote
+    return " RETURNING " + ", ".join(_named(q(c.info.name), c.key, c.info.name, q) for c in cols)
+
+
+def _named(sql: str, key: str, name: str, q: Any) -> str:
+    return sql if key == name else f"{sql} AS {q(key)}"
+
+
+def _check_count(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} needs an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{what} must not be negative, got {value}")
+    return value
+
+
+class Select(_Filtered):
+    """``SELECT`` of models and/or expressions."""
+
+    def __init__(self, *entities: Any) -> None:
+        self._entities: tuple[Any, ...] = entities
+        self._model = None
+        for entity in entities:
+            if _is_model(entity):
+                self._model = _require_model(entity, "select()")
+                break
+            if isinstance(entity, Column):
+                self._model = entity.model
+                break
+            if not isinstance(entity, ColumnExpr):
+                raise TypeError(f"select() takes models and column expressions, got {entity!r}")
+        self._joins: tuple[tuple[tuple[str, ...], str], ...] = ()
+        self._group_by: tuple[ClauseElement, ...] = ()
+        self._having: tuple[ClauseElement, ...] = ()
+        self._order_by: tuple[OrderBy, ...] = ()
+        self._limit: int | None = None
+        self._offset: int | None = None
+        self._distinct = False
+        self._for_update: tuple[bool, bool] | None = None
+        self._wrap: str | None = None
+
+    # -- builders ---------------------------------------------------------------------
+
+    def select_from(self, model: type) -> Select:
+        """Set the model to select from (for ``select(func.count())``)."""
+        new = self._clone()
+        new._model = _require_model(model, "select_from()")
+        return new
+
+    def with_only_columns(self, *entities: Any) -> Select:
+        """The same statement selecting other columns (e.g. ``func.sum(User.age)``)."""
+        new = Select(*entities)
+        model = self._model
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_entities"})
+        new._model = model
+        return new
+
+    def _relationship_path(self, target: Any) -> tuple[str, ...]:
+        if self._model is None:
+            raise ValueError("join() needs a model to select from")
+        if isinstance(target, str):
+            path = tuple(re.split(r"\.|__", target))
+        elif hasattr(target, "info") and hasattr(target.info, "direction"):
+            if target.info.model is not self._model:
+                raise ValueError(f"join({target!r}): give the path from {self._model.__name__}")
+            path = (target.info.key,)
+        else:
+            raise TypeError(f"join() takes a relationship name or attribute, got {target!r}")
+        model = self._model
+        for name in path:
+            rels = getattr(model, "__relationships__", {})
+            if name not in rels:
+                raise ValueError(f"unknown relationship {name!r} on {model.__name__}")
+            model = rels[name].target
+        return path
+
+    def join(self, target: Any) -> Select:
+        """INNER JOIN a relationship (``"author"``, ``"author.posts"`` or ``Post.author``)."""
+        new = self._clone()
+        new._joins = (*self._joins, (self._relationship_path(target), "INNER"))
+        return new
+
+    def outerjoin(self, target: Any) -> Select:
+        """LEFT OUTER JOIN a relationship."""
+        new = self._clone()
+        new._joins = (*self._joins, (self._relationship_path(target), "LEFT OUTER"))
+        return new
+
+    def _order_item(self, item: Any) -> OrderBy:
+        if isinstance(item, OrderBy):
+            return item
+        if isinstance(item, str):
+            m = _ORDER_STRING.match(item)
+            if m is None or self._model is None:
+                raise ValueError(f"order_by: {item!r} is not a column name or '-column'")
+            col = _column_of(self._model, m.group(2), "order_by()")
+            return OrderBy(col, descending=bool(m.group(1)))
+        if isinstance(item, ColumnExpr):
+            return OrderBy(item, descending=False)
+        raise TypeError(f"order_by() takes column names or expressions, got {item!r}")
+
+    def order_by(self, *items: Any) -> Select:
+        """Add ORDER BY items: ``"name"``, ``"-created_at"``, ``User.name.desc()``."""
+        new = self._clone()
+        new._order_by = (*self._order_by, *(self._order_item(i) for i in items))
+        return new
+
+    def limit(self, n: int | None) -> Select:
+        """LIMIT (bound as a parameter); None removes it."""
+        new = self._clone()
+        new._limit = _check_count(n, "limit()")
+        return new
+
+    def offset(self, n: int | None) -> Select:
+        """OFFSET (bound as a parameter); None removes it."""
+        new = self._clone()
+        new._offset = _check_count(n, "offset()")
+        return new
+
+    def distinct(self, flag: bool = True) -> Select:
+        """SELECT DISTINCT."""
+        new = self._clone()
+        new._distinct = flag
+        return new
+
+    def group_by(self, *items: Any) -> Select:
+        """GROUP BY column names or expressions."""
+        cols: list[ClauseElement] = []
+        for item in items:
+            if isinstance(item, str):
+                if self._model is None:
+                    raise ValueError("group_by() with a name needs a model")
+                cols.append(_column_of(self._model, item, "group_by()"))
+            elif isinstance(item, ColumnExpr):
+                cols.append(item)
+            else:
+                raise TypeError(f"group_by() takes column names or expressions, got {item!r}")
+        new = self._clone()
+        new._group_by = (*self._group_by, *cols)
+        return new
+
+    def having(self, *conditions: ClauseElement, **lookups: Any) -> Select:
+        """HAVING conditions and keyword lookups (ANDed)."""
+        for cond in conditions:
+            if not isinstance(cond, ClauseElement):
+                raise TypeError(f"having() needs SQL conditions, got {cond!r}")
+        extra = (Q(**lookups),) if lookups else ()
+        new = self._clone()
+        new._having = (*self._having, *conditions, *extra)
+        return new
+
+    def for_update(self, *, nowait: bool = False, skip_locked: bool = False) -> Select:
+        """SELECT … FOR UPDATE (PostgreSQL; SQLite locks the whole database on write)."""
+        new = self._clone()
+        new._for_update = (nowait, skip_locked)
+        return new
+
+    def count(self) -> Select:
+        """A statement giving the number of rows this one would return (column ``count``)."""
+        new = self._clone()
+        new._wrap = "count"
+        return new
+
+    def exists(self) -> Select:
+        """A statement giving whether this one returns any row (column ``exists``)."""
+        new = self._clone()
+        new._wrap = "exists"
+        return new
+
+    # -- compiling --------------------------------------------------------------------
+
+    def _scope(self) -> Scope | None:
+        if self._model is None:
+            return None
+        scope = Scope(self._model)
+        for path, kind in self._joins:
+            model = self._model
+            alias: str | None = None
+            for i, name in enumerate(path):
+                rel = model.__relationships__[name]  # type: ignore[attr-defined]
+                alias = scope.join_relationship(path[: i + 1], rel, alias, kind=kind)
+                model = rel.target
+        return scope
+
+    def _entity_columns(self, ctx: CompileContext | None) -> list[tuple[Any, str, Any]]:
+        """(expression, result name, ColumnInfo or None) per selected column."""
+        out: list[tuple[Any, str, Any]] = []
+        for entity in self._entities:
+            if _is_model(entity):
+                prefix = ""
+                if entity is not self._model:
+                    if ctx is None:
+                        prefix = entity.__tablename__ + "__"
+                    else:
+                        prefix = ctx.scope.alias_for(entity) + "__"
+                for info in entity.__columns__.values():
+                    out.append((info.expr, prefix + info.key, info))
+            elif isinstance(entity, Column):
+                out.append((entity, entity.key, entity.info))
+            elif isinstance(entity, Label):
+                out.append((entity.expr, entity.name, None))
+            else:
+                out.append((entity, "", None))
+        return out
+
+    def _result_columns(self) -> list[tuple[str, Any]]:
+        if self._wrap == "count":
+            return [("count", None)]
+        if self._wrap == "exists":
+            return [("exists", None)]
+        return [(name, info) for _e, name, info in self._entity_columns(None)]
+
+    def _count_subquery(self, ctx: CompileContext) -> bool:
+        return bool(
+            self._distinct
+            or ctx.scope.distinct
+            or self._group_by
+            or self._limit is not None
+            or self._offset is not None
+            or any(not isinstance(e, Column) and not _is_model(e) for e in self._entities)
+        )
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        if self._model is None:
+            return self._key_no_model(ctx)
+        entities: Hashable = None
+        if self._wrap != "exists":
+            entities = tuple(
+                (expr._key(ctx), name) for expr, name, _i in self._entity_columns(ctx)
+            )
+        parts = (
+            "select",
+            self._model,
+            self._wrap,
+            self._distinct,
+            entities,
+            self._where_key(ctx),
+            tuple(g._key(ctx) for g in self._group_by),
+            tuple(h._key(ctx) for h in self._having),
+        )
+        order = () if self._wrap else tuple(o._key(ctx) for o in self._order_by)
+        if self._limit is not None:
+            ctx.bind(self._limit)
+        if self._offset is not None:
+            ctx.bind(self._offset)
+        tail = (self._limit is not None, self._offset is not None, self._for_update)
+        return (*parts, order, tail)
+
+    def _key_no_model(self, ctx: CompileContext) -> Hashable:
+        if self._where or self._order_by or self._group_by or self._having or self._joins:
+            raise ValueError("this select has no model: use select_from(Model)")
+        return ("select-nomodel", tuple(e._key(ctx) for e in self._entities), self._wrap)
+
+    def _columns_sql(self, ctx: CompileContext) -> str:
+        q = ctx.dialect.quote
+        items = []
+        for expr, name, info in self._entity_columns(ctx):
+            sql = expr._sql(ctx)
+            if info is not None:
+                items.append(sql if name == info.name else f"{sql} AS {q(name)}")
+            elif name:
+                items.append(f"{sql} AS {q(name)}")
+            else:
+                items.append(sql)
+        return ", ".join(items)
+
+    def _body_sql(self, ctx: CompileContext, columns: str, *, order: bool) -> str:
+        scope = ctx.scope
+        distinct = "DISTINCT " if (self._distinct or scope.distinct) and columns != "1" else ""
+        sql = [f"SELECT {distinct}{columns} FROM {ctx.quote(scope.root_alias)}"]
+        sql.extend(" " + j.sql(ctx.dialect) for j in scope.joins)
+        sql.append(self._where_sql(ctx))
+        if self._group_by:
+            sql.append(" GROUP BY " + ", ".join(g._sql(ctx) for g in self._group_by))
+        if self._having:
+            sql.append(" HAVING " + and_(*self._having)._sql(ctx))
+        if order and self._order_by:
+            sql.append(" ORDER BY " + ", ".join(o._sql(ctx) for o in self._order_by))
+        if self._limit is not None:
+            sql.append(" LIMIT " + ctx.bind(self._limit))
+        if self._offset is not None:
+            if self._limit is None and ctx.dialect.offset_requires_limit:
+                sql.append(" LIMIT -1")
+            sql.append(" OFFSET " + ctx.bind(self._offset))
+        if self._for_update is not None and ctx.dialect.supports_for_update:
+            nowait, skip_locked = self._for_update
+            sql.append(" FOR UPDATE")
+            if nowait:
+                sql.append(" NOWAIT")
+            elif skip_locked:
+                sql.append(" SKIP LOCKED")
+        return "".join(sql)
+
+    def _sql(self, ctx: CompileContext) -> str:
+        if self._model is None:
+            cols = ", ".join(e._sql(ctx) for e in self._entities)
+            return f"SELECT {cols}"
+        if self._wrap == "exists":
+            body = self._body_sql(ctx, "1", order=False)
+            return f"SELECT EXISTS ({body}) AS {ctx.quote('exists')}"
+        if self._wrap == "count":
+            if self._count_subquery(ctx):
+                inner = self._body_sql(ctx, self._columns_sql(ctx), order=False)
+                return f"SELECT count(*) AS count FROM ({inner}) AS subquery"
+            return self._body_sql(ctx, "count(*) AS count", order=False)
+        return self._body_sql(ctx, self._columns_sql(ctx), order=True)
+
+
+class Insert(Statement):
+    """``INSERT`` of one or more rows, with optional upsert and RETURNING."""
+
+    def __init__(self, model: type) -> None:
+        self._model = _require_model(model, "insert()")
+        self._rows: tuple[dict[str, Any], ...] = ()
+        self._returning: tuple[Column[Any], ...] = ()
+        self._conflict: tuple[str, tuple[str, ...], tuple[str, ...]] | None = None
+
+    def _row(self, row: Any) -> dict[str, Any]:
+        model = self._model
+        assert model is not None
+        if isinstance(row, model):
+            row = type(row).__ormkit_insert_values__(row)  # type: ignore[attr-defined]
+        if not isinstance(row, Mapping):
+            raise TypeError(f"values() takes dicts or {model.__name__} instances, got {row!r}")
+        for key in row:
+            _column_of(model, key, "values()")
+        return dict(row)
+
+    def values(self, *rows: Any, **values: Any) -> Insert:
+        """Set the rows: ``values(name="Ann")``, ``values({...})``, ``values([{...}, …])``
+        or model instances. Keys are column attribute names."""
+        items: list[dict[str, Any]] = []
+        for arg in rows:
+            if isinstance(arg, list | tuple):
+                items.extend(self._row(r) for r in arg)
+            else:
+                items.append(self._row(arg))
+        if values:
+            if items:
+                raise TypeError("values() takes rows or keywords, not both")
+            items.append(self._row(values))
+        new = self._clone()
+        new._rows = tuple(items)
+        return new
+
+    def returning(self, *cols: Any) -> Insert:
+        """RETURNING the given columns (names, ``User.id``, or the model for all)."""
+        assert self._model is not None
+        new = self._clone()
+        new._returning = _returning_items(self._model, cols)
+        return new
+
+    def _conflict_columns(self, cols: Iterable[Any], what: str) -> tuple[str, ...]:
+        assert self._model is not None
+        if isinstance(cols, str | Column):
+            cols = (cols,)
+        out = tuple(_column_of(self._model, c, what).key for c in cols)
+        return out
+
+    def on_conflict_do_update(
+        self, conflict_target: Iterable[Any], update_fields: Iterable[Any] | None = None
+    ) -> Insert:
+        """Upsert: ``ON CONFLICT (target) DO UPDATE SET f = excluded.f``. By default
+        every inserted column outside the conflict target and primary key is updated."""
+        target = self._conflict_columns(conflict_target, "on_conflict_do_update()")
+        if not target:
+            raise ValueError("on_conflict_do_update() needs a conflict target")
+        fields = (
+            ()
+            if update_fields is None
+            else self._conflict_columns(update_fields, "on_conflict_do_update()")
+        )
+        new = self._clone()
+        new._conflict = ("update" if update_fields is not None else "update-all", target, fields)
+        return new
+
+    def on_conflict_do_nothing(self, conflict_target: Iterable[Any] = ()) -> Insert:
+        """``ON CONFLICT [(target)] DO NOTHING``."""
+        target = self._conflict_columns(conflict_target, "on_conflict_do_nothing()")
+        new = self._clone()
+        new._conflict = ("nothing", target, ())
+        return new
+
+    def _result_columns(self) -> list[tuple[str, Any]]:
+        return [(c.key, c.info) for c in self._returning]
+
+    def _columns(self) -> tuple[str, ...]:
+        assert self._model is not None
+        if not self._rows:
+            return ()
+        keys = set(self._rows[0])
+        for row in self._rows[1:]:
+            if set(row) != keys:
+                raise ValueError(
+                    "all rows of a multi-row insert need the same columns; "
+                    "use to_sql_batches() to group them"
+                )
+        return tuple(k for k in self._model.__columns__ if k in keys)
+
+    def _update_fields(self, columns: tuple[str, ...]) -> tuple[str, ...]:
+        assert self._conflict is not None and self._model is not None
+        mode, target, fields = self._conflict
+        if mode == "update":
+            return fields
+        pk = self._model.__primary_key__  # type: ignore[attr-defined]
+        pk_names = {pk} if isinstance(pk, str) else set(pk)
+        fields = tuple(c for c in columns if c not in target and c not in pk_names)
+        return fields or target[:1]
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        columns = self._columns()
+        rows = tuple(tuple(coerce(row[c])._key(ctx) for c in columns) for row in self._rows)
+        conflict: Hashable = None
+        if self._conflict is not None:
+            conflict = (self._conflict[0], self._conflict[1], self._update_fields(columns))
+        n_params = len(ctx.params)
+        if n_params > ctx.dialect.max_params:
+            raise ValueError(
+                f"insert of {len(self._rows)} rows binds {n_params} parameters, more than "
+                f"{ctx.dialect.name} allows ({ctx.dialect.max_params}); use to_sql_batches()"
+            )
+        return ("insert", self._model, columns, rows, conflict, self._returning)
+
+    def _sql(self, ctx: CompileContext) -> str:
+        assert self._model is not None
+        q = ctx.dialect.quote
+        columns = self._columns()
+        table = q(self._model.__tablename__)
+        names = [q(self._model.__columns__[c].name) for c in columns]
+        if not columns:
+            if len(self._rows) > 1:
+                raise ValueError("a multi-row insert needs at least one column")
+            sql = f"INSERT INTO {table} DEFAULT VALUES"
+        else:
+            rows = ", ".join(
+                "(" + ", ".join(coerce(row[c])._operand(ctx) for c in columns) + ")"
+                for row in self._rows
+            )
+            sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES {rows}"
+        if self._conflict is not None:
+            mode, target, _fields = self._conflict
+            target_sql = (
+                "(" + ", ".join(q(self._model.__columns__[c].name) for c in target) + ")"
+                if target
+                else ""
+            )
+            if mode == "nothing":
+                sql += f" ON CONFLICT {target_sql} DO NOTHING".replace("  ", " ")
+            else:
+                sets = ", ".join(
+                    f"{q(n)} = excluded.{q(n)}"
+                    for n in (self._model.__columns__[c].name for c in self._update_fields(columns))
+                )
+                sql += f" ON CONFLICT {target_sql} DO UPDATE SET {sets}"
+        return sql + _returning_sql(ctx, self._returning)
+
+    def to_sql_batches(
+        self, dialect: str | Dialect, *, max_rows: int | None = None
+    ) -> list[tuple[str, list[Any], int]]:
+        """Split the rows into statements under the dialect's bind-parameter limit.
+
+        Consecutive rows with the same columns share a statement; returns
+        ``[(sql, params, row_count), …]`` in row order.
+        """
+        d = get_dialect(dialect)
+        batches: list[tuple[str, list[Any], int]] = []
+        group: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            if not group:
+                return
+            per_row = max(1, len(group[0]))
+            size = d.rows_per_statement(per_row)
+            if max_rows is not None:
+                size = max(1, min(size, max_rows))
+            if not group[0]:
+                size = 1
+            for start in range(0, len(group), size):
+                chunk = group[start : start + size]
+                stmt = self._clone()
+                stmt._rows = tuple(chunk)
+                sql, params = stmt.to_sql(d)
+                batches.append((sql, params, len(chunk)))
+            group.clear()
+
+        for row in self._rows:
+            if group and set(row) != set(group[0]):
+                flush()
+            group.append(row)
+        flush()
+        return batches
+
+
+class Update(_Filtered):
+    """``UPDATE`` with SET values (plain values or expressions such as ``User.n + 1``)."""
+
+    def __init__(self, model: type) -> None:
+        self._model = _require_model(model, "update()")
+        self._values: dict[str, Any] = {}
+        self._returning: tuple[Column[Any], ...] = ()
+
+    def values(self, values: Mapping[str, Any] | None = None, **kwargs: Any) -> Update:
+        """Set columns: ``values(name="Ann")`` or ``values({"name": "Ann"})``."""
+        assert self._model is not None
+        merged = {**(values or {}), **kwargs}
+        for key in merged:
+            _column_of(self._model, key, "values()")
+        new = self._clone()
+        new._values = {**self._values, **merged}
+        return new
+
+    def returning(self, *cols: Any) -> Update:
+        """RETURNING the given columns (names, ``User.id``, or the model for all)."""
+        assert self._model is not None
+        new = self._clone()
+        new._returning = _returning_items(self._model, cols)
+        return new
+
+    def _result_columns(self) -> list[tuple[str, Any]]:
+        return [(c.key, c.info) for c in self._returning]
+
+    def _ordered(self) -> list[str]:
+        assert self._model is not None
+        if not self._values:
+            raise ValueError(f"update({self._model.__name__}) needs values()")
+        return [k for k in self._model.__columns__ if k in self._values]
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        sets = tuple((k, coerce(self._values[k])._key(ctx)) for k in self._ordered())
+        return ("update", self._model, sets, self._where_key(ctx), self._returning)
+
+    def _sql(self, ctx: CompileContext) -> str:
+        assert self._model is not None
+        q = ctx.dialect.quote
+        cols = self._model.__columns__
+        sets = ", ".join(
+            f"{q(cols[k].name)} = {coerce(self._values[k])._operand(ctx)}" for k in self._ordered()
+        )
+        sql = f"UPDATE {q(self._model.__tablename__)} SET {sets}"
+        sql += _where_via_pk(self, ctx)
+        return sql + _returning_sql(ctx, self._returning)
+
+
+class Delete(_Filtered):
+    """``DELETE`` with optional RETURNING."""
+
+    def __init__(self, model: type) -> None:
+        self._model = _require_model(model, "delete()")
+        self._returning: tuple[Column[Any], ...] = ()
+
+    def returning(self, *cols: Any) -> Delete:
+        """RETURNING the given columns (names, ``User.id``, or the model for all)."""
+        assert self._model is not None
+        new = self._clone()
+        new._returning = _returning_items(self._model, cols)
+        return new
+
+    def _result_columns(self) -> list[tuple[str, Any]]:
+        return [(c.key, c.info) for c in self._returning]
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("delete", self._model, self._where_key(ctx), self._returning)
+
+    def _sql(self, ctx: CompileContext) -> str:
+        assert self._model is not None
+        sql = f"DELETE FROM {ctx.quote(self._model.__tablename__)}"
+        sql += _where_via_pk(self, ctx)
+        return sql + _returning_sql(ctx, self._returning)
+
+
+def _where_via_pk(stmt: _Filtered, ctx: CompileContext) -> str:
+    """WHERE for UPDATE/DELETE; with joins, ``pk IN (SELECT pk FROM … JOIN … WHERE …)``."""
+    if not ctx.scope.qualify:
+        return stmt._where_sql(ctx)
+    model = ctx.scope.root
+    q = ctx.dialect.quote
+    pk = model.__primary_key__
+    names = [model.__columns__[k].name for k in ((pk,) if isinstance(pk, str) else pk)]
+    table = q(model.__tablename__)
+    outer = ", ".join(q(n) for n in names)
+    inner = ", ".join(f"{table}.{q(n)}" for n in names)
+    joins = "".join(" " + j.sql(ctx.dialect) for j in ctx.scope.joins)
+    where = stmt._where_sql(ctx)
+    if len(names) > 1:
+        outer = f"({outer})"
+    return f" WHERE {outer} IN (SELECT {inner} FROM {table}{joins}{where})"
+
+
+def select(*entities: Any) -> Select:
+    """``SELECT`` models and/or column expressions: ``select(User)``, ``select(User.id)``."""
+    return Select(*entities)
+
+
+def insert(model: type) -> Insert:
+    """``INSERT INTO`` the model's table."""
+    return Insert(model)
+
+
+def update(model: type) -> Update:
+    """``UPDATE`` the model's table."""
+    return Update(model)
+
+
+def delete(model: type) -> Delete:
+    """``DELETE FROM`` the model's table."""
+    return Delete(model)
