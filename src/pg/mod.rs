@@ -6,6 +6,9 @@
 //! - [`types`]: binary codecs between [`crate::value::Value`] and PostgreSQL types.
 //! - [`config`]: connection URL and option parsing.
 //! - [`statement_cache`]: per-connection LRU of prepared statements.
+//! - [`tls`]: rustls settings per `sslmode`; [`transport`]: plaintext or TLS bytes.
+//! - [`connection`]: the sans-I/O connection state machine ([`connection::PgConnection`]),
+//!   with [`query`] holding the per-statement steps.
 
 // The shared `crate::error::Error` is deliberately one flat struct carrying every
 // server field; errors are the cold path, so its size in `Result` is accepted.
@@ -15,6 +18,10 @@
 
 pub mod auth;
 pub mod config;
+pub mod connection;
 pub mod protocol;
+pub mod query;
 pub mod statement_cache;
+pub mod tls;
+pub mod transport;
 pub mod types;

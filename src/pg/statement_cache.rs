@@ -26,6 +26,19 @@ pub struct Statement {
     pub name: String,
     pub param_types: Vec<u32>,
     pub columns: Arc<[Column]>,
+    /// The column names, shared with every result of this statement.
+    pub column_names: Arc<[String]>,
+}
+
+impl Statement {
+    pub fn new(name: String, param_types: Vec<u32>, columns: Vec<Column>) -> Statement {
+        Statement {
+            name,
+            param_types,
+            column_names: columns.iter().map(|c| c.name.clone()).collect(),
+            columns: columns.into(),
+        }
+    }
 }
 
 /// The LRU of prepared statements of one connection.
@@ -113,15 +126,15 @@ mod tests {
     use super::*;
 
     fn stmt(name: &str) -> Arc<Statement> {
-        Arc::new(Statement {
-            name: name.into(),
-            param_types: vec![23],
-            columns: Arc::from(vec![Column {
+        Arc::new(Statement::new(
+            name.into(),
+            vec![23],
+            vec![Column {
                 name: "x".into(),
                 type_oid: 23,
                 format: 1,
-            }]),
-        })
+            }],
+        ))
     }
 
     #[test]

@@ -1,0 +1,780 @@
+//! The sans-I/O PostgreSQL connection: a state machine fed with socket bytes
+//! that says what to write back and what happened. It never touches a socket,
+//! so the same code runs on Python's event loop thread (asyncio transport)
+//! and in pure-Rust tests.
+//!
+//! # Driving it
+//!
+//! ```text
+//! let mut conn = PgConnection::new(Arc::new(config));
+//! conn.start()?;                                   // SSLRequest or StartupMessage
+//! loop {
+//!     if let Some(bytes) = conn.take_output() { socket.write_all(&bytes) }
+//!     let n = socket.read(&mut buf);               // n == 0: conn.connection_lost()
+//!     conn.feed(&buf[..n])?;                       // Err: connection is broken
+//!     while let Some(event) = conn.poll_event() { ... }
+//! }
+//! ```
+//!
+//! After every call (`start`, `feed`, `query`, `simple`, `terminate`), write
+//! whatever [`PgConnection::take_output`] returns. With TLS, the bytes in and
+//! out are TLS records: rustls runs inside, sans-I/O.
+//!
+//! # Events
+//!
+//! - [`Event::Connected`]: startup and authentication succeeded.
+//! - [`Event::QueryDone`]: the one statement in flight finished (rows, or the
+//!   server's error with every field and a kind chosen from the SQLSTATE).
+//! - [`Event::Notice`]: a NoticeResponse (for the `ormkit` logger).
+//! - [`Event::Notification`]: a LISTEN/NOTIFY message.
+//! - [`Event::Closed`]: the connection is broken (startup failure, protocol
+//!   violation, TLS error, FATAL error, or [`PgConnection::connection_lost`]);
+//!   sent once, after a `QueryDone(Err)` for the statement in flight if any.
+//!
+//! # Statements
+//!
+//! One user statement at a time ([`PgConnection::query`] or
+//! [`PgConnection::simple`] while another is in flight is an error).
+//! `query` uses the extended protocol: on a statement-cache hit,
+//! Bind + Execute + Sync go in one write (one round trip); on a miss,
+//! Parse + Describe + Sync first, then Bind + Execute + Sync with parameters
+//! encoded for the types the server inferred (two round trips). Statements
+//! evicted from the cache are Closed in the next write. A stale cached
+//! statement (SQLSTATE 0A000 "cached plan must not change result type", or
+//! 26000) outside a transaction is dropped and the statement retried once,
+//! transparently. [`PgConnection::begin_pipelined`] makes the next statement
+//! go out as `BEGIN` + statement in one write.
+//!
+//! The connection counts the ReadyForQuery messages it expects (one per
+//! [`Step`]), so [`PgConnection::is_idle`] is true only when nothing is in
+//! flight; a pool must not reuse a connection that is not idle, and must
+//! discard one that [`PgConnection::is_broken`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::value::Value;
+
+use super::auth::{md5::md5_response, scram};
+use super::config::{Host, PgConfig};
+use super::protocol::backend::{self, ErrorFields, Message};
+use super::protocol::frontend::{self, Target};
+use super::query::{self, Execute, Prepare, QueryOutput, Simple, Step};
+use super::statement_cache::{Statement, StatementCache};
+use super::tls;
+use super::transport::Transport;
+
+/// Something the caller should know about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Connected,
+    QueryDone(Result<QueryOutput>),
+    Notice(Error),
+    Notification {
+        process_id: i32,
+        channel: String,
+        payload: String,
+    },
+    Closed(Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Created,
+    /// SSLRequest sent; the next byte is 'S' or 'N'.
+    SslRequested,
+    /// StartupMessage sent; authentication exchange.
+    Authenticating,
+    /// AuthenticationOk received; waiting for ReadyForQuery.
+    Starting,
+    Ready,
+    Broken,
+}
+
+/// A PostgreSQL connection, sans I/O. See the module documentation.
+pub struct PgConnection {
+    config: Arc<PgConfig>,
+    phase: Phase,
+    transport: Transport,
+    inbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    events: VecDeque<Event>,
+    steps: VecDeque<Step>,
+    cache: StatementCache,
+    tx_status: u8,
+    backend_key: Option<(i32, i32)>,
+    server_params: HashMap<String, String>,
+    scram: Option<scram::ScramClient>,
+    challenged: bool,
+    begin_next: bool,
+    /// An error of the pipelined BEGIN, reported with the statement after it.
+    begin_error: Option<Error>,
+}
+
+impl std::fmt::Debug for PgConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgConnection")
+            .field("config", &self.config)
+            .field("phase", &self.phase)
+            .field("transport", &self.transport)
+            .field("in_flight", &self.steps.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn violation(what: &str) -> Error {
+    Error::interface(format!("protocol violation: unexpected {what}"))
+}
+
+fn is_stale_statement(f: &ErrorFields<'_>) -> bool {
+    match f.code {
+        Some("26000") => true,
+        Some("0A000") => {
+            f.routine == Some("RevalidateCachedQuery")
+                || f.message
+                    .is_some_and(|m| m.contains("cached plan must not change result type"))
+        }
+        _ => false,
+    }
+}
+
+impl PgConnection {
+    pub fn new(config: Arc<PgConfig>) -> PgConnection {
+        let cache = StatementCache::new(config.statement_cache_size);
+        PgConnection {
+            config,
+            phase: Phase::Created,
+            transport: Transport::plain(),
+            inbuf: Vec::new(),
+            wbuf: Vec::new(),
+            events: VecDeque::new(),
+            steps: VecDeque::new(),
+            cache,
+            tx_status: b'I',
+            backend_key: None,
+            server_params: HashMap::new(),
+            scram: None,
+            challenged: false,
+            begin_next: false,
+            begin_error: None,
+        }
+    }
+
+    /// Queues the first message: SSLRequest (unless `sslmode=disable` or a
+    /// unix socket, where PostgreSQL has no TLS) or the StartupMessage.
+    pub fn start(&mut self) -> Result<()> {
+        if self.phase != Phase::Created {
+            return Err(Error::interface("connection already started"));
+        }
+        let tls_possible = !matches!(self.config.host, Host::Unix(_));
+        if tls_possible && self.config.sslmode != super::config::SslMode::Disable {
+            frontend::ssl_request(&mut self.wbuf);
+            self.phase = Phase::SslRequested;
+            Ok(())
+        } else {
+            self.send_startup()
+        }
+    }
+
+    fn send_startup(&mut self) -> Result<()> {
+        frontend::startup(&mut self.wbuf, &self.config.startup_params())?;
+        self.phase = Phase::Authenticating;
+        Ok(())
+    }
+
+    /// Bytes received from the socket. An `Err` means the connection is now
+    /// broken (an [`Event::Closed`] was queued too).
+    pub fn feed(&mut self, data: &[u8]) -> Result<()> {
+        if self.phase == Phase::Broken {
+            return Err(Error::interface("connection is closed"));
+        }
+        match self.feed_inner(data) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn feed_inner(&mut self, mut data: &[u8]) -> Result<()> {
+        if self.phase == Phase::SslRequested {
+            let Some((&answer, rest)) = data.split_first() else {
+                return Ok(());
+            };
+            self.ssl_answer(answer)?;
+            data = rest;
+            if self.transport.is_tls() {
+                // Anything after 'S' arrived before the TLS handshake: it
+                // cannot be trusted, and a real server sends nothing there.
+                if !data.is_empty() {
+                    return Err(violation("data after the TLS acceptance byte"));
+                }
+                return Ok(());
+            }
+        }
+        let mut inbuf = std::mem::take(&mut self.inbuf);
+        let closed = self.transport.receive(data, &mut inbuf);
+        let outcome = closed.and_then(|closed| {
+            let consumed = self.process(&inbuf);
+            let result = consumed.map(|n| {
+                inbuf.drain(..n);
+            });
+            if closed && result.is_ok() {
+                self.connection_lost();
+            }
+            result
+        });
+        self.inbuf = inbuf;
+        self.flush_wbuf()?;
+        outcome
+    }
+
+    fn ssl_answer(&mut self, answer: u8) -> Result<()> {
+        match answer {
+            b'S' => {
+                self.transport = Transport::Tls(Box::new(tls::client_session(&self.config)?));
+                self.send_startup()
+            }
+            b'N' if self.config.sslmode.requires_tls() => Err(Error::operational(format!(
+                "the server does not support TLS, and sslmode={} requires it",
+                self.config.sslmode.as_str()
+            ))),
+            b'N' => self.send_startup(),
+            _ => Err(violation("answer to SSLRequest")),
+        }
+    }
+
+    /// Decodes and handles every complete message; returns the bytes used.
+    fn process(&mut self, buf: &[u8]) -> Result<usize> {
+        let mut pos = 0;
+        while self.phase != Phase::Broken {
+            match backend::decode(&buf[pos..])? {
+                None => break,
+                Some((message, n)) => {
+                    pos += n;
+                    self.handle(message)?;
+                }
+            }
+        }
+        Ok(pos)
+    }
+
+    fn handle(&mut self, message: Message<'_>) -> Result<()> {
+        match message {
+            Message::NoticeResponse(f) => {
+                self.events.push_back(Event::Notice(f.to_error()));
+                return Ok(());
+            }
+            Message::ParameterStatus { name, value } => {
+                self.server_params.insert(name.to_owned(), value.to_owned());
+                return Ok(());
+            }
+            Message::NotificationResponse {
+                process_id,
+                channel,
+                payload,
+            } => {
+                self.events.push_back(Event::Notification {
+                    process_id,
+                    channel: channel.to_owned(),
+                    payload: payload.to_owned(),
+                });
+                return Ok(());
+            }
+            Message::ErrorResponse(ref f)
+                if matches!(f.severity.or(f.severity_localized), Some("FATAL" | "PANIC"))
+                    || self.phase != Phase::Ready =>
+            {
+                // The server closes the connection after a FATAL error.
+                return Err(f.to_error());
+            }
+            _ => {}
+        }
+        match self.phase {
+            Phase::Authenticating => self.handle_auth(message),
+            Phase::Starting => self.handle_startup(message),
+            Phase::Ready => self.handle_query(message),
+            _ => Err(violation("message before startup")),
+        }
+    }
+
+    fn password(&self) -> Result<&str> {
+        self.config.password.as_deref().ok_or_else(|| {
+            Error::operational(format!(
+                "the server asks for a password for user {:?} but none was given",
+                self.config.user
+            ))
+        })
+    }
+
+    fn handle_auth(&mut self, message: Message<'_>) -> Result<()> {
+        match message {
+            Message::AuthenticationOk => {
+                if self.scram.as_ref().is_some_and(|s| !s.is_done()) {
+                    return Err(Error::operational(
+                        "the server ended SCRAM authentication without proving it knows the password",
+                    ));
+                }
+                if !self.challenged && self.config.password.is_some() && !self.config.allow_trust {
+                    return Err(Error::operational(
+                        "the server accepted the connection without asking for the password \
+                         (trust authentication); refusing, since a password was given. \
+                         Set allow_trust=true to accept such a server",
+                    ));
+                }
+                self.scram = None;
+                self.phase = Phase::Starting;
+                Ok(())
+            }
+            Message::AuthenticationCleartextPassword => {
+                self.challenged = true;
+                if !self.transport.is_tls() && !self.config.is_local() {
+                    return Err(Error::operational(
+                        "the server asks for the password in cleartext over an unencrypted \
+                         connection to a remote host; refusing (use sslmode=require, or a \
+                         unix socket or loopback address)",
+                    ));
+                }
+                let password = self.password()?.as_bytes().to_vec();
+                frontend::password(&mut self.wbuf, &password)
+            }
+            Message::AuthenticationMd5Password { salt } => {
+                self.challenged = true;
+                let hashed = md5_response(&self.config.user, self.password()?.as_bytes(), salt);
+                frontend::password(&mut self.wbuf, hashed.as_bytes())
+            }
+            Message::AuthenticationSasl { mechanisms } => {
+                self.challenged = true;
+                if !mechanisms.contains(&scram::MECHANISM) {
+                    return Err(Error::new(
+                        ErrorKind::NotSupported,
+                        format!(
+                            "the server offers SASL mechanisms {mechanisms:?}, none of which is supported"
+                        ),
+                    ));
+                }
+                let client = scram::ScramClient::new(self.password()?)?;
+                frontend::sasl_initial_response(
+                    &mut self.wbuf,
+                    scram::MECHANISM,
+                    &client.client_first(),
+                )?;
+                self.scram = Some(client);
+                Ok(())
+            }
+            Message::AuthenticationSaslContinue(data) => {
+                let client = self
+                    .scram
+                    .as_mut()
+                    .ok_or_else(|| violation("SASL continue"))?;
+                let reply = client.client_final(data)?;
+                frontend::sasl_response(&mut self.wbuf, &reply)
+            }
+            Message::AuthenticationSaslFinal(data) => self
+                .scram
+                .as_mut()
+                .ok_or_else(|| violation("SASL final"))?
+                .verify_server_final(data),
+            Message::AuthenticationUnsupported(name) => Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("the server asks for {name} authentication, which is not supported"),
+            )),
+            // We ask for protocol 3.0 without options, so there is nothing to adjust.
+            Message::NegotiateProtocolVersion { .. } => Ok(()),
+            _ => Err(violation("message during authentication")),
+        }
+    }
+
+    fn handle_startup(&mut self, message: Message<'_>) -> Result<()> {
+        match message {
+            Message::BackendKeyData {
+                process_id,
+                secret_key,
+            } => {
+                self.backend_key = Some((process_id, secret_key));
+                Ok(())
+            }
+            Message::ReadyForQuery(status) => {
+                self.tx_status = status;
+                self.phase = Phase::Ready;
+                self.events.push_back(Event::Connected);
+                Ok(())
+            }
+            Message::NegotiateProtocolVersion { .. } => Ok(()),
+            _ => Err(violation("message during startup")),
+        }
+    }
+
+    fn handle_query(&mut self, message: Message<'_>) -> Result<()> {
+        if let Message::ReadyForQuery(status) = message {
+            self.tx_status = status;
+            let step = self
+                .steps
+                .pop_front()
+                .ok_or_else(|| violation("ReadyForQuery"))?;
+            return self.finish_step(step);
+        }
+        let step = self
+            .steps
+            .front_mut()
+            .ok_or_else(|| violation("message while no statement is in flight"))?;
+        match (step, message) {
+            (step, Message::ErrorResponse(f)) => {
+                if let Step::Execute(x) = step {
+                    x.stale = is_stale_statement(&f);
+                }
+                step.set_error(f.to_error());
+            }
+            (Step::Begin { .. }, Message::CommandComplete(_)) => {}
+            (Step::Prepare(_), Message::ParseComplete) => {}
+            (Step::Prepare(p), Message::ParameterDescription(oids)) => {
+                p.param_types = Some(oids);
+            }
+            (Step::Prepare(p), Message::RowDescription(fields)) => {
+                p.columns = Some(query::columns_of(&fields));
+            }
+            (Step::Prepare(p), Message::NoData) => p.columns = Some(Vec::new()),
+            (
+                Step::Execute(_),
+                Message::BindComplete | Message::CloseComplete | Message::PortalSuspended,
+            ) => {}
+            (Step::Execute(x), Message::DataRow(data)) => {
+                let columns = x.statement.columns.iter().map(|c| (c.type_oid, c.format));
+                match query::decode_row(&data, columns) {
+                    Ok(row) => x.rows.push(row),
+                    Err(e) if data.len() != x.statement.columns.len() => return Err(e),
+                    Err(e) => x.error = x.error.take().or(Some(e)),
+                }
+            }
+            (Step::Execute(x), Message::CommandComplete(tag)) => x.rowcount = query::rowcount(tag),
+            (Step::Execute(_) | Step::Simple(_), Message::EmptyQueryResponse) => {}
+            (Step::Simple(s), Message::RowDescription(fields)) => {
+                s.columns = Some(fields.iter().map(|f| f.name.to_owned()).collect());
+                s.types = fields.iter().map(|f| f.type_oid).collect();
+                s.rows.clear();
+            }
+            (Step::Simple(s), Message::DataRow(data)) => {
+                let columns = s.types.iter().map(|&t| (t, super::types::FORMAT_TEXT));
+                match query::decode_row(&data, columns) {
+                    Ok(row) => s.rows.push(row),
+                    Err(e) if data.len() != s.types.len() => return Err(e),
+                    Err(e) => s.error = s.error.take().or(Some(e)),
+                }
+            }
+            (Step::Simple(s), Message::CommandComplete(tag)) => s.rowcount = query::rowcount(tag),
+            (step, Message::CopyInResponse) => {
+                step.set_error(Error::new(ErrorKind::NotSupported, "COPY is not supported"));
+                frontend::copy_fail(&mut self.wbuf, "COPY is not supported by ormkit")?;
+            }
+            (Step::Simple(s), Message::CopyOutResponse) => {
+                s.in_copy_out = true;
+                s.error = Some(Error::new(ErrorKind::NotSupported, "COPY is not supported"));
+            }
+            (Step::Simple(s), Message::CopyData(_) | Message::CopyDone) if s.in_copy_out => {}
+            (_, other) => return Err(violation(&format!("{other:?}"))),
+        }
+        Ok(())
+    }
+
+    fn finish_step(&mut self, step: Step) -> Result<()> {
+        match step {
+            Step::Begin { error } => {
+                self.begin_error = error;
+                Ok(())
+            }
+            Step::Simple(s) => {
+                let result = match s.error {
+                    Some(e) => Err(e),
+                    None => Ok(QueryOutput {
+                        columns: s.columns.unwrap_or_else(|| Arc::from(Vec::new())),
+                        rows: s.rows,
+                        rowcount: s.rowcount,
+                        cache_hit: false,
+                    }),
+                };
+                self.done(result);
+                Ok(())
+            }
+            Step::Prepare(p) => self.finish_prepare(p),
+            Step::Execute(x) => {
+                if let Some(e) = x.error {
+                    if x.stale && x.cache_hit && !x.retried && self.tx_status == b'I' {
+                        // Stale cached statement: forget it, close it, prepare again.
+                        self.cache.remove(&x.sql);
+                        frontend::close(&mut self.wbuf, Target::Statement, &x.statement.name)?;
+                        self.send_prepare(x.sql, x.params, true)?;
+                        return Ok(());
+                    }
+                    self.done(Err(e));
+                } else {
+                    self.done(Ok(QueryOutput {
+                        columns: x.statement.column_names.clone(),
+                        rows: x.rows,
+                        rowcount: x.rowcount,
+                        cache_hit: x.cache_hit,
+                    }));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn finish_prepare(&mut self, p: Prepare) -> Result<()> {
+        if let Some(e) = p.error {
+            self.done(Err(e));
+            return Ok(());
+        }
+        let (Some(param_types), Some(columns)) = (p.param_types, p.columns) else {
+            return Err(violation(
+                "ReadyForQuery before the statement was described",
+            ));
+        };
+        let statement = Arc::new(Statement::new(p.name, param_types, columns));
+        if let Some(evicted) = self.cache.insert(p.sql.clone(), statement.clone()) {
+            frontend::close(&mut self.wbuf, Target::Statement, &evicted.name)?;
+        }
+        let start = self.wbuf.len();
+        match query::write_execute(&mut self.wbuf, &statement, &p.params) {
+            Ok(()) => {
+                self.steps.push_back(Step::Execute(Execute {
+                    sql: p.sql,
+                    params: p.params,
+                    statement,
+                    cache_hit: false,
+                    retried: p.retried,
+                    rows: Vec::new(),
+                    rowcount: -1,
+                    error: None,
+                    stale: false,
+                }));
+            }
+            Err(e) => {
+                // Nothing was executed: the Sync after Describe ended that cycle.
+                self.wbuf.truncate(start);
+                self.done(Err(e));
+            }
+        }
+        Ok(())
+    }
+
+    fn done(&mut self, result: Result<QueryOutput>) {
+        let result = match self.begin_error.take() {
+            Some(e) => Err(e),
+            None => result,
+        };
+        self.events.push_back(Event::QueryDone(result));
+    }
+
+    fn send_prepare(&mut self, sql: String, params: Vec<Value>, retried: bool) -> Result<()> {
+        let name = self.cache.next_name();
+        let start = self.wbuf.len();
+        let written = frontend::parse(&mut self.wbuf, &name, &sql, &[])
+            .and_then(|()| frontend::describe(&mut self.wbuf, Target::Statement, &name));
+        if let Err(e) = written {
+            self.wbuf.truncate(start);
+            return Err(e);
+        }
+        frontend::sync(&mut self.wbuf);
+        self.steps.push_back(Step::Prepare(Prepare {
+            sql,
+            params,
+            name,
+            param_types: None,
+            columns: None,
+            error: None,
+            retried,
+        }));
+        Ok(())
+    }
+
+    fn ready_for_statement(&self) -> Result<()> {
+        match self.phase {
+            Phase::Ready if self.steps.is_empty() => Ok(()),
+            Phase::Ready => Err(Error::interface(
+                "another statement is in progress on this connection",
+            )),
+            Phase::Broken => Err(Error::interface("connection is closed")),
+            _ => Err(Error::interface("connection is not ready yet")),
+        }
+    }
+
+    /// Queues the pipelined BEGIN if one was requested.
+    fn write_begin(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.begin_next) {
+            frontend::query(&mut self.wbuf, "BEGIN")?;
+            self.steps.push_back(Step::Begin { error: None });
+        }
+        Ok(())
+    }
+
+    /// Runs `sql` with `params` through the extended protocol; the result
+    /// comes as [`Event::QueryDone`]. Errors found before anything is sent
+    /// (too many parameters, NUL in text, a value the cached statement's
+    /// parameter type cannot take, another statement in flight) are
+    /// returned here and leave the connection as it was.
+    pub fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<()> {
+        self.ready_for_statement()?;
+        query::precheck_params(&params)?;
+        let (start, had_begin) = (self.wbuf.len(), self.begin_next);
+        let outcome = self.write_begin().and_then(|()| match self.cache.get(sql) {
+            Some(statement) => {
+                query::write_execute(&mut self.wbuf, &statement, &params)?;
+                self.steps.push_back(Step::Execute(Execute {
+                    sql: sql.to_owned(),
+                    params,
+                    statement,
+                    cache_hit: true,
+                    retried: false,
+                    rows: Vec::new(),
+                    rowcount: -1,
+                    error: None,
+                    stale: false,
+                }));
+                Ok(())
+            }
+            None => self.send_prepare(sql.to_owned(), params, false),
+        });
+        if let Err(e) = outcome {
+            self.wbuf.truncate(start);
+            self.steps.clear();
+            self.begin_next = had_begin;
+            return Err(e);
+        }
+        self.flush_wbuf()
+    }
+
+    /// Runs `sql` through the simple protocol (no parameters; COMMIT,
+    /// ROLLBACK, SAVEPOINT, DDL). Results are text; the last result set wins.
+    pub fn simple(&mut self, sql: &str) -> Result<()> {
+        self.ready_for_statement()?;
+        let (start, had_begin) = (self.wbuf.len(), self.begin_next);
+        let outcome = self
+            .write_begin()
+            .and_then(|()| frontend::query(&mut self.wbuf, sql));
+        if let Err(e) = outcome {
+            self.wbuf.truncate(start);
+            self.steps.clear();
+            self.begin_next = had_begin;
+            return Err(e);
+        }
+        self.steps.push_back(Step::Simple(Simple {
+            rowcount: -1,
+            ..Simple::default()
+        }));
+        self.flush_wbuf()
+    }
+
+    /// The next statement goes out as `BEGIN` + that statement in one write.
+    pub fn begin_pipelined(&mut self) {
+        self.begin_next = true;
+    }
+
+    /// Polite goodbye: queues Terminate; the connection is closed afterwards.
+    pub fn terminate(&mut self) {
+        if matches!(self.phase, Phase::Ready | Phase::Starting) {
+            frontend::terminate(&mut self.wbuf);
+            let _ = self.flush_wbuf();
+        }
+        self.phase = Phase::Broken;
+    }
+
+    /// The socket reached EOF or failed: fails what is in flight.
+    pub fn connection_lost(&mut self) {
+        if self.phase != Phase::Broken {
+            self.fail(Error::operational("the server closed the connection"));
+        }
+    }
+
+    /// Marks the connection broken, completes what is in flight with `e`,
+    /// and queues [`Event::Closed`]. Returns `e`.
+    fn fail(&mut self, e: Error) -> Error {
+        self.phase = Phase::Broken;
+        if self.steps.drain(..).any(|s| s.is_user_query()) {
+            self.begin_error = None;
+            self.events.push_back(Event::QueryDone(Err(e.clone())));
+        }
+        self.events.push_back(Event::Closed(e.clone()));
+        e
+    }
+
+    fn flush_wbuf(&mut self) -> Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let bytes = std::mem::take(&mut self.wbuf);
+        let sent = self.transport.send(&bytes);
+        self.wbuf = bytes;
+        self.wbuf.clear();
+        sent
+    }
+
+    /// Socket bytes to write now.
+    pub fn take_output(&mut self) -> Option<Vec<u8>> {
+        if let Err(e) = self.flush_wbuf() {
+            self.fail(e);
+            return None;
+        }
+        match self.transport.take_output() {
+            Ok(out) => out,
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// `I` idle, `T` in a transaction, `E` in a failed transaction, as of
+    /// the last ReadyForQuery.
+    pub fn transaction_status(&self) -> u8 {
+        self.tx_status
+    }
+
+    /// Connected, nothing in flight, not broken.
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Ready && self.steps.is_empty()
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.phase == Phase::Broken
+    }
+
+    /// Whether the bytes on the wire are TLS.
+    pub fn is_tls(&self) -> bool {
+        self.transport.is_tls()
+    }
+
+    /// (process id, secret key) for CancelRequest.
+    pub fn backend_key(&self) -> Option<(i32, i32)> {
+        self.backend_key
+    }
+
+    /// The CancelRequest to send on a new connection to the same server.
+    pub fn cancel_request_bytes(&self) -> Option<Vec<u8>> {
+        let (pid, key) = self.backend_key?;
+        let mut buf = Vec::with_capacity(16);
+        frontend::cancel_request(&mut buf, pid, key);
+        Some(buf)
+    }
+
+    /// A server parameter reported by ParameterStatus (`server_version`, `TimeZone`...).
+    pub fn server_param(&self, name: &str) -> Option<&str> {
+        self.server_params.get(name).map(String::as_str)
+    }
+
+    /// (hits, misses, size) of the statement cache.
+    pub fn cache_stats(&self) -> (u64, u64, usize) {
+        self.cache.stats()
+    }
+
+    pub fn config(&self) -> &Arc<PgConfig> {
+        &self.config
+    }
+}

@@ -1,0 +1,315 @@
+//! The pieces of one statement's trip through the extended protocol: what
+//! is in flight (one [`Step`] per expected ReadyForQuery), how Bind/Execute
+//! are written for a prepared statement, and how rows are decoded.
+
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use crate::error::{Error, Result};
+use crate::value::{Row, Value};
+
+use super::protocol::backend::{DataRow, FieldDescription};
+use super::protocol::frontend::{self, MAX_PARAMS};
+use super::statement_cache::{Column, Statement};
+use super::types;
+
+/// The result of one statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryOutput {
+    pub columns: Arc<[String]>,
+    pub rows: Vec<Row>,
+    /// From the CommandComplete tag (`UPDATE 3` → 3); -1 when it has no count.
+    pub rowcount: i64,
+    /// Whether the statement came from the statement cache.
+    pub cache_hit: bool,
+}
+
+/// A statement waiting for its Parse/Describe answers.
+#[derive(Debug)]
+pub struct Prepare {
+    pub sql: String,
+    pub params: Vec<Value>,
+    pub name: String,
+    pub param_types: Option<Vec<u32>>,
+    pub columns: Option<Vec<Column>>,
+    pub error: Option<Error>,
+    /// This is the transparent retry after a stale cached statement.
+    pub retried: bool,
+}
+
+/// A statement whose Bind/Execute were sent.
+#[derive(Debug)]
+pub struct Execute {
+    pub sql: String,
+    /// Kept for a transparent retry when the cached statement went stale.
+    pub params: Vec<Value>,
+    pub statement: Arc<Statement>,
+    pub cache_hit: bool,
+    pub retried: bool,
+    pub rows: Vec<Row>,
+    pub rowcount: i64,
+    pub error: Option<Error>,
+    /// The server said the cached plan is stale (0A000 / 26000).
+    pub stale: bool,
+}
+
+/// A simple-protocol Query; the last result set wins.
+#[derive(Debug, Default)]
+pub struct Simple {
+    pub columns: Option<Arc<[String]>>,
+    pub types: Vec<u32>,
+    pub rows: Vec<Row>,
+    pub rowcount: i64,
+    pub error: Option<Error>,
+    /// Inside a COPY we refused: CopyData is skipped until CopyDone.
+    pub in_copy_out: bool,
+}
+
+/// What is in flight: each step ends with one ReadyForQuery.
+#[derive(Debug)]
+pub enum Step {
+    /// The `BEGIN` sent in the same write as a transaction's first statement.
+    Begin {
+        error: Option<Error>,
+    },
+    Prepare(Prepare),
+    Execute(Execute),
+    Simple(Simple),
+}
+
+impl Step {
+    /// Records a server or decoding error; the first one wins.
+    pub fn set_error(&mut self, e: Error) {
+        let slot = match self {
+            Step::Begin { error } => error,
+            Step::Prepare(p) => &mut p.error,
+            Step::Execute(x) => &mut x.error,
+            Step::Simple(s) => &mut s.error,
+        };
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+    }
+
+    /// Whether the step answers a user's call (BEGIN does not).
+    pub fn is_user_query(&self) -> bool {
+        !matches!(self, Step::Begin { .. })
+    }
+}
+
+/// The affected-row count of a CommandComplete tag.
+pub fn rowcount(tag: &str) -> i64 {
+    let mut words = tag.split(' ');
+    match words.next() {
+        Some("INSERT" | "UPDATE" | "DELETE" | "SELECT" | "MOVE" | "FETCH" | "COPY" | "MERGE") => {
+            words.next_back().and_then(|n| n.parse().ok()).unwrap_or(-1)
+        }
+        _ => -1,
+    }
+}
+
+/// Columns of a RowDescription, each with the format we will request.
+pub fn columns_of(fields: &[FieldDescription<'_>]) -> Vec<Column> {
+    fields
+        .iter()
+        .map(|f| Column {
+            name: f.name.to_owned(),
+            type_oid: f.type_oid,
+            format: types::result_format(f.type_oid),
+        })
+        .collect()
+}
+
+/// Decodes a DataRow with the given column types and formats.
+pub fn decode_row<'a>(
+    data: &DataRow<'_>,
+    columns: impl ExactSizeIterator<Item = (u32, i16)> + 'a,
+) -> Result<Row> {
+    if data.len() != columns.len() {
+        return Err(Error::interface(format!(
+            "protocol violation: DataRow has {} columns, RowDescription {}",
+            data.len(),
+            columns.len()
+        )));
+    }
+    let mut row = Row::with_capacity(data.len());
+    for ((oid, format), raw) in columns.zip(data.columns()) {
+        row.push(types::decode_column(oid, format, raw)?);
+    }
+    Ok(row)
+}
+
+/// Checks the parameter count before anything is sent.
+pub fn check_param_count(n: usize) -> Result<()> {
+    if n > MAX_PARAMS {
+        return Err(Error::data(format!(
+            "too many parameters: {n} (PostgreSQL allows at most {MAX_PARAMS})"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks parameter values that no type could accept (NUL in text).
+pub fn precheck_params(params: &[Value]) -> Result<()> {
+    check_param_count(params.len())?;
+    for (i, p) in params.iter().enumerate() {
+        if let Value::Text(s) = p {
+            if s.contains('\0') {
+                return Err(Error::data(format!(
+                    "parameter ${} contains a NUL character, which PostgreSQL cannot store",
+                    i + 1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The result format codes for Bind: none (all text), one (all binary) or one per column.
+pub fn result_formats(columns: &[Column]) -> Vec<i16> {
+    if columns.iter().all(|c| c.format == types::FORMAT_TEXT) {
+        Vec::new()
+    } else if columns.iter().all(|c| c.format == types::FORMAT_BINARY) {
+        vec![types::FORMAT_BINARY]
+    } else {
+        columns.iter().map(|c| c.format).collect()
+    }
+}
+
+/// Appends Bind + Execute + Sync for `statement` with `params`. On error
+/// (a value the inferred type cannot take) the buffer is left unchanged.
+pub fn write_execute(buf: &mut Vec<u8>, statement: &Statement, params: &[Value]) -> Result<()> {
+    let types = &statement.param_types;
+    if params.len() != types.len() {
+        return Err(Error::programming(format!(
+            "the statement takes {} parameters but {} were given",
+            types.len(),
+            params.len()
+        )));
+    }
+    let formats: SmallVec<[i16; 16]> = params
+        .iter()
+        .zip(types)
+        .map(|(v, &oid)| types::param_format(v, oid))
+        .collect();
+    let formats: &[i16] = if formats.iter().all(|&f| f == types::FORMAT_BINARY) {
+        &[types::FORMAT_BINARY][..formats.len().min(1)]
+    } else {
+        &formats
+    };
+    let start = buf.len();
+    let result_formats = result_formats(&statement.columns);
+    frontend::bind(
+        buf,
+        "",
+        &statement.name,
+        formats,
+        params.len(),
+        |i, b| {
+            types::encode_param(&params[i], types[i], b).map_err(|e| Error {
+                message: format!("parameter ${}: {}", i + 1, e.message),
+                ..e
+            })
+        },
+        &result_formats,
+    )?;
+    if let Err(e) = frontend::execute(buf, "", 0) {
+        buf.truncate(start);
+        return Err(e);
+    }
+    frontend::sync(buf);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pg::protocol::backend::{decode, Message};
+    use crate::pg::types::oid;
+
+    #[test]
+    fn rowcounts() {
+        assert_eq!(rowcount("INSERT 0 5"), 5);
+        assert_eq!(rowcount("UPDATE 3"), 3);
+        assert_eq!(rowcount("DELETE 0"), 0);
+        assert_eq!(rowcount("SELECT 12"), 12);
+        assert_eq!(rowcount("MERGE 2"), 2);
+        assert_eq!(rowcount("CREATE TABLE"), -1);
+        assert_eq!(rowcount("BEGIN"), -1);
+        assert_eq!(rowcount(""), -1);
+    }
+
+    fn statement(types: Vec<u32>, columns: Vec<(u32, i16)>) -> Statement {
+        Statement::new(
+            "ok_1".into(),
+            types,
+            columns
+                .into_iter()
+                .map(|(t, f)| Column {
+                    name: "c".into(),
+                    type_oid: t,
+                    format: f,
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn execute_messages() {
+        let s = statement(vec![oid::INT4], vec![(oid::INT4, 1)]);
+        let mut buf = Vec::new();
+        write_execute(&mut buf, &s, &[Value::Int(7)]).unwrap();
+        assert_eq!(buf[0], b'B');
+        assert!(buf.ends_with(b"E\0\0\0\x09\0\0\0\0\0S\0\0\0\x04"));
+    }
+
+    #[test]
+    fn encode_errors_leave_buffer_alone() {
+        let s = statement(vec![oid::INT2], vec![]);
+        let mut buf = b"prefix".to_vec();
+        let e = write_execute(&mut buf, &s, &[Value::Int(70000)]).unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::Data);
+        assert_eq!(
+            e.message,
+            "parameter $1: value 70000 out of range for smallint"
+        );
+        assert_eq!(buf, b"prefix");
+        let e = write_execute(&mut buf, &s, &[]).unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::Programming);
+    }
+
+    #[test]
+    fn prechecks() {
+        assert!(precheck_params(&vec![Value::Null; 65_535]).is_ok());
+        let e = precheck_params(&vec![Value::Null; 65_536]).unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::Data);
+        assert!(e.message.contains("65536"));
+        let e = precheck_params(&[Value::Int(1), Value::Text("a\0".into())]).unwrap_err();
+        assert!(e.message.contains("$2"));
+    }
+
+    #[test]
+    fn result_format_codes() {
+        let col = |f| Column {
+            name: String::new(),
+            type_oid: 0,
+            format: f,
+        };
+        assert!(result_formats(&[]).is_empty());
+        assert!(result_formats(&[col(0), col(0)]).is_empty());
+        assert_eq!(result_formats(&[col(1), col(1)]), vec![1]);
+        assert_eq!(result_formats(&[col(1), col(0)]), vec![1, 0]);
+    }
+
+    #[test]
+    fn rows_decode_by_column() {
+        let frame = b"D\0\0\0\x12\0\x02\0\0\0\x04\0\0\0\x2a\xff\xff\xff\xff";
+        let Some((Message::DataRow(row), _)) = decode(frame).unwrap() else {
+            panic!("no row")
+        };
+        let r = decode_row(&row, [(oid::INT4, 1), (oid::TEXT, 1)].into_iter()).unwrap();
+        assert_eq!(r.as_slice(), &[Value::Int(42), Value::Null]);
+        assert!(decode_row(&row, [(oid::INT4, 1)].into_iter()).is_err());
+    }
+}
