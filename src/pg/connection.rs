@@ -424,6 +424,9 @@ impl PgConnection {
                 }
                 step.set_error(f.to_error());
             }
+            // Answers to the Close of an evicted or stale statement, which
+            // rides along with whatever is sent next.
+            (_, Message::CloseComplete) => {}
             (Step::Begin { .. }, Message::CommandComplete(_)) => {}
             (Step::Prepare(_), Message::ParseComplete) => {}
             (Step::Prepare(p), Message::ParameterDescription(oids)) => {
@@ -433,10 +436,7 @@ impl PgConnection {
                 p.columns = Some(query::columns_of(&fields));
             }
             (Step::Prepare(p), Message::NoData) => p.columns = Some(Vec::new()),
-            (
-                Step::Execute(_),
-                Message::BindComplete | Message::CloseComplete | Message::PortalSuspended,
-            ) => {}
+            (Step::Execute(_), Message::BindComplete | Message::PortalSuspended) => {}
             (Step::Execute(x), Message::DataRow(data)) => {
                 let columns = x.statement.columns.iter().map(|c| (c.type_oid, c.format));
                 match query::decode_row(&data, columns) {

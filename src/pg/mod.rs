@@ -25,3 +25,6 @@ pub mod statement_cache;
 pub mod tls;
 pub mod transport;
 pub mod types;
+
+#[cfg(test)]
+mod server_tests;
