@@ -7,12 +7,12 @@ converter that turns the stored value back into the Python type:
 =============  ============================  ===========  ==============  ===================
 Python type    PostgreSQL                    SQLite       SQLite storage  converter tag
 =============  ============================  ===========  ==============  ===================
-int            BIGINT                        INTEGER      integer         –
-str            TEXT / VARCHAR(max_length)    TEXT /       text            –
+int            BIGINT                        INTEGER      integer         -
+str            TEXT / VARCHAR(max_length)    TEXT /       text            -
                                              VARCHAR(n)
-float          DOUBLE PRECISION              REAL         real            –
+float          DOUBLE PRECISION              REAL         real            -
 bool           BOOLEAN                       INTEGER      0 / 1           ``bool``
-bytes          BYTEA                         BLOB         blob            –
+bytes          BYTEA                         BLOB         blob            -
 datetime       TIMESTAMP                     TEXT         ISO-8601 text   ``datetime``
 datetime (tz)  TIMESTAMPTZ                   TEXT         ISO-8601, UTC   ``datetime_tz``
 date           DATE                          TEXT         ISO-8601 text   ``date``

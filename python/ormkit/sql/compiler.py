@@ -38,7 +38,7 @@ class Join:
     def __init__(
         self,
         kind: str,
-        model: type,
+        model: type[Any],
         alias: str,
         on: tuple[tuple[str, str, str, str], ...],
     ) -> None:
@@ -69,7 +69,7 @@ class Scope:
 
     __slots__ = ("_aliases", "_joins", "distinct", "root", "root_alias")
 
-    def __init__(self, root: type) -> None:
+    def __init__(self, root: type[Any]) -> None:
         self.root = root
         self.root_alias: str = root.__tablename__
         self._joins: dict[tuple[str, ...], Join] = {}
@@ -145,7 +145,7 @@ class Scope:
             self.distinct = True
         return alias
 
-    def alias_for(self, model: type) -> str:
+    def alias_for(self, model: type[Any]) -> str:
         """The alias under which ``model``'s columns are visible in this statement."""
         if model is self.root:
             return self.root_alias

@@ -71,9 +71,9 @@ class ClauseElement:
         sql = self._sql(ctx)
         return f"({sql})" if self._compound else sql
 
-    def _grouping(self, ctx: CompileContext) -> bool:
-        """True when the node needs parentheses as one term of an AND/OR."""
-        return False
+    def _grouping(self, ctx: CompileContext) -> str | None:
+        """``"AND"``/``"OR"`` for a boolean group (parenthesised inside the other one)."""
+        return None
 
 
 def coerce(value: Any) -> ClauseElement:
@@ -276,7 +276,7 @@ class Column(ColumnExpr[T]):
 
     __slots__ = ("info", "key", "model")
 
-    def __init__(self, model: type, key: str, info: Any) -> None:
+    def __init__(self, model: type[Any], key: str, info: Any) -> None:
         self.model = model
         self.key = key
         self.info = info
@@ -420,8 +420,8 @@ class BooleanClause(ColumnExpr[bool]):
     def __repr__(self) -> str:
         return f" {self.op} ".join(repr(c) for c in self.clauses)
 
-    def _grouping(self, ctx: CompileContext) -> bool:
-        return True
+    def _grouping(self, ctx: CompileContext) -> str | None:
+        return self.op
 
     def _key(self, ctx: CompileContext) -> Hashable:
         return (self.op, tuple(c._key(ctx) for c in self.clauses))
@@ -430,7 +430,8 @@ class BooleanClause(ColumnExpr[bool]):
         parts = []
         for clause in self.clauses:
             sql = clause._sql(ctx)
-            parts.append(f"({sql})" if clause._grouping(ctx) else sql)
+            group = clause._grouping(ctx)
+            parts.append(f"({sql})" if group is not None and group != self.op else sql)
         return f" {self.op} ".join(parts)
 
 

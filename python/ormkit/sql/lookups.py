@@ -49,7 +49,7 @@ def register_lookup(name: str, fn: LookupFn) -> None:
 
 
 def _exact(lhs: ColumnExpr[Any], value: Any) -> ColumnExpr[bool]:
-    return lhs == value
+    return lhs.__eq__(value)
 
 
 def _between(lhs: ColumnExpr[Any], value: Any) -> ColumnExpr[bool]:
@@ -123,13 +123,13 @@ class Q(ClauseElement):
         q.negated = negated
         return q
 
-    def _combine(self, other: Any, connector: str) -> Q:
+    def _combine(self, other: Any, connector: str) -> Any:
         if not isinstance(other, ClauseElement):
             return NotImplemented
         return Q._make((self, other), connector, False)
 
     def __and__(self, other: Any) -> Q:
-        return self._combine(other, "AND")
+        return self._combine(other, "AND")  # type: ignore[no-any-return]
 
     def __rand__(self, other: Any) -> Q:
         if not isinstance(other, ClauseElement):
@@ -137,7 +137,7 @@ class Q(ClauseElement):
         return Q._make((other, self), "AND", False)
 
     def __or__(self, other: Any) -> Q:
-        return self._combine(other, "OR")
+        return self._combine(other, "OR")  # type: ignore[no-any-return]
 
     def __ror__(self, other: Any) -> Q:
         if not isinstance(other, ClauseElement):
@@ -163,7 +163,7 @@ class Q(ClauseElement):
     def _operand(self, ctx: CompileContext) -> str:
         return ctx.resolve(self)._operand(ctx)
 
-    def _grouping(self, ctx: CompileContext) -> bool:
+    def _grouping(self, ctx: CompileContext) -> str | None:
         return ctx.resolve(self)._grouping(ctx)
 
     def resolve(self, ctx: CompileContext) -> ColumnExpr[bool]:
@@ -233,7 +233,7 @@ def _column(info: Any, alias: str | None) -> ColumnExpr[Any]:
 
 
 def _apply(
-    col: ColumnExpr[Any], rest: Sequence[str], value: Any, key: str, model: type
+    col: ColumnExpr[Any], rest: Sequence[str], value: Any, key: str, model: type[Any]
 ) -> ColumnExpr[bool]:
     if not rest:
         op = "exact"
@@ -272,13 +272,18 @@ def _direct_relationship_lookup(
             return and_(*(c.is_(None) for c in local))
         if not _is_model_instance(value):
             if len(local) == 1:
-                return local[0] == value
+                return local[0].__eq__(value)
             raise ValueError(f"lookup {key!r} needs a {rel.target.__name__} instance")
         if not isinstance(value, rel.target):
             raise ValueError(
                 f"lookup {key!r} needs a {rel.target.__name__}, got {type(value).__name__}"
             )
         remote_values = [value.__dict__.get(c) for c in rel.remote_columns]
+        if any(v is None for v in remote_values):
+            raise ValueError(
+                f"lookup {key!r}: the {rel.target.__name__} has no primary key value yet "
+                "(insert it first)"
+            )
         return and_(*(c == v for c, v in zip(local, remote_values, strict=True)))
     if (
         len(rel.remote_columns) == 1
@@ -302,8 +307,8 @@ def _json_lookup(
         if op == "contains" and not isinstance(value, str):
             return JsonContains(col, value)
         if op in ("exact", "ne") and value is not None:
-            right = JsonValue(value)
-            return col == right if op == "exact" else col != right
+            doc = JsonValue(value)
+            return col == doc if op == "exact" else col != doc
         return LOOKUPS[op](col, value)
     keys: tuple[str | int, ...] = tuple(_json_key(k, key) for k in raw_keys)
     postgres = ctx.dialect.supports_json_operators
@@ -330,6 +335,7 @@ def _json_lookup(
     # exact / ne
     if value is None:
         return JsonExtract(col, keys, as_text=True).isnull(op == "exact")
+    right: ClauseElement
     if isinstance(value, str) or not postgres:
         extract = JsonExtract(col, keys, as_text=True)
         right = coerce(_json_scalar(value, postgres))

@@ -51,7 +51,7 @@ def _is_model(obj: Any) -> bool:
     return isinstance(obj, type) and isinstance(getattr(obj, "__columns__", None), dict)
 
 
-def _require_model(obj: Any, what: str) -> type:
+def _require_model(obj: Any, what: str) -> type[Any]:
     if not _is_model(obj):
         raise TypeError(f"{what} needs a model class, got {obj!r}")
     if getattr(obj, "__abstract__", False) and "__abstract__" in obj.__dict__:
@@ -59,7 +59,7 @@ def _require_model(obj: Any, what: str) -> type:
     return obj  # type: ignore[no-any-return]
 
 
-def _column_of(model: type, name: Any, what: str) -> Column[Any]:
+def _column_of(model: type[Any], name: Any, what: str) -> Column[Any]:
     if isinstance(name, Column):
         if name.model is not model:
             raise ValueError(f"{what}: {name!r} is not a column of {model.__name__}")
@@ -71,9 +71,9 @@ def _column_of(model: type, name: Any, what: str) -> Column[Any]:
     return col
 
 
-def pk_condition(model: type, value: Any) -> ColumnExpr[bool]:
+def pk_condition(model: type[Any], value: Any) -> ColumnExpr[bool]:
     """``pk = value`` for ``model``; a tuple (or dict) of values for a composite key."""
-    pk = model.__primary_key__  # type: ignore[attr-defined]
+    pk = model.__primary_key__
     names = (pk,) if isinstance(pk, str) else tuple(pk)
     if len(names) == 1:
         if isinstance(value, Mapping):
@@ -93,7 +93,7 @@ def pk_condition(model: type, value: Any) -> ColumnExpr[bool]:
 class Statement:
     """Base of the four statements."""
 
-    _model: type | None = None
+    _model: type[Any] | None = None
 
     def _clone(self: S) -> S:
         return copy.copy(self)
@@ -175,10 +175,12 @@ class _Filtered(Statement):
     def _where_sql(self, ctx: CompileContext) -> str:
         if not self._where:
             return ""
+        if len(self._where) == 1:
+            return " WHERE " + self._where[0]._sql(ctx)
         return " WHERE " + and_(*self._where)._sql(ctx)
 
 
-def _returning_items(model: type, items: tuple[Any, ...]) -> tuple[Column[Any], ...]:
+def _returning_items(model: type[Any], items: tuple[Any, ...]) -> tuple[Column[Any], ...]:
     cols: list[Column[Any]] = []
     for item in items:
         if item is model:
@@ -236,7 +238,7 @@ class Select(_Filtered):
 
     # -- builders ---------------------------------------------------------------------
 
-    def select_from(self, model: type) -> Select:
+    def select_from(self, model: type[Any]) -> Select:
         """Set the model to select from (for ``select(func.count())``)."""
         new = self._clone()
         new._model = _require_model(model, "select_from()")
@@ -372,7 +374,7 @@ class Select(_Filtered):
             model = self._model
             alias: str | None = None
             for i, name in enumerate(path):
-                rel = model.__relationships__[name]  # type: ignore[attr-defined]
+                rel = model.__relationships__[name]
                 alias = scope.join_relationship(path[: i + 1], rel, alias, kind=kind)
                 model = rel.target
         return scope
@@ -420,9 +422,7 @@ class Select(_Filtered):
             return self._key_no_model(ctx)
         entities: Hashable = None
         if self._wrap != "exists":
-            entities = tuple(
-                (expr._key(ctx), name) for expr, name, _i in self._entity_columns(ctx)
-            )
+            entities = tuple((expr._key(ctx), name) for expr, name, _i in self._entity_columns(ctx))
         parts = (
             "select",
             self._model,
@@ -504,7 +504,7 @@ class Select(_Filtered):
 class Insert(Statement):
     """``INSERT`` of one or more rows, with optional upsert and RETURNING."""
 
-    def __init__(self, model: type) -> None:
+    def __init__(self, model: type[Any]) -> None:
         self._model = _require_model(model, "insert()")
         self._rows: tuple[dict[str, Any], ...] = ()
         self._returning: tuple[Column[Any], ...] = ()
@@ -514,7 +514,7 @@ class Insert(Statement):
         model = self._model
         assert model is not None
         if isinstance(row, model):
-            row = type(row).__ormkit_insert_values__(row)  # type: ignore[attr-defined]
+            row = type(row).__ormkit_insert_values__(row)
         if not isinstance(row, Mapping):
             raise TypeError(f"values() takes dicts or {model.__name__} instances, got {row!r}")
         for key in row:
@@ -597,7 +597,7 @@ class Insert(Statement):
         mode, target, fields = self._conflict
         if mode == "update":
             return fields
-        pk = self._model.__primary_key__  # type: ignore[attr-defined]
+        pk = self._model.__primary_key__
         pk_names = {pk} if isinstance(pk, str) else set(pk)
         fields = tuple(c for c in columns if c not in target and c not in pk_names)
         return fields or target[:1]
@@ -689,7 +689,7 @@ class Insert(Statement):
 class Update(_Filtered):
     """``UPDATE`` with SET values (plain values or expressions such as ``User.n + 1``)."""
 
-    def __init__(self, model: type) -> None:
+    def __init__(self, model: type[Any]) -> None:
         self._model = _require_model(model, "update()")
         self._values: dict[str, Any] = {}
         self._returning: tuple[Column[Any], ...] = ()
@@ -739,7 +739,7 @@ class Update(_Filtered):
 class Delete(_Filtered):
     """``DELETE`` with optional RETURNING."""
 
-    def __init__(self, model: type) -> None:
+    def __init__(self, model: type[Any]) -> None:
         self._model = _require_model(model, "delete()")
         self._returning: tuple[Column[Any], ...] = ()
 
@@ -786,16 +786,16 @@ def select(*entities: Any) -> Select:
     return Select(*entities)
 
 
-def insert(model: type) -> Insert:
+def insert(model: type[Any]) -> Insert:
     """``INSERT INTO`` the model's table."""
     return Insert(model)
 
 
-def update(model: type) -> Update:
+def update(model: type[Any]) -> Update:
     """``UPDATE`` the model's table."""
     return Update(model)
 
 
-def delete(model: type) -> Delete:
+def delete(model: type[Any]) -> Delete:
     """``DELETE FROM`` the model's table."""
     return Delete(model)

@@ -1,0 +1,445 @@
+"""Declarative models: ``Base``, its registry and the metaclass that maps classes.
+
+A class deriving from :class:`Base` (or from a base made by :func:`declarative_base`)
+becomes a model when it is defined: each annotated attribute becomes a column
+(``Mapped[T]``, with or without ``mapped_column()``), each ``relationship()`` a
+relationship, and the class gets ``__tablename__``, ``__columns__``,
+``__primary_key__`` and ``__relationships__``. Classes with ``__abstract__ = True``
+and plain mixins are not mapped; their columns are copied into each model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+import typing
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from ormkit.orm.fields import (
+    ColumnInfo,
+    Mapped,
+    MappedColumn,
+    build_column_info,
+)
+from ormkit.orm.relationships import (
+    RelationshipAttribute,
+    RelationshipInfo,
+    RelationshipProperty,
+)
+from ormkit.sql.expressions import Column
+from ormkit.types import Converter, unwrap_optional
+
+__all__ = [
+    "Base",
+    "DeclarativeMeta",
+    "Registry",
+    "declarative_base",
+    "default_table_name",
+    "primary_key_value",
+    "registered_models",
+]
+
+
+class Registry:
+    """The models of one declarative base, by class name and by table name."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, type] = {}
+        self._by_table: dict[str, type] = {}
+        _REGISTRIES.add(self)
+
+    @property
+    def models(self) -> list[type]:
+        """Every model of this registry, in definition order."""
+        return list(self._by_table.values())
+
+    def get(self, name: str) -> type | None:
+        """The model whose class name is ``name``, or None."""
+        return self._by_name.get(name)
+
+    def by_table(self, table: str) -> type | None:
+        """The model whose table is ``table``, or None."""
+        return self._by_table.get(table)
+
+    def add(self, model: type) -> None:
+        """Register ``model``; a redefinition (same module and name) replaces the old one."""
+        table = model.__tablename__  # type: ignore[attr-defined]
+        old = self._by_table.get(table)
+        if old is not None and old is not model:
+            same = old.__module__ == model.__module__ and old.__qualname__ == model.__qualname__
+            if not same:
+                raise TypeError(
+                    f"table {table!r} of {model.__name__} is already used by {old.__name__}"
+                )
+        self._by_table[table] = model
+        self._by_name[model.__name__] = model
+
+    def clear(self) -> None:
+        """Forget every model (for tests)."""
+        self._by_name.clear()
+        self._by_table.clear()
+
+    def __repr__(self) -> str:
+        return f"<Registry {len(self._by_table)} models>"
+
+
+_REGISTRIES: weakref.WeakSet[Registry] = weakref.WeakSet()
+
+
+def registered_models() -> list[type]:
+    """Every model of every registry (what ``engine.create_all()`` creates by default)."""
+    out: list[type] = []
+    for registry in list(_REGISTRIES):
+        out.extend(registry.models)
+    return out
+
+
+_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def _pluralise(word: str) -> str:
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    if re.search(r"(s|x|z|ch|sh)$", word):
+        return word + "es"
+    return word + "s"
+
+
+def default_table_name(class_name: str) -> str:
+    """snake_case plural of a class name: ``BookCategory`` → ``book_categories``."""
+    snake = _WORD_BOUNDARY.sub("_", class_name).lower()
+    return _pluralise(snake)
+
+
+def _is_classvar(tp: Any) -> bool:
+    if isinstance(tp, str):
+        return tp.startswith(("ClassVar", "typing.ClassVar"))
+    return tp is ClassVar or typing.get_origin(tp) is ClassVar
+
+
+def _module_namespace(cls: type) -> dict[str, Any]:
+    """The live globals of the module defining ``cls`` (later definitions included)."""
+    module = sys.modules.get(cls.__module__)
+    return vars(module) if module is not None else {}
+
+
+def _evaluate(annotation: Any, namespace: dict[str, Any], owner: str, key: str) -> Any:
+    if isinstance(annotation, typing.ForwardRef):
+        annotation = annotation.__forward_arg__
+    if isinstance(annotation, str):
+        try:
+            return eval(annotation, namespace)
+        except Exception as exc:
+            raise TypeError(
+                f"{owner}.{key}: cannot evaluate annotation {annotation!r}: {exc}"
+            ) from None
+    return annotation
+
+
+def _column_type_of(annotation: Any, namespace: dict[str, Any], owner: str, key: str) -> Any:
+    tp = _evaluate(annotation, namespace, owner, key)
+    if typing.get_origin(tp) is Mapped:
+        args = typing.get_args(tp)
+        tp = args[0] if args else Any
+    elif tp is Mapped:
+        tp = Any
+    return _evaluate(tp, namespace, owner, key)
+
+
+def _mentions_model(tp: Any) -> bool:
+    if isinstance(tp, str | typing.ForwardRef):
+        return True
+    if isinstance(tp, type) and hasattr(tp, "__columns__"):
+        return True
+    return any(_mentions_model(a) for a in typing.get_args(tp))
+
+
+class DeclarativeMeta(type):
+    """Maps each concrete subclass of a declarative base to a table."""
+
+    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> None:
+        super().__init__(name, bases, namespace)
+        if namespace.get("__abstract__", False) or namespace.get("_ormkit_root", False):
+            return
+        _map_class(cls)
+
+
+def _declarations(cls: type) -> tuple[dict[str, tuple[Any, Any, type]], list[type]]:
+    """attribute → (annotation, declared value, declaring class), base classes first."""
+    found: dict[str, tuple[Any, Any, type]] = {}
+    sources: list[type] = []
+    for klass in reversed(cls.__mro__):
+        if klass is object or klass.__dict__.get("_ormkit_root", False):
+            continue
+        if klass is not cls and "__columns__" in klass.__dict__:
+            raise TypeError(
+                f"{cls.__name__} derives from the model {klass.__name__}; models cannot be "
+                "subclassed: share columns through a mixin or an __abstract__ base"
+            )
+        sources.append(klass)
+        annotations = inspect.get_annotations(klass)
+        for key, ann in annotations.items():
+            if key.startswith("_") or _is_classvar(ann):
+                continue
+            found[key] = (ann, klass.__dict__.get(key, _MISSING), klass)
+    return found, sources
+
+
+_MISSING: Any = object()
+
+
+def _map_class(cls: type) -> None:
+    name = cls.__name__
+    declarations, _sources = _declarations(cls)
+    columns: dict[str, ColumnInfo] = {}
+    relationships: dict[str, RelationshipInfo] = {}
+    for key, (ann, value, owner) in declarations.items():
+        namespace = _module_namespace(owner)
+        if isinstance(value, RelationshipProperty):
+            relationships[key] = RelationshipInfo(key, cls, value, ann, namespace)
+            continue
+        py_type = _column_type_of(ann, namespace, name, key)
+        py_type, optional = unwrap_optional(py_type)
+        if _mentions_model(py_type) and typing.get_origin(py_type) is not None:
+            raise TypeError(f"{name}.{key}: a relationship needs = relationship(...)")
+        if isinstance(value, MappedColumn):
+            decl = value
+        elif value is _MISSING:
+            decl = None
+        elif isinstance(value, Column | RelationshipAttribute):
+            raise TypeError(f"{name}.{key}: reuse of another model's attribute")
+        else:
+            # ``age: int = 0`` → a column with a default.
+            from ormkit.orm.fields import mapped_column
+
+            decl = mapped_column(default=value)
+        try:
+            columns[key] = build_column_info(key, decl, py_type, optional)
+        except TypeError as exc:
+            raise TypeError(f"{name}: {exc}") from None
+
+    _assign_primary_key(cls, columns)
+    tablename = cls.__dict__.get("__tablename__") or default_table_name(name)
+    if not isinstance(tablename, str):
+        raise TypeError(f"{name}.__tablename__ must be a str")
+    cls.__tablename__ = tablename  # type: ignore[attr-defined]
+    names: dict[str, str] = {}
+    for key, info in columns.items():
+        if info.name in names:
+            raise TypeError(f"{name}: columns {names[info.name]!r} and {key!r} share a name")
+        names[info.name] = key
+        info.model = cls
+        info.expr = Column(cls, key, info)
+        setattr(cls, key, info.expr)
+    for key, rel in relationships.items():
+        if key in columns:
+            raise TypeError(f"{name}.{key} is both a column and a relationship")
+        setattr(cls, key, RelationshipAttribute(rel))
+    versions = [k for k, c in columns.items() if c.version]
+    if len(versions) > 1:
+        raise TypeError(f"{name} has more than one version column: {versions}")
+    cls.__columns__ = columns  # type: ignore[attr-defined]
+    cls.__column_names__ = names  # type: ignore[attr-defined]
+    cls.__relationships__ = relationships  # type: ignore[attr-defined]
+    cls.__version_column__ = versions[0] if versions else None  # type: ignore[attr-defined]
+    cls._ormkit_converters = {}  # type: ignore[attr-defined]
+    cls.__registry__.add(cls)  # type: ignore[attr-defined]
+
+
+def _assign_primary_key(cls: type, columns: dict[str, ColumnInfo]) -> None:
+    name = cls.__name__
+    declared = cls.__dict__.get("__primary_key__")
+    if declared is not None:
+        keys = (declared,) if isinstance(declared, str) else tuple(declared)
+        for key in keys:
+            if key not in columns:
+                raise TypeError(f"{name}.__primary_key__ names unknown column {key!r}")
+            columns[key].primary_key = True
+    keys = tuple(k for k, c in columns.items() if c.primary_key)
+    if not keys:
+        if "id" in columns:
+            columns["id"].primary_key = True
+            keys = ("id",)
+        else:
+            raise TypeError(
+                f"{name} has no primary key: mark a column primary_key=True, add an 'id' "
+                "column, or set __primary_key__"
+            )
+    for key in keys:
+        info = columns[key]
+        if info.nullable:
+            raise TypeError(f"{name}.{key}: a primary key column cannot be nullable")
+        info.nullable = False
+    if len(keys) == 1:
+        info = columns[keys[0]]
+        declared_auto = info.autoincrement
+        explicit = _explicit_autoincrement(cls, keys[0])
+        if explicit is None:
+            info.autoincrement = info.type.is_integer and info.foreign_key is None
+        else:
+            info.autoincrement = bool(declared_auto)
+            if info.autoincrement and not info.type.is_integer:
+                raise TypeError(f"{name}.{keys[0]}: only an int primary key can autoincrement")
+    else:
+        for key in keys:
+            if columns[key].autoincrement:
+                raise TypeError(f"{name}.{key}: a composite primary key cannot autoincrement")
+    for key, info in columns.items():
+        if not info.primary_key and info.autoincrement:
+            raise TypeError(f"{name}.{key}: only a primary key can autoincrement")
+    cls.__primary_key__ = keys[0] if len(keys) == 1 else keys  # type: ignore[attr-defined]
+
+
+def _explicit_autoincrement(cls: type, key: str) -> bool | None:
+    for klass in cls.__mro__:
+        value = klass.__dict__.get(key)
+        if isinstance(value, MappedColumn):
+            auto = value.options.get("autoincrement")
+            return None if auto is None else bool(auto)
+    return None
+
+
+def primary_key_value(obj: Any) -> Any:
+    """The primary key of ``obj``: a value, or a tuple for a composite key."""
+    pk = type(obj).__primary_key__
+    d = obj.__dict__
+    if isinstance(pk, str):
+        return d.get(pk)
+    return tuple(d.get(k) for k in pk)
+
+
+class Base(metaclass=DeclarativeMeta):
+    """Base class of declarative models (with the default registry).
+
+    ``Base.__registry__`` holds every model derived from it. For a separate set of
+    models use :func:`declarative_base`.
+    """
+
+    _ormkit_root: ClassVar[bool] = True
+    __abstract__: ClassVar[bool] = True
+    __registry__: ClassVar[Registry] = Registry()
+    __tablename__: ClassVar[str]
+    __columns__: ClassVar[dict[str, ColumnInfo]]
+    __column_names__: ClassVar[dict[str, str]]
+    __relationships__: ClassVar[dict[str, RelationshipInfo]]
+    __primary_key__: ClassVar[str | tuple[str, ...]]
+    __version_column__: ClassVar[str | None]
+    _ormkit_converters: ClassVar[dict[Any, tuple[Converter, ...] | None]]
+
+    def __init__(self, **kwargs: Any) -> None:
+        cls = type(self)
+        d = self.__dict__
+        for key, info in cls.__columns__.items():
+            if key in kwargs:
+                d[key] = kwargs.pop(key)
+            elif info.default is not None:
+                d[key] = info.make_default()
+            else:
+                d[key] = None
+        if kwargs:
+            rels = cls.__relationships__
+            for key, value in kwargs.items():
+                if key in rels:
+                    d[key] = value
+                elif isinstance(getattr(cls, key, None), property):
+                    setattr(self, key, value)
+                else:
+                    raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {key!r}")
+
+    def __repr__(self) -> str:
+        cls = type(self)
+        pk = cls.__primary_key__
+        keys = (pk,) if isinstance(pk, str) else pk
+        parts = " ".join(f"{k}={self.__dict__.get(k)!r}" for k in keys)
+        return f"<{cls.__name__} {parts}>"
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if type(other) is not type(self):
+            return NotImplemented
+        mine = primary_key_value(self)
+        if mine is None or (isinstance(mine, tuple) and None in mine):
+            return False
+        return bool(mine == primary_key_value(other))
+
+    def __hash__(self) -> int:
+        pk = primary_key_value(self)
+        if pk is None or (isinstance(pk, tuple) and None in pk):
+            return id(self)
+        return hash((type(self), pk))
+
+    def to_dict(self, include_relationships: bool = False) -> dict[str, Any]:
+        """Column values by attribute name; loaded relationships too when asked (one
+        level: related objects as their own column dicts)."""
+        d = self.__dict__
+        out = {key: d.get(key) for key in type(self).__columns__}
+        if include_relationships:
+            for key in type(self).__relationships__:
+                if key not in d:
+                    continue
+                value = d[key]
+                if value is None:
+                    out[key] = None
+                elif isinstance(value, list | tuple | set):
+                    out[key] = [item.to_dict() for item in value]
+                else:
+                    out[key] = value.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        """Build an instance from a dict of attribute values (unknown keys: TypeError)."""
+        return cls(**dict(data))
+
+    def __ormkit_insert_values__(self) -> dict[str, Any]:
+        """Column values to INSERT: defaults applied where the value is None; None left
+        out for columns the database fills (autoincrement keys, server defaults)."""
+        d = self.__dict__
+        out: dict[str, Any] = {}
+        for key, info in type(self).__columns__.items():
+            value = d.get(key)
+            if value is None and info.default is not None:
+                value = info.make_default()
+                d[key] = value
+            if value is None and info.generated:
+                continue
+            out[key] = value
+        return out
+
+    def __ormkit_validate__(self, fields: Iterable[str] | None = None) -> None:
+        """Raise ``ValidationError`` if the instance cannot be written (see validation)."""
+        from ormkit.orm.validation import validate
+
+        validate(self, fields=fields)
+
+    @classmethod
+    def __ormkit_converters__(
+        cls, dialect: Any, columns: Sequence[str] | None = None
+    ) -> tuple[Converter, ...] | None:
+        """Per result column, the converter for ``QueryResult.to_models``: None (as is),
+        a tag such as ``"datetime"``, or a callable (an Enum class). Returns None when
+        no column needs converting. Cached per (dialect, columns)."""
+        name = getattr(dialect, "name", dialect)
+        cache_key = (name, None if columns is None else tuple(columns))
+        cache = cls._ormkit_converters
+        try:
+            return cache[cache_key]
+        except KeyError:
+            pass
+        infos = cls.__columns__
+        keys = list(infos) if columns is None else list(columns)
+        out = tuple(infos[k].converter(name) if k in infos else None for k in keys)
+        result = out if any(c is not None for c in out) else None
+        if len(cache) < 256:
+            cache[cache_key] = result
+        return result
+
+
+def declarative_base(name: str = "Base") -> type[Base]:
+    """A new abstract base class with its own registry."""
+    base = DeclarativeMeta(name, (Base,), {"__abstract__": True, "__registry__": Registry()})
+    return typing.cast("type[Base]", base)

@@ -1,0 +1,511 @@
+"""Relationship declarations and their resolution (loading lives elsewhere).
+
+``relationship()`` records what the user declared; :class:`RelationshipInfo` works out,
+on first use, the target model, the direction and the join columns from the foreign
+keys of the two models (or of the ``secondary`` association table).
+"""
+
+from __future__ import annotations
+
+import enum
+import typing
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ormkit.orm.fields import Mapped
+from ormkit.sql.expressions import ColumnExpr, OrderBy
+
+if TYPE_CHECKING:
+    from ormkit.orm.base import Registry
+
+__all__ = [
+    "Direction",
+    "RelationshipAttribute",
+    "RelationshipInfo",
+    "RelationshipProperty",
+    "relationship",
+]
+
+T = TypeVar("T")
+
+LAZY_STRATEGIES = frozenset({"raise", "select", "selectin", "joined", "noload"})
+CASCADE_OPTIONS = frozenset(
+    {"save-update", "merge", "expunge", "delete", "delete-orphan", "refresh-expire"}
+)
+DEFAULT_CASCADE = frozenset({"save-update", "merge"})
+
+
+class Direction(enum.StrEnum):
+    """How two models are related; compares equal to its string value."""
+
+    MANY_TO_ONE = "many_to_one"
+    ONE_TO_MANY = "one_to_many"
+    ONE_TO_ONE = "one_to_one"
+    MANY_TO_MANY = "many_to_many"
+
+
+def parse_cascade(cascade: str | Sequence[str] | None) -> frozenset[str]:
+    """``"all, delete-orphan"`` → the set of cascade options (``all`` expands)."""
+    if cascade is None:
+        return DEFAULT_CASCADE
+    tokens = cascade.split(",") if isinstance(cascade, str) else list(cascade)
+    out: set[str] = set()
+    for raw in tokens:
+        token = raw.strip()
+        if not token:
+            continue
+        if token == "all":
+            out |= CASCADE_OPTIONS - {"delete-orphan"}
+        elif token in CASCADE_OPTIONS:
+            out.add(token)
+        else:
+            raise ValueError(
+                f"unknown cascade option {token!r}; known: all, {sorted(CASCADE_OPTIONS)}"
+            )
+    return frozenset(out)
+
+
+class RelationshipProperty(Mapped[T]):
+    """A relationship declaration, as returned by :func:`relationship`."""
+
+    __slots__ = (
+        "back_populates",
+        "cascade",
+        "foreign_key",
+        "lazy",
+        "order_by",
+        "secondary",
+        "target",
+        "uselist",
+    )
+
+    def __init__(
+        self,
+        back_populates: str | None,
+        uselist: bool | None,
+        secondary: Any,
+        lazy: str,
+        order_by: Any,
+        cascade: frozenset[str],
+        target: Any,
+        foreign_key: str | None,
+    ) -> None:
+        self.back_populates = back_populates
+        self.uselist = uselist
+        self.secondary = secondary
+        self.lazy = lazy
+        self.order_by = order_by
+        self.cascade = cascade
+        self.target = target
+        self.foreign_key = foreign_key
+
+    def __repr__(self) -> str:
+        return f"relationship(back_populates={self.back_populates!r})"
+
+
+def relationship(
+    back_populates: str | None = None,
+    *,
+    uselist: bool | None = None,
+    secondary: str | type | None = None,
+    lazy: str = "raise",
+    order_by: Any = None,
+    cascade: str | Sequence[str] | None = None,
+    target: str | type | None = None,
+    foreign_key: str | None = None,
+) -> Any:
+    """Declare a relationship to another model.
+
+    The target model comes from the annotation (``Mapped[list["Post"]]`` is a
+    collection, ``Mapped["User"]`` / ``Mapped["User | None"]`` a single object) or from
+    ``target=``. ``secondary`` names the association table (or model) of a
+    many-to-many relationship. ``foreign_key`` names the foreign-key column (on either
+    model) when two models are linked by more than one. ``lazy`` is the default loader:
+    ``"raise"`` (reading an unloaded relationship raises), ``"select"``,
+    ``"selectin"``, ``"joined"`` or ``"noload"``. ``order_by`` orders collections
+    (``"-created_at"`` or an expression); ``cascade`` is e.g. ``"all, delete-orphan"``.
+    """
+    if back_populates is not None and not isinstance(back_populates, str):
+        raise TypeError(
+            "relationship()'s first argument is back_populates (a str); "
+            "give the target model with target= or the Mapped[...] annotation"
+        )
+    if lazy not in LAZY_STRATEGIES:
+        raise ValueError(f"lazy must be one of {sorted(LAZY_STRATEGIES)}, got {lazy!r}")
+    return RelationshipProperty(
+        back_populates,
+        uselist,
+        secondary,
+        lazy,
+        order_by,
+        parse_cascade(cascade),
+        target,
+        foreign_key,
+    )
+
+
+class _RegistryNamespace(Mapping[str, Any]):
+    """Local namespace for evaluating annotations: registered model names."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def __getitem__(self, name: str) -> Any:
+        found = self._registry.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __iter__(self) -> typing.Iterator[str]:
+        return iter(m.__name__ for m in self._registry.models)
+
+    def __len__(self) -> int:
+        return len(self._registry.models)
+
+
+def _unwrap_target(tp: Any) -> tuple[Any, bool | None]:
+    """``list[X]`` → (X, True); ``X | None`` → (X, False); ``X`` → (X, False)."""
+    origin = typing.get_origin(tp)
+    if origin is Mapped:
+        return _unwrap_target(typing.get_args(tp)[0])
+    if origin in (list, set, frozenset, tuple, Sequence, typing.List, typing.Set):  # noqa: UP006
+        args = typing.get_args(tp)
+        return (args[0] if args else None), True
+    if origin is typing.Union or type(tp).__name__ == "UnionType":
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(members) == 1:
+            return _unwrap_target(members[0])
+    return tp, False
+
+
+class RelationshipInfo:
+    """A resolved relationship (``Model.__relationships__[key]``).
+
+    Resolution happens on first use of a resolved attribute, when every model it
+    mentions should be declared. Column attributes are tuples of attribute keys:
+
+    - many-to-one: ``local_columns`` are the foreign key on this model,
+      ``remote_columns`` the referenced key of the target;
+    - one-to-many / one-to-one: ``local_columns`` are this model's referenced key,
+      ``remote_columns`` the target's foreign key;
+    - many-to-many: ``local_columns``/``remote_columns`` are the keys of this model and
+      the target, ``secondary_local_columns``/``secondary_remote_columns`` the foreign
+      keys of the association model (``secondary_model``) that reference them.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        model: type[Any],
+        declaration: RelationshipProperty[Any],
+        annotation: Any,
+        namespace: dict[str, Any],
+    ) -> None:
+        self.key = key
+        self.model = model
+        self.back_populates = declaration.back_populates
+        self.lazy = declaration.lazy
+        self.cascade = declaration.cascade
+        self._declaration = declaration
+        self._annotation = annotation
+        self._namespace = namespace
+        self._resolved = False
+        self._target: type[Any] | None = None
+        self._direction = Direction.MANY_TO_ONE
+        self._uselist = False
+        self._local: tuple[str, ...] = ()
+        self._remote: tuple[str, ...] = ()
+        self._secondary_model: type[Any] | None = None
+        self._secondary_local: tuple[str, ...] = ()
+        self._secondary_remote: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"<RelationshipInfo {self.model.__name__}.{self.key}>"
+
+    # -- resolved attributes ----------------------------------------------------------
+
+    def _ensure(self) -> None:
+        if not self._resolved:
+            self._resolve()
+
+    @property
+    def target(self) -> type[Any]:
+        """The related model class."""
+        self._ensure()
+        assert self._target is not None
+        return self._target
+
+    @property
+    def direction(self) -> Direction:
+        """many_to_one, one_to_many, one_to_one or many_to_many."""
+        self._ensure()
+        return self._direction
+
+    @property
+    def uselist(self) -> bool:
+        """True when the attribute holds a list."""
+        self._ensure()
+        return self._uselist
+
+    @property
+    def local_columns(self) -> tuple[str, ...]:
+        """Join columns on this model (see class doc)."""
+        self._ensure()
+        return self._local
+
+    @property
+    def remote_columns(self) -> tuple[str, ...]:
+        """Join columns on the target model (see class doc)."""
+        self._ensure()
+        return self._remote
+
+    @property
+    def secondary(self) -> str | None:
+        """The association table's name (many-to-many), else None."""
+        self._ensure()
+        return self._secondary_model.__tablename__ if self._secondary_model else None
+
+    @property
+    def secondary_model(self) -> type[Any] | None:
+        """The association model (many-to-many), else None."""
+        self._ensure()
+        return self._secondary_model
+
+    @property
+    def secondary_local_columns(self) -> tuple[str, ...]:
+        """Association columns referencing this model (many-to-many)."""
+        self._ensure()
+        return self._secondary_local
+
+    @property
+    def secondary_remote_columns(self) -> tuple[str, ...]:
+        """Association columns referencing the target (many-to-many)."""
+        self._ensure()
+        return self._secondary_remote
+
+    @property
+    def order_by(self) -> tuple[OrderBy, ...]:
+        """ORDER BY items for loading the collection (on target columns)."""
+        raw = self._declaration.order_by
+        if raw is None:
+            return ()
+        items = raw if isinstance(raw, list | tuple) else (raw,)
+        target = self.target
+        out: list[OrderBy] = []
+        for item in items:
+            if isinstance(item, OrderBy):
+                out.append(item)
+            elif isinstance(item, ColumnExpr):
+                out.append(item.asc())
+            elif isinstance(item, str):
+                name = item.removeprefix("-")
+                if name not in target.__columns__:
+                    raise ValueError(
+                        f"{self}: order_by {item!r} is not a column of {target.__name__}"
+                    )
+                col = target.__columns__[name].expr
+                out.append(col.desc() if item.startswith("-") else col.asc())
+            else:
+                raise TypeError(f"{self}: invalid order_by {item!r}")
+        return tuple(out)
+
+    # -- resolution -------------------------------------------------------------------
+
+    def _error(self, message: str) -> ValueError:
+        return ValueError(f"relationship {self.model.__name__}.{self.key}: {message}")
+
+    def _lookup_model(self, ref: Any) -> type[Any]:
+        registry: Registry = self.model.__registry__
+        if isinstance(ref, typing.ForwardRef):
+            ref = ref.__forward_arg__
+        if isinstance(ref, str):
+            found = registry.get(ref)
+            if found is None:
+                try:
+                    found = eval(ref, self._namespace, _RegistryNamespace(registry))
+                except Exception:
+                    found = None
+            if found is None:
+                raise self._error(f"unknown model {ref!r}")
+            ref = found
+        if not isinstance(ref, type) or not hasattr(ref, "__columns__"):
+            raise self._error(f"target {ref!r} is not a model")
+        return ref
+
+    def _target_from_annotation(self) -> tuple[Any, bool | None]:
+        ann = self._annotation
+        if ann is None:
+            return None, None
+        if isinstance(ann, str):
+            registry: Registry = self.model.__registry__
+            try:
+                ann = eval(ann, self._namespace, _RegistryNamespace(registry))
+            except Exception as exc:
+                raise self._error(f"cannot evaluate annotation {ann!r}: {exc}") from None
+        return _unwrap_target(ann)
+
+    def _resolve(self) -> None:
+        decl = self._declaration
+        ann_target, ann_many = self._target_from_annotation()
+        ref = decl.target if decl.target is not None else ann_target
+        if ref is None:
+            raise self._error("no target model: annotate with Mapped[...] or pass target=")
+        target = self._lookup_model(ref)
+        uselist = decl.uselist if decl.uselist is not None else ann_many
+        if decl.secondary is not None:
+            self._resolve_many_to_many(target, uselist)
+        else:
+            self._resolve_direct(target, uselist)
+        self._target = target
+        if self.back_populates is not None:
+            rels = getattr(target, "__relationships__", {})
+            if self.back_populates not in rels:
+                raise self._error(
+                    f"back_populates={self.back_populates!r} but {target.__name__} "
+                    "has no such relationship"
+                )
+        self._resolved = True
+
+    def _fk_columns(self, holder: type[Any], referenced: type[Any]) -> list[Any]:
+        table = referenced.__tablename__
+        return [
+            info
+            for info in holder.__columns__.values()
+            if info.foreign_key is not None and info.foreign_key.table == table
+        ]
+
+    def _referenced_key(self, fk_info: Any, referenced: type[Any]) -> str:
+        names = referenced.__column_names__
+        key = names.get(fk_info.foreign_key.column)
+        if key is None:
+            raise self._error(
+                f"foreign key {fk_info.key} references {fk_info.foreign_key.target}, "
+                f"which is not a column of {referenced.__name__}"
+            )
+        return str(key)
+
+    def _resolve_direct(self, target: type[Any], uselist: bool | None) -> None:
+        model = self.model
+        local = self._fk_columns(model, target)
+        remote = self._fk_columns(target, model)
+        named = self._declaration.foreign_key
+        if named is not None:
+            local = [c for c in local if c.key == named]
+            remote = [c for c in remote if c.key == named]
+            if not local and not remote:
+                raise self._error(
+                    f"foreign_key={named!r} is not a foreign key between "
+                    f"{model.__name__} and {target.__name__}"
+                )
+        if model is target and local:
+            # Self-referential: a collection is the "children" side, a scalar the parent.
+            if uselist:
+                local = []
+            else:
+                remote = []
+        if local and not remote:
+            if len(local) > 1:
+                raise self._error(self._ambiguous(local))
+            if uselist:
+                raise self._error(
+                    f"the foreign key {local[0].key} is on {model.__name__}, so this is "
+                    "many-to-one: annotate it with a single object, not a list"
+                )
+            self._direction = Direction.MANY_TO_ONE
+            self._uselist = False
+            self._local = (local[0].key,)
+            self._remote = (self._referenced_key(local[0], target),)
+        elif remote and not local:
+            if len(remote) > 1:
+                raise self._error(self._ambiguous(remote))
+            self._uselist = True if uselist is None else uselist
+            self._direction = Direction.ONE_TO_MANY if self._uselist else Direction.ONE_TO_ONE
+            self._local = (self._referenced_key(remote[0], model),)
+            self._remote = (remote[0].key,)
+        elif local and remote:
+            raise self._error(
+                "foreign keys point both ways between "
+                f"{model.__name__} and {target.__name__}; pass foreign_key='column'"
+            )
+        else:
+            raise self._error(
+                f"no foreign key between {model.__tablename__} and "
+                f"{target.__tablename__}; add ForeignKey(...) to a column"
+            )
+
+    def _ambiguous(self, candidates: list[Any]) -> str:
+        names = ", ".join(c.key for c in candidates)
+        return f"several foreign keys could link the models ({names}); pass foreign_key='...'"
+
+    def _resolve_many_to_many(self, target: type[Any], uselist: bool | None) -> None:
+        registry: Registry = self.model.__registry__
+        secondary = self._declaration.secondary
+        if isinstance(secondary, str):
+            found = registry.by_table(secondary) or registry.get(secondary)
+            if found is None:
+                raise self._error(
+                    f"secondary={secondary!r} is not the table of a registered model; "
+                    "declare the association table as a model with a composite primary key"
+                )
+            secondary = found
+        if not isinstance(secondary, type) or not hasattr(secondary, "__columns__"):
+            raise self._error(f"secondary={secondary!r} is not a model or table name")
+        local = self._fk_columns(secondary, self.model)
+        remote = self._fk_columns(secondary, target)
+        if self.model is target:
+            named = self._declaration.foreign_key
+            if named is None or named not in {c.key for c in local}:
+                raise self._error(
+                    "a self-referential many-to-many needs foreign_key= naming the "
+                    "association column that points at this side"
+                )
+            local = [c for c in local if c.key == named]
+            remote = [c for c in remote if c.key != named]
+        if len(local) != 1 or len(remote) != 1:
+            raise self._error(
+                f"{secondary.__name__} needs exactly one foreign key to each of "
+                f"{self.model.__name__} and {target.__name__}"
+            )
+        if uselist is False:
+            raise self._error("a many-to-many relationship is a collection")
+        self._direction = Direction.MANY_TO_MANY
+        self._uselist = True
+        self._secondary_model = secondary
+        self._secondary_local = (local[0].key,)
+        self._secondary_remote = (remote[0].key,)
+        self._local = (self._referenced_key(local[0], self.model),)
+        self._remote = (self._referenced_key(remote[0], target),)
+
+
+class RelationshipAttribute:
+    """The class attribute of a relationship: ``User.posts``.
+
+    A non-data descriptor: a loaded relationship is read from the instance
+    ``__dict__``; an unloaded one raises ``RelationshipNotLoaded`` naming the fix.
+    """
+
+    __slots__ = ("info",)
+
+    def __init__(self, info: RelationshipInfo) -> None:
+        self.info = info
+
+    @property
+    def key(self) -> str:
+        """The attribute name."""
+        return self.info.key
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        from ormkit.errors import RelationshipNotLoaded
+
+        model = type(instance).__name__
+        key = self.info.key
+        raise RelationshipNotLoaded(
+            f"{model}.{key} is not loaded; load it with "
+            f".options(selectinload({key!r})) / joinedload({key!r}) on the query, or "
+            f"await session.load_related(obj, {key!r})"
+        )
+
+    def __repr__(self) -> str:
+        return f"{self.info.model.__name__}.{self.info.key}"

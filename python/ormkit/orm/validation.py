@@ -1,0 +1,69 @@
+"""Validation before writes: missing values, lengths and Python types.
+
+``validate(obj)`` raises :class:`ormkit.errors.ValidationError` naming the model and
+the field; nothing is sent to the database. Rules per column:
+
+- ``None`` is accepted when the column is nullable, or, for an insert, when the
+  database or the constructor fills it (autoincrement primary key, ``server_default``,
+  ``default``); otherwise the value is missing.
+- a str (or bytes) longer than ``max_length`` is rejected.
+- the value must have the column's Python type (see :func:`ormkit.types.check_value`:
+  ``bool`` is not an ``int``; an ``int`` is a valid ``float`` or ``Decimal``; aware and
+  naive datetimes go to ``timezone=True`` and plain columns respectively).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ormkit.sql.expressions import ClauseElement
+from ormkit.types import check_value
+
+__all__ = ["check_column", "validate", "validate_values"]
+
+
+def _error(model: type[Any], key: str, reason: str) -> Exception:
+    from ormkit.errors import ValidationError
+
+    return ValidationError(f"{model.__name__}.{key}: {reason}", model=model.__name__, field=key)
+
+
+def check_column(model: type[Any], key: str, value: Any, *, insert: bool) -> None:
+    """Validate one value for column ``key`` of ``model``."""
+    info = model.__columns__[key]
+    if value is None:
+        if info.nullable:
+            return
+        if insert and (info.generated or info.default is not None):
+            return
+        raise _error(model, key, "a value is required (the column is not nullable)")
+    if isinstance(value, ClauseElement):
+        return  # an SQL expression such as User.count + 1
+    reason = check_value(info.type, value)
+    if reason is not None:
+        raise _error(model, key, reason)
+    limit = info.type.max_length
+    if limit is not None and isinstance(value, str | bytes) and len(value) > limit:
+        raise _error(model, key, f"length {len(value)} is over max_length {limit}")
+
+
+def validate(obj: Any, *, fields: Iterable[str] | None = None, insert: bool = True) -> None:
+    """Check every column of ``obj`` (or only ``fields``) before a write."""
+    model = type(obj)
+    columns = model.__columns__
+    d = obj.__dict__
+    keys = columns if fields is None else fields
+    for key in keys:
+        if key not in columns:
+            raise ValueError(f"unknown field {key!r} on {model.__name__}")
+        check_column(model, key, d.get(key), insert=insert)
+
+
+def validate_values(model: type[Any], values: Mapping[str, Any]) -> None:
+    """Check the values of an UPDATE (``update(**values)``, ``bulk_update``)."""
+    columns = model.__columns__
+    for key, value in values.items():
+        if key not in columns:
+            raise ValueError(f"unknown field {key!r} on {model.__name__}")
+        check_column(model, key, value, insert=False)
