@@ -668,6 +668,16 @@ impl PgConnection {
         self.begin_next = true;
     }
 
+    /// True while a BEGIN requested by [`PgConnection::begin_pipelined`] has not been sent.
+    pub fn begin_pending(&self) -> bool {
+        self.begin_next
+    }
+
+    /// Forgets a pipelined BEGIN that was never sent (a transaction with no statements).
+    pub fn cancel_begin(&mut self) {
+        self.begin_next = false;
+    }
+
     /// Polite goodbye: queues Terminate; the connection is closed afterwards.
     pub fn terminate(&mut self) {
         if matches!(self.phase, Phase::Ready | Phase::Starting) {

@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod errors;
+pub mod pg;
 pub mod result;
 pub mod runtime;
 pub mod sqlite;
@@ -11,6 +12,8 @@ use pyo3::prelude::*;
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<result::QueryResult>()?;
     m.add_class::<sqlite::SqliteBackend>()?;
+    m.add_class::<pg::PyPgConfig>()?;
+    m.add_class::<pg::PgProtocol>()?;
     m.add_class::<sqlite::SqliteTransaction>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -9,10 +9,11 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
+use std::sync::Arc;
 
 #[pyclass(module = "ormkit._ormkit", name = "QueryResult", frozen)]
 pub struct QueryResult {
-    columns: Vec<String>,
+    columns: Arc<[String]>,
     rows: Vec<Row>,
     rowcount: i64,
     lastrowid: Option<i64>,
@@ -22,7 +23,7 @@ pub struct QueryResult {
 
 impl QueryResult {
     pub fn new(
-        columns: Vec<String>,
+        columns: Arc<[String]>,
         rows: Vec<Row>,
         rowcount: i64,
         lastrowid: Option<i64>,
@@ -200,7 +201,7 @@ impl QueryResult {
     /// Column names in order.
     #[getter]
     fn columns(&self) -> Vec<String> {
-        self.columns.clone()
+        self.columns.to_vec()
     }
 
     fn __len__(&self) -> usize {

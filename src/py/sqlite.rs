@@ -16,7 +16,7 @@ use std::time::Duration;
 
 fn into_result(out: Output) -> QueryResult {
     QueryResult::new(
-        out.columns,
+        out.columns.into(),
         out.rows,
         out.rowcount,
         Some(out.last_insert_rowid),

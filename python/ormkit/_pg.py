@@ -1,0 +1,389 @@
+"""PostgreSQL backend: connections driven on the event-loop thread, and their pool.
+
+The Rust ``PgProtocol`` is an asyncio protocol: asyncio hands it the bytes it receives,
+Rust decodes rows into its own buffers and completes the statement's future. No thread
+hop sits between sending a statement and its rows being ready (DESIGN.md).
+
+Pool rules: a connection whose transport failed is discarded; one released while a
+statement is still in flight (a cancelled await) is cancelled on the server with a
+CancelRequest and drained to ReadyForQuery in the background, or closed; one released
+inside a transaction is rolled back first. Idle and old connections are replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from . import _ormkit
+from .errors import InterfaceError, OperationalError, PoolTimeout
+
+__all__ = ["PgBackend", "PgPool", "PgTransaction", "open_pg_backend"]
+
+logger = logging.getLogger("ormkit")
+
+_DRAIN_TIMEOUT = 5.0
+
+
+class _Conn:
+    """A pooled connection: the Rust protocol plus pool bookkeeping."""
+
+    __slots__ = ("created", "last_used", "proto", "transport")
+
+    def __init__(self, proto: Any, transport: asyncio.BaseTransport) -> None:
+        self.proto = proto
+        self.transport = transport
+        self.created = self.last_used = time.monotonic()
+
+
+async def _connect(config: Any) -> _Conn:
+    loop = asyncio.get_running_loop()
+    proto = _ormkit.PgProtocol(config)
+    target = config.display_target
+    timeout = config.connect_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            socket_path = config.socket_path
+            if socket_path is not None:
+                transport, _ = await loop.create_unix_connection(lambda: proto, socket_path)
+            else:
+                transport, _ = await loop.create_connection(lambda: proto, config.host, config.port)
+            try:
+                await proto.ready()
+            except BaseException:
+                transport.close()
+                raise
+    except TimeoutError:
+        raise OperationalError(
+            f"could not connect to {target}: timed out after {timeout} s"
+        ) from None
+    except OSError as exc:
+        raise OperationalError(f"could not connect to {target}: {exc.strerror or exc}") from None
+    return _Conn(proto, transport)
+
+
+async def _send_cancel(config: Any, request: bytes) -> None:
+    """Sends a CancelRequest on a new connection (the protocol's out-of-band cancel)."""
+    try:
+        async with asyncio.timeout(2.0):
+            socket_path = config.socket_path
+            if socket_path is not None:
+                _, writer = await asyncio.open_unix_connection(socket_path)
+            else:
+                _, writer = await asyncio.open_connection(config.host, config.port)
+            writer.write(request)
+            await writer.drain()
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+    except (OSError, TimeoutError) as exc:
+        logger.warning("could not send a cancel request to %s: %s", config.display_target, exc)
+
+
+class PgPool:
+    """Connections to one server, handed out on the event-loop thread."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.max_size: int = config.max_connections
+        self.min_size: int = config.min_connections
+        self.acquire_timeout: float = config.acquire_timeout
+        self.max_idle_time: float | None = config.max_idle_time
+        self.max_lifetime: float | None = config.max_lifetime
+        self.idle: deque[_Conn] = deque()
+        self.size = 0
+        self.waiters: deque[asyncio.Future[_Conn | None]] = deque()
+        self.closed = False
+        self.background: set[asyncio.Task[None]] = set()
+        self.counters = {"acquired": 0, "timeouts": 0, "discarded": 0, "cancelled": 0}
+
+    async def start(self) -> None:
+        """Opens ``min_connections`` (at least one, so bad credentials fail here)."""
+        conns = []
+        try:
+            for _ in range(max(1, self.min_size)):
+                self.size += 1
+                try:
+                    conns.append(await _connect(self.config))
+                except BaseException:
+                    self.size -= 1
+                    raise
+        except BaseException:
+            for c in conns:
+                self._discard(c)
+            raise
+        self.idle.extend(conns)
+
+    def _expired(self, conn: _Conn, now: float) -> bool:
+        if self.max_lifetime is not None and now - conn.created > self.max_lifetime:
+            return True
+        return self.max_idle_time is not None and now - conn.last_used > self.max_idle_time
+
+    def try_acquire(self) -> _Conn | None:
+        """An idle healthy connection at once, or None."""
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            proto = conn.proto
+            if proto.is_broken or (
+                (self.max_lifetime is not None or self.max_idle_time is not None)
+                and self._expired(conn, time.monotonic())
+            ):
+                self._discard(conn)
+                continue
+            self.counters["acquired"] += 1
+            return conn
+        return None
+
+    async def acquire(self) -> _Conn:
+        """A connection, waiting up to ``acquire_timeout`` (then PoolTimeout)."""
+        if self.closed:
+            raise InterfaceError("the engine is closed")
+        conn = self.try_acquire()
+        if conn is not None:
+            return conn
+        deadline = time.monotonic() + self.acquire_timeout
+        while True:
+            if self.size < self.max_size:
+                self.size += 1
+                try:
+                    conn = await _connect(self.config)
+                except BaseException:
+                    self.size -= 1
+                    self._wake_one()
+                    raise
+                self.counters["acquired"] += 1
+                return conn
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.counters["timeouts"] += 1
+                raise PoolTimeout(
+                    f"timed out after {self.acquire_timeout} s waiting for a connection "
+                    f"(pool of {self.max_size}, all in use)"
+                )
+            fut: asyncio.Future[_Conn | None] = asyncio.get_running_loop().create_future()
+            self.waiters.append(fut)
+            try:
+                async with asyncio.timeout(remaining):
+                    got = await fut
+            except TimeoutError:
+                continue
+            finally:
+                if not fut.done():
+                    fut.cancel()
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(fut)
+            if self.closed:
+                raise InterfaceError("the engine is closed")
+            if got is not None:
+                self.counters["acquired"] += 1
+                return got
+            conn = self.try_acquire()
+            if conn is not None:
+                return conn
+
+    def _wake_one(self, conn: _Conn | None = None) -> bool:
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_result(conn)
+                return True
+        return False
+
+    def _discard(self, conn: _Conn) -> None:
+        self.size -= 1
+        self.counters["discarded"] += 1
+        with contextlib.suppress(Exception):
+            conn.proto.terminate()
+        self._wake_one()
+
+    def release(self, conn: _Conn) -> None:
+        """Returns ``conn``; one in an unknown state is reset in the background or closed."""
+        proto = conn.proto
+        if self.closed or proto.is_broken:
+            self._discard(conn)
+            return
+        if not proto.is_idle or proto.in_transaction:
+            self._spawn(self._reset(conn))
+            return
+        conn.last_used = time.monotonic()
+        if not self._wake_one(conn):
+            self.idle.append(conn)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def _reset(self, conn: _Conn) -> None:
+        proto = conn.proto
+        try:
+            if not proto.is_idle:
+                self.counters["cancelled"] += 1
+                request = proto.cancel_request()
+                if request is not None:
+                    await _send_cancel(self.config, request)
+                async with asyncio.timeout(_DRAIN_TIMEOUT):
+                    await proto.wait_idle()
+            if proto.in_transaction and not proto.is_broken:
+                async with asyncio.timeout(_DRAIN_TIMEOUT):
+                    await proto.simple("ROLLBACK")
+        except Exception as exc:
+            logger.info("discarding a connection that could not be reset: %s", exc)
+            self._discard(conn)
+            return
+        if proto.is_broken or not proto.is_idle or proto.in_transaction:
+            self._discard(conn)
+            return
+        self.release(conn)
+
+    async def close(self) -> None:
+        """Closes idle connections now and the others as they come back."""
+        self.closed = True
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+        for task in list(self.background):
+            task.cancel()
+        while self.idle:
+            self._discard(self.idle.pop())
+
+    def stats(self) -> dict[str, Any]:
+        hits = misses = cached = 0
+        for conn in self.idle:
+            h, m, c = conn.proto.cache_stats()
+            hits += h
+            misses += m
+            cached += c
+        return {
+            "max_size": self.max_size,
+            "size": self.size,
+            "idle": len(self.idle),
+            "in_use": self.size - len(self.idle),
+            "waiting": len(self.waiters),
+            **self.counters,
+            "statement_cache_hits": hits,
+            "statement_cache_misses": misses,
+            "statements_cached": cached,
+        }
+
+
+class PgBackend:
+    """The engine's PostgreSQL backend: statements on pooled connections."""
+
+    def __init__(self, pool: PgPool) -> None:
+        self.pool = pool
+        self.command_timeout: float | None = pool.config.command_timeout
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        return self._execute(sql, params)
+
+    async def _run(self, fut: Any) -> Any:
+        if self.command_timeout is None:
+            return await fut
+        try:
+            async with asyncio.timeout(self.command_timeout):
+                return await fut
+        except TimeoutError:
+            raise OperationalError(
+                f"statement cancelled: command_timeout of {self.command_timeout} s reached"
+            ) from None
+
+    async def _execute(self, sql: str, params: Sequence[Any] | None) -> Any:
+        pool = self.pool
+        conn = pool.try_acquire() or await pool.acquire()
+        try:
+            return await self._run(conn.proto.query(sql, params))
+        finally:
+            pool.release(conn)
+
+    async def executemany(self, sql: str, seq_of_params: Sequence[Sequence[Any]]) -> int:
+        pool = self.pool
+        conn = pool.try_acquire() or await pool.acquire()
+        try:
+            proto = conn.proto
+            proto.begin_pipelined()
+            try:
+                count: int = await self._run(proto.query_many(sql, seq_of_params))
+            except BaseException:
+                if proto.in_transaction and proto.is_idle and not proto.is_broken:
+                    await proto.simple("ROLLBACK")
+                raise
+            await proto.simple("COMMIT")
+            return count
+        finally:
+            pool.release(conn)
+
+    async def begin(self) -> PgTransaction:
+        pool = self.pool
+        conn = pool.try_acquire() or await pool.acquire()
+        conn.proto.begin_pipelined()
+        return PgTransaction(self, conn)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    def stats(self) -> dict[str, Any]:
+        return self.pool.stats()
+
+
+class PgTransaction:
+    """A transaction holding one connection; BEGIN rides with the first statement."""
+
+    def __init__(self, backend: PgBackend, conn: _Conn) -> None:
+        self._backend = backend
+        self._conn: _Conn | None = conn
+
+    def _proto(self) -> Any:
+        if self._conn is None:
+            raise InterfaceError("the transaction is already finished")
+        return self._conn.proto
+
+    @property
+    def finished(self) -> bool:
+        return self._conn is None
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        return self._backend._run(self._proto().query(sql, params))
+
+    async def executemany(self, sql: str, seq_of_params: Sequence[Sequence[Any]]) -> int:
+        count: int = await self._backend._run(self._proto().query_many(sql, seq_of_params))
+        return count
+
+    async def _finish(self, sql: str) -> None:
+        proto = self._proto()
+        conn = self._conn
+        assert conn is not None
+        self._conn = None
+        try:
+            if proto.begin_pending:
+                proto.cancel_begin()
+            elif proto.is_idle and not proto.is_broken:
+                await proto.simple(sql)
+        finally:
+            self._backend.pool.release(conn)
+
+    async def commit(self) -> None:
+        await self._finish("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._finish("ROLLBACK")
+
+
+async def open_pg_backend(url: str, options: dict[str, Any]) -> PgBackend:
+    """Parses ``url`` and ``options``, opens the pool and returns the backend."""
+    text_options = {
+        k: ("true" if v is True else "false" if v is False else str(v))
+        for k, v in options.items()
+        if v is not None
+    }
+    config = _ormkit.PgConfig(url, text_options)
+    pool = PgPool(config)
+    await pool.start()
+    return PgBackend(pool)

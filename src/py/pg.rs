@@ -1,0 +1,578 @@
+//! The PostgreSQL connection as an asyncio protocol, driven on the event-loop thread.
+//!
+//! asyncio calls `data_received` with socket bytes; the sans-I/O `PgConnection`
+//! decodes them and this class completes the statement's asyncio future directly.
+//! No thread hop sits between a write and its rows (DESIGN.md, "Performance
+//! architecture"). Python side effects (transport writes, completing futures) run
+//! after the Rust state is updated and its borrow released, so re-entrant calls
+//! from asyncio (e.g. `pause_writing` inside `transport.write`) are safe.
+
+use super::convert::params_to_values;
+use super::errors::{to_pyerr, to_pyerr_plain};
+use super::result::QueryResult;
+use crate::error::Error;
+use crate::pg::config::{Host, PgConfig};
+use crate::pg::connection::{Event, PgConnection};
+use crate::pg::query::QueryOutput;
+use crate::value::Value;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Parsed connection settings, shared by every connection of a pool.
+#[pyclass(module = "ormkit._ormkit", name = "PgConfig", frozen)]
+pub struct PyPgConfig {
+    inner: Arc<PgConfig>,
+}
+
+fn secs(d: Option<std::time::Duration>) -> Option<f64> {
+    d.map(|d| d.as_secs_f64())
+}
+
+#[pymethods]
+impl PyPgConfig {
+    #[new]
+    #[pyo3(signature = (url, options=None))]
+    fn new(url: &str, options: Option<HashMap<String, String>>) -> PyResult<Self> {
+        let build = || -> crate::error::Result<PgConfig> {
+            let mut config = PgConfig::from_url(url)?;
+            let mut opts: Vec<_> = options.unwrap_or_default().into_iter().collect();
+            opts.sort();
+            for (k, v) in opts {
+                config.set_option(&k, &v)?;
+            }
+            config.fill_defaults();
+            config.validate()?;
+            Ok(config)
+        };
+        let config = build().map_err(|e| to_pyerr_plain(&e))?;
+        Ok(PyPgConfig {
+            inner: Arc::new(config),
+        })
+    }
+
+    /// TCP host name, or None for a unix socket.
+    #[getter]
+    fn host(&self) -> Option<String> {
+        match &self.inner.host {
+            Host::Tcp(h) => Some(h.clone()),
+            Host::Unix(_) => None,
+        }
+    }
+
+    #[getter]
+    fn port(&self) -> u16 {
+        self.inner.port
+    }
+
+    /// Path of the unix socket file, or None for TCP.
+    #[getter]
+    fn socket_path(&self) -> Option<String> {
+        self.inner
+            .socket_path()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    /// `host:port` or the socket path, for messages.
+    #[getter]
+    fn display_target(&self) -> String {
+        match &self.inner.host {
+            Host::Tcp(h) => format!("{h}:{}", self.inner.port),
+            Host::Unix(_) => self.socket_path().unwrap_or_default(),
+        }
+    }
+
+    #[getter]
+    fn connect_timeout(&self) -> Option<f64> {
+        secs(self.inner.connect_timeout)
+    }
+
+    #[getter]
+    fn command_timeout(&self) -> Option<f64> {
+        secs(self.inner.command_timeout)
+    }
+
+    #[getter]
+    fn acquire_timeout(&self) -> f64 {
+        secs(self.inner.acquire_timeout).unwrap_or(30.0)
+    }
+
+    #[getter]
+    fn max_idle_time(&self) -> Option<f64> {
+        secs(self.inner.max_idle_time)
+    }
+
+    #[getter]
+    fn max_lifetime(&self) -> Option<f64> {
+        secs(self.inner.max_lifetime)
+    }
+
+    #[getter]
+    fn min_connections(&self) -> usize {
+        self.inner.min_connections
+    }
+
+    #[getter]
+    fn max_connections(&self) -> usize {
+        self.inner.max_connections
+    }
+
+    #[getter]
+    fn statement_cache_size(&self) -> usize {
+        self.inner.statement_cache_size
+    }
+
+    /// The URL with the password hidden.
+    #[getter]
+    fn redacted_url(&self) -> String {
+        self.inner.redacted_url()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<PgConfig {}>", self.inner.redacted_url())
+    }
+}
+
+enum Job {
+    Query,
+    Many {
+        remaining: VecDeque<Vec<Value>>,
+        count: i64,
+    },
+}
+
+struct Pending {
+    fut: Py<PyAny>,
+    sql: String,
+    params: Option<Py<PyAny>>,
+    job: Job,
+}
+
+/// What to do in Python once the Rust state is updated.
+enum Effect {
+    Resolve(Py<PyAny>, Py<PyAny>),
+    Reject(Py<PyAny>, PyErr),
+    Log(String),
+}
+
+/// One connection to PostgreSQL, as an asyncio protocol.
+#[pyclass(module = "ormkit._ormkit", name = "PgProtocol")]
+pub struct PgProtocol {
+    conn: PgConnection,
+    transport: Option<Py<PyAny>>,
+    ready: Option<Py<PyAny>>,
+    pending: Option<Pending>,
+    idle_waiters: Vec<Py<PyAny>>,
+    closed: bool,
+}
+
+fn new_future(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    let asyncio = py.import(intern!(py, "asyncio"))?;
+    let lp = asyncio.call_method0(intern!(py, "get_running_loop"))?;
+    Ok(lp.call_method0(intern!(py, "create_future"))?.unbind())
+}
+
+fn output_of(out: QueryOutput) -> QueryResult {
+    QueryResult::new(out.columns, out.rows, out.rowcount, None, out.cache_hit)
+}
+
+impl PgProtocol {
+    /// Moves pending output to the transport and runs the effects, outside any borrow.
+    fn flush(slf: &Bound<'_, Self>, effects: Vec<Effect>) -> PyResult<()> {
+        let py = slf.py();
+        let (out, transport, close) = {
+            let mut this = slf.borrow_mut();
+            let out = this.conn.take_output();
+            let close = this.conn.is_broken() && !this.closed;
+            if close {
+                this.closed = true;
+            }
+            (out, this.transport.as_ref().map(|t| t.clone_ref(py)), close)
+        };
+        if let (Some(bytes), Some(t)) = (&out, &transport) {
+            t.bind(py)
+                .call_method1(intern!(py, "write"), (PyBytes::new(py, bytes),))?;
+        }
+        for effect in effects {
+            match effect {
+                Effect::Resolve(fut, value) => {
+                    let fut = fut.bind(py);
+                    if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+                        fut.call_method1(intern!(py, "set_result"), (value,))?;
+                    }
+                }
+                Effect::Reject(fut, err) => {
+                    let fut = fut.bind(py);
+                    if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+                        fut.call_method1(intern!(py, "set_exception"), (err.into_value(py),))?;
+                    }
+                }
+                Effect::Log(msg) => {
+                    let logger = py
+                        .import(intern!(py, "logging"))?
+                        .call_method1(intern!(py, "getLogger"), ("ormkit",))?;
+                    logger.call_method1(intern!(py, "info"), ("server notice: %s", msg))?;
+                }
+            }
+        }
+        if close {
+            if let Some(t) = transport {
+                t.bind(py).call_method0(intern!(py, "close"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns connection events into effects; sends the next statement of an
+    /// `executemany` job.
+    fn drain_events(&mut self, py: Python<'_>) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                Event::Connected => {
+                    if let Some(fut) = self.ready.take() {
+                        effects.push(Effect::Resolve(fut, py.None()));
+                    }
+                }
+                Event::QueryDone(result) => self.finish_statement(py, result, &mut effects),
+                Event::Notice(e) => effects.push(Effect::Log(e.message)),
+                Event::Notification { .. } => {}
+                Event::Closed(e) => {
+                    if let Some(fut) = self.ready.take() {
+                        effects.push(Effect::Reject(fut, to_pyerr_plain(&e)));
+                    }
+                    if let Some(p) = self.pending.take() {
+                        let err = to_pyerr(&e, Some(&p.sql), p.params.as_ref().map(|x| x.bind(py)));
+                        effects.push(Effect::Reject(p.fut, err));
+                    }
+                }
+            }
+        }
+        if self.conn.is_idle() || self.conn.is_broken() {
+            for fut in self.idle_waiters.drain(..) {
+                effects.push(Effect::Resolve(fut, py.None()));
+            }
+        }
+        effects
+    }
+
+    fn finish_statement(
+        &mut self,
+        py: Python<'_>,
+        result: crate::error::Result<QueryOutput>,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Some(mut p) = self.pending.take() else {
+            return;
+        };
+        match (result, &mut p.job) {
+            (Ok(out), Job::Query) => match Bound::new(py, output_of(out)) {
+                Ok(obj) => effects.push(Effect::Resolve(p.fut, obj.into_any().unbind())),
+                Err(e) => effects.push(Effect::Reject(p.fut, e)),
+            },
+            (Ok(out), Job::Many { remaining, count }) => {
+                *count += out.rowcount.max(0);
+                match remaining.pop_front() {
+                    None => {
+                        let n = (*count).into_pyobject(py).map(|n| n.into_any().unbind());
+                        match n {
+                            Ok(n) => effects.push(Effect::Resolve(p.fut, n)),
+                            Err(never) => match never {},
+                        }
+                    }
+                    Some(params) => match self.conn.query(&p.sql, params) {
+                        Ok(()) => self.pending = Some(p),
+                        Err(e) => {
+                            let err = to_pyerr(&e, Some(&p.sql), None);
+                            effects.push(Effect::Reject(p.fut, err));
+                        }
+                    },
+                }
+            }
+            (Err(e), _) => {
+                let err = to_pyerr(&e, Some(&p.sql), p.params.as_ref().map(|x| x.bind(py)));
+                effects.push(Effect::Reject(p.fut, err));
+            }
+        }
+    }
+
+    fn start_job(
+        slf: &Bound<'_, Self>,
+        sql: String,
+        first: Vec<Value>,
+        params: Option<Py<PyAny>>,
+        job: Job,
+        simple: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let fut = new_future(py)?;
+        {
+            let mut this = slf.borrow_mut();
+            if this.pending.is_some() {
+                return Err(to_pyerr_plain(&Error::interface(
+                    "another statement is already running on this connection \
+                     (one connection, or one session, cannot be used by two tasks at once)",
+                )));
+            }
+            let sent = if simple {
+                this.conn.simple(&sql)
+            } else {
+                this.conn.query(&sql, first)
+            };
+            if let Err(e) = sent {
+                return Err(to_pyerr(
+                    &e,
+                    Some(&sql),
+                    params.as_ref().map(|p| p.bind(py)),
+                ));
+            }
+            this.pending = Some(Pending {
+                fut: fut.clone_ref(py),
+                sql,
+                params,
+                job,
+            });
+        }
+        Self::flush(slf, Vec::new())?;
+        Ok(fut)
+    }
+}
+
+#[pymethods]
+impl PgProtocol {
+    #[new]
+    fn new(config: &Bound<'_, PyPgConfig>) -> Self {
+        PgProtocol {
+            conn: PgConnection::new(config.get().inner.clone()),
+            transport: None,
+            ready: None,
+            pending: None,
+            idle_waiters: Vec::new(),
+            closed: false,
+        }
+    }
+
+    // ---- asyncio.Protocol ------------------------------------------------
+
+    fn connection_made(slf: &Bound<'_, Self>, transport: Py<PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        let effects = {
+            let mut this = slf.borrow_mut();
+            this.transport = Some(transport);
+            if this.ready.is_none() {
+                this.ready = Some(new_future(py)?);
+            }
+            match this.conn.start() {
+                Ok(()) => Vec::new(),
+                Err(e) => match this.ready.take() {
+                    Some(fut) => vec![Effect::Reject(fut, to_pyerr_plain(&e))],
+                    None => Vec::new(),
+                },
+            }
+        };
+        Self::flush(slf, effects)
+    }
+
+    fn data_received(slf: &Bound<'_, Self>, data: &Bound<'_, PyBytes>) -> PyResult<()> {
+        let py = slf.py();
+        let effects = {
+            let mut this = slf.borrow_mut();
+            // A decode error marks the connection broken and queues Closed.
+            let _ = this.conn.feed(data.as_bytes());
+            this.drain_events(py)
+        };
+        Self::flush(slf, effects)
+    }
+
+    fn eof_received(&self) -> bool {
+        false
+    }
+
+    #[pyo3(signature = (_exc=None))]
+    fn connection_lost(slf: &Bound<'_, Self>, _exc: Option<Py<PyAny>>) -> PyResult<()> {
+        let py = slf.py();
+        let effects = {
+            let mut this = slf.borrow_mut();
+            this.conn.connection_lost();
+            this.transport = None;
+            this.closed = true;
+            let mut effects = this.drain_events(py);
+            if let Some(fut) = this.ready.take() {
+                effects.push(Effect::Reject(
+                    fut,
+                    to_pyerr_plain(&Error::operational(
+                        "the server closed the connection during startup",
+                    )),
+                ));
+            }
+            effects
+        };
+        Self::flush(slf, effects)
+    }
+
+    fn pause_writing(&self) {}
+
+    fn resume_writing(&self) {}
+
+    // ---- ormkit ----------------------------------------------------------
+
+    /// A future resolved once startup and authentication succeeded.
+    fn ready(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let mut this = slf.borrow_mut();
+        if this.conn.is_connected() && this.ready.is_none() {
+            let fut = new_future(py)?;
+            fut.bind(py)
+                .call_method1(intern!(py, "set_result"), (py.None(),))?;
+            return Ok(fut);
+        }
+        if let Some(f) = &this.ready {
+            return Ok(f.clone_ref(py));
+        }
+        let fut = new_future(py)?;
+        this.ready = Some(fut.clone_ref(py));
+        Ok(fut)
+    }
+
+    /// Runs one statement (extended protocol); returns a future of its QueryResult.
+    #[pyo3(signature = (sql, params=None))]
+    fn query(
+        slf: &Bound<'_, Self>,
+        sql: String,
+        params: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let values = params_to_values(params.as_ref())?;
+        Self::start_job(
+            slf,
+            sql,
+            values,
+            params.map(|p| p.unbind()),
+            Job::Query,
+            false,
+        )
+    }
+
+    /// Runs one statement per parameter set; returns a future of the rows affected.
+    fn query_many(
+        slf: &Bound<'_, Self>,
+        sql: String,
+        seq_of_params: Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let mut sets = VecDeque::new();
+        for item in seq_of_params.try_iter()? {
+            sets.push_back(params_to_values(Some(&item?))?);
+        }
+        let Some(first) = sets.pop_front() else {
+            let py = slf.py();
+            let fut = new_future(py)?;
+            fut.bind(py).call_method1(intern!(py, "set_result"), (0,))?;
+            return Ok(fut);
+        };
+        let job = Job::Many {
+            remaining: sets,
+            count: 0,
+        };
+        Self::start_job(slf, sql, first, None, job, false)
+    }
+
+    /// Runs a parameterless statement through the simple protocol (COMMIT, ROLLBACK...).
+    fn simple(slf: &Bound<'_, Self>, sql: String) -> PyResult<Py<PyAny>> {
+        Self::start_job(slf, sql, Vec::new(), None, Job::Query, true)
+    }
+
+    /// The next statement goes out as BEGIN + statement in one write.
+    fn begin_pipelined(&mut self) {
+        self.conn.begin_pipelined();
+    }
+
+    /// True while a pipelined BEGIN has not been sent yet.
+    #[getter]
+    fn begin_pending(&self) -> bool {
+        self.conn.begin_pending()
+    }
+
+    /// Forgets a pipelined BEGIN that was never sent (an empty transaction).
+    fn cancel_begin(&mut self) {
+        self.conn.cancel_begin();
+    }
+
+    /// A future resolved when nothing is in flight (or the connection broke).
+    fn wait_idle(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let fut = new_future(py)?;
+        if self.conn.is_idle() || self.conn.is_broken() {
+            fut.bind(py)
+                .call_method1(intern!(py, "set_result"), (py.None(),))?;
+        } else {
+            self.idle_waiters.push(fut.clone_ref(py));
+        }
+        Ok(fut)
+    }
+
+    /// The 16-byte CancelRequest for this connection's backend, if known.
+    fn cancel_request<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.conn
+            .cancel_request_bytes()
+            .map(|b| PyBytes::new(py, &b))
+    }
+
+    /// Sends Terminate and closes the transport.
+    fn terminate(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let transport = {
+            let mut this = slf.borrow_mut();
+            this.conn.terminate();
+            this.transport.as_ref().map(|t| t.clone_ref(py))
+        };
+        Self::flush(slf, Vec::new())?;
+        if let Some(t) = transport {
+            t.bind(py).call_method0(intern!(py, "close"))?;
+        }
+        Ok(())
+    }
+
+    #[getter]
+    fn is_idle(&self) -> bool {
+        self.conn.is_idle() && self.pending.is_none()
+    }
+
+    #[getter]
+    fn is_broken(&self) -> bool {
+        self.conn.is_broken() || self.closed
+    }
+
+    /// True inside a transaction (also a failed one).
+    #[getter]
+    fn in_transaction(&self) -> bool {
+        self.conn.transaction_status() != b'I'
+    }
+
+    #[getter]
+    fn is_tls(&self) -> bool {
+        self.conn.is_tls()
+    }
+
+    /// The server process id serving this connection.
+    #[getter]
+    fn backend_pid(&self) -> Option<i32> {
+        self.conn.backend_key().map(|(pid, _)| pid)
+    }
+
+    /// `(hits, misses, cached statements)` of the statement cache.
+    fn cache_stats(&self) -> (u64, u64, usize) {
+        self.conn.cache_stats()
+    }
+
+    fn server_parameters<'py>(
+        &self,
+        py: Python<'py>,
+        names: Vec<String>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for n in names {
+            d.set_item(&n, self.conn.server_param(&n))?;
+        }
+        Ok(d)
+    }
+}
