@@ -27,4 +27,6 @@ pub mod transport;
 pub mod types;
 
 #[cfg(test)]
+mod connection_tests;
+#[cfg(test)]
 mod server_tests;
