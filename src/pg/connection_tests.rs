@@ -286,3 +286,21 @@ fn data_error_on_cache_hit_sends_nothing() {
     assert!(c.take_output().is_none(), "not even the BEGIN");
     assert!(c.is_idle());
 }
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        chunks in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 0..6),
+        start_query: bool,
+    ) {
+        let mut c = connected(TRUST);
+        if start_query {
+            c.query("SELECT 1", vec![]).unwrap();
+        }
+        for chunk in &chunks {
+            let _ = c.feed(chunk);
+            let _ = c.take_output();
+            while c.poll_event().is_some() {}
+        }
+    }
+}

@@ -9,6 +9,10 @@
 //! - [`tls`]: rustls settings per `sslmode`; [`transport`]: plaintext or TLS bytes.
 //! - [`connection`]: the sans-I/O connection state machine ([`connection::PgConnection`]),
 //!   with [`query`] holding the per-statement steps.
+//!
+//! Tests: unit tests need no server. `server_tests` run against a real server
+//! when `ORMKIT_TEST_PG_URL` (and friends) are set, e.g. after
+//! `eval "$(scripts/pg_cluster.sh start)"`; without it they pass vacuously.
 
 // The shared `crate::error::Error` is deliberately one flat struct carrying every
 // server field; errors are the cold path, so its size in `Result` is accepted.
