@@ -263,6 +263,26 @@ class Engine:
     ) -> None:
         await self.close()
 
+    async def create_all(self, models: Iterable[type[Any]] | None = None) -> None:
+        """Creates the tables and indexes of ``models`` (default: every registered model)
+        that do not exist yet, in foreign-key order, in one transaction. Never alters."""
+        from .sql.ddl import create_all_sql
+
+        statements = create_all_sql(list(models) if models is not None else None, self.dialect)
+        async with self.transaction() as tx:
+            for sql in statements:
+                await tx.execute(sql)
+
+    async def drop_all(self, models: Iterable[type[Any]] | None = None) -> None:
+        """Drops the tables of ``models`` (default: every registered model) that exist,
+        referencing tables first, in one transaction."""
+        from .sql.ddl import drop_all_sql
+
+        statements = drop_all_sql(list(models) if models is not None else None, self.dialect)
+        async with self.transaction() as tx:
+            for sql in statements:
+                await tx.execute(sql)
+
     async def get_tables(self) -> list[str]:
         """Names of the user tables in the database (migrations use this)."""
         from .schema.introspect import get_tables
