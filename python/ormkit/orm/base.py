@@ -44,12 +44,17 @@ __all__ = [
 
 
 class Registry:
-    """The models of one declarative base, by class name and by table name."""
+    """The models of one declarative base, by class name and by table name.
 
-    def __init__(self) -> None:
+    ``track=False`` keeps the registry out of :func:`registered_models` (and so out of
+    ``engine.create_all()`` without ``models=``), e.g. for models made in tests.
+    """
+
+    def __init__(self, *, track: bool = True) -> None:
         self._by_name: dict[str, type] = {}
         self._by_table: dict[str, type] = {}
-        _REGISTRIES.add(self)
+        if track:
+            _REGISTRIES.add(self)
 
     @property
     def models(self) -> list[type]:
@@ -132,6 +137,12 @@ def _evaluate(annotation: Any, namespace: dict[str, Any], owner: str, key: str) 
     if isinstance(annotation, str):
         try:
             return eval(annotation, namespace)
+        except NameError as exc:
+            raise TypeError(
+                f"{owner}.{key}: cannot evaluate annotation {annotation!r}: {exc} (a column "
+                "type must be importable from the module; a relationship needs "
+                "= relationship(...))"
+            ) from None
         except Exception as exc:
             raise TypeError(
                 f"{owner}.{key}: cannot evaluate annotation {annotation!r}: {exc}"
@@ -222,6 +233,10 @@ def _map_class(cls: type) -> None:
             raise TypeError(f"{name}: {exc}") from None
 
     _assign_primary_key(cls, columns)
+    # Primary key columns first, then the rest in declaration order (mixins first).
+    pk = cls.__primary_key__  # type: ignore[attr-defined]
+    pk_keys = (pk,) if isinstance(pk, str) else pk
+    columns = {k: columns[k] for k in (*pk_keys, *(k for k in columns if k not in pk_keys))}
     tablename = cls.__dict__.get("__tablename__") or default_table_name(name)
     if not isinstance(tablename, str):
         raise TypeError(f"{name}.__tablename__ must be a str")
@@ -439,7 +454,8 @@ class Base(metaclass=DeclarativeMeta):
         return result
 
 
-def declarative_base(name: str = "Base") -> type[Base]:
-    """A new abstract base class with its own registry."""
-    base = DeclarativeMeta(name, (Base,), {"__abstract__": True, "__registry__": Registry()})
+def declarative_base(name: str = "Base", *, registry: Registry | None = None) -> type[Base]:
+    """A new abstract base class with its own registry (a new one unless given)."""
+    namespace = {"__abstract__": True, "__registry__": registry or Registry()}
+    base = DeclarativeMeta(name, (Base,), namespace)
     return typing.cast("type[Base]", base)
