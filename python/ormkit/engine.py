@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -145,6 +145,7 @@ class Engine:
         self._echo = bool(options.get("echo"))
         self.events = EventBus(self._refresh_observed)
         self._observed = False
+        self._cursor_seq = 0
         self._refresh_observed()
         if self._echo:
             _echo_logging()
@@ -238,6 +239,38 @@ class Engine:
             raise
         self._report(sql, None, count, time.perf_counter() - started, False, None)
         return count
+
+    async def stream(
+        self, sql: str, params: Sequence[Any] | None = None, *, batch_size: int = 1000
+    ) -> AsyncIterator[QueryResult]:
+        """Yields the rows of a read-only statement in batches of ``batch_size``, with
+        bounded memory: a stepping statement on its own connection on SQLite, a
+        server-side cursor inside a transaction on PostgreSQL. Never LIMIT/OFFSET."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        backend = self._live_backend()
+        if self.dialect == "sqlite":
+            stream = backend.stream(sql, params, batch_size)
+            try:
+                while True:
+                    batch = await stream.fetch()
+                    if not batch:
+                        return
+                    yield batch
+            finally:
+                stream.close()
+        else:
+            self._cursor_seq += 1
+            name = f"ormkit_stream_{self._cursor_seq}"
+            async with self.transaction() as tx:
+                await tx.execute(f"DECLARE {name} NO SCROLL CURSOR FOR {sql}", params)
+                fetch = f"FETCH FORWARD {int(batch_size)} FROM {name}"
+                while True:
+                    batch = await tx.execute(fetch)
+                    if not batch:
+                        break
+                    yield batch
+                await tx.execute(f"CLOSE {name}")
 
     def transaction(self) -> Transaction:
         """A transaction: ``async with await engine.transaction() as tx:`` (or without

@@ -15,6 +15,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pg::PyPgConfig>()?;
     m.add_class::<pg::PgProtocol>()?;
     m.add_class::<sqlite::SqliteTransaction>()?;
+    m.add_class::<sqlite::SqliteStream>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use super::result::QueryResult;
 use super::runtime::{handle, spawn};
 use crate::error::Error;
 use crate::sqlite::pool::{run_many_on, run_on, Route, Transaction};
+use crate::sqlite::stream::Stream;
 use crate::sqlite::{Output, PoolConfig, SqlitePool, Target};
 use crate::value::Value;
 use pyo3::prelude::*;
@@ -131,6 +132,26 @@ impl SqliteBackend {
         })
     }
 
+    /// Streams a read-only statement: returns a `SqliteStream` whose `fetch()`
+    /// gives the next batch (an empty result once done).
+    #[pyo3(signature = (sql, params=None, batch_size=1000))]
+    fn stream(
+        &self,
+        sql: String,
+        params: Option<Bound<'_, PyAny>>,
+        batch_size: usize,
+    ) -> PyResult<SqliteStream> {
+        let values = params_to_values(params.as_ref())?;
+        let stream = self
+            .pool
+            .stream(sql.clone(), values, batch_size)
+            .map_err(|e| to_pyerr(&e, Some(&sql), params.as_ref()))?;
+        Ok(SqliteStream {
+            inner: Arc::new(tokio::sync::Mutex::new(Some(stream))),
+            sql,
+        })
+    }
+
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let pool = self.pool.clone();
         spawn(py, async move {
@@ -153,6 +174,53 @@ impl SqliteBackend {
         d.set_item("transactions", s.transactions)?;
         d.set_item("timeouts", s.timeouts)?;
         Ok(d)
+    }
+}
+
+/// Batches of a streamed statement.
+#[pyclass(module = "ormkit._ormkit", name = "SqliteStream", frozen)]
+pub struct SqliteStream {
+    inner: Arc<tokio::sync::Mutex<Option<Stream>>>,
+    sql: String,
+}
+
+#[pymethods]
+impl SqliteStream {
+    /// The next batch as a QueryResult; an empty one means the stream is done.
+    fn fetch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = self.inner.clone();
+        let sql = self.sql.clone();
+        spawn(py, async move {
+            let mut guard = inner.lock().await;
+            let next = match guard.as_mut() {
+                Some(stream) => stream.next().await,
+                None => None,
+            };
+            match next {
+                Some(Ok(batch)) => Ok(QueryResult::new(batch.columns, batch.rows, -1, None, false)),
+                Some(Err(e)) => {
+                    guard.take();
+                    Err(with_context(&e, &sql, None))
+                }
+                None => {
+                    guard.take();
+                    Ok(QueryResult::new(
+                        Vec::new().into(),
+                        Vec::new(),
+                        0,
+                        None,
+                        false,
+                    ))
+                }
+            }
+        })
+    }
+
+    /// Stops the stream early; the reading thread ends at its next batch.
+    fn close(&self) {
+        if let Ok(mut guard) = self.inner.try_lock() {
+            guard.take();
+        }
     }
 }
 

@@ -151,7 +151,7 @@ pub fn run_many(conn: &Connection, sql: &str, param_sets: &[Vec<Value>]) -> Resu
     Ok((conn.total_changes() - before) as i64)
 }
 
-fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<()> {
+pub(crate) fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<()> {
     let count = stmt.parameter_count();
     let mut expected = 0usize;
     for i in 1..=count {

@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod errors;
 pub mod pool;
+pub mod stream;
 pub mod types;
 
 pub use connection::Output;

@@ -277,6 +277,24 @@ impl SqlitePool {
         drop(permit);
     }
 
+    /// Streams a read-only statement in batches on its own connection.
+    pub fn stream(
+        &self,
+        sql: String,
+        params: Vec<Value>,
+        batch_size: usize,
+    ) -> Result<super::stream::Stream> {
+        self.check_open()?;
+        super::stream::start(
+            self.path.clone(),
+            self.uri,
+            self.config.busy_timeout,
+            sql,
+            params,
+            batch_size,
+        )
+    }
+
     pub fn stats(&self) -> PoolStats {
         PoolStats {
             max_size: self.config.max_connections,
