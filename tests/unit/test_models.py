@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,7 +18,6 @@ from sample_models import (
     Priority,
     Profile,
     Status,
-    Tag,
     User,
 )
 
@@ -224,9 +223,9 @@ def test_relationship_errors() -> None:
 
     with pytest.raises(ValueError, match="several foreign keys"):
         _ = Person.__relationships__["pets"].direction
-    with pytest.raises(ValueError, match="unknown model 'Ghost'|Ghost"):
+    with pytest.raises(ValueError, match="Ghost"):
         _ = Person.__relationships__["ghost"].target
-    with pytest.raises(ValueError, match="several foreign keys|many-to-one"):
+    with pytest.raises(ValueError, match="several foreign keys"):
         _ = Pet.__relationships__["owner"].direction
     with pytest.raises(ValueError, match="back_populates='nope'"):
         _ = Pet.__relationships__["sitter"].direction
@@ -364,6 +363,6 @@ def test_timezone_column_from_option() -> None:
 
     class Event(B):
         id: Mapped[int] = mapped_column(primary_key=True)
-        at: Mapped[datetime] = mapped_column(timezone=True, default=lambda: datetime.now(timezone.utc))
+        at: Mapped[datetime] = mapped_column(timezone=True, default=lambda: datetime.now(UTC))
 
     assert Event.__columns__["at"].sql_type("postgresql") == "TIMESTAMPTZ"

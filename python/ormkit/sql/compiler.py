@@ -250,7 +250,9 @@ def compile_statement(stmt: Any, dialect: str | Dialect) -> tuple[str, list[Any]
         return sql, ctx.params
     sql_ctx = ctx.fork()
     sql = stmt._sql(sql_ctx)
-    if len(sql_ctx.params) != len(ctx.params):  # pragma: no cover - a compiler bug
+    if len(sql_ctx.params) != len(ctx.params) or not all(
+        a is b or a == b for a, b in zip(sql_ctx.params, ctx.params, strict=True)
+    ):  # pragma: no cover - a compiler bug: a node binds in a different order in the walks
         raise AssertionError("shape walk and SQL walk bound different parameters")
     _STATS["misses"] += 1
     _CACHE[key] = sql

@@ -540,8 +540,9 @@ class InList(ColumnExpr[bool]):
         return ("in", self.negate, self.operand._key(ctx), tuple(v._key(ctx) for v in self.values))
 
     def _sql(self, ctx: CompileContext) -> str:
+        operand = self.operand._operand(ctx)
         items = ", ".join(v._operand(ctx) for v in self.values)
-        return f"{self.operand._operand(ctx)} {'NOT IN' if self.negate else 'IN'} ({items})"
+        return f"{operand} {'NOT IN' if self.negate else 'IN'} ({items})"
 
 
 def in_list(operand: ClauseElement, values: Iterable[Any], negate: bool) -> ColumnExpr[bool]:

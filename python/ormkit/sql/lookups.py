@@ -201,7 +201,7 @@ def resolve_lookup(ctx: CompileContext, key: str, value: Any) -> ColumnExpr[bool
             info = columns[name]
             col: ColumnExpr[Any] = _column(info, alias)
             rest = parts[i + 1 :]
-            if info.type.is_json and rest:
+            if info.type.is_json:
                 return _json_lookup(ctx, col, rest, value, key)
             return _apply(col, rest, value, key, model)
         relationships = getattr(model, "__relationships__", {})
@@ -297,7 +297,7 @@ def _direct_relationship_lookup(
 def _json_lookup(
     ctx: CompileContext, col: ColumnExpr[Any], rest: Sequence[str], value: Any, key: str
 ) -> ColumnExpr[bool]:
-    if rest[-1] in LOOKUPS:
+    if rest and rest[-1] in LOOKUPS:
         op = rest[-1]
         raw_keys = rest[:-1]
     else:
@@ -347,7 +347,7 @@ def _json_lookup(
 
 def _json_key(raw: str, key: str) -> str | int:
     if "\x00" in raw:
-        raise ValueError(f"invalid JSON key {raw!r} in lookup {key!r}")
+        raise ValueError(f"invalid JSON key {raw!r} in lookup {key!r}: contains NUL")
     if raw.isdigit():
         return int(raw)
     return raw

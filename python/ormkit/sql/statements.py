@@ -71,6 +71,22 @@ def _column_of(model: type[Any], name: Any, what: str) -> Column[Any]:
     return col
 
 
+def _first_column(node: Any) -> Column[Any] | None:
+    """The first model column inside an expression (it names the table to select from)."""
+    if isinstance(node, Column):
+        return node
+    for klass in type(node).__mro__:
+        for slot in getattr(klass, "__slots__", ()):
+            value = getattr(node, slot, None)
+            children = value if isinstance(value, tuple) else (value,)
+            for child in children:
+                if isinstance(child, ClauseElement):
+                    found = _first_column(child)
+                    if found is not None:
+                        return found
+    return None
+
+
 def pk_condition(model: type[Any], value: Any) -> ColumnExpr[bool]:
     """``pk = value`` for ``model``; a tuple (or dict) of values for a composite key."""
     pk = model.__primary_key__
@@ -218,14 +234,16 @@ class Select(_Filtered):
         self._entities: tuple[Any, ...] = entities
         self._model = None
         for entity in entities:
+            if not _is_model(entity) and not isinstance(entity, ColumnExpr):
+                raise TypeError(f"select() takes models and column expressions, got {entity!r}")
+        for entity in entities:
             if _is_model(entity):
                 self._model = _require_model(entity, "select()")
                 break
-            if isinstance(entity, Column):
-                self._model = entity.model
+            column = _first_column(entity)
+            if column is not None:
+                self._model = column.model
                 break
-            if not isinstance(entity, ColumnExpr):
-                raise TypeError(f"select() takes models and column expressions, got {entity!r}")
         self._joins: tuple[tuple[tuple[str, ...], str], ...] = ()
         self._group_by: tuple[ClauseElement, ...] = ()
         self._having: tuple[ClauseElement, ...] = ()
