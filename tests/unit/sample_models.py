@@ -76,6 +76,7 @@ class PostTag(Model):
 
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"))
+    post: Mapped[Post] = relationship()
 
 
 class Comment(SoftDeleteMixin, Model):

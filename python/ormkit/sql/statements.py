@@ -747,7 +747,7 @@ class Update(_Filtered):
         q = ctx.dialect.quote
         cols = self._model.__columns__
         sets = ", ".join(
-            f"{q(cols[k].name)} = {coerce(self._values[k])._operand(ctx)}" for k in self._ordered()
+            f"{q(cols[k].name)} = {coerce(self._values[k])._sql(ctx)}" for k in self._ordered()
         )
         sql = f"UPDATE {q(self._model.__tablename__)} SET {sets}"
         sql += _where_via_pk(self, ctx)
