@@ -11,4 +11,4 @@ echo "== cargo test (release profile, shares the extension build's dependencies)
 cargo test --release --quiet
 
 echo "== pytest"
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest "$@"
