@@ -152,11 +152,11 @@ def test_select_two_models_prefixes_joined_columns(pg: Compile) -> None:
     sql, _ = pg(stmt)
     assert "author.name AS author__name" in sql
     assert stmt.result_columns[-5:] == [
-        "users__id",
-        "users__name",
-        "users__email",
-        "users__age",
-        "users__meta",
+        "author__id",
+        "author__name",
+        "author__email",
+        "author__age",
+        "author__meta",
     ]
 
 
@@ -345,3 +345,10 @@ def test_abstract_and_non_models_rejected() -> None:
         insert(dict)
     with pytest.raises(ValueError, match="select_from"):
         select(func.count()).filter(name="x").to_sql("sqlite")
+
+
+def test_labels_are_part_of_the_shape() -> None:
+    a = select(func.count(User.id).label("a")).to_sql("sqlite")
+    b = select(func.count(User.id).label("b")).to_sql("sqlite")
+    assert a == ("SELECT count(id) AS a FROM users", [])
+    assert b == ("SELECT count(id) AS b FROM users", [])

@@ -91,8 +91,7 @@ class ColumnExpr(ClauseElement, Generic[T]):
     __slots__ = ()
 
     # Comparison operators build SQL; identity hashing keeps nodes usable in dicts.
-    def __hash__(self) -> int:
-        return id(self)
+    __hash__ = ClauseElement.__hash__
 
     def __bool__(self) -> bool:
         raise TypeError(

@@ -8,7 +8,6 @@ through :mod:`ormkit.sql.compiler` and returns ``(sql, params)``.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -112,7 +111,9 @@ class Statement:
     _model: type[Any] | None = None
 
     def _clone(self: S) -> S:
-        return copy.copy(self)
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
 
     def _scope(self) -> Scope | None:
         return Scope(self._model) if self._model is not None else None
@@ -397,17 +398,18 @@ class Select(_Filtered):
                 model = rel.target
         return scope
 
-    def _entity_columns(self, ctx: CompileContext | None) -> list[tuple[Any, str, Any]]:
-        """(expression, result name, ColumnInfo or None) per selected column."""
+    def _entity_columns(self, scope: Scope | None) -> list[tuple[Any, str, Any]]:
+        """(expression, result name, ColumnInfo or None) per selected column; columns of
+        a joined model are named ``<join alias>__<attribute>``."""
         out: list[tuple[Any, str, Any]] = []
         for entity in self._entities:
             if _is_model(entity):
                 prefix = ""
                 if entity is not self._model:
-                    if ctx is None:
-                        prefix = entity.__tablename__ + "__"
-                    else:
-                        prefix = ctx.scope.alias_for(entity) + "__"
+                    if scope is None:
+                        scope = self._scope()
+                    assert scope is not None
+                    prefix = scope.alias_for(entity) + "__"
                 for info in entity.__columns__.values():
                     out.append((info.expr, prefix + info.key, info))
             elif isinstance(entity, Column):
@@ -440,7 +442,7 @@ class Select(_Filtered):
             return self._key_no_model(ctx)
         entities: Hashable = None
         if self._wrap != "exists":
-            entities = tuple((expr._key(ctx), name) for expr, name, _i in self._entity_columns(ctx))
+            entities = tuple(self._entity_key(e, ctx) for e in self._entities)
         parts = (
             "select",
             self._model,
@@ -459,6 +461,14 @@ class Select(_Filtered):
         tail = (self._limit is not None, self._offset is not None, self._for_update)
         return (*parts, order, tail)
 
+    def _entity_key(self, entity: Any, ctx: CompileContext) -> Hashable:
+        if _is_model(entity):
+            # A model's columns are fixed: the model (and where it is joined) is the shape.
+            return ("model", entity, ctx.scope.alias_for(entity))
+        if isinstance(entity, Label):
+            return ("label", entity.name, entity.expr._key(ctx))
+        return entity._key(ctx)
+
     def _key_no_model(self, ctx: CompileContext) -> Hashable:
         if self._where or self._order_by or self._group_by or self._having or self._joins:
             raise ValueError("this select has no model: use select_from(Model)")
@@ -467,7 +477,7 @@ class Select(_Filtered):
     def _columns_sql(self, ctx: CompileContext) -> str:
         q = ctx.dialect.quote
         items = []
-        for expr, name, info in self._entity_columns(ctx):
+        for expr, name, info in self._entity_columns(ctx.scope):
             sql = expr._sql(ctx)
             if info is not None:
                 items.append(sql if name == info.name else f"{sql} AS {q(name)}")
