@@ -467,7 +467,8 @@ class Select(_Filtered):
             return ("model", entity, ctx.scope.alias_for(entity))
         if isinstance(entity, Label):
             return ("label", entity.name, entity.expr._key(ctx))
-        return entity._key(ctx)
+        key: Hashable = entity._key(ctx)
+        return key
 
     def _key_no_model(self, ctx: CompileContext) -> Hashable:
         if self._where or self._order_by or self._group_by or self._having or self._joins:
