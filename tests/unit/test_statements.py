@@ -352,3 +352,19 @@ def test_labels_are_part_of_the_shape() -> None:
     b = select(func.count(User.id).label("b")).to_sql("sqlite")
     assert a == ("SELECT count(id) AS a FROM users", [])
     assert b == ("SELECT count(id) AS b FROM users", [])
+
+
+def test_in_subquery(pg: Compile, lite: Compile) -> None:
+    authors = select(Post.author_id).filter(title__startswith="P", tags__label="x")
+    stmt = select(User.id).where(User.age > 1, User.id.in_(authors)).limit(2)
+    assert pg(stmt) == (
+        "SELECT id FROM users WHERE age > $1 AND id IN (SELECT DISTINCT posts.author_id FROM "
+        "posts LEFT OUTER JOIN post_tags AS tags_link ON tags_link.post_id = posts.id "
+        "LEFT OUTER JOIN tags ON tags.id = tags_link.tag_id WHERE posts.title LIKE $2 "
+        "ESCAPE '\\' AND tags.label = $3) LIMIT $4",
+        [1, "P%", "x", 2],
+    )
+    assert lite(select(User.id).filter(id__notin=select(Post.author_id))) == (
+        "SELECT id FROM users WHERE id NOT IN (SELECT author_id FROM posts)",
+        [],
+    )

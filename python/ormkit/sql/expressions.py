@@ -544,8 +544,45 @@ class InList(ColumnExpr[bool]):
         return f"{operand} {'NOT IN' if self.negate else 'IN'} ({items})"
 
 
+class InSubquery(ColumnExpr[bool]):
+    """``x IN (SELECT …)`` / ``x NOT IN (SELECT …)``."""
+
+    __slots__ = ("negate", "operand", "query")
+    _compound = True
+
+    def __init__(self, operand: ClauseElement, query: Any, negate: bool) -> None:
+        self.operand = operand
+        self.query = query
+        self.negate = negate
+
+    def _inner(self, ctx: CompileContext) -> tuple[CompileContext, Hashable]:
+        # The subquery has its own scope; its shape walk finds its joins.
+        from ormkit.sql.compiler import CompileContext
+
+        sub = CompileContext(ctx.dialect, self.query._scope())
+        key = self.query._key(sub)
+        return sub, (key, sub.scope.key() if sub.scope is not None else None)
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        operand = self.operand._key(ctx)
+        sub, key = self._inner(ctx)
+        ctx.params.extend(sub.params)
+        return ("insub", self.negate, operand, key)
+
+    def _sql(self, ctx: CompileContext) -> str:
+        operand = self.operand._operand(ctx)
+        sub, _key = self._inner(ctx)
+        sql_ctx = sub.fork()
+        sql_ctx.params = ctx.params  # placeholders continue the outer numbering
+        inner = self.query._sql(sql_ctx)
+        return f"{operand} {'NOT IN' if self.negate else 'IN'} ({inner})"
+
+
 def in_list(operand: ClauseElement, values: Iterable[Any], negate: bool) -> ColumnExpr[bool]:
-    """``IN``/``NOT IN`` with the edge cases: empty list, ``None`` members."""
+    """``IN``/``NOT IN`` with the edge cases: empty list, ``None`` members; a ``select()``
+    gives a subquery."""
+    if hasattr(values, "_scope") and hasattr(values, "to_sql"):
+        return InSubquery(operand, values, negate)
     if isinstance(values, str | bytes) or not isinstance(values, Iterable):
         raise TypeError(f"in_() needs a list of values, got {type(values).__name__}")
     items = list(values)
