@@ -67,7 +67,25 @@ pub fn param_format(value: &Value, oid: u32) -> i16 {
     }
 }
 
+/// A list, number or bool sent to a json/jsonb parameter becomes that JSON document.
+fn as_json_document(value: &Value, oid: u32) -> Option<Result<String>> {
+    if oid != oid::JSON && oid != oid::JSONB {
+        return None;
+    }
+    match value {
+        Value::Array(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Decimal(_) => {
+            Some(crate::value::to_json_text(value).ok_or_else(|| {
+                Error::data("the value holds something JSON cannot store (bytes, NaN or infinity)")
+            }))
+        }
+        _ => None,
+    }
+}
+
 fn sends_as_text(value: &Value, oid: u32) -> bool {
+    if matches!(as_json_document(value, oid), Some(Ok(_))) {
+        return false;
+    }
     match value {
         Value::Null => false,
         Value::Text(_) => !oid::is_text(oid),
@@ -93,6 +111,10 @@ pub(crate) fn mismatch(value: &Value, oid: u32) -> Error {
 pub fn encode_param(value: &Value, oid: u32, buf: &mut Vec<u8>) -> Result<IsNull> {
     if value.is_null() {
         return Ok(IsNull::Yes);
+    }
+    if let Some(json) = as_json_document(value, oid) {
+        scalar::encode(&Value::Json(json?), oid, buf)?;
+        return Ok(IsNull::No);
     }
     if sends_as_text(value, oid) {
         text::encode(value, oid, buf)?;
