@@ -40,6 +40,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check python tests examples
 	$(VENV)/bin/ruff format --check python tests examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict tests/typing
 
 fmt: $(STAMP)
 	cargo fmt --all
