@@ -26,27 +26,62 @@ from .errors import (
     ValidationError,
 )
 from .events import QueryEvent
+from .orm.base import Base
+from .orm.fields import JSON, ForeignKey, Mapped, mapped_column
+from .orm.loading import joinedload, lazyload, noload, selectinload
+from .orm.mixins import SoftDeleteMixin, TimestampMixin
+from .orm.relationships import relationship
+from .orm.results import Result, ScalarResult
+from .orm.session import AsyncSession, SessionTransaction, session_context
+from .query import Query
+from .sql import Q, and_, delete, insert, not_, or_, select, update
 
 __all__ = [
+    "JSON",
+    "AsyncSession",
+    "Base",
     "DataError",
     "DatabaseError",
     "Engine",
     "Error",
+    "ForeignKey",
     "IntegrityError",
     "InterfaceError",
     "InternalError",
+    "Mapped",
     "MultipleResultsFound",
     "NoResultFound",
     "NotSupportedError",
     "OperationalError",
     "PoolTimeout",
     "ProgrammingError",
+    "Q",
+    "Query",
     "QueryEvent",
     "QueryResult",
     "RelationshipNotLoaded",
+    "Result",
+    "ScalarResult",
+    "SessionTransaction",
+    "SoftDeleteMixin",
     "StaleDataError",
+    "TimestampMixin",
     "Transaction",
     "ValidationError",
     "__version__",
+    "and_",
     "create_engine",
+    "delete",
+    "insert",
+    "joinedload",
+    "lazyload",
+    "mapped_column",
+    "noload",
+    "not_",
+    "or_",
+    "relationship",
+    "select",
+    "selectinload",
+    "session_context",
+    "update",
 ]

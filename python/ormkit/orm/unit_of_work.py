@@ -1,0 +1,461 @@
+"""The unit of work: identity map, change tracking, and the writes of a flush.
+
+One :class:`UnitOfWork` belongs to one session. It knows every object the session
+tracks (``states``, by ``id(obj)``), maps each row to one object (``identity``), holds
+the objects waiting to be inserted (``new``) or deleted (``deleted``), and writes
+them through whatever connection the session gives it (a transaction). Statements are
+built with :mod:`ormkit.sql` and rows come back through ``QueryResult.to_models``.
+
+Flush order: inserts (referenced tables first), then updates, then deletes
+(referencing tables first). Within a write, before-hooks and validation run for every
+object before the first statement is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ormkit.errors import InterfaceError, StaleDataError
+from ormkit.orm.state import (
+    InstanceState,
+    Journal,
+    changed_columns,
+    identity_key,
+    model_pk,
+    run_hook,
+    take_snapshot,
+)
+from ormkit.orm.validation import validate_values
+from ormkit.sql import delete, insert, pk_condition, sort_models, update
+
+if TYPE_CHECKING:
+    from ormkit._ormkit import QueryResult
+
+__all__ = ["Runner", "UnitOfWork"]
+
+
+class Runner(Protocol):
+    """Something that runs SQL: an ``Engine`` or a ``Transaction``."""
+
+    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
+        """Run one statement."""
+
+
+def _group(objs: Iterable[Any]) -> dict[type[Any], list[Any]]:
+    groups: dict[type[Any], list[Any]] = {}
+    for obj in objs:
+        groups.setdefault(type(obj), []).append(obj)
+    return groups
+
+
+def _require_model(obj: Any) -> type[Any]:
+    model = type(obj)
+    if not isinstance(getattr(model, "__columns__", None), dict):
+        raise TypeError(f"expected a model instance, got {obj!r}")
+    return model
+
+
+class UnitOfWork:
+    """Identity map, pending objects and writes for one session."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.states: dict[int, InstanceState] = {}
+        self.identity: dict[Hashable, Any] = {}
+        self.new: dict[int, Any] = {}
+        self.deleted: dict[int, Any] = {}
+        #: the journal of the innermost open transaction level, if any
+        self.journal: Journal | None = None
+
+    # -- tracking ---------------------------------------------------------------------
+
+    def state_of(self, obj: Any) -> InstanceState | None:
+        """The state of ``obj`` if this session tracks it."""
+        return self.states.get(id(obj))
+
+    def register_loaded(self, model: type[Any], objs: list[Any]) -> list[Any]:
+        """Put freshly hydrated ``objs`` in the identity map. A row already mapped keeps
+        its object; that object takes the new values unless it has unflushed changes."""
+        identity = self.identity
+        states = self.states
+        pk = model.__primary_key__
+        out = objs
+        for i, obj in enumerate(objs):
+            d = obj.__dict__
+            if isinstance(pk, str):
+                value = d.get(pk)
+                key: Hashable | None = None if value is None else (model, value)
+            else:
+                key = identity_key(model, d)
+            if key is None:
+                continue
+            existing = identity.get(key)
+            if existing is None:
+                identity[key] = obj
+                states[id(obj)] = InstanceState(obj, key, True)
+                continue
+            state = states[id(existing)]
+            if existing.__dict__ == state.snapshot:
+                existing.__dict__.update(d)
+                state.snapshot = take_snapshot(existing)
+            if out is objs:
+                out = list(objs)
+            out[i] = existing
+        return out
+
+    def attach(self, obj: Any) -> InstanceState:
+        """Track ``obj`` as a persistent row (after a write made it so)."""
+        model = type(obj)
+        key = identity_key(model, obj.__dict__)
+        state = self.states.get(id(obj))
+        if state is None:
+            state = InstanceState(obj, key, True)
+            self.states[id(obj)] = state
+        else:
+            if state.key is not None and state.key != key:
+                self.identity.pop(state.key, None)
+            state.mark_persistent(key)
+        if key is not None:
+            self.identity[key] = obj
+        return state
+
+    def forget(self, obj: Any) -> None:
+        """Stop tracking ``obj`` (expunge)."""
+        state = self.states.pop(id(obj), None)
+        if state is not None and state.key is not None and self.identity.get(state.key) is obj:
+            del self.identity[state.key]
+        self.new.pop(id(obj), None)
+        self.deleted.pop(id(obj), None)
+
+    def clear(self) -> None:
+        """Forget every object."""
+        self.states.clear()
+        self.identity.clear()
+        self.new.clear()
+        self.deleted.clear()
+
+    def add(self, obj: Any) -> None:
+        """Mark ``obj`` for insertion at the next flush (a tracked row: nothing to do)."""
+        _require_model(obj)
+        state = self.states.get(id(obj))
+        if state is not None and state.persistent:
+            self.deleted.pop(id(obj), None)
+            return
+        if id(obj) not in self.new:
+            self.new[id(obj)] = obj
+            if self.journal is not None:
+                self.journal.added.append(obj)
+
+    def mark_deleted(self, obj: Any) -> None:
+        """Mark ``obj`` for deletion at the next flush (a pending object is just dropped)."""
+        _require_model(obj)
+        if self.new.pop(id(obj), None) is not None:
+            return
+        state = self.states.get(id(obj))
+        if state is None or not state.persistent:
+            raise InterfaceError(f"{obj!r} is not persistent in this session; nothing to delete")
+        self.deleted[id(obj)] = obj
+
+    def dirty_states(self) -> list[InstanceState]:
+        """Persistent objects whose columns changed since they were loaded or written."""
+        deleted = self.deleted
+        out = []
+        for state in self.states.values():
+            if not state.persistent or id(state.obj) in deleted:
+                continue
+            if state.obj.__dict__ != state.snapshot and changed_columns(state.obj, state.snapshot):
+                out.append(state)
+        return out
+
+    def has_changes(self) -> bool:
+        """Whether a flush would write anything."""
+        return bool(self.new or self.deleted or self.dirty_states())
+
+    # -- flush ------------------------------------------------------------------------
+
+    async def flush(self, runner: Runner) -> None:
+        """Write pending inserts, changes and deletes through ``runner``."""
+        new = list(self.new.values())
+        dirty = self.dirty_states()
+        deleted = list(self.deleted.values())
+        if new:
+            await self.insert(runner, new)
+        for state in dirty:
+            await self.update(runner, state.obj)
+        if deleted:
+            await self.delete(runner, deleted)
+
+    # -- writes -----------------------------------------------------------------------
+
+    async def insert(self, runner: Runner, objs: Sequence[Any]) -> None:
+        """INSERT ``objs`` (referenced tables first), multi-row, batched under the
+        bind-parameter limit; generated keys and server defaults come back through
+        RETURNING into each object."""
+        groups = _group(objs)
+        for obj in objs:
+            state = self.states.get(id(obj))
+            if state is not None and state.persistent:
+                raise InterfaceError(f"{obj!r} is already persistent; use update() to change it")
+        for model in sort_models(groups):
+            await self._insert_model(runner, model, groups[model])
+
+    async def _insert_model(self, runner: Runner, model: type[Any], objs: list[Any]) -> None:
+        for obj in objs:
+            await run_hook(obj, "before_insert")
+        befores = [dict(obj.__dict__) for obj in objs]
+        rows = [obj.__ormkit_insert_values__() for obj in objs]
+        for obj in objs:
+            obj.__ormkit_validate__()
+        stmt = insert(model).values(rows).returning(model)
+        start = 0
+        for sql, params, count in stmt.to_sql_batches(self.dialect):
+            chunk = objs[start : start + count]
+            fresh = self._returned(model, await runner.execute(sql, params))
+            matched = _match_rows(model, rows[start : start + count], fresh, model_pk(model))
+            for obj, row, before in zip(
+                chunk, matched, befores[start : start + count], strict=True
+            ):
+                obj.__dict__.update(row.__dict__)
+                self.new.pop(id(obj), None)
+                state = self.attach(obj)
+                if self.journal is not None:
+                    self.journal.record_insert(state, before)
+            start += count
+        for obj in objs:
+            await run_hook(obj, "after_insert")
+
+    def _returned(self, model: type[Any], result: QueryResult) -> list[Any]:
+        converters = model.__ormkit_converters__(self.dialect, result.columns)
+        return result.to_models(model, converters)
+
+    async def update(self, runner: Runner, obj: Any, values: dict[str, Any] | None = None) -> bool:
+        """UPDATE the changed columns of ``obj`` (and ``values``, set on it first).
+
+        Checks and bumps the version column; raises ``StaleDataError`` when no row
+        matched. Returns False when nothing changed (no SQL is sent)."""
+        model = _require_model(obj)
+        if values:
+            validate_values(model, values)
+        state = self.states.get(id(obj))
+        tracked = state is not None and state.persistent
+        d = obj.__dict__
+        if values:
+            d.update(values)
+        if tracked:
+            assert state is not None
+            if not changed_columns(obj, state.snapshot):
+                return False
+            await run_hook(obj, "before_update")
+            changes = changed_columns(obj, state.snapshot)
+            where_values: dict[str, Any] = state.snapshot
+        else:
+            await run_hook(obj, "before_update")
+            pk = set(model_pk(model))
+            changes = {k: d[k] for k in (values or model.__columns__) if k not in pk and k in d}
+            where_values = d
+        columns = model.__columns__
+        for key, info in columns.items():
+            if info.onupdate is not None and key not in (values or ()):
+                d[key] = changes[key] = info.make_onupdate()
+        version = model.__version_column__
+        conditions = [pk_condition(model, {k: where_values.get(k) for k in model_pk(model)})]
+        if version is not None:
+            current = where_values.get(version)
+            if current is not None:
+                conditions.append(columns[version].expr == current)
+                changes[version] = current + 1
+        validate_values(model, changes)
+        sql, params = update(model).values(changes).where(*conditions).to_sql(self.dialect)
+        if tracked and self.journal is not None:
+            assert state is not None
+            self.journal.record_update(state)
+        result = await runner.execute(sql, params)
+        if result.rowcount == 0:
+            raise StaleDataError(
+                f"UPDATE of {obj!r} matched no row: "
+                + (
+                    "another writer changed or deleted it first (version check)"
+                    if version is not None
+                    else "the row was deleted"
+                )
+            )
+        if version is not None and version in changes:
+            d[version] = changes[version]
+        if tracked:
+            assert state is not None
+            if state.key != identity_key(model, d):
+                self.attach(obj)
+            else:
+                state.snapshot = take_snapshot(obj)
+        else:
+            self.attach(obj)
+        await run_hook(obj, "after_update")
+        return True
+
+    async def delete(self, runner: Runner, objs: Sequence[Any]) -> None:
+        """DELETE the rows of ``objs`` (referencing tables first); with a version
+        column each row is checked (``StaleDataError``)."""
+        for obj in objs:
+            _require_model(obj)
+            await run_hook(obj, "before_delete")
+        groups = _group(objs)
+        for model in reversed(sort_models(groups)):
+            await self._delete_model(runner, model, groups[model])
+        for obj in objs:
+            state = self.states.get(id(obj))
+            if state is not None:
+                if self.journal is not None:
+                    self.journal.record_delete(state)
+                self.forget(obj)
+                state.persistent = False
+            await run_hook(obj, "after_delete")
+
+    async def _delete_model(self, runner: Runner, model: type[Any], objs: list[Any]) -> None:
+        pk = model_pk(model)
+        version = model.__version_column__
+
+        def where_of(obj: Any) -> dict[str, Any]:
+            state = self.states.get(id(obj))
+            return state.snapshot if state is not None and state.persistent else obj.__dict__
+
+        if version is not None or len(pk) > 1:
+            for obj in objs:
+                values = where_of(obj)
+                conditions = [pk_condition(model, {k: values.get(k) for k in pk})]
+                if version is not None and values.get(version) is not None:
+                    conditions.append(model.__columns__[version].expr == values[version])
+                sql, params = delete(model).where(*conditions).to_sql(self.dialect)
+                result = await runner.execute(sql, params)
+                if result.rowcount == 0 and version is not None:
+                    raise StaleDataError(
+                        f"DELETE of {obj!r} matched no row: another writer changed or "
+                        "deleted it first (version check)"
+                    )
+            return
+        column = model.__columns__[pk[0]].expr
+        keys = [where_of(obj).get(pk[0]) for obj in objs]
+        size = 1000
+        for start in range(0, len(keys), size):
+            sql, params = (
+                delete(model).where(column.in_(keys[start : start + size])).to_sql(self.dialect)
+            )
+            await runner.execute(sql, params)
+
+    async def upsert(
+        self,
+        runner: Runner,
+        objs: Sequence[Any],
+        conflict_target: Sequence[str],
+        update_fields: Sequence[str] | None,
+    ) -> None:
+        """``INSERT … ON CONFLICT (target) DO UPDATE``; each object gets the stored row."""
+        groups = _group(objs)
+        if len(groups) > 1:
+            raise TypeError("upsert_all() takes objects of one model")
+        ((model, items),) = groups.items()
+        target = tuple(conflict_target)
+        rows = [obj.__ormkit_insert_values__() for obj in items]
+        for obj in items:
+            obj.__ormkit_validate__()
+        fields = update_fields
+        if fields is None:
+            skip = {*target, *model_pk(model), "created_at"}
+            fields = [k for k in rows[0] if k not in skip] if rows else []
+            fields = fields or list(target[:1])
+        befores = [dict(obj.__dict__) for obj in items]
+        stmt = insert(model).values(rows).on_conflict_do_update(target, fields).returning(model)
+        start = 0
+        for sql, params, count in stmt.to_sql_batches(self.dialect):
+            fresh = self._returned(model, await runner.execute(sql, params))
+            matched = _match_rows(model, rows[start : start + count], fresh, target)
+            chunk = zip(
+                items[start : start + count], matched, befores[start : start + count], strict=True
+            )
+            for obj, row, before in chunk:
+                self._take_upserted(model, obj, row.__dict__, before)
+            start += count
+
+    def _take_upserted(
+        self, model: type[Any], obj: Any, values: dict[str, Any], before: dict[str, Any]
+    ) -> None:
+        obj.__dict__.update(values)
+        key = identity_key(model, values)
+        existing = self.identity.get(key) if key is not None else None
+        if existing is not None and existing is not obj:
+            existing_state = self.states[id(existing)]
+            if self.journal is not None:
+                self.journal.record_update(existing_state)
+            existing.__dict__.update(values)
+            existing_state.snapshot = take_snapshot(existing)
+            return
+        state = self.states.get(id(obj))
+        if state is not None and state.persistent:
+            if self.journal is not None:
+                self.journal.record_update(state)
+            self.attach(obj)
+            return
+        self.new.pop(id(obj), None)
+        state = self.attach(obj)
+        if self.journal is not None:
+            self.journal.record_insert(state, before)
+
+    # -- rollback ---------------------------------------------------------------------
+
+    def undo(self, journal: Journal) -> None:
+        """Put objects back as they were before the rolled-back level wrote them."""
+        inserted = {id(state) for state, _before in journal.inserted}
+        for state, snapshot in journal.deleted:
+            if id(state) not in inserted:
+                self._restore(state, snapshot)
+        for state, snapshot in journal.updated.values():
+            if id(state) not in inserted and state.persistent:
+                self._restore(state, snapshot)
+        for state, before in reversed(journal.inserted):
+            obj = state.obj
+            self.forget(obj)
+            state.persistent = False
+            state.key = None
+            obj.__dict__.clear()
+            obj.__dict__.update(before)
+        for obj in journal.added:
+            self.new.pop(id(obj), None)
+
+    def _restore(self, state: InstanceState, snapshot: dict[str, Any]) -> None:
+        d = state.obj.__dict__
+        for key in type(state.obj).__columns__:
+            if key in snapshot:
+                d[key] = snapshot[key]
+        self.states[id(state.obj)] = state
+        self.attach(state.obj)
+
+    def revert_unflushed(self) -> None:
+        """Drop pending inserts and deletes and undo unflushed attribute changes."""
+        self.new.clear()
+        self.deleted.clear()
+        for state in self.dirty_states():
+            d = state.obj.__dict__
+            for key in type(state.obj).__columns__:
+                if key in state.snapshot:
+                    d[key] = state.snapshot[key]
+
+
+def _match_rows(
+    model: type[Any], rows: list[dict[str, Any]], fresh: list[Any], keys: Sequence[str]
+) -> list[Any]:
+    """Returned rows in the order of the inserted ``rows``: matched on ``keys`` when the
+    rows carry them, else by generated primary key (assigned in VALUES order)."""
+    if len(fresh) != len(rows):
+        raise InterfaceError(
+            f"INSERT into {model.__tablename__} returned {len(fresh)} rows for {len(rows)}"
+        )
+    if rows and all(k in rows[0] for k in keys):
+        by_key = {tuple(f.__dict__.get(k) for k in keys): f for f in fresh}
+        try:
+            return [by_key[tuple(row[k] for k in keys)] for row in rows]
+        except (KeyError, TypeError):
+            return fresh
+    pk = model_pk(model)
+    if len(pk) == 1:
+        return sorted(fresh, key=lambda f: f.__dict__[pk[0]])
+    return fresh
