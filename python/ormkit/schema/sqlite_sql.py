@@ -20,9 +20,20 @@ __all__ = [
 ]
 
 _CONSTRAINT_WORDS = frozenset(
-    {"constraint", "primary", "not", "null", "unique", "check", "default", "collate",
-     "references", "generated", "as"}
-)  # fmt: skip
+    {
+        "constraint",
+        "primary",
+        "not",
+        "null",
+        "unique",
+        "check",
+        "default",
+        "collate",
+        "references",
+        "generated",
+        "as",
+    }
+)
 _TABLE_CONSTRAINT_WORDS = frozenset({"constraint", "primary", "unique", "check", "foreign"})
 
 

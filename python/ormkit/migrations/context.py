@@ -1,0 +1,186 @@
+"""Where a migration's SQL goes: the database (in one transaction) or the terminal.
+
+Revision files call ``op`` synchronously, as they do under Alembic. ormkit runs each
+``upgrade()``/``downgrade()`` in a worker thread and sends every statement to the
+event loop that owns the engine (:meth:`MigrationContext.run`), so a statement runs
+when ``op`` is called, errors point at the revision file's line, and a data migration
+can read what it needs.
+
+In ``sql`` (offline) mode statements are printed with their parameters inlined. On
+SQLite they also run against a scratch in-memory database holding the schema, so a
+table rebuild can be planned exactly as it would be online.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+from ormkit.migrations.sa import render_literal
+from ormkit.schema.introspect import Executor, Inspector
+
+__all__ = ["MigrationContext", "inline_params", "split_statements"]
+
+T = TypeVar("T")
+
+
+class MigrationContext:
+    """The connection of one migration command, used from the worker thread."""
+
+    def __init__(
+        self,
+        dialect: str,
+        executor: Executor | None,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        as_sql: bool = False,
+        output: Callable[[str], None] | None = None,
+    ) -> None:
+        self.dialect = dialect
+        self.executor = executor
+        self.loop = loop
+        self.as_sql = as_sql
+        self.output = output or print
+        #: Tables rebuilt in this command (their foreign keys are checked before commit).
+        self.rebuilt: set[str] = set()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Runs ``coro`` on the engine's event loop and waits for it (worker thread only)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        """Runs one statement (prints it in ``sql`` mode); returns the QueryResult or None."""
+        if self.as_sql:
+            self.output(inline_params(sql, params, self.dialect) + ";\n")
+            if self.executor is None:
+                return None
+        if self.executor is None:
+            raise RuntimeError("no database connection")
+        return self.run(self.executor.execute(sql, list(params) if params else None))
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """Runs a read that is never printed (schema lookups)."""
+        if self.executor is None:
+            raise RuntimeError(
+                "this operation needs to read the database schema, which sql mode cannot do "
+                f"on {self.dialect}"
+            )
+        result = self.run(self.executor.execute(sql, list(params) if params else None))
+        rows: list[dict[str, Any]] = result.all()
+        return rows
+
+    def inspector(self) -> Inspector:
+        """Introspection of the schema as this migration sees it."""
+        if self.executor is None:
+            raise RuntimeError(
+                "this operation needs to read the database schema, which sql mode cannot do "
+                f"on {self.dialect}"
+            )
+        return Inspector(self.executor, self.dialect)
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _skip_quoted(sql: str, i: int) -> int:
+    """Index just past the quoted string/identifier or comment starting at ``i``."""
+    ch = sql[i]
+    if ch in "'\"":
+        j = i + 1
+        while j < len(sql):
+            if sql[j] == ch:
+                if j + 1 < len(sql) and sql[j + 1] == ch:
+                    j += 2
+                    continue
+                return j + 1
+            j += 1
+        return len(sql)
+    if sql.startswith("--", i):
+        end = sql.find("\n", i)
+        return len(sql) if end < 0 else end + 1
+    if sql.startswith("/*", i):
+        end = sql.find("*/", i + 2)
+        return len(sql) if end < 0 else end + 2
+    m = re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", sql[i:])
+    if m:
+        tag = m.group(0)
+        end = sql.find(tag, i + len(tag))
+        return len(sql) if end < 0 else end + len(tag)
+    return i + 1
+
+
+def inline_params(sql: str, params: Sequence[Any] | None, dialect: str) -> str:
+    """``sql`` with ``$N`` placeholders (outside quotes) replaced by literals."""
+    if not params:
+        return sql
+    out: list[str] = []
+    i = 0
+    while i < len(sql):
+        ch = sql[i]
+        if ch == "$":
+            m = _PLACEHOLDER.match(sql, i)
+            if m:
+                out.append(render_literal(params[int(m.group(1)) - 1], dialect))
+                i = m.end()
+                continue
+        if ch in "'\"-/$":
+            j = _skip_quoted(sql, i)
+            out.append(sql[i:j])
+            i = j
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+_TRIGGER = re.compile(r"^\s*create\s+(temp\s+|temporary\s+)?trigger\b", re.I)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Splits a script at top-level semicolons (quotes, dollar quotes, comments and
+    SQLite ``CREATE TRIGGER … BEGIN … END`` bodies respected)."""
+    out: list[str] = []
+    start = 0
+    i = 0
+    depth = 0
+    while i < len(sql):
+        ch = sql[i]
+        if ch in "'\"-/$":
+            j = _skip_quoted(sql, i)
+            if j != i + 1 or ch in "'\"":
+                i = j
+                continue
+        if ch.isalpha() and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+            m = re.match(r"[A-Za-z_]+", sql[i:])
+            word = m.group(0).lower() if m else ""
+            if _TRIGGER.match(sql[start:]):
+                if word == "begin":
+                    depth += 1
+                elif word == "end" and depth:
+                    depth -= 1
+            i += len(word) or 1
+            continue
+        if ch == ";" and depth == 0:
+            stmt = sql[start:i].strip()
+            if stmt:
+                out.append(stmt)
+            start = i + 1
+        i += 1
+    tail = sql[start:].strip()
+    if tail:
+        out.append(tail)
+    return [s for s in out if _has_code(s)]
+
+
+def _has_code(stmt: str) -> bool:
+    i = 0
+    while i < len(stmt):
+        if stmt[i].isspace():
+            i += 1
+        elif stmt.startswith(("--", "/*"), i):
+            i = _skip_quoted(stmt, i)
+        else:
+            return True
+    return False
