@@ -18,8 +18,8 @@ key enforcement switched off by the runner beforehand:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ormkit.dialects import get_dialect
