@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from . import _ormkit
@@ -28,6 +29,7 @@ __all__ = ["PgBackend", "PgPool", "PgTransaction", "open_pg_backend"]
 logger = logging.getLogger("ormkit")
 
 _DRAIN_TIMEOUT = 5.0
+_portal_ids = itertools.count(1)
 
 
 class _Conn:
@@ -170,15 +172,25 @@ class PgPool:
             self.waiters.append(fut)
             try:
                 async with asyncio.timeout(remaining):
-                    got = await fut
+                    await fut
             except TimeoutError:
-                continue
+                pass
+            except BaseException:
+                # Cancelled: a connection (or a free slot) handed to us as we gave
+                # up goes to the next waiter instead of leaking.
+                woken, handed = self._settle(fut)
+                if handed is not None:
+                    self.release(handed)
+                elif woken:
+                    self._wake_one()
+                raise
             finally:
-                if not fut.done():
-                    fut.cancel()
                 with contextlib.suppress(ValueError):
                     self.waiters.remove(fut)
+            woken, got = self._settle(fut)
             if self.closed:
+                if got is not None:
+                    self._discard(got)
                 raise InterfaceError("the engine is closed")
             if got is not None:
                 self.counters["acquired"] += 1
@@ -186,6 +198,18 @@ class PgPool:
             conn = self.try_acquire()
             if conn is not None:
                 return conn
+
+    @staticmethod
+    def _settle(fut: asyncio.Future[_Conn | None]) -> tuple[bool, _Conn | None]:
+        """Whether a waiter's future was woken, and the connection it was handed.
+
+        A future still pending is cancelled, so nobody hands it anything later."""
+        if not fut.done():
+            fut.cancel()
+            return False, None
+        if fut.cancelled():
+            return False, None
+        return True, fut.result()
 
     def _wake_one(self, conn: _Conn | None = None) -> bool:
         while self.waiters:
@@ -356,6 +380,29 @@ class PgTransaction:
         count: int = await self._backend._run(self._proto().query_many(sql, seq_of_params))
         return count
 
+    async def stream(
+        self, sql: str, params: Sequence[Any] | None, batch_size: int
+    ) -> AsyncIterator[Any]:
+        """Yields the rows of ``sql`` in QueryResult chunks of at most ``batch_size``
+        rows, read from a named portal with a row limit (one round trip per chunk,
+        no DECLARE CURSOR). Empty chunks are not yielded. The portal is closed when
+        the iteration stops early while the transaction goes on."""
+        conn = self._conn
+        proto = self._proto()
+        run = self._backend._run
+        portal = f"ormkit_portal_{next(_portal_ids)}"
+        result, more = await run(proto.portal_open(sql, params, portal, batch_size))
+        try:
+            if len(result):
+                yield result
+            while more:
+                result, more = await run(self._proto().portal_fetch(portal, batch_size))
+                if len(result):
+                    yield result
+        finally:
+            if more and self._conn is conn and proto.is_idle and not proto.is_broken:
+                await run(proto.portal_close(portal))
+
     async def _finish(self, sql: str) -> None:
         proto = self._proto()
         conn = self._conn
@@ -366,6 +413,18 @@ class PgTransaction:
                 proto.cancel_begin()
             elif proto.is_idle and not proto.is_broken:
                 await proto.simple(sql)
+            elif sql == "COMMIT":
+                # Never report a commit that did not happen: the server rolls back a
+                # broken connection's transaction, and the pool rolls back one whose
+                # statement was interrupted.
+                why = (
+                    "the connection was lost"
+                    if proto.is_broken
+                    else "a statement of it was interrupted (cancelled or timed out)"
+                )
+                raise OperationalError(
+                    f"the transaction cannot be committed: {why}; it was rolled back"
+                )
         finally:
             self._backend.pool.release(conn)
 

@@ -8,7 +8,7 @@ use super::connection::{Event, PgConnection};
 use crate::error::ErrorKind;
 use crate::value::Value;
 
-fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
+pub(super) fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut v = vec![tag];
     v.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
     v.extend_from_slice(body);
@@ -21,7 +21,7 @@ fn auth(code: i32, extra: &[u8]) -> Vec<u8> {
     frame(b'R', &body)
 }
 
-fn ready(status: u8) -> Vec<u8> {
+pub(super) fn ready(status: u8) -> Vec<u8> {
     frame(b'Z', &[status])
 }
 
@@ -33,7 +33,7 @@ fn started(url: &str) -> PgConnection {
     c
 }
 
-fn connected(url: &str) -> PgConnection {
+pub(super) fn connected(url: &str) -> PgConnection {
     let mut c = started(url);
     let mut bytes = auth(0, &[]);
     bytes.extend(frame(b'K', b"\0\0\0\x07\0\0\0\x09"));
@@ -54,7 +54,7 @@ fn closed_error(c: &mut PgConnection) -> crate::error::Error {
     panic!("no Closed event")
 }
 
-const TRUST: &str = "postgresql://u@127.0.0.1/d?sslmode=disable";
+pub(super) const TRUST: &str = "postgresql://u@127.0.0.1/d?sslmode=disable";
 
 #[test]
 fn startup_collects_key_and_params() {

@@ -33,4 +33,6 @@ pub mod types;
 #[cfg(test)]
 mod connection_tests;
 #[cfg(test)]
+mod pipeline_tests;
+#[cfg(test)]
 mod server_tests;

@@ -23,13 +23,41 @@ pub struct QueryOutput {
     pub rowcount: i64,
     /// Whether the statement came from the statement cache.
     pub cache_hit: bool,
+    /// A portal returned its row limit and has more rows (PortalSuspended).
+    pub suspended: bool,
+}
+
+/// What to send once a statement is prepared (kept for a transparent retry).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Run {
+    /// Bind + Execute of the unnamed portal, all rows, then Sync.
+    Once(Vec<Value>),
+    /// Bind + Execute for every parameter set, then one Sync: one write and
+    /// one round trip for the whole batch.
+    Batch(Vec<Vec<Value>>),
+    /// Bind to a named portal and Execute at most `max_rows` rows, then Sync.
+    /// Inside a transaction the portal outlives the Sync.
+    Portal {
+        params: Vec<Value>,
+        portal: String,
+        max_rows: i32,
+    },
+    /// Execute an open portal again for at most `max_rows` more rows, then Sync.
+    Fetch { portal: String, max_rows: i32 },
+}
+
+impl Run {
+    /// The rows-affected count is the sum over a batch's statements.
+    fn sums_rowcounts(&self) -> bool {
+        matches!(self, Run::Batch(_))
+    }
 }
 
 /// A statement waiting for its Parse/Describe answers.
 #[derive(Debug)]
 pub struct Prepare {
     pub sql: String,
-    pub params: Vec<Value>,
+    pub run: Run,
     pub name: String,
     pub param_types: Option<Vec<u32>>,
     pub columns: Option<Vec<Column>>,
@@ -43,7 +71,7 @@ pub struct Prepare {
 pub struct Execute {
     pub sql: String,
     /// Kept for a transparent retry when the cached statement went stale.
-    pub params: Vec<Value>,
+    pub run: Run,
     pub statement: Arc<Statement>,
     pub cache_hit: bool,
     pub retried: bool,
@@ -52,6 +80,36 @@ pub struct Execute {
     pub error: Option<Error>,
     /// The server said the cached plan is stale (0A000 / 26000).
     pub stale: bool,
+    /// The portal stopped at its row limit (PortalSuspended).
+    pub suspended: bool,
+}
+
+impl Execute {
+    /// A step for `run` of `statement`, before any answer arrived.
+    pub fn new(sql: String, run: Run, statement: Arc<Statement>, cache_hit: bool) -> Execute {
+        Execute {
+            sql,
+            run,
+            statement,
+            cache_hit,
+            retried: false,
+            rows: Vec::new(),
+            rowcount: -1,
+            error: None,
+            stale: false,
+            suspended: false,
+        }
+    }
+
+    /// Records a CommandComplete tag.
+    pub fn complete(&mut self, tag: &str) {
+        let n = rowcount(tag);
+        self.rowcount = if self.run.sums_rowcounts() {
+            self.rowcount.max(0) + n.max(0)
+        } else {
+            n
+        };
+    }
 }
 
 /// A simple-protocol Query; the last result set wins.
@@ -180,6 +238,47 @@ pub fn result_formats(columns: &[Column]) -> Vec<i16> {
 /// Appends Bind + Execute + Sync for `statement` with `params`. On error
 /// (a value the inferred type cannot take) the buffer is left unchanged.
 pub fn write_execute(buf: &mut Vec<u8>, statement: &Statement, params: &[Value]) -> Result<()> {
+    write_bind_execute(buf, statement, params, "", 0)?;
+    frontend::sync(buf);
+    Ok(())
+}
+
+/// Appends the messages of `run` for `statement`, ending with one Sync. On
+/// error nothing is appended (the buffer is truncated back).
+pub fn write_run(buf: &mut Vec<u8>, statement: &Statement, run: &Run) -> Result<()> {
+    let start = buf.len();
+    let written = match run {
+        Run::Once(params) => write_bind_execute(buf, statement, params, "", 0),
+        Run::Batch(sets) => sets.iter().enumerate().try_for_each(|(i, params)| {
+            write_bind_execute(buf, statement, params, "", 0).map_err(|e| Error {
+                message: format!("parameter set {}: {}", i + 1, e.message),
+                ..e
+            })
+        }),
+        Run::Portal {
+            params,
+            portal,
+            max_rows,
+        } => write_bind_execute(buf, statement, params, portal, *max_rows),
+        Run::Fetch { portal, max_rows } => frontend::execute(buf, portal, *max_rows),
+    };
+    if let Err(e) = written {
+        buf.truncate(start);
+        return Err(e);
+    }
+    frontend::sync(buf);
+    Ok(())
+}
+
+/// Appends Bind (into `portal`) + Execute (at most `max_rows`, 0 = all) for
+/// `statement` with `params`, without Sync. On error the buffer is left unchanged.
+fn write_bind_execute(
+    buf: &mut Vec<u8>,
+    statement: &Statement,
+    params: &[Value],
+    portal: &str,
+    max_rows: i32,
+) -> Result<()> {
     let types = &statement.param_types;
     if params.len() != types.len() {
         return Err(Error::programming(format!(
@@ -200,9 +299,9 @@ pub fn write_execute(buf: &mut Vec<u8>, statement: &Statement, params: &[Value])
     };
     let start = buf.len();
     let result_formats = result_formats(&statement.columns);
-    frontend::bind(
+    let written = frontend::bind(
         buf,
-        "",
+        portal,
         &statement.name,
         formats,
         params.len(),
@@ -213,12 +312,12 @@ pub fn write_execute(buf: &mut Vec<u8>, statement: &Statement, params: &[Value])
             })
         },
         &result_formats,
-    )?;
-    if let Err(e) = frontend::execute(buf, "", 0) {
+    )
+    .and_then(|()| frontend::execute(buf, portal, max_rows));
+    if let Err(e) = written {
         buf.truncate(start);
         return Err(e);
     }
-    frontend::sync(buf);
     Ok(())
 }
 

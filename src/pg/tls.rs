@@ -196,7 +196,12 @@ pub fn client_config(config: &PgConfig) -> Result<Arc<ClientConfig>> {
 pub fn client_session(config: &PgConfig) -> Result<ClientConnection> {
     let name = ServerName::try_from(config.tls_server_name().to_owned())
         .map_err(|_| tls_error("the host is not a valid TLS server name"))?;
-    ClientConnection::new(client_config(config)?, name).map_err(tls_error)
+    let mut session = ClientConnection::new(client_config(config)?, name).map_err(tls_error)?;
+    // The connection hands every write to the socket at once (take_output after
+    // each send), so rustls need not cap what it buffers: its default 64 KiB limit
+    // made any statement larger than that fail over TLS.
+    session.set_buffer_limit(None);
+    Ok(session)
 }
 
 #[cfg(test)]

@@ -14,11 +14,10 @@ use crate::error::Error;
 use crate::pg::config::{Host, PgConfig};
 use crate::pg::connection::{Event, PgConnection};
 use crate::pg::query::QueryOutput;
-use crate::value::Value;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
-use std::collections::{HashMap, VecDeque};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Parsed connection settings, shared by every connection of a pool.
@@ -135,12 +134,14 @@ impl PyPgConfig {
     }
 }
 
+/// What the statement's future resolves to.
 enum Job {
+    /// The QueryResult.
     Query,
-    Many {
-        remaining: VecDeque<Vec<Value>>,
-        count: i64,
-    },
+    /// The rows-affected count (a pipelined batch).
+    Count,
+    /// `(QueryResult, more)` for one chunk of a portal.
+    Chunk,
 }
 
 struct Pending {
@@ -225,8 +226,7 @@ impl PgProtocol {
         Ok(())
     }
 
-    /// Turns connection events into effects; sends the next statement of an
-    /// `executemany` job.
+    /// Turns connection events into effects.
     fn drain_events(&mut self, py: Python<'_>) -> Vec<Effect> {
         let mut effects = Vec::new();
         while let Some(event) = self.conn.poll_event() {
@@ -264,47 +264,46 @@ impl PgProtocol {
         result: crate::error::Result<QueryOutput>,
         effects: &mut Vec<Effect>,
     ) {
-        let Some(mut p) = self.pending.take() else {
+        let Some(p) = self.pending.take() else {
             return;
         };
-        match (result, &mut p.job) {
-            (Ok(out), Job::Query) => match Bound::new(py, output_of(out)) {
-                Ok(obj) => effects.push(Effect::Resolve(p.fut, obj.into_any().unbind())),
-                Err(e) => effects.push(Effect::Reject(p.fut, e)),
-            },
-            (Ok(out), Job::Many { remaining, count }) => {
-                *count += out.rowcount.max(0);
-                match remaining.pop_front() {
-                    None => {
-                        let n = (*count).into_pyobject(py).map(|n| n.into_any().unbind());
-                        match n {
-                            Ok(n) => effects.push(Effect::Resolve(p.fut, n)),
-                            Err(never) => match never {},
-                        }
-                    }
-                    Some(params) => match self.conn.query(&p.sql, params) {
-                        Ok(()) => self.pending = Some(p),
-                        Err(e) => {
-                            let err = to_pyerr(&e, Some(&p.sql), None);
-                            effects.push(Effect::Reject(p.fut, err));
-                        }
-                    },
+        let value = match result {
+            Err(e) => Err(to_pyerr(
+                &e,
+                Some(&p.sql),
+                p.params.as_ref().map(|x| x.bind(py)),
+            )),
+            Ok(out) => match p.job {
+                Job::Query => Bound::new(py, output_of(out)).map(|r| r.into_any().unbind()),
+                Job::Count => out
+                    .rowcount
+                    .max(0)
+                    .into_pyobject(py)
+                    .map(|n| n.into_any().unbind())
+                    .map_err(|never| match never {}),
+                Job::Chunk => {
+                    let more = out.suspended;
+                    Bound::new(py, output_of(out)).and_then(|r| {
+                        let more = PyBool::new(py, more).to_owned().into_any();
+                        PyTuple::new(py, [r.into_any(), more]).map(|t| t.into_any().unbind())
+                    })
                 }
-            }
-            (Err(e), _) => {
-                let err = to_pyerr(&e, Some(&p.sql), p.params.as_ref().map(|x| x.bind(py)));
-                effects.push(Effect::Reject(p.fut, err));
-            }
-        }
+            },
+        };
+        effects.push(match value {
+            Ok(v) => Effect::Resolve(p.fut, v),
+            Err(e) => Effect::Reject(p.fut, e),
+        });
     }
 
+    /// Starts one statement with `send` (a call on the sans-I/O connection)
+    /// and returns the future its result completes.
     fn start_job(
         slf: &Bound<'_, Self>,
         sql: String,
-        first: Vec<Value>,
         params: Option<Py<PyAny>>,
         job: Job,
-        simple: bool,
+        send: impl FnOnce(&mut PgConnection, &str) -> crate::error::Result<()>,
     ) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let fut = new_future(py)?;
@@ -316,12 +315,7 @@ impl PgProtocol {
                      (one connection, or one session, cannot be used by two tasks at once)",
                 )));
             }
-            let sent = if simple {
-                this.conn.simple(&sql)
-            } else {
-                this.conn.query(&sql, first)
-            };
-            if let Err(e) = sent {
+            if let Err(e) = send(&mut this.conn, &sql) {
                 return Err(to_pyerr(
                     &e,
                     Some(&sql),
@@ -338,6 +332,14 @@ impl PgProtocol {
         Self::flush(slf, Vec::new())?;
         Ok(fut)
     }
+}
+
+/// A future that is already resolved with `value`.
+fn resolved(py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let fut = new_future(py)?;
+    fut.bind(py)
+        .call_method1(intern!(py, "set_result"), (value,))?;
+    Ok(fut)
 }
 
 #[pymethods]
@@ -444,42 +446,64 @@ impl PgProtocol {
         params: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let values = params_to_values(params.as_ref())?;
-        Self::start_job(
-            slf,
-            sql,
-            values,
-            params.map(|p| p.unbind()),
-            Job::Query,
-            false,
-        )
+        let params = params.map(|p| p.unbind());
+        Self::start_job(slf, sql, params, Job::Query, |c, sql| c.query(sql, values))
     }
 
-    /// Runs one statement per parameter set; returns a future of the rows affected.
+    /// Runs `sql` once per parameter set as one pipeline (one Parse, then
+    /// Bind + Execute per set and one Sync, in one write); returns a future of
+    /// the rows affected.
     fn query_many(
         slf: &Bound<'_, Self>,
         sql: String,
         seq_of_params: Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
-        let mut sets = VecDeque::new();
+        let mut sets = Vec::new();
         for item in seq_of_params.try_iter()? {
-            sets.push_back(params_to_values(Some(&item?))?);
+            sets.push(params_to_values(Some(&item?))?);
         }
-        let Some(first) = sets.pop_front() else {
+        if sets.is_empty() {
             let py = slf.py();
-            let fut = new_future(py)?;
-            fut.bind(py).call_method1(intern!(py, "set_result"), (0,))?;
-            return Ok(fut);
-        };
-        let job = Job::Many {
-            remaining: sets,
-            count: 0,
-        };
-        Self::start_job(slf, sql, first, None, job, false)
+            return resolved(py, 0i64.into_pyobject(py)?.into_any());
+        }
+        Self::start_job(slf, sql, None, Job::Count, |c, sql| c.query_many(sql, sets))
+    }
+
+    /// Binds `sql` to the named `portal` and reads at most `max_rows` rows
+    /// (inside a transaction); returns a future of `(QueryResult, more)`.
+    #[pyo3(signature = (sql, params, portal, max_rows))]
+    fn portal_open(
+        slf: &Bound<'_, Self>,
+        sql: String,
+        params: Option<Bound<'_, PyAny>>,
+        portal: String,
+        max_rows: usize,
+    ) -> PyResult<Py<PyAny>> {
+        let values = params_to_values(params.as_ref())?;
+        let params = params.map(|p| p.unbind());
+        Self::start_job(slf, sql, params, Job::Chunk, |c, sql| {
+            c.portal_open(sql, values, &portal, max_rows)
+        })
+    }
+
+    /// Reads at most `max_rows` more rows of an open `portal`; returns a future
+    /// of `(QueryResult, more)`.
+    fn portal_fetch(slf: &Bound<'_, Self>, portal: String, max_rows: usize) -> PyResult<Py<PyAny>> {
+        let sql = format!("(fetch from portal {portal})");
+        Self::start_job(slf, sql, None, Job::Chunk, |c, _| {
+            c.portal_fetch(&portal, max_rows)
+        })
+    }
+
+    /// Closes `portal` on the server; returns a future resolved when done.
+    fn portal_close(slf: &Bound<'_, Self>, portal: String) -> PyResult<Py<PyAny>> {
+        let sql = format!("(close portal {portal})");
+        Self::start_job(slf, sql, None, Job::Query, |c, _| c.portal_close(&portal))
     }
 
     /// Runs a parameterless statement through the simple protocol (COMMIT, ROLLBACK...).
     fn simple(slf: &Bound<'_, Self>, sql: String) -> PyResult<Py<PyAny>> {
-        Self::start_job(slf, sql, Vec::new(), None, Job::Query, true)
+        Self::start_job(slf, sql, None, Job::Query, |c, sql| c.simple(sql))
     }
 
     /// The next statement goes out as BEGIN + statement in one write.

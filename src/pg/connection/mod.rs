@@ -45,6 +45,11 @@
 //! transparently. [`PgConnection::begin_pipelined`] makes the next statement
 //! go out as `BEGIN` + statement in one write.
 //!
+//! [`PgConnection::query_many`] pipelines a batch: Bind + Execute for every
+//! parameter set and one Sync, in one write. [`PgConnection::portal_open`] /
+//! [`PgConnection::portal_fetch`] read a named portal in chunks of at most
+//! N rows inside a transaction (see `pipeline.rs`).
+//!
 //! The connection counts the ReadyForQuery messages it expects (one per
 //! [`Step`]), so [`PgConnection::is_idle`] is true only when nothing is in
 //! flight; a pool must not reuse a connection that is not idle, and must
@@ -60,7 +65,7 @@ use super::auth::scram;
 use super::config::{Host, PgConfig};
 use super::protocol::backend::{self, ErrorFields, Message};
 use super::protocol::frontend::{self, Target};
-use super::query::{self, Execute, Prepare, QueryOutput, Simple, Step};
+use super::query::{self, Execute, Prepare, QueryOutput, Run, Simple, Step};
 use super::statement_cache::{Statement, StatementCache};
 use super::transport::Transport;
 
@@ -109,8 +114,11 @@ pub struct PgConnection {
     begin_next: bool,
     /// An error of the pipelined BEGIN, reported with the statement after it.
     begin_error: Option<Error>,
+    /// Named portals open in the current transaction, with their statement.
+    portals: HashMap<String, Arc<Statement>>,
 }
 
+mod pipeline;
 mod startup;
 
 impl std::fmt::Debug for PgConnection {
@@ -159,6 +167,7 @@ impl PgConnection {
             challenged: false,
             begin_next: false,
             begin_error: None,
+            portals: HashMap::new(),
         }
     }
 
@@ -286,6 +295,10 @@ impl PgConnection {
     fn handle_query(&mut self, message: Message<'_>) -> Result<()> {
         if let Message::ReadyForQuery(status) = message {
             self.tx_status = status;
+            if status == b'I' {
+                // Portals live until the end of their transaction.
+                self.portals.clear();
+            }
             let step = self
                 .steps
                 .pop_front()
@@ -315,7 +328,8 @@ impl PgConnection {
                 p.columns = Some(query::columns_of(&fields));
             }
             (Step::Prepare(p), Message::NoData) => p.columns = Some(Vec::new()),
-            (Step::Execute(_), Message::BindComplete | Message::PortalSuspended) => {}
+            (Step::Execute(_), Message::BindComplete) => {}
+            (Step::Execute(x), Message::PortalSuspended) => x.suspended = true,
             (Step::Execute(x), Message::DataRow(data)) => {
                 let columns = x.statement.columns.iter().map(|c| (c.type_oid, c.format));
                 match query::decode_row(&data, columns) {
@@ -324,7 +338,7 @@ impl PgConnection {
                     Err(e) => x.error = x.error.take().or(Some(e)),
                 }
             }
-            (Step::Execute(x), Message::CommandComplete(tag)) => x.rowcount = query::rowcount(tag),
+            (Step::Execute(x), Message::CommandComplete(tag)) => x.complete(tag),
             (Step::Execute(_) | Step::Simple(_), Message::EmptyQueryResponse) => {}
             (Step::Simple(s), Message::RowDescription(fields)) => {
                 s.columns = Some(fields.iter().map(|f| f.name.to_owned()).collect());
@@ -368,6 +382,7 @@ impl PgConnection {
                         rows: s.rows,
                         rowcount: s.rowcount,
                         cache_hit: false,
+                        suspended: false,
                     }),
                 };
                 self.done(result);
@@ -380,16 +395,20 @@ impl PgConnection {
                         // Stale cached statement: forget it, close it, prepare again.
                         self.cache.remove(&x.sql);
                         frontend::close(&mut self.wbuf, Target::Statement, &x.statement.name)?;
-                        self.send_prepare(x.sql, x.params, true)?;
+                        self.send_prepare(x.sql, x.run, true)?;
                         return Ok(());
                     }
                     self.done(Err(e));
                 } else {
+                    if let Run::Portal { portal, .. } = x.run {
+                        self.portals.insert(portal, x.statement.clone());
+                    }
                     self.done(Ok(QueryOutput {
                         columns: x.statement.column_names.clone(),
                         rows: x.rows,
                         rowcount: x.rowcount,
                         cache_hit: x.cache_hit,
+                        suspended: x.suspended,
                     }));
                 }
                 Ok(())
@@ -411,26 +430,14 @@ impl PgConnection {
         if let Some(evicted) = self.cache.insert(p.sql.clone(), statement.clone()) {
             frontend::close(&mut self.wbuf, Target::Statement, &evicted.name)?;
         }
-        let start = self.wbuf.len();
-        match query::write_execute(&mut self.wbuf, &statement, &p.params) {
+        match query::write_run(&mut self.wbuf, &statement, &p.run) {
             Ok(()) => {
-                self.steps.push_back(Step::Execute(Execute {
-                    sql: p.sql,
-                    params: p.params,
-                    statement,
-                    cache_hit: false,
-                    retried: p.retried,
-                    rows: Vec::new(),
-                    rowcount: -1,
-                    error: None,
-                    stale: false,
-                }));
+                let mut x = Execute::new(p.sql, p.run, statement, false);
+                x.retried = p.retried;
+                self.steps.push_back(Step::Execute(x));
             }
-            Err(e) => {
-                // Nothing was executed: the Sync after Describe ended that cycle.
-                self.wbuf.truncate(start);
-                self.done(Err(e));
-            }
+            // Nothing was executed: the Sync after Describe ended that cycle.
+            Err(e) => self.done(Err(e)),
         }
         Ok(())
     }
@@ -443,7 +450,7 @@ impl PgConnection {
         self.events.push_back(Event::QueryDone(result));
     }
 
-    fn send_prepare(&mut self, sql: String, params: Vec<Value>, retried: bool) -> Result<()> {
+    fn send_prepare(&mut self, sql: String, run: Run, retried: bool) -> Result<()> {
         let name = self.cache.next_name();
         let start = self.wbuf.len();
         let written = frontend::parse(&mut self.wbuf, &name, &sql, &[])
@@ -455,7 +462,7 @@ impl PgConnection {
         frontend::sync(&mut self.wbuf);
         self.steps.push_back(Step::Prepare(Prepare {
             sql,
-            params,
+            run,
             name,
             param_types: None,
             columns: None,
@@ -493,24 +500,21 @@ impl PgConnection {
     pub fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<()> {
         self.ready_for_statement()?;
         query::precheck_params(&params)?;
+        self.start_run(sql, Run::Once(params))
+    }
+
+    /// Sends `run` of `sql`: on a cache hit its Bind/Execute at once, else
+    /// Parse + Describe first. On error nothing is queued.
+    fn start_run(&mut self, sql: &str, run: Run) -> Result<()> {
         let (start, had_begin) = (self.wbuf.len(), self.begin_next);
         let outcome = self.write_begin().and_then(|()| match self.cache.get(sql) {
             Some(statement) => {
-                query::write_execute(&mut self.wbuf, &statement, &params)?;
-                self.steps.push_back(Step::Execute(Execute {
-                    sql: sql.to_owned(),
-                    params,
-                    statement,
-                    cache_hit: true,
-                    retried: false,
-                    rows: Vec::new(),
-                    rowcount: -1,
-                    error: None,
-                    stale: false,
-                }));
+                query::write_run(&mut self.wbuf, &statement, &run)?;
+                let x = Execute::new(sql.to_owned(), run, statement, true);
+                self.steps.push_back(Step::Execute(x));
                 Ok(())
             }
-            None => self.send_prepare(sql.to_owned(), params, false),
+            None => self.send_prepare(sql.to_owned(), run, false),
         });
         if let Err(e) = outcome {
             self.wbuf.truncate(start);
