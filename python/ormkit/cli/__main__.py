@@ -1,0 +1,7 @@
+"""``python -m ormkit.cli``."""
+
+import sys
+
+from ormkit.cli import main
+
+sys.exit(main())
