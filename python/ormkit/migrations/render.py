@@ -172,8 +172,8 @@ def render_op(op: MigrateOperation, batch: bool = False) -> str:
     """One operation as a statement (``batch_op.…`` inside a batch block)."""
     p = "batch_op" if batch else "op"
     if isinstance(op, CreateTableOp):
-        body = ",\n    ".join(_render_item(i) for i in op.items)
-        return f"op.create_table({op.table_name!r},\n    {body}\n    )"
+        body = ",\n".join(_render_item(i) for i in op.items)
+        return f"op.create_table({op.table_name!r},\n{body}\n)"
     if isinstance(op, DropTableOp):
         return f"op.drop_table({op.table_name!r})"
     if isinstance(op, RenameTableOp):
@@ -258,7 +258,7 @@ def render_ops(ops: Sequence[MigrateOperation], *, batch: bool = False) -> tuple
     if lines[-1] == "":
         lines.pop()
     lines.append("# ### end Alembic commands ###")
-    text = "\n    ".join(lines)
+    text = "\n".join([lines[0], *(("    " + line) if line else "" for line in lines[1:])])
     imports = set()
     if "postgresql." in text:
         imports.add("from sqlalchemy.dialects import postgresql")
