@@ -1,0 +1,1 @@
+"""A broken PostgreSQL peer and a fault-injecting proxy, for tests."""
