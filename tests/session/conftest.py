@@ -33,7 +33,9 @@ class SqlLog:
 
     def writes(self) -> list[str]:
         """INSERT/UPDATE/DELETE statements."""
-        return [s for s in self.sql if s.split(None, 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
+        return [
+            s for s in self.sql if s.split(None, 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}
+        ]
 
 
 BACKENDS = ["sqlite_file", "sqlite_memory", "postgresql"]

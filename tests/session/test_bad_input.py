@@ -1,0 +1,128 @@
+"""Bad input never reaches SQL: ValueError (unknown or hostile names) or ValidationError
+(wrong values) before any statement is sent, and the table is intact afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from conftest import SqlLog
+from session_models import User
+
+import ormkit
+from ormkit import AsyncSession, ValidationError
+
+HOSTILE = [
+    "name; DROP TABLE users",
+    "name--",
+    'name" OR "1"="1',
+    "name) OR (1=1",
+    "1=1",
+    "name\x00",
+    "__class__",
+    "",
+]
+
+
+@pytest.fixture
+async def seeded(session: AsyncSession) -> list[User]:
+    rows = [User(name=n, email=f"{n}@x.org", age=i) for i, n in enumerate(["a", "b", "c"])]
+    await session.insert_all(rows)
+    return rows
+
+
+async def assert_rejected(
+    session: AsyncSession,
+    sql_log: SqlLog,
+    call: Callable[[], Awaitable[Any]],
+    error: type[Exception] = ValueError,
+) -> None:
+    sql_log.clear()
+    with pytest.raises(error):
+        await call()
+    assert sql_log.sql == [], f"SQL was sent: {sql_log.sql}"
+
+
+async def table_intact(engine: ormkit.Engine) -> None:
+    rows = await engine.execute(f"SELECT name, age FROM {User.__tablename__} ORDER BY name")
+    assert rows.tuples() == [("a", 0), ("b", 1), ("c", 2)]
+
+
+async def test_unknown_fields_and_lookups(
+    session: AsyncSession, sql_log: SqlLog, seeded: list[User], engine: ormkit.Engine
+) -> None:
+    q = session.query(User)
+    for call in [
+        lambda: q.filter(nope=1).all(),
+        lambda: q.filter(name__nope="x").all(),
+        lambda: q.filter(name__gt__lt=1).count(),
+        lambda: q.exclude(nope=1).delete(),
+        lambda: q.filter(nope=1).update(age=1),
+        lambda: q.update(nope=1),
+        lambda: q.sum("nope"),
+        lambda: q.values("nope"),
+        lambda: q.values_list("name", "nope"),
+        lambda: session.bulk_update(User, {"nope": 1}),
+        lambda: session.update(seeded[0], nope=1),
+    ]:
+        await assert_rejected(session, sql_log, call)
+    with pytest.raises(ValueError, match="nope"):
+        q.order_by("nope")
+    await assert_rejected(session, sql_log, lambda: q.filter_by(age__in=5).exists(), TypeError)
+    await table_intact(engine)
+
+
+async def test_hostile_strings_in_keys(
+    session: AsyncSession, sql_log: SqlLog, seeded: list[User], engine: ormkit.Engine
+) -> None:
+    q = session.query(User)
+    for key in HOSTILE:
+        for call in [
+            lambda key=key: q.filter(**{key: 1}).all(),
+            lambda key=key: q.filter(**{f"name__{key}": 1}).all(),
+            lambda key=key: q.exclude(**{key: 1}).count(),
+            lambda key=key: q.values(key),
+            lambda key=key: q.values_list(key, flat=True),
+            lambda key=key: q.update(**{key: "x"}),
+            lambda key=key: session.update(seeded[0], **{key: "x"}),
+            lambda key=key: q.min(key),
+        ]:
+            await assert_rejected(session, sql_log, call)
+        with pytest.raises(ValueError):
+            q.order_by(key)
+        with pytest.raises(ValueError):
+            q.order_by(f"-{key}")
+        with pytest.raises(ValueError):
+            q.group_by(key)
+    # Hostile *values* are bound parameters: harmless, and matched literally.
+    assert await q.filter(name=HOSTILE[0]).all() == []
+    assert await q.filter(name__contains="%").count() == 0
+    await table_intact(engine)
+
+
+async def test_wrong_types_raise_validation_error(
+    session: AsyncSession, sql_log: SqlLog, seeded: list[User], engine: ormkit.Engine
+) -> None:
+    for call in [
+        lambda: session.insert(User(name="x", email="x@x.org", age="old")),
+        lambda: session.insert(User(name=None, email="x@x.org")),
+        lambda: session.insert(User(name="x" * 51, email="x@x.org")),
+        lambda: session.insert_all([User(name="ok", email="ok@x.org"), User(name=1, email="e")]),
+        lambda: session.update(seeded[0], age="1"),
+        lambda: session.update(seeded[0], active=1),
+        lambda: session.query(User).update(age=True),
+        lambda: session.upsert(User(name="u", email="u", age=1.5), "email"),
+    ]:
+        await assert_rejected(session, sql_log, call, ValidationError)
+    try:
+        await session.insert(User(name="x", email="x@x.org", age="old"))
+    except ValidationError as exc:
+        assert exc.model == "User" and exc.field == "age"
+    assert seeded[0].age == 0
+    await table_intact(engine)
+    session.add(User(name="bad", email="bad@x.org", age="nope"))
+    with pytest.raises(ValidationError):
+        await session.commit()
+    assert not session.in_transaction
+    await table_intact(engine)

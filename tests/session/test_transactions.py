@@ -1,0 +1,155 @@
+"""begin()/transaction(): real database transactions, savepoints, cancellation, tasks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from session_models import Account, User
+
+import ormkit
+from ormkit import AsyncSession, session_context
+
+
+async def names(engine: ormkit.Engine) -> list[str]:
+    rows = await engine.execute(f"SELECT name FROM {User.__tablename__} ORDER BY name")
+    return [r["name"] for r in rows]
+
+
+async def test_begin_commits_on_exit(session: AsyncSession, engine: ormkit.Engine) -> None:
+    async with session.begin() as tx:
+        tx.add(User(name="a", email="a@x.org"))
+        tx.add_all([User(name="b", email="b@x.org")])
+        await session.insert(User(name="c", email="c@x.org"))
+        assert session.in_transaction
+        if engine.url != "sqlite::memory:":  # shared-cache memory DB: readers wait
+            assert await names(engine) == []  # not visible outside before COMMIT
+    assert not session.in_transaction
+    assert await names(engine) == ["a", "b", "c"]
+
+
+async def test_failing_statement_inside_begin_leaves_nothing(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    first = User(name="first", email="dup@x.org")
+    with pytest.raises(ormkit.IntegrityError):
+        async with session.begin():
+            await session.insert(first)
+            await session.update(first, age=3)
+            await session.insert(User(name="second", email="dup@x.org"))
+    assert await names(engine) == []
+    assert first.id is None and first not in session
+    assert not session.in_transaction
+    await session.insert(User(name="after", email="after@x.org"))  # the session still works
+    assert await names(engine) == ["after"]
+
+
+async def test_exception_in_block_rolls_back_and_restores_objects(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    user = await session.insert(User(name="orig", email="o@x.org", age=1))
+    with pytest.raises(RuntimeError, match="boom"):
+        async with session.transaction():
+            await session.update(user, name="changed", age=2)
+            await session.remove(user)
+            raise RuntimeError("boom")
+    assert (user.name, user.age) == ("orig", 1)
+    assert user in session and await names(engine) == ["orig"]
+    assert await session.get(User, user.id) is user
+
+
+async def test_cancelling_a_task_inside_begin_rolls_back(engine: ormkit.Engine) -> None:
+    inserted = asyncio.Event()
+
+    async def work() -> None:
+        async with AsyncSession(engine) as session, session.begin():
+            await session.insert(User(name="cancelled", email="c@x.org"))
+            inserted.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(work())
+    await inserted.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await names(engine) == []
+    async with AsyncSession(engine) as session:  # the writer / connection was released
+        await session.insert(User(name="next", email="n@x.org"))
+    assert await names(engine) == ["next"]
+
+
+async def test_nested_begin_uses_savepoints(
+    session: AsyncSession, engine: ormkit.Engine, sql_log: object
+) -> None:
+    outer_user = User(name="outer", email="outer@x.org")
+    inner_user = User(name="inner", email="inner@x.org")
+    async with session.begin():
+        await session.insert(outer_user)
+        with pytest.raises(ormkit.IntegrityError):
+            async with session.begin():
+                await session.insert(inner_user)
+                await session.insert(User(name="dup", email="outer@x.org"))
+        assert inner_user.id is None and outer_user.id is not None
+        async with session.begin() as inner:
+            await session.insert(User(name="kept", email="kept@x.org"))
+            await inner.commit()
+        async with session.begin() as inner:
+            await session.update(outer_user, age=5)
+            await inner.rollback()
+        assert outer_user.age is None
+    assert await names(engine) == ["kept", "outer"]
+    sql = [e.sql for e in sql_log.events]  # type: ignore[attr-defined]
+    assert any(s.startswith("SAVEPOINT ") for s in sql)
+    assert any(s.startswith("ROLLBACK TO SAVEPOINT ") for s in sql)
+    assert any(s.startswith("RELEASE SAVEPOINT ") for s in sql)
+
+
+async def test_tx_commit_and_rollback_inside_block(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    async with session.begin() as tx:
+        await session.insert(User(name="one", email="one@x.org"))
+        await tx.commit()
+        assert not session.in_transaction
+    async with session.begin() as tx:
+        await session.insert(User(name="two", email="two@x.org"))
+        await tx.rollback()
+    assert await names(engine) == ["one"]
+
+
+async def test_session_context(engine: ormkit.Engine) -> None:
+    async with session_context(engine) as session:
+        session.add(User(name="ctx", email="ctx@x.org"))
+    assert await names(engine) == ["ctx"]
+    with pytest.raises(ValueError, match="nope"):
+        async with session_context(engine) as session:
+            session.add(User(name="lost", email="lost@x.org"))
+            await session.flush()
+            raise ValueError("nope")
+    assert await names(engine) == ["ctx"]
+
+
+async def test_two_tasks_on_one_session_raise(session: AsyncSession) -> None:
+    await session.insert_all([Account(owner=f"o{i}") for i in range(3)])
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def hold() -> None:
+        async with session.begin():
+            entered.set()
+            await release.wait()
+
+    task = asyncio.create_task(hold())
+    await entered.wait()
+    with pytest.raises(ormkit.InterfaceError, match="another task"):
+        await session.query(Account).all()
+    release.set()
+    await task
+    results = await asyncio.gather(
+        session.insert(Account(owner="x")),
+        session.insert(Account(owner="y")),
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert len(errors) == 1 and isinstance(errors[0], ormkit.InterfaceError)
+    assert len(await session.query(Account).all()) == 4  # usable again afterwards
