@@ -13,7 +13,8 @@ then soft-deletes unless ``force=True``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -239,15 +240,17 @@ class Query(Generic[T]):
             raise MultipleResultsFound(f"more than one {self._model.__name__} matched the query")
         return rows[0] if rows else None
 
-    async def stream(self, batch_size: int = 1000) -> AsyncIterator[T]:
+    async def stream(self, batch_size: int = 1000) -> AsyncGenerator[T, None]:
         """Rows one by one with bounded memory, fetched ``batch_size`` at a time from a
         server-side cursor (PostgreSQL) or a stepped statement (SQLite). Streamed
         objects are not tracked by the session unless it already held them."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        async for batch in self._session._stream(self._model, self._select(), batch_size):
-            for obj in batch:
-                yield obj
+        batches = self._session._stream(self._model, self._select(), batch_size)
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                for obj in batch:
+                    yield obj
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self.stream().__aiter__()

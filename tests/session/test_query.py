@@ -166,3 +166,19 @@ async def test_session_execute_statements(
     dele = await session.execute(delete(Post).where(Post.title == "hello"))
     assert dele.rowcount == 1
     assert not session.in_transaction
+
+
+async def test_writing_while_iterating(session: AsyncSession, people: list[User]) -> None:
+    async for user in session.query(User).order_by("name").stream(batch_size=2):
+        await session.update(user, age=(user.age or 0) + 1)
+        session.add(User(name=f"{user.name}-copy", email=f"{user.email}.copy"))
+        await session.flush()
+    await session.commit()
+    assert await session.query(User).count() == 8
+    assert await session.query(User).filter(name="Bob").values_list("age", flat=True) == [18]
+    stream = session.query(User).stream(batch_size=3)
+    async for _ in stream:
+        break
+    await stream.aclose()  # an abandoned stream releases what it held
+    async with session.begin():
+        assert await session.query(User).filter(name__endswith="-copy").count() == 4

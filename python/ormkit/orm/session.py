@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -146,7 +146,6 @@ class AsyncSession:
         self._owner: asyncio.Task[Any] | None = None
         self._busy: asyncio.Task[Any] | None = None
         self._depth = 0
-        self._streaming_writer = False
 
     def __repr__(self) -> str:
         state = "in transaction" if self._tx is not None else "idle"
@@ -194,11 +193,6 @@ class AsyncSession:
         self._uow.journal = self._levels[-1].journal if self._levels else None
 
     async def _begin_level(self) -> _Level:
-        if self._tx is None and self._streaming_writer:
-            raise InterfaceError(
-                "a stream() of this session holds SQLite's write lock until it ends; "
-                "finish it first, or run the stream inside session.begin()"
-            )
         if self._tx is None:
             tx = self.engine.transaction()
             await tx
@@ -423,7 +417,7 @@ class AsyncSession:
 
     async def _stream(
         self, model: type[Any], stmt: Select, batch_size: int
-    ) -> AsyncIterator[list[Any]]:
+    ) -> AsyncGenerator[list[Any], None]:
         with self._using():
             sql, params = stmt.to_sql(self.dialect)
             await self._autoflush()
@@ -431,12 +425,13 @@ class AsyncSession:
                 batches = self._pg_cursor(sql, params, batch_size)
             else:
                 batches = self._sqlite_batches(sql, params, batch_size)
-            async for result in batches:
-                yield loading.hydrate_untracked(self._uow, model, result)
+            async with contextlib.aclosing(batches):
+                async for result in batches:
+                    yield loading.hydrate_untracked(self._uow, model, result)
 
     async def _pg_cursor(
         self, sql: str, params: list[Any], batch_size: int
-    ) -> AsyncIterator[QueryResult]:
+    ) -> AsyncGenerator[QueryResult, None]:
         """A server-side cursor read ``batch_size`` rows at a time, in the session's
         transaction or in one of its own."""
         name = f"ormkit_cursor_{next(_cursor_ids)}"
@@ -460,33 +455,35 @@ class AsyncSession:
 
     async def _sqlite_batches(
         self, sql: str, params: list[Any], batch_size: int
-    ) -> AsyncIterator[QueryResult]:
-        """SQLite: the rows are copied once into a private temporary table on the
-        connection of a transaction, then read back ``batch_size`` rows at a time by
-        that table's rowid ranges (never LIMIT/OFFSET over the query). Memory stays
-        bounded: the temporary table lives in SQLite's temp file."""
+    ) -> AsyncGenerator[QueryResult, None]:
+        """SQLite, until the engine can step a statement: the rows are copied once into
+        a private temporary table on the writer connection (temporary tables live with
+        their connection, in SQLite's temp storage), then read back ``batch_size`` rows
+        at a time by that table's rowid ranges, never LIMIT/OFFSET over the query. Each
+        read is a short transaction of its own (or part of the session's), so writes
+        between batches are not blocked."""
         name = f"ormkit_stream_{next(_cursor_ids)}"
-        async with contextlib.AsyncExitStack() as stack:
-            tx = self._tx
-            if tx is None:
-                tx = await stack.enter_async_context(self.engine.transaction())
-                self._streaming_writer = True
-                stack.callback(setattr, self, "_streaming_writer", False)
-            await tx.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
-            try:
-                fetch = f"SELECT * FROM temp.{name} WHERE rowid > ? AND rowid <= ?"
-                start = 0
-                while True:
-                    result = await tx.execute(fetch, [start, start + batch_size])
-                    if result:
-                        yield result
-                    if len(result) < batch_size:
-                        break
-                    start += batch_size
-            finally:
-                if tx.active:
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(tx.execute(f"DROP TABLE temp.{name}"))
+        await self._on_writer(f"CREATE TEMP TABLE {name} AS {sql}", params)
+        try:
+            fetch = f"SELECT * FROM temp.{name} WHERE rowid > ? AND rowid <= ?"
+            start = 0
+            while True:
+                result = await self._on_writer(fetch, [start, start + batch_size])
+                if result:
+                    yield result
+                if len(result) < batch_size:
+                    break
+                start += batch_size
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._on_writer(f"DROP TABLE IF EXISTS temp.{name}"))
+
+    async def _on_writer(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
+        """Run on SQLite's writer connection: in the session's transaction or a new one."""
+        if self._tx is not None:
+            return await self._tx.execute(sql, params)
+        async with self.engine.transaction() as tx:
+            return await tx.execute(sql, params)
 
     def query(self, model: type[T]) -> Query[T]:
         """A fluent query on ``model`` (see :class:`ormkit.query.Query`)."""
