@@ -355,13 +355,20 @@ def rebuild_table(ctx: MigrationContext, table: str, ops: Sequence[MigrateOperat
     indexes = [
         r for r in schema_rows if r["type"] == "index" and r["tbl_name"].lower() == low_table
     ]
+    # Triggers on the table, and triggers or views elsewhere that mention it: SQLite
+    # checks them when the new table is renamed into place, so they are dropped first.
     triggers = [
-        r for r in schema_rows if r["type"] == "trigger" and r["tbl_name"].lower() == low_table
+        r
+        for r in schema_rows
+        if r["type"] == "trigger"
+        and (r["tbl_name"].lower() == low_table or _mentions(r["sql"], {low_table}))
     ]
     views = [r for r in schema_rows if r["type"] == "view" and _mentions(r["sql"], {low_table})]
     temp = f"_ormkit_tmp_{table}"
     for view in views:
         ctx.execute(f"DROP VIEW {q(view['name'])}")
+    for trigger in triggers:
+        ctx.execute(f"DROP TRIGGER {q(trigger['name'])}")
     ctx.execute(create_sql(tdef, temp))
     copied = [c for c in tdef.columns if c.source is not None]
     if copied:
@@ -375,7 +382,8 @@ def rebuild_table(ctx: MigrationContext, table: str, ops: Sequence[MigrateOperat
             continue
         ctx.execute(_rename_sql(row["sql"], tdef.renamed, q))
     for row in triggers:
-        ctx.execute(_rename_sql(row["sql"], tdef.renamed, q))
+        own = row["tbl_name"].lower() == low_table
+        ctx.execute(_rename_sql(row["sql"], tdef.renamed, q) if own else row["sql"])
     for row in views:
         ctx.execute(row["sql"])
     ctx.rebuilt.add(table)
