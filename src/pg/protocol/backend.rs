@@ -205,6 +205,11 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
+    fn u16(&mut self) -> Result<u16> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
     fn i16(&mut self) -> Result<i16> {
         let b = self.take(2)?;
         Ok(i16::from_be_bytes([b[0], b[1]]))
@@ -333,7 +338,9 @@ pub fn decode_body(tag: u8, body: &[u8]) -> Result<Message<'_>> {
         b'3' => Message::CloseComplete,
         b'n' => Message::NoData,
         b't' => {
-            let n = r.count()?;
+            // The server sends the count as 16 bits that reach 65535 (the most
+            // parameters a statement can have): read them unsigned, as libpq does.
+            let n = usize::from(r.u16()?);
             let mut oids = Vec::with_capacity(n.min(r.buf.len() / 4));
             for _ in 0..n {
                 oids.push(r.u32()?);
@@ -641,6 +648,16 @@ mod tests {
         assert_eq!(row.len(), 3);
         let cols: Vec<_> = row.columns().collect();
         assert_eq!(cols, vec![Some(&b"ab"[..]), None, Some(&b""[..])]);
+    }
+
+    #[test]
+    fn parameter_description_counts_up_to_65535() {
+        let mut body = vec![0xff, 0xff];
+        body.extend(std::iter::repeat_n([0, 0, 0, 23], 65_535).flatten());
+        match one(b't', &body) {
+            Message::ParameterDescription(oids) => assert_eq!(oids.len(), 65_535),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
