@@ -502,7 +502,10 @@ def _compare_table(
         return tuple(c.lower() for c in columns)
 
     live_unique_sets = {cols_key(u.columns) for u in live.uniques}
-    live_unique_sets |= {cols_key(i.columns) for i in live.indexes if i.unique}
+    dropped_idx = {op.index_name for op in drop_idx if isinstance(op, DropIndexOp)}
+    live_unique_sets |= {
+        cols_key(i.columns) for i in live.indexes if i.unique and i.name not in dropped_idx
+    }
     target_unique_sets = {cols_key(u.columns) for u in target.uniques}
     target_unique_sets |= {cols_key(i.columns) for i in target.indexes if i.unique}
     for uq in target.uniques:
