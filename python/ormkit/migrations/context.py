@@ -7,8 +7,8 @@ when ``op`` is called, errors point at the revision file's line, and a data migr
 can read what it needs.
 
 In ``sql`` (offline) mode statements are printed with their parameters inlined. On
-SQLite they also run against a scratch in-memory database holding the schema, so a
-table rebuild can be planned exactly as it would be online.
+SQLite the schema changes among them also run against a scratch in-memory database,
+so a table rebuild can be planned exactly as it would be online.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class MigrationContext:
         """Runs one statement (prints it in ``sql`` mode); returns the QueryResult or None."""
         if self.as_sql:
             self.output(inline_params(sql, params, self.dialect) + ";\n")
-            if self.executor is None:
+            if self.executor is None or not _is_schema_change(sql):
+                # The scratch database follows the schema only; data is not its business.
                 return None
         if self.executor is None:
             raise RuntimeError("no database connection")
@@ -82,6 +83,11 @@ class MigrationContext:
 
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
+_SCHEMA_CHANGE = re.compile(r"^\s*(create|alter|drop|pragma)\b", re.I)
+
+
+def _is_schema_change(sql: str) -> bool:
+    return bool(_SCHEMA_CHANGE.match(sql))
 
 
 def _skip_quoted(sql: str, i: int) -> int:
