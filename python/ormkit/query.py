@@ -211,16 +211,36 @@ class Query(Generic[T]):
 
     # -- terminals: rows --------------------------------------------------------------
 
+    def _rows(self, limit: int | None) -> tuple[Select, dict[str, Any]]:
+        """The SELECT for row terminals and its loading plan. With a LIMIT/OFFSET and a
+        joined collection, the limit applies to the parents: ``pk IN (SELECT pk …)``."""
+        from ormkit.orm.loading import build_plan, has_joined_collection
+
+        plan = build_plan(self._model, self._options)
+        limited = self._copy(limit=limit)
+        if (limit is None and self._offset is None) or not has_joined_collection(plan):
+            return limited._select(), plan
+        model: Any = self._model
+        pk = model.__primary_key__
+        if not isinstance(pk, str):
+            from ormkit.orm.loading import demote_joined
+
+            demote_joined(plan)
+            return limited._select(), plan
+        column = model.__columns__[pk].expr
+        inner = limited._select().with_only_columns(column)
+        return self._select(limited=False).where(column.in_(inner)), plan
+
     async def all(self) -> list[T]:
         """Every matching row as a model instance."""
-        return await self._session._load(self._model, self._select(), self._options)
+        stmt, plan = self._rows(self._limit)
+        return await self._session._load(self._model, stmt, plan)
 
     async def first(self) -> T | None:
         """The first row, or None."""
         limit = 1 if self._limit is None else min(1, self._limit)
-        rows = await self._session._load(
-            self._model, self._copy(limit=limit)._select(), self._options
-        )
+        stmt, plan = self._rows(limit)
+        rows = await self._session._load(self._model, stmt, plan)
         return rows[0] if rows else None
 
     async def one(self) -> T:
@@ -233,9 +253,8 @@ class Query(Generic[T]):
     async def one_or_none(self) -> T | None:
         """The only row, or None (``MultipleResultsFound`` for more than one)."""
         limit = 2 if self._limit is None else min(2, self._limit)
-        rows = await self._session._load(
-            self._model, self._copy(limit=limit)._select(), self._options
-        )
+        stmt, plan = self._rows(limit)
+        rows = await self._session._load(self._model, stmt, plan)
         if len(rows) > 1:
             raise MultipleResultsFound(f"more than one {self._model.__name__} matched the query")
         return rows[0] if rows else None

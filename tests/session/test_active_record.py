@@ -219,39 +219,7 @@ async def test_refresh_and_execute_raw(session: AsyncSession, engine: ormkit.Eng
         await session.refresh(user)
 
 
-TLS_BIG_WRITE_BUG = (
-    "PostgreSQL client: a message over 64 KiB fails on a TLS connection "
-    "('TLS error: failed to write whole buffer')"
-)
-PARAM_COUNT_BUG = (
-    "PostgreSQL client: ParameterDescription's count is read as a signed Int16, so a "
-    "statement with more than 32767 parameters fails ('negative count in ParameterDescription')"
-)
-
-
-async def test_insert_all_twenty_thousand_rows(
-    engine: ormkit.Engine, sql_log: SqlLog, request: pytest.FixtureRequest
-) -> None:
-    if engine.dialect == "postgresql":
-        request.applymarker(pytest.mark.xfail(raises=ormkit.Error, reason=TLS_BIG_WRITE_BUG))
-    await check_twenty_thousand_rows(engine, sql_log)
-
-
-@pytest.mark.pg
-@pytest.mark.xfail(raises=ormkit.InterfaceError, reason=PARAM_COUNT_BUG)
-async def test_insert_all_twenty_thousand_rows_postgresql_plain(pg_url: str) -> None:
-    async with await ormkit.create_engine(pg_url + "?sslmode=disable") as engine:
-        await engine.drop_all([Item])
-        await engine.create_all([Item])
-        log = SqlLog()
-        engine.events.on("query", log)
-        try:
-            await check_twenty_thousand_rows(engine, log)
-        finally:
-            await engine.drop_all([Item])
-
-
-async def check_twenty_thousand_rows(engine: ormkit.Engine, sql_log: SqlLog) -> None:
+async def test_insert_all_twenty_thousand_rows(engine: ormkit.Engine, sql_log: SqlLog) -> None:
     """insert_all of 20,000 rows x 6 columns: every id back, batches under the limit."""
     items = [
         Item(a=i, b=f"b{i}", c=i / 2, d=i % 2 == 0, e=None if i % 3 else "e", f=i * 7)

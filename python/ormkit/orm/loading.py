@@ -1,8 +1,19 @@
-"""Hydration: from a ``QueryResult`` to tracked model instances.
+"""Hydration and relationship loader options.
 
 Rows become objects in Rust (``QueryResult.to_models``: ``cls.__new__`` plus the
 ``__dict__`` filled from the row, with per-column converters); the only per-row Python
 work is registering each object in the session's identity map with a snapshot.
+
+Loader options say how a query loads relationships: ``selectinload(path)`` (one more
+query per level, IN lists chunked under the parameter limit), ``joinedload(path)`` (a
+LEFT OUTER JOIN in the same query), ``noload(path)`` (set empty) and
+``lazyload(path)`` (left unloaded until ``session.load_related``). A path is
+``"posts"`` or ``"posts.comments"``; a path option applies its strategy to each step
+not named by another option, and options chain:
+``selectinload("posts").joinedload("author")``. Relationships no option names use
+``relationship(lazy=...)``: ``"selectin"``/``"joined"`` load, ``"noload"`` sets
+empty, ``"raise"``/``"select"`` leave them unloaded. Reading an unloaded relationship
+raises ``RelationshipNotLoaded``; nothing is ever loaded behind the user's back.
 """
 
 from __future__ import annotations
@@ -14,11 +25,32 @@ if TYPE_CHECKING:
     from ormkit.orm.unit_of_work import UnitOfWork
     from ormkit.types import Converter
 
-__all__ = ["hydrate", "hydrate_untracked", "plain_rows", "plain_tuples"]
+__all__ = [
+    "LoaderOption",
+    "PlanNode",
+    "build_plan",
+    "hydrate",
+    "hydrate_untracked",
+    "joinedload",
+    "lazyload",
+    "noload",
+    "plain_rows",
+    "plain_tuples",
+    "selectinload",
+    "set_loaded",
+]
+
+STRATEGIES = ("selectin", "joined", "noload", "lazy")
+_DEFAULT_STRATEGY = {"selectin": "selectin", "joined": "joined", "noload": "noload"}
+#: how deep relationship(lazy="selectin"/"joined") defaults follow each other
+MAX_DEFAULT_DEPTH = 4
 
 
 class _Values:
     """A bare object for ``to_models``: converts plain rows in Rust."""
+
+
+# -- hydration ------------------------------------------------------------------------
 
 
 def hydrate(uow: UnitOfWork, model: type[Any], result: QueryResult) -> list[Any]:
@@ -54,41 +86,182 @@ def plain_tuples(
     result: QueryResult, converters: tuple[Converter, ...] | None
 ) -> list[tuple[Any, ...]]:
     """Rows as tuples, values converted in Rust."""
-    if converters is None:
+    if converters is None or len(set(result.columns)) != len(result.columns):
         return result.tuples()
     return [tuple(row.__dict__.values()) for row in result.to_models(_Values, converters)]
 
 
+def set_loaded(uow: UnitOfWork, obj: Any, key: str, value: Any) -> None:
+    """Mark relationship ``key`` of ``obj`` loaded with ``value`` (a list for a
+    collection), as the session's snapshot sees it too."""
+    obj.__dict__[key] = value
+    state = uow.state_of(obj)
+    if state is not None and state.persistent:
+        state.snapshot[key] = list(value) if isinstance(value, list) else value
+
+
+# -- options --------------------------------------------------------------------------
+
+
+class LoaderOption:
+    """One loader option: a relationship path and a strategy (chainable)."""
+
+    __slots__ = ("parent", "path", "strategy")
+
+    def __init__(
+        self, path: str | tuple[str, ...], strategy: str, parent: LoaderOption | None = None
+    ) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown loader strategy {strategy!r}")
+        steps = tuple(path.split(".")) if isinstance(path, str) else tuple(path)
+        if not steps or not all(isinstance(s, str) and s for s in steps):
+            raise ValueError(f"invalid relationship path {path!r}")
+        base: tuple[str, ...] = parent.path if parent is not None else ()
+        self.path: tuple[str, ...] = base + steps
+        self.strategy = strategy
+        self.parent = parent
+
+    def __repr__(self) -> str:
+        return f"{self.strategy}load({'.'.join(self.path)!r})"
+
+    def flatten(self) -> list[LoaderOption]:
+        """This option and the ones it was chained from, outermost first."""
+        chain: list[LoaderOption] = []
+        option: LoaderOption | None = self
+        while option is not None:
+            chain.append(option)
+            option = option.parent
+        return chain[::-1]
+
+    def selectinload(self, path: str) -> LoaderOption:
+        """Then load ``path`` (relative to this one) with selectin."""
+        return LoaderOption(path, "selectin", self)
+
+    def joinedload(self, path: str) -> LoaderOption:
+        """Then load ``path`` (relative to this one) with a join."""
+        return LoaderOption(path, "joined", self)
+
+    def noload(self, path: str) -> LoaderOption:
+        """Then leave ``path`` (relative to this one) empty."""
+        return LoaderOption(path, "noload", self)
+
+    def lazyload(self, path: str) -> LoaderOption:
+        """Then leave ``path`` (relative to this one) unloaded."""
+        return LoaderOption(path, "lazy", self)
+
+
+def selectinload(path: str) -> LoaderOption:
+    """Load the relationship ``path`` with one more query per level (IN lists)."""
+    return LoaderOption(path, "selectin")
+
+
+def joinedload(path: str) -> LoaderOption:
+    """Load the relationship ``path`` in the same query (LEFT OUTER JOIN)."""
+    return LoaderOption(path, "joined")
+
+
+def noload(path: str) -> LoaderOption:
+    """Set the relationship ``path`` empty (``[]`` or None) without a query."""
+    return LoaderOption(path, "noload")
+
+
+def lazyload(path: str) -> LoaderOption:
+    """Leave the relationship ``path`` unloaded (``await session.load_related``)."""
+    return LoaderOption(path, "lazy")
+
+
+# -- plans ----------------------------------------------------------------------------
+
+
+class PlanNode:
+    """How to load one relationship, and what to load below it."""
+
+    __slots__ = ("children", "explicit", "rel", "strategy")
+
+    def __init__(self, rel: Any, strategy: str, explicit: bool) -> None:
+        self.rel = rel
+        self.strategy = strategy
+        self.explicit = explicit
+        self.children: dict[str, PlanNode] = {}
+
+    def __repr__(self) -> str:
+        return f"<PlanNode {self.rel.key} {self.strategy} {list(self.children)}>"
+
+
+def _relationship(model: type[Any], name: str, path: tuple[str, ...]) -> Any:
+    rels = getattr(model, "__relationships__", {})
+    if name not in rels:
+        raise ValueError(
+            f"unknown relationship {name!r} on {model.__name__} in loader path "
+            f"{'.'.join(path)!r}; known: {', '.join(rels) or 'none'}"
+        )
+    return rels[name]
+
+
 def check_options(model: type[Any], options: Any) -> None:
-    """Check loader options against ``model`` (relationship loading: issue 6)."""
-    if options:
-        raise NotImplementedError("loader options are not implemented yet")
+    """Raise ``TypeError``/``ValueError`` if ``options`` do not fit ``model``."""
+    build_plan(model, options, defaults=False)
 
 
-async def apply_loaders(session: Any, model: type[Any], objs: list[Any], options: Any) -> None:
-    """Load relationships of ``objs`` per ``options`` and the relationship defaults."""
+def build_plan(model: type[Any], options: Any, *, defaults: bool = True) -> dict[str, PlanNode]:
+    """The loading plan of ``model`` for ``options``: relationship key → node."""
+    explicit: dict[tuple[str, ...], str] = {}
+    implied: dict[tuple[str, ...], str] = {}
+    for option in options:
+        if not isinstance(option, LoaderOption):
+            raise TypeError(
+                f"options() takes selectinload/joinedload/noload/lazyload, got {option!r}"
+            )
+        for step in option.flatten():
+            explicit[step.path] = step.strategy
+            for i in range(1, len(step.path)):
+                implied.setdefault(step.path[:i], step.strategy)
+    plan: dict[str, PlanNode] = {}
+    paths = sorted({*explicit, *implied}, key=len)
+    for path in paths:
+        strategy = explicit.get(path) or implied[path]
+        nodes = plan
+        current = model
+        for i, name in enumerate(path):
+            rel = _relationship(current, name, path)
+            if i == len(path) - 1:
+                nodes[name] = PlanNode(rel, strategy, True)
+            node = nodes[name]
+            nodes = node.children
+            current = rel.target
+    if defaults:
+        add_defaults(model, plan, None, 0)
+    return plan
 
 
-async def load_paths(session: Any, objs: list[Any], names: Any) -> None:
-    """Load the relationship paths ``names`` of ``objs``."""
-    raise NotImplementedError("load_related is not implemented yet")
+def add_defaults(model: type[Any], plan: dict[str, PlanNode], incoming: Any, depth: int) -> None:
+    """Add the ``relationship(lazy=...)`` defaults of ``model`` to ``plan`` (in place),
+    skipping the way back along ``incoming`` and stopping at ``MAX_DEFAULT_DEPTH``."""
+    if depth >= MAX_DEFAULT_DEPTH:
+        return
+    reverse = incoming.back_populates if incoming is not None else None
+    for key, rel in getattr(model, "__relationships__", {}).items():
+        node = plan.get(key)
+        if node is None:
+            strategy = _DEFAULT_STRATEGY.get(rel.lazy)
+            if strategy is None or (key == reverse and rel.target is incoming.model):
+                continue
+            node = plan[key] = PlanNode(rel, strategy, False)
+        if node.strategy in ("selectin", "joined"):
+            add_defaults(rel.target, node.children, rel, depth + 1)
 
 
-def selectinload(path: str) -> Any:
-    """Load ``path`` with one extra query per level (IN lists)."""
-    raise NotImplementedError
+def has_joined_collection(plan: dict[str, PlanNode]) -> bool:
+    """Whether a joined step of ``plan`` (from the top) reaches a collection."""
+    for node in plan.values():
+        if node.strategy == "joined" and (node.rel.uselist or has_joined_collection(node.children)):
+            return True
+    return False
 
 
-def joinedload(path: str) -> Any:
-    """Load ``path`` in the same query (LEFT OUTER JOIN)."""
-    raise NotImplementedError
-
-
-def noload(path: str) -> Any:
-    """Leave ``path`` empty."""
-    raise NotImplementedError
-
-
-def lazyload(path: str) -> Any:
-    """Leave ``path`` unloaded until ``session.load_related``."""
-    raise NotImplementedError
+def demote_joined(plan: dict[str, PlanNode]) -> None:
+    """Turn the joined steps of ``plan`` into selectin ones (in place)."""
+    for node in plan.values():
+        if node.strategy == "joined":
+            node.strategy = "selectin"
+        demote_joined(node.children)

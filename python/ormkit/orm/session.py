@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ormkit.errors import InterfaceError, NoResultFound
-from ormkit.orm import loading
+from ormkit.orm import loading, strategies
 from ormkit.orm.mixins import utcnow
 from ormkit.orm.results import Result
 from ormkit.orm.state import Journal, identity_key, model_pk
@@ -378,15 +378,14 @@ class AsyncSession:
         if self.autoflush:
             await self._flush_now()
 
-    async def _load(self, model: type[Any], stmt: Select, options: Sequence[Any]) -> list[Any]:
+    async def _load(
+        self, model: type[Any], stmt: Select, plan: dict[str, loading.PlanNode]
+    ) -> list[Any]:
         with self._using():
-            sql, params = stmt.to_sql(self.dialect)
+            stmt.to_sql(self.dialect)  # bad names fail here, before any flush
             await self._autoflush()
-            result = await self._runner().execute(sql, params)
-            objs = loading.hydrate(self._uow, model, result)
-            if options or model.__relationships__:
-                await loading.apply_loaders(self, model, objs, options)
-            return objs
+            objs, _extra = await strategies.load_objects(self, model, stmt, plan)
+            return _unique(objs)
 
     async def _scalar(self, stmt: Select, converter: Converter = None) -> Any:
         with self._using():
@@ -508,7 +507,7 @@ class AsyncSession:
         extra = soft_delete_condition(m, "exclude")
         if extra is not None:
             stmt = stmt.where(extra)
-        rows = await self._load(m, stmt, ())
+        rows = await self._load(m, stmt, loading.build_plan(m, ()))
         return rows[0] if rows else None
 
     async def get_or_raise(self, model: type[T], pk: Any) -> T:
@@ -542,8 +541,13 @@ class AsyncSession:
         object or a list of objects, one query per level; returns ``objs``."""
         with self._using():
             items = list(objs) if isinstance(objs, list | tuple) else [objs]
-            if items:
-                await loading.load_paths(self, items, names)
+            options = [loading.selectinload(name) for name in names]
+            groups: dict[type[Any], list[Any]] = {}
+            for obj in items:
+                groups.setdefault(type(obj), []).append(obj)
+            for model, group in groups.items():
+                plan = loading.build_plan(model, options, defaults=False)
+                await strategies.run_plan(self, model, group, plan)
             return objs
 
     async def execute_raw(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
@@ -572,7 +576,7 @@ class AsyncSession:
         entities = stmt._entities
         if len(entities) == 1 and isinstance(entities[0], type):
             model: Any = entities[0]
-            objs = await self._load(model, stmt, ())
+            objs = await self._load(model, stmt, loading.build_plan(model, ()))
             return Result([(o,) for o in objs], [model.__name__], len(objs))
         with self._using():
             sql, params = stmt.to_sql(self.dialect)
@@ -679,6 +683,19 @@ class AsyncSession:
             async with self._writing() as tx:
                 await self._uow.upsert(tx, items, target, fields)
         return items
+
+
+def _unique(objs: list[Any]) -> list[Any]:
+    """``objs`` without repeats (a joined collection repeats its parent), in order."""
+    if len(objs) < 2:
+        return objs
+    seen: set[int] = set()
+    out = []
+    for obj in objs:
+        if id(obj) not in seen:
+            seen.add(id(obj))
+            out.append(obj)
+    return out
 
 
 @contextlib.asynccontextmanager

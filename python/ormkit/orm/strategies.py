@@ -1,0 +1,393 @@
+"""Running a loading plan: joined steps inside the query, selectin steps after it.
+
+``load_objects`` runs one SELECT with the plan's joined steps added as LEFT OUTER
+JOINs (columns labelled per join), hydrates, then runs the selectin steps, each one
+query per level whatever the number of parents (IN lists chunked under the dialect's
+parameter limit). Many-to-many steps join the association table in the same query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ormkit.orm.loading import PlanNode, _Values, hydrate, set_loaded
+from ormkit.query import soft_delete_condition
+from ormkit.sql import Select, and_, or_, select
+from ormkit.sql.expressions import AliasedColumn, Column, OrderBy
+
+if TYPE_CHECKING:
+    from ormkit.orm.session import AsyncSession
+    from ormkit.orm.unit_of_work import UnitOfWork
+
+__all__ = ["load_objects", "run_plan"]
+
+_LINK_ALIAS = "ormkit_link"
+
+
+class _Level:
+    """One joined step: where it hangs and how its columns are labelled."""
+
+    __slots__ = ("alias", "keys", "labels", "parent", "path", "rel")
+
+    def __init__(self, path: tuple[str, ...], rel: Any, parent: int | None) -> None:
+        self.path = path
+        self.rel = rel
+        self.parent = parent
+        self.alias = ""
+        self.keys = list(rel.target.__columns__)
+        self.labels: list[str] = []
+
+
+class _LinkSelect(Select):
+    """A select of a many-to-many target joined to its association table."""
+
+    _link: Any = None
+
+    def with_only_columns(self, *entities: Any) -> Select:
+        """Keep the association join when the columns change."""
+        plain = super().with_only_columns(*entities)
+        new = _LinkSelect.__new__(_LinkSelect)
+        new.__dict__.update(plain.__dict__)
+        return new
+
+    def _scope(self) -> Any:
+        scope = super()._scope()
+        if scope is not None and self._link is not None:
+            scope.join_relationship((_LINK_ALIAS,), self._link, None, kind="INNER")
+        return scope
+
+
+class _LinkJoin:
+    """Just enough of a relationship for the compiler to join the association table."""
+
+    direction = "one_to_many"
+    uselist = False
+
+    def __init__(self, rel: Any) -> None:
+        self.model = rel.target
+        self.target = rel.secondary_model
+        self.local_columns = rel.remote_columns
+        self.remote_columns = rel.secondary_remote_columns
+
+
+def _can_set(uow: UnitOfWork, obj: Any, key: str) -> bool:
+    """A relationship may be (re)loaded unless it holds unflushed changes."""
+    d = obj.__dict__
+    if key not in d:
+        return True
+    state = uow.state_of(obj)
+    if state is None or not state.persistent:
+        return False
+    current = d[key]
+    before = state.snapshot.get(key)
+    if isinstance(current, list):
+        return isinstance(before, list) and [id(x) for x in current] == [id(x) for x in before]
+    return current is before
+
+
+# -- one query --------------------------------------------------------------------------
+
+
+def _aliased_order(order: Sequence[OrderBy], target: type[Any], alias: str) -> list[OrderBy]:
+    out = []
+    for item in order:
+        expr = item.expr
+        if isinstance(expr, Column) and expr.model is target:
+            expr = AliasedColumn(expr, alias)
+        out.append(OrderBy(expr, descending=item.descending, nulls=item.nulls))
+    return out
+
+
+def _pk_columns(model: type[Any]) -> list[Column[Any]]:
+    pk = model.__primary_key__
+    keys = (pk,) if isinstance(pk, str) else pk
+    return [model.__columns__[k].expr for k in keys]
+
+
+def _add_joins(
+    stmt: Select, model: type[Any], plan: dict[str, PlanNode], dialect: str
+) -> tuple[Select, list[_Level], dict[str, Any]]:
+    levels: list[_Level] = []
+
+    def walk(nodes: dict[str, PlanNode], path: tuple[str, ...], parent: int | None) -> None:
+        for key, node in nodes.items():
+            if node.strategy != "joined":
+                continue
+            levels.append(_Level((*path, key), node.rel, parent))
+            walk(node.children, (*path, key), len(levels) - 1)
+
+    walk(plan, (), None)
+    if not levels:
+        return stmt, levels, {}
+    for level in levels:
+        stmt = stmt.outerjoin(".".join(level.path))
+    scope = stmt._scope()
+    assert scope is not None
+    converters: dict[str, Any] = {k: i.converter(dialect) for k, i in model.__columns__.items()}
+    labels: list[Any] = []
+    order: list[OrderBy] = []
+    for n, level in enumerate(levels):
+        parent_alias = levels[level.parent].alias if level.parent is not None else None
+        level.alias = scope.join_relationship(level.path, level.rel, parent_alias)
+        target = level.rel.target
+        for key in level.keys:
+            name = f"_j{n}_{key}"
+            info = target.__columns__[key]
+            labels.append(AliasedColumn(info.expr, level.alias).label(name))
+            level.labels.append(name)
+            converters[name] = info.converter(dialect)
+        if level.rel.uselist:
+            by = level.rel.order_by or tuple(c.asc() for c in _pk_columns(target))
+            order.extend(_aliased_order(by, target, level.alias))
+    stmt = stmt.with_only_columns(model, *labels)
+    if order:
+        stmt = stmt.order_by(*order)
+    return stmt, levels, converters
+
+
+def _hydrate_joined(
+    uow: UnitOfWork,
+    model: type[Any],
+    rows: list[dict[str, Any]],
+    levels: list[_Level],
+) -> list[Any]:
+    """Objects of every level from one joined result (values converted in Rust)."""
+    root_keys = list(model.__columns__)
+    new: Any = model.__new__
+    roots = []
+    for d in rows:
+        obj = new(model)
+        od = obj.__dict__
+        for key in root_keys:
+            od[key] = d[key]
+        roots.append(obj)
+    roots = uow.register_loaded(model, roots)
+    per_level: list[list[Any]] = []
+    for level in levels:
+        target = level.rel.target
+        pk_label = level.labels[level.keys.index(_pk_columns(target)[0].key)]
+        make = target.__new__
+        found: list[Any] = []
+        positions: list[int] = []
+        for i, d in enumerate(rows):
+            if d[pk_label] is None:
+                continue
+            obj = make(target)
+            od = obj.__dict__
+            for key, label in zip(level.keys, level.labels, strict=True):
+                od[key] = d[label]
+            found.append(obj)
+            positions.append(i)
+        column: list[Any] = [None] * len(rows)
+        for i, obj in zip(positions, uow.register_loaded(target, found), strict=True):
+            column[i] = obj
+        per_level.append(column)
+    for n, level in enumerate(levels):
+        parents = roots if level.parent is None else per_level[level.parent]
+        groups: dict[int, tuple[Any, list[Any], set[int]]] = {}
+        for parent, child in zip(parents, per_level[n], strict=True):
+            if parent is None:
+                continue
+            entry = groups.setdefault(id(parent), (parent, [], set()))
+            if child is not None and id(child) not in entry[2]:
+                entry[2].add(id(child))
+                entry[1].append(child)
+        for parent, children, _seen in groups.values():
+            _assign(uow, level.rel, parent, children)
+    return roots
+
+
+async def load_objects(
+    session: AsyncSession,
+    model: type[Any],
+    stmt: Select,
+    plan: dict[str, PlanNode],
+    extra: Sequence[str] = (),
+) -> tuple[list[Any], list[list[Any]]]:
+    """Run ``stmt`` with the plan's joined steps, hydrate, run the selectin steps.
+
+    Returns the objects (one per row, so repeated for repeated rows) and, per name in
+    ``extra``, the values of that extra result column (removed from the objects)."""
+    uow = session._uow
+    stmt, levels, converters = _add_joins(stmt, model, plan, session.dialect)
+    sql, params = stmt.to_sql(session.dialect)
+    result = await session._runner().execute(sql, params)
+    extras: list[list[Any]] = []
+    if levels:
+        convs = tuple(converters.get(name) for name in result.columns)
+        rows = [r.__dict__ for r in result.to_models(_Values, convs)]
+        extras = [[d[name] for d in rows] for name in extra]
+        objs = _hydrate_joined(uow, model, rows, levels)
+    elif extra:
+        converters_ = model.__ormkit_converters__(session.dialect, result.columns)
+        raw = result.to_models(model, converters_)
+        extras = [[o.__dict__.pop(name) for o in raw] for name in extra]
+        objs = uow.register_loaded(model, raw)
+    else:
+        objs = hydrate(uow, model, result)
+    if plan and objs:
+        await run_plan(session, model, objs, plan)
+    return objs, extras
+
+
+# -- after the query ------------------------------------------------------------------
+
+
+def _unique(objs: Sequence[Any]) -> list[Any]:
+    seen: set[int] = set()
+    out = []
+    for obj in objs:
+        if obj is not None and id(obj) not in seen:
+            seen.add(id(obj))
+            out.append(obj)
+    return out
+
+
+def _related(objs: Sequence[Any], key: str) -> list[Any]:
+    out: list[Any] = []
+    for obj in objs:
+        value = obj.__dict__.get(key)
+        if isinstance(value, list):
+            out.extend(value)
+        elif value is not None:
+            out.append(value)
+    return _unique(out)
+
+
+async def run_plan(
+    session: AsyncSession, model: type[Any], objs: Sequence[Any], plan: dict[str, PlanNode]
+) -> None:
+    """Load (or set empty) the plan's relationships on ``objs`` and below."""
+    uow = session._uow
+    objs = _unique(objs)
+    for key, node in plan.items():
+        rel = node.rel
+        if node.strategy == "noload":
+            for obj in objs:
+                if key not in obj.__dict__:
+                    set_loaded(uow, obj, key, [] if rel.uselist else None)
+            continue
+        if node.strategy == "lazy":
+            continue
+        if node.strategy == "selectin":
+            todo = [o for o in objs if _can_set(uow, o, key)]
+            if not node.explicit:
+                todo = [o for o in todo if key not in o.__dict__]
+            if todo:
+                await _selectin(session, rel, todo, node)
+                continue  # the level's own query ran the plan below it
+        if node.children:
+            await run_plan(session, rel.target, _related(objs, key), node.children)
+
+
+def _assign(uow: UnitOfWork, rel: Any, parent: Any, children: list[Any]) -> None:
+    """Set a loaded relationship and, where cheap, its reverse on the children."""
+    if not _can_set(uow, parent, rel.key):
+        return
+    value: Any = children if rel.uselist else (children[0] if children else None)
+    set_loaded(uow, parent, rel.key, value)
+    back = rel.back_populates
+    if back is None or rel.direction == "many_to_many":
+        return
+    reverse = rel.target.__relationships__.get(back)
+    if reverse is None or reverse.uselist:
+        return
+    for child in children:
+        if back not in child.__dict__:
+            set_loaded(uow, child, back, parent)
+
+
+def _chunks(keys: list[tuple[Any, ...]], width: int, max_params: int) -> list[list[Any]]:
+    size = max(1, (max_params - 100) // max(1, width))
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
+
+
+def _in(cols: Sequence[Any], keys: list[tuple[Any, ...]]) -> Any:
+    if len(cols) == 1:
+        return cols[0].in_([k[0] for k in keys])
+    return or_(*(and_(*(c == v for c, v in zip(cols, k, strict=True))) for k in keys))
+
+
+async def _selectin(session: AsyncSession, rel: Any, parents: list[Any], node: PlanNode) -> None:
+    from ormkit.dialects import get_dialect
+
+    uow = session._uow
+    target = rel.target
+    max_params = get_dialect(session.dialect).max_params
+    many_to_one = rel.direction == "many_to_one"
+    local = rel.local_columns
+    by_key: dict[tuple[Any, ...], list[Any]] = {}
+    for parent in parents:
+        key = tuple(parent.__dict__.get(c) for c in local)
+        if None in key:
+            _assign(uow, rel, parent, [])
+        else:
+            by_key.setdefault(key, []).append(parent)
+    keys = list(by_key)
+    found: dict[tuple[Any, ...], list[Any]] = {k: [] for k in keys}
+    soft = soft_delete_condition(target, "exclude")
+    wanted = keys
+    if (
+        many_to_one
+        and not node.children
+        and list(rel.remote_columns) == [c.key for c in _pk_columns(target)]
+    ):
+        wanted = []  # rows already in the identity map need no query
+        for key in keys:
+            obj = uow.identity.get((target, key[0] if len(key) == 1 else key))
+            if obj is not None:
+                found[key].append(obj)
+            else:
+                wanted.append(key)
+    if rel.direction == "many_to_many":
+        await _selectin_secondary(session, rel, wanted, found, node, max_params)
+    else:
+        cols = [target.__columns__[c].expr for c in rel.remote_columns]
+        order = rel.order_by or tuple(c.asc() for c in _pk_columns(target))
+        for chunk in _chunks(wanted, len(cols), max_params):
+            stmt = select(target).where(_in(cols, chunk))
+            if soft is not None:
+                stmt = stmt.where(soft)
+            if rel.uselist:
+                stmt = stmt.order_by(*order)
+            objs, _ = await load_objects(session, target, stmt, node.children)
+            remote = rel.remote_columns
+            for obj in _unique(objs):
+                key = tuple(obj.__dict__.get(c) for c in remote)
+                if key in found:
+                    found[key].append(obj)
+    for key, group in by_key.items():
+        for parent in group:
+            _assign(uow, rel, parent, found[key])
+
+
+async def _selectin_secondary(
+    session: AsyncSession,
+    rel: Any,
+    keys: list[tuple[Any, ...]],
+    found: dict[tuple[Any, ...], list[Any]],
+    node: PlanNode,
+    max_params: int,
+) -> None:
+    target = rel.target
+    secondary = rel.secondary_model
+    names = [f"_ormkit_link_{i}" for i in range(len(rel.secondary_local_columns))]
+    link_cols = [
+        AliasedColumn(secondary.__columns__[c].expr, _LINK_ALIAS)
+        for c in rel.secondary_local_columns
+    ]
+    soft = soft_delete_condition(target, "exclude")
+    order = rel.order_by or tuple(c.asc() for c in _pk_columns(target))
+    for chunk in _chunks(keys, len(link_cols), max_params):
+        linked = _LinkSelect(target, *(c.label(n) for c, n in zip(link_cols, names, strict=True)))
+        linked._link = _LinkJoin(rel)
+        stmt: Select = linked.where(_in(link_cols, chunk)).order_by(*order)
+        if soft is not None:
+            stmt = stmt.where(soft)
+        objs, extras = await load_objects(session, target, stmt, node.children, names)
+        for i, obj in enumerate(objs):
+            key = tuple(values[i] for values in extras)
+            bucket = found.get(key)
+            if bucket is not None and all(x is not obj for x in bucket):
+                bucket.append(obj)
