@@ -200,6 +200,14 @@ COMMANDS = [
     ("downgrade", "base"),
     ("stamp", "heads"),
     ("stamp", "base"),
+    ("upgrade", "x2"),
+    ("stamp", "r2"),
+    ("stamp", "x1"),
+    ("stamp", "base"),
+    ("upgrade", "r3a"),
+    ("downgrade", "-1"),
+    ("upgrade", "+2"),
+    ("downgrade", "base"),
 ]
 
 
