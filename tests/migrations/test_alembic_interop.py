@@ -225,8 +225,8 @@ async def test_version_table_matches_alembic_through_branches_and_merges(
                 project,
                 rev,
                 down,
-                f"op.create_table('t_{rev}', sa.Column('id', sa.Integer(), primary_key=True))",
-                f"op.drop_table('t_{rev}')",
+                f"op.execute('CREATE TABLE IF NOT EXISTS t_{rev} (id INTEGER)')",
+                f"op.execute('DROP TABLE IF EXISTS t_{rev}')",
                 extra=extra,
             )
         projects[tool] = (project, f"sqlite:///{tmp_path / (tool + '.db')}")
