@@ -206,7 +206,8 @@ COMMANDS = [
     ("stamp", "base"),
     ("upgrade", "r3a"),
     ("downgrade", "-1"),
-    ("upgrade", "+2"),
+    ("downgrade", "-1"),
+    ("upgrade", "+1"),
     ("downgrade", "base"),
 ]
 
