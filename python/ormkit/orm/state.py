@@ -61,12 +61,19 @@ def mutable_columns(model: type[Any]) -> tuple[str, ...]:
 
 
 def take_snapshot(obj: Any) -> dict[str, Any]:
-    """A copy of ``obj.__dict__`` to compare with at flush."""
+    """A copy of ``obj.__dict__`` to compare with at flush (JSON values deep-copied,
+    loaded collections copied)."""
     snap = dict(obj.__dict__)
-    for key in mutable_columns(type(obj)):
+    model = type(obj)
+    for key in mutable_columns(model):
         value = snap.get(key)
         if isinstance(value, dict | list):
             snap[key] = copy.deepcopy(value)
+    if len(snap) > len(model.__columns__):
+        for key in model.__relationships__:
+            value = snap.get(key)
+            if isinstance(value, list):
+                snap[key] = list(value)
     return snap
 
 

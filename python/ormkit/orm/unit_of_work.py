@@ -17,6 +17,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ormkit.errors import InterfaceError, StaleDataError
+from ormkit.orm import cascade
 from ormkit.orm.state import (
     InstanceState,
     Journal,
@@ -175,30 +176,45 @@ class UnitOfWork:
     # -- flush ------------------------------------------------------------------------
 
     async def flush(self, runner: Runner) -> None:
-        """Write pending inserts, changes and deletes through ``runner``."""
-        new = list(self.new.values())
-        dirty = self.dirty_states()
-        deleted = list(self.deleted.values())
-        if new:
-            await self.insert(runner, new)
-        for state in dirty:
+        """Write pending inserts, changes and deletes through ``runner``, with what
+        relationships imply (see :mod:`ormkit.orm.cascade`)."""
+        plan = cascade.prepare(self, None)
+        if plan.inserts:
+            await self._insert_all(runner, list(plan.inserts.values()), plan)
+        for state in list(self.states.values()):
+            if state.persistent and id(state.obj) not in plan.inserts:
+                cascade.sync_foreign_keys(self, state.obj, plan)
+        cascade.apply_nullify(self, plan)
+        for state in self.dirty_states():
             await self.update(runner, state.obj)
-        if deleted:
-            await self.delete(runner, deleted)
+        await cascade.write_associations(self, runner, plan)
+        if self.deleted:
+            await self.delete(runner, list(self.deleted.values()))
+        cascade.finish(self, plan)
 
     # -- writes -----------------------------------------------------------------------
 
     async def insert(self, runner: Runner, objs: Sequence[Any]) -> None:
-        """INSERT ``objs`` (referenced tables first), multi-row, batched under the
-        bind-parameter limit; generated keys and server defaults come back through
-        RETURNING into each object."""
-        groups = _group(objs)
+        """INSERT ``objs`` (and the new objects their loaded relationships reach),
+        referenced tables first, multi-row, batched under the bind-parameter limit;
+        generated keys and server defaults come back through RETURNING."""
         for obj in objs:
+            _require_model(obj)
             state = self.states.get(id(obj))
             if state is not None and state.persistent:
                 raise InterfaceError(f"{obj!r} is already persistent; use update() to change it")
+        plan = cascade.prepare(self, objs)
+        await self._insert_all(runner, list(plan.inserts.values()), plan)
+        await cascade.write_associations(self, runner, plan)
+        cascade.finish(self, plan)
+
+    async def _insert_all(self, runner: Runner, objs: list[Any], plan: cascade.FlushPlan) -> None:
+        groups = _group(objs)
         for model in sort_models(groups):
-            await self._insert_model(runner, model, groups[model])
+            for generation in cascade.generations(self, groups[model], plan):
+                for obj in generation:
+                    cascade.sync_foreign_keys(self, obj, plan)
+                await self._insert_model(runner, model, generation)
 
     async def _insert_model(self, runner: Runner, model: type[Any], objs: list[Any]) -> None:
         for obj in objs:
@@ -296,9 +312,11 @@ class UnitOfWork:
     async def delete(self, runner: Runner, objs: Sequence[Any]) -> None:
         """DELETE the rows of ``objs`` (referencing tables first); with a version
         column each row is checked (``StaleDataError``)."""
+        objs = cascade.expand_deletes(self, objs)
         for obj in objs:
             _require_model(obj)
             await run_hook(obj, "before_delete")
+        await cascade.delete_associations(self, runner, objs)
         groups = _group(objs)
         for model in reversed(sort_models(groups)):
             await self._delete_model(runner, model, groups[model])
@@ -423,9 +441,14 @@ class UnitOfWork:
 
     def _restore(self, state: InstanceState, snapshot: dict[str, Any]) -> None:
         d = state.obj.__dict__
-        for key in type(state.obj).__columns__:
+        model = type(state.obj)
+        for key in model.__columns__:
             if key in snapshot:
                 d[key] = snapshot[key]
+        for key in model.__relationships__:
+            if key in snapshot:
+                value = snapshot[key]
+                d[key] = list(value) if isinstance(value, list) else value
         self.states[id(state.obj)] = state
         self.attach(state.obj)
 

@@ -1,0 +1,282 @@
+"""Writes through relationships, worked out before a flush writes anything.
+
+- *save-update*: an object reachable through a loaded relationship of an object being
+  written, and not yet in the database, is inserted too (before the objects that
+  reference it).
+- *foreign keys*: ``post.author = user`` sets ``post.author_id`` from ``user``'s key;
+  appending ``post`` to ``user.posts`` sets it too; removing a child from a collection
+  sets its key to NULL, or deletes it with ``cascade="all, delete-orphan"``.
+- *association rows*: appending to / removing from a many-to-many collection inserts /
+  deletes the row of the association table; deleting an object deletes its rows.
+- *delete*: deleting an object deletes the loaded children of its ``cascade="delete"``
+  (or ``"all"``) relationships.
+
+Changes are found by comparing each loaded relationship with the copy in the session's
+snapshot (collections are compared by identity of their members).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ormkit.sql import and_, delete, insert, or_
+
+if TYPE_CHECKING:
+    from ormkit.orm.unit_of_work import Runner, UnitOfWork
+
+__all__ = ["FlushPlan", "expand_deletes", "generations", "prepare", "sync_foreign_keys"]
+
+_MISSING: Any = object()
+
+
+def _members(value: Any) -> list[Any]:
+    if value is None or value is _MISSING:
+        return []
+    if isinstance(value, list | tuple | set):
+        return list(value)
+    return [value]
+
+
+def _loaded(obj: Any) -> Iterable[tuple[Any, Any]]:
+    """(relationship, value) for every loaded relationship of ``obj``."""
+    d = obj.__dict__
+    for key, rel in type(obj).__relationships__.items():
+        if key in d:
+            yield rel, d[key]
+
+
+class FlushPlan:
+    """What relationships add to one flush (or active-record insert)."""
+
+    def __init__(self) -> None:
+        #: objects to insert, in discovery order
+        self.inserts: dict[int, Any] = {}
+        #: id(child) → [(relationship, parent)] from collections the child joined
+        self.links: dict[int, list[tuple[Any, Any]]] = {}
+        #: (relationship, child) removed from a collection without delete-orphan
+        self.nullify: list[tuple[Any, Any]] = []
+        #: (relationship, parent, child) association rows to insert / delete
+        self.assoc_add: list[tuple[Any, Any, Any]] = []
+        self.assoc_remove: list[tuple[Any, Any, Any]] = []
+        #: parents whose relationship snapshots change after the flush
+        self.touched: dict[int, Any] = {}
+
+
+def prepare(uow: UnitOfWork, roots: Sequence[Any] | None) -> FlushPlan:
+    """Plan a flush (``roots`` None: everything the session tracks) or an insert of
+    ``roots``: find the objects to insert and the relationship changes."""
+    plan = FlushPlan()
+    if roots is None:
+        starts = [*uow.new.values(), *(s.obj for s in uow.states.values() if s.persistent)]
+        for obj in uow.new.values():
+            plan.inserts[id(obj)] = obj
+    else:
+        starts = list(roots)
+        for obj in roots:
+            plan.inserts[id(obj)] = obj
+    queue = list(starts)
+    seen = {id(o) for o in queue}
+    while queue:
+        obj = queue.pop()
+        for rel, value in _loaded(obj):
+            if "save-update" not in rel.cascade:
+                continue
+            for other in _members(value):
+                if id(other) in seen:
+                    continue
+                state = uow.state_of(other)
+                if state is not None and state.persistent:
+                    if roots is None:
+                        seen.add(id(other))
+                    continue
+                seen.add(id(other))
+                plan.inserts[id(other)] = other
+                queue.append(other)
+    start_ids = {id(o) for o in starts}
+    for obj in [*starts, *(o for o in plan.inserts.values() if id(o) not in start_ids)]:
+        _diff_collections(uow, plan, obj)
+    return plan
+
+
+def _diff_collections(uow: UnitOfWork, plan: FlushPlan, obj: Any) -> None:
+    state = uow.state_of(obj)
+    snapshot = state.snapshot if state is not None and state.persistent else None
+    for rel, value in _loaded(obj):
+        if rel.direction == "many_to_one":
+            continue
+        current = _members(value)
+        before = _members(snapshot.get(rel.key, _MISSING)) if snapshot is not None else []
+        if [id(x) for x in current] == [id(x) for x in before]:
+            continue
+        plan.touched[id(obj)] = obj
+        before_ids = {id(x) for x in before}
+        current_ids = {id(x) for x in current}
+        added = [x for x in current if id(x) not in before_ids]
+        removed = [x for x in before if id(x) not in current_ids]
+        if rel.direction == "many_to_many":
+            plan.assoc_add.extend((rel, obj, child) for child in added)
+            plan.assoc_remove.extend((rel, obj, child) for child in removed)
+            continue
+        for child in added:
+            plan.links.setdefault(id(child), []).append((rel, obj))
+        for child in removed:
+            if "delete-orphan" in rel.cascade:
+                if id(child) in uow.new:
+                    uow.new.pop(id(child))
+                else:
+                    child_state = uow.state_of(child)
+                    if child_state is not None and child_state.persistent:
+                        uow.deleted[id(child)] = child
+            else:
+                plan.nullify.append((rel, child))
+
+
+def expand_deletes(uow: UnitOfWork, objs: Iterable[Any]) -> list[Any]:
+    """``objs`` plus the loaded children of their ``cascade="delete"`` relationships."""
+    out: dict[int, Any] = {}
+    queue = list(objs)
+    while queue:
+        obj = queue.pop(0)
+        if id(obj) in out:
+            continue
+        out[id(obj)] = obj
+        for rel, value in _loaded(obj):
+            if "delete" in rel.cascade and rel.direction in ("one_to_many", "one_to_one"):
+                queue.extend(_members(value))
+    return list(out.values())
+
+
+def sync_foreign_keys(uow: UnitOfWork, obj: Any, plan: FlushPlan | None) -> None:
+    """Set ``obj``'s foreign-key columns from its changed many-to-one relationships and
+    from the collections it was added to (the related rows exist by now)."""
+    d = obj.__dict__
+    state = uow.state_of(obj)
+    snapshot = state.snapshot if state is not None and state.persistent else None
+    for rel, target in _loaded(obj):
+        if rel.direction != "many_to_one":
+            continue
+        if snapshot is not None and snapshot.get(rel.key, _MISSING) is target:
+            continue
+        for local, remote in zip(rel.local_columns, rel.remote_columns, strict=True):
+            d[local] = None if target is None else target.__dict__.get(remote)
+    if plan is None:
+        return
+    for rel, parent in plan.links.get(id(obj), ()):
+        for local, remote in zip(rel.local_columns, rel.remote_columns, strict=True):
+            d[remote] = parent.__dict__.get(local)
+
+
+def apply_nullify(uow: UnitOfWork, plan: FlushPlan) -> None:
+    """Children removed from a collection (and added to none) lose their foreign key."""
+    for rel, child in plan.nullify:
+        if id(child) in plan.links or id(child) in uow.deleted:
+            continue
+        state = uow.state_of(child)
+        if state is None or not state.persistent:
+            continue
+        for remote in rel.remote_columns:
+            child.__dict__[remote] = None
+
+
+def generations(uow: UnitOfWork, objs: list[Any], plan: FlushPlan) -> list[list[Any]]:
+    """``objs`` (one model) in insert order: an object after the objects of the same
+    batch it references (self-referential trees)."""
+    ids = {id(o) for o in objs}
+    deps: dict[int, set[int]] = {}
+    for obj in objs:
+        need: set[int] = set()
+        for rel, target in _loaded(obj):
+            if rel.direction == "many_to_one" and target is not None and id(target) in ids:
+                need.add(id(target))
+        for _rel, parent in plan.links.get(id(obj), ()):
+            if id(parent) in ids:
+                need.add(id(parent))
+        need.discard(id(obj))
+        deps[id(obj)] = need
+    out: list[list[Any]] = []
+    done: set[int] = set()
+    pending = list(objs)
+    while pending:
+        ready = [o for o in pending if deps[id(o)] <= done]
+        if not ready:
+            raise ValueError(
+                f"objects of {type(objs[0]).__name__} reference each other in a cycle; "
+                "insert one of them first"
+            )
+        out.append(ready)
+        done.update(id(o) for o in ready)
+        pending = [o for o in pending if id(o) not in done]
+    return out
+
+
+def _assoc_values(rel: Any, parent: Any, child: Any) -> dict[str, Any]:
+    values = {}
+    for sec, own in zip(rel.secondary_local_columns, rel.local_columns, strict=True):
+        values[sec] = parent.__dict__.get(own)
+    for sec, other in zip(rel.secondary_remote_columns, rel.remote_columns, strict=True):
+        values[sec] = child.__dict__.get(other)
+    return values
+
+
+async def write_associations(uow: UnitOfWork, runner: Runner, plan: FlushPlan) -> None:
+    """Insert and delete the association rows of changed many-to-many collections
+    (each pair once, whichever side it was changed from)."""
+    removes: dict[Any, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    for rel, parent, child in plan.assoc_remove:
+        values = _assoc_values(rel, parent, child)
+        removes.setdefault(rel.secondary_model, {})[tuple(sorted(values.items()))] = values
+    for model, rows in removes.items():
+        condition = or_(
+            *(
+                and_(*(model.__columns__[k].expr == v for k, v in row.items()))
+                for row in rows.values()
+            )
+        )
+        sql, params = delete(model).where(condition).to_sql(uow.dialect)
+        await runner.execute(sql, params)
+    adds: dict[Any, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    for rel, parent, child in plan.assoc_add:
+        values = _assoc_values(rel, parent, child)
+        adds.setdefault(rel.secondary_model, {})[tuple(sorted(values.items()))] = values
+    for model, rows in adds.items():
+        stmt = insert(model).values(list(rows.values()))
+        for sql, params, _count in stmt.to_sql_batches(uow.dialect):
+            await runner.execute(sql, params)
+
+
+async def delete_associations(uow: UnitOfWork, runner: Runner, objs: Sequence[Any]) -> None:
+    """Delete the association rows of objects about to be deleted."""
+    for model in {type(o) for o in objs}:
+        group = [o for o in objs if type(o) is model]
+        for rel in model.__relationships__.values():
+            if rel.direction != "many_to_many":
+                continue
+            secondary = rel.secondary_model
+            conditions = [
+                and_(
+                    *(
+                        secondary.__columns__[sec].expr == obj.__dict__.get(own)
+                        for sec, own in zip(
+                            rel.secondary_local_columns, rel.local_columns, strict=True
+                        )
+                    )
+                )
+                for obj in group
+            ]
+            sql, params = delete(secondary).where(or_(*conditions)).to_sql(uow.dialect)
+            await runner.execute(sql, params)
+
+
+def finish(uow: UnitOfWork, plan: FlushPlan) -> None:
+    """After the writes: the changed relationships of persistent parents are the new
+    baseline (journalled, so a rollback puts the old ones back)."""
+    for obj in plan.touched.values():
+        state = uow.state_of(obj)
+        if state is None or not state.persistent:
+            continue
+        if uow.journal is not None:
+            uow.journal.record_update(state)
+        for rel, value in _loaded(obj):
+            if rel.direction != "many_to_one":
+                state.snapshot[rel.key] = list(value) if isinstance(value, list) else value

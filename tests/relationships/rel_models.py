@@ -1,0 +1,102 @@
+"""Models of the relationships suite (own registry; table names carry the process id)."""
+
+from __future__ import annotations
+
+import os
+
+from ormkit import ForeignKey, Mapped, mapped_column, relationship
+from ormkit.orm import Registry, declarative_base
+
+S = f"_{os.getpid()}"
+
+Base = declarative_base("RelBase", registry=Registry(track=False))
+
+
+class Author(Base):
+    __tablename__ = f"r_authors{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    posts: Mapped[list[Post]] = relationship(back_populates="author", order_by="id")
+    profile: Mapped[Profile | None] = relationship(back_populates="author", uselist=False)
+
+
+class Profile(Base):
+    __tablename__ = f"r_profiles{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey(f"r_authors{S}.id"), unique=True)
+    bio: Mapped[str]
+    author: Mapped[Author] = relationship(back_populates="profile")
+
+
+class Post(Base):
+    __tablename__ = f"r_posts{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey(f"r_authors{S}.id"))
+    title: Mapped[str]
+    author: Mapped[Author | None] = relationship(back_populates="posts")
+    comments: Mapped[list[Comment]] = relationship(
+        back_populates="post", cascade="all, delete-orphan", order_by="-id"
+    )
+    tags: Mapped[list[Tag]] = relationship(
+        secondary=f"r_post_tags{S}", back_populates="posts", order_by="label"
+    )
+
+
+class Comment(Base):
+    __tablename__ = f"r_comments{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey(f"r_posts{S}.id"))
+    body: Mapped[str]
+    post: Mapped[Post] = relationship(back_populates="comments")
+
+
+class Tag(Base):
+    __tablename__ = f"r_tags{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(unique=True)
+    posts: Mapped[list[Post]] = relationship(secondary=f"r_post_tags{S}", back_populates="tags")
+
+
+class PostTag(Base):
+    __tablename__ = f"r_post_tags{S}"
+    __primary_key__ = ("post_id", "tag_id")
+
+    post_id: Mapped[int] = mapped_column(ForeignKey(f"r_posts{S}.id"))
+    tag_id: Mapped[int] = mapped_column(ForeignKey(f"r_tags{S}.id"))
+
+
+class Node(Base):
+    __tablename__ = f"r_nodes{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey(f"r_nodes{S}.id"))
+    parent: Mapped[Node | None] = relationship(back_populates="children")
+    children: Mapped[list[Node]] = relationship(back_populates="parent", order_by="name")
+
+
+class Shop(Base):
+    """Relationship defaults: lazy="selectin" and lazy="joined"."""
+
+    __tablename__ = f"r_shops{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    items: Mapped[list[ShopItem]] = relationship(back_populates="shop", lazy="selectin")
+
+
+class ShopItem(Base):
+    __tablename__ = f"r_shop_items{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey(f"r_shops{S}.id"))
+    name: Mapped[str]
+    shop: Mapped[Shop] = relationship(back_populates="items", lazy="joined")
+
+
+MODELS = [Author, Profile, Post, Comment, Tag, PostTag, Node, Shop, ShopItem]
