@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from .conftest import ormkit_cli, query, schema_of, versions_of, write_revision
 
 CREATE = """
@@ -245,3 +247,49 @@ async def test_execute_bulk_insert_and_batch(migrations: Path, db_url: str) -> N
     schema = await schema_of(db_url)
     assert "nick" not in _columns(schema, "users")
     assert await query(db_url, "SELECT COUNT(*) AS n FROM users") == [{"n": 0}]
+
+
+async def test_enum_identity_check_and_data_migration(migrations: Path, db_url: str) -> None:
+    write_revision(
+        migrations,
+        "a1",
+        None,
+        """
+        op.create_table('moods',
+        sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column('mood', sa.Enum('happy', 'sad', name='mood_kind'), nullable=False),
+        sa.Column('level', sa.Integer(), server_default=sa.text('3'), nullable=False),
+        sa.CheckConstraint('level > 0', name='ck_level_positive'),
+        sa.PrimaryKeyConstraint('id')
+        )
+        op.execute("INSERT INTO moods (mood) VALUES ('happy');"
+                   "INSERT INTO moods (mood) VALUES ('sad')")
+        bind = op.get_bind()
+        rows = bind.execute(sa.text("SELECT id, mood FROM moods ORDER BY id")).all()
+        op.add_column('moods', sa.Column('label', sa.String(20), nullable=True))
+        for row in rows:
+            bind.execute("UPDATE moods SET label = $1 WHERE id = $2",
+                         [row['mood'].upper(), row['id']])
+        """,
+        """
+        op.drop_table('moods')
+        if op.get_context().dialect == 'postgresql':
+            op.execute('DROP TYPE mood_kind')
+        """,
+    )
+    ormkit_cli(migrations, "up", url=db_url)
+    rows = await query(db_url, "SELECT id, mood, level, label FROM moods ORDER BY id")
+    assert [(r["id"], r["mood"], r["level"], r["label"]) for r in rows] == [
+        (1, "happy", 3, "HAPPY"),
+        (2, "sad", 3, "SAD"),
+    ]
+    if db_url.startswith("postgresql"):
+        types = await query(db_url, "SELECT typname FROM pg_type WHERE typname = 'mood_kind'")
+        assert types == [{"typname": "mood_kind"}]
+        bad = "INSERT INTO moods (mood) VALUES ('angry')"
+    else:
+        bad = "INSERT INTO moods (mood, level) VALUES ('sad', 0)"
+    with pytest.raises(Exception):  # noqa: B017 - enum or check violation, backend-specific
+        await query(db_url, bad)
+    ormkit_cli(migrations, "down", url=db_url)
+    ormkit_cli(migrations, "up", url=db_url)
