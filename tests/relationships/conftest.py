@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from rel_models import MODELS
+from rel_support import Queries
 
 import ormkit
-from ormkit import AsyncSession, QueryEvent
+from ormkit import AsyncSession
 
 BACKENDS = ["sqlite_file", "sqlite_memory", "postgresql"]
 
@@ -23,28 +24,6 @@ def url_for(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str
         return "sqlite::memory:"
     cluster: dict[str, str] = request.getfixturevalue("pg_cluster")
     return cluster["ORMKIT_TEST_PG_URL"]
-
-
-class Queries:
-    """Statements sent while it listens."""
-
-    def __init__(self) -> None:
-        self.events: list[QueryEvent] = []
-
-    def __call__(self, event: QueryEvent) -> None:
-        self.events.append(event)
-
-    @property
-    def sql(self) -> list[str]:
-        """The SQL of every statement, in order."""
-        return [e.sql for e in self.events]
-
-    def __len__(self) -> int:
-        return len(self.events)
-
-    def clear(self) -> None:
-        """Forget what was recorded."""
-        self.events.clear()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -4,8 +4,8 @@ query counts through engine.events; RelationshipNotLoaded instead of hidden quer
 from __future__ import annotations
 
 import pytest
-from conftest import Queries
 from rel_models import Author, Comment, Node, Post, Profile, Shop, ShopItem, Tag
+from rel_support import Queries
 
 import ormkit
 from ormkit import (

@@ -8,35 +8,10 @@ from pathlib import Path
 
 import pytest
 from session_models import MODELS
+from session_support import SqlLog
 
 import ormkit
-from ormkit import AsyncSession, QueryEvent
-
-
-class SqlLog:
-    """Statements sent to the database while it listens."""
-
-    def __init__(self) -> None:
-        self.events: list[QueryEvent] = []
-
-    def __call__(self, event: QueryEvent) -> None:
-        self.events.append(event)
-
-    @property
-    def sql(self) -> list[str]:
-        """The SQL of every statement, in order."""
-        return [e.sql for e in self.events]
-
-    def clear(self) -> None:
-        """Forget what was recorded."""
-        self.events.clear()
-
-    def writes(self) -> list[str]:
-        """INSERT/UPDATE/DELETE statements."""
-        return [
-            s for s in self.sql if s.split(None, 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}
-        ]
-
+from ormkit import AsyncSession
 
 BACKENDS = ["sqlite_file", "sqlite_memory", "postgresql"]
 

@@ -7,8 +7,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from conftest import SqlLog
 from session_models import Account, Doc, Hooked, Item, Setting, Stamped, User
+from session_support import SqlLog
 
 import ormkit
 from ormkit import AsyncSession, NoResultFound, StaleDataError

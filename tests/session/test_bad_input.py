@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from conftest import SqlLog
 from session_models import User
+from session_support import SqlLog
 
 import ormkit
 from ormkit import AsyncSession, ValidationError

@@ -6,8 +6,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from conftest import SqlLog
 from session_models import Post, User
+from session_support import SqlLog
 
 import ormkit
 from ormkit import AsyncSession, Q, delete, insert, select, update

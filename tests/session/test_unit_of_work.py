@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SqlLog
 from session_models import Account, Post, User
+from session_support import SqlLog
 
 import ormkit
 from ormkit import AsyncSession

@@ -26,6 +26,7 @@ __all__ = [
     "is_dirty",
     "model_pk",
     "mutable_columns",
+    "relationships_changed",
     "run_hook",
     "take_snapshot",
 ]
@@ -78,10 +79,29 @@ def take_snapshot(obj: Any) -> dict[str, Any]:
 
 
 def is_dirty(obj: Any, snapshot: dict[str, Any]) -> bool:
-    """Whether any column of ``obj`` differs from ``snapshot``."""
+    """Whether a column or a loaded relationship of ``obj`` differs from ``snapshot``."""
     if obj.__dict__ == snapshot:
         return False
-    return bool(changed_columns(obj, snapshot))
+    return bool(changed_columns(obj, snapshot)) or relationships_changed(obj, snapshot)
+
+
+def relationships_changed(obj: Any, snapshot: dict[str, Any]) -> bool:
+    """Whether a loaded relationship of ``obj`` holds other objects than in ``snapshot``
+    (collections compared member by member, by identity)."""
+    d = obj.__dict__
+    for key in type(obj).__relationships__:
+        if key not in d:
+            continue
+        value = d[key]
+        old = snapshot.get(key, _MISSING)
+        if isinstance(value, list):
+            if not isinstance(old, list) or len(old) != len(value):
+                return True
+            if any(a is not b for a, b in zip(value, old, strict=True)):
+                return True
+        elif value is not old:
+            return True
+    return False
 
 
 def changed_columns(obj: Any, snapshot: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from ormkit.orm.state import (
     Journal,
     changed_columns,
     identity_key,
+    is_dirty,
     model_pk,
     run_hook,
     take_snapshot,
@@ -159,13 +160,14 @@ class UnitOfWork:
         self.deleted[id(obj)] = obj
 
     def dirty_states(self) -> list[InstanceState]:
-        """Persistent objects whose columns changed since they were loaded or written."""
+        """Persistent objects whose columns or loaded relationships changed since they
+        were loaded or written."""
         deleted = self.deleted
         out = []
         for state in self.states.values():
             if not state.persistent or id(state.obj) in deleted:
                 continue
-            if state.obj.__dict__ != state.snapshot and changed_columns(state.obj, state.snapshot):
+            if state.obj.__dict__ != state.snapshot and is_dirty(state.obj, state.snapshot):
                 out.append(state)
         return out
 
@@ -453,14 +455,12 @@ class UnitOfWork:
         self.attach(state.obj)
 
     def revert_unflushed(self) -> None:
-        """Drop pending inserts and deletes and undo unflushed attribute changes."""
+        """Drop pending inserts and deletes and undo unflushed attribute and
+        relationship changes."""
         self.new.clear()
         self.deleted.clear()
         for state in self.dirty_states():
-            d = state.obj.__dict__
-            for key in type(state.obj).__columns__:
-                if key in state.snapshot:
-                    d[key] = state.snapshot[key]
+            self._restore(state, state.snapshot)
 
 
 def _match_rows(

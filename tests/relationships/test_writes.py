@@ -1,0 +1,149 @@
+"""Writes through relationships land with the right foreign keys and association rows."""
+
+from __future__ import annotations
+
+import pytest
+from rel_models import Author, Comment, Node, Post, PostTag, Profile, Tag
+from rel_support import Queries
+
+import ormkit
+from ormkit import AsyncSession, selectinload
+
+
+async def rows(engine: ormkit.Engine, sql: str) -> list[tuple[object, ...]]:
+    return (await engine.execute(sql)).tuples()
+
+
+async def test_assigning_many_to_one_sets_the_foreign_key(
+    session: AsyncSession, engine: ormkit.Engine, queries: Queries
+) -> None:
+    post = await session.insert(Post(title="t"))
+    assert post.author_id is None
+    author = Author(name="new")  # not in the database yet: inserted first
+    post.author = author
+    await session.commit()
+    assert author.id is not None and post.author_id == author.id
+    assert queries.sql[-2].startswith(f"INSERT INTO {Author.__tablename__}")
+    assert queries.sql[-1].startswith(f"UPDATE {Post.__tablename__} SET author_id")
+    other = await session.insert(Author(name="other"))
+    post.author = other
+    await session.commit()
+    post.author = None
+    await session.commit()
+    assert await rows(engine, f"SELECT author_id FROM {Post.__tablename__}") == [(None,)]
+    created = await session.insert(Post(title="with author", author=other))
+    assert created.author_id == other.id
+
+
+async def test_appending_to_a_loaded_collection_inserts_the_child(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    await session.insert(Author(name="ann"))
+    session.expunge_all()
+    ann = await session.query(Author).options(selectinload("posts")).one()
+    assert ann.posts == []
+    ann.posts.append(Post(title="appended"))
+    ann.posts.append(Post(title="second"))
+    await session.commit()
+    assert [p.author_id for p in ann.posts] == [ann.id, ann.id]
+    stored = await rows(engine, f"SELECT title, author_id FROM {Post.__tablename__} ORDER BY id")
+    assert stored == [("appended", ann.id), ("second", ann.id)]
+    moved = ann.posts.pop()  # removed from a collection without delete-orphan: FK set NULL
+    await session.commit()
+    assert moved.author_id is None
+    stored = await rows(engine, f"SELECT title, author_id FROM {Post.__tablename__} ORDER BY id")
+    assert stored == [("appended", ann.id), ("second", None)]
+    await session.commit()  # nothing left to write
+    session.expunge_all()
+    ann = await session.query(Author).options(selectinload("posts")).one()
+    assert [p.title for p in ann.posts] == ["appended"]
+
+
+async def test_delete_orphan_and_cascade_delete(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    post = await session.insert(
+        Post(title="p", comments=[Comment(body="a"), Comment(body="b")], tags=[Tag(label="t")])
+    )
+    session.expunge_all()
+    post = await session.query(Post).options(selectinload("comments")).one()
+    dropped = post.comments.pop(0)  # order_by="-id": "b"
+    assert dropped.body == "b"
+    await session.commit()
+    assert await rows(engine, f"SELECT body FROM {Comment.__tablename__}") == [("a",)]
+    await session.remove(post)  # cascade="all": the loaded comments go too, and tag links
+    assert await rows(engine, f"SELECT count(*) FROM {Comment.__tablename__}") == [(0,)]
+    assert await rows(engine, f"SELECT count(*) FROM {PostTag.__tablename__}") == [(0,)]
+    assert await rows(engine, f"SELECT label FROM {Tag.__tablename__}") == [("t",)]
+
+
+async def test_many_to_many_add_and_remove(
+    session: AsyncSession, engine: ormkit.Engine, queries: Queries
+) -> None:
+    x, y = Tag(label="x"), Tag(label="y")
+    post = await session.insert(Post(title="p", tags=[x]))
+    assert await rows(engine, f"SELECT post_id, tag_id FROM {PostTag.__tablename__}") == [
+        (post.id, x.id)
+    ]
+    post.tags.append(y)  # a new tag: inserted, then linked
+    await session.commit()
+    links = f"SELECT tag_id FROM {PostTag.__tablename__} ORDER BY tag_id"
+    assert await rows(engine, links) == [(x.id,), (y.id,)]
+    post.tags.remove(x)
+    queries.clear()
+    await session.commit()
+    assert len(queries) == 1 and queries.sql[0].startswith(f"DELETE FROM {PostTag.__tablename__}")
+    assert await rows(engine, links) == [(y.id,)]
+    session.expunge_all()
+    tag = await session.query(Tag).filter(label="x").options(selectinload("posts")).one()
+    post = await session.query(Post).options(selectinload("tags")).one()
+    tag.posts.append(post)  # both sides changed: one association row
+    post.tags.append(tag)
+    await session.commit()
+    assert await rows(engine, links) == [(x.id,), (y.id,)]
+
+
+async def test_one_to_one_assignment(session: AsyncSession, engine: ormkit.Engine) -> None:
+    author = await session.insert(Author(name="a"))
+    session.expunge_all()
+    author = await session.query(Author).options(selectinload("profile")).one()
+    assert author.profile is None
+    author.profile = Profile(bio="hello")
+    await session.commit()
+    assert author.profile.author_id == author.id
+    stored = await rows(engine, f"SELECT author_id, bio FROM {Profile.__tablename__}")
+    assert stored == [(author.id, "hello")]
+
+
+async def test_self_referential_tree_in_one_flush(
+    session: AsyncSession, engine: ormkit.Engine, queries: Queries
+) -> None:
+    root = Node(name="root")
+    child = Node(name="child", parent=root)
+    grandchild = Node(name="grandchild")
+    child.children = [grandchild]
+    session.add_all([grandchild, child, root])  # any order: parents go first
+    await session.commit()
+    assert child.parent_id == root.id and grandchild.parent_id == child.id
+    inserts = [s for s in queries.sql if s.startswith("INSERT")]
+    assert len(inserts) == 3
+    stored = await rows(engine, f"SELECT name, parent_id FROM {Node.__tablename__} ORDER BY id")
+    assert stored == [("root", None), ("child", root.id), ("grandchild", child.id)]
+
+
+async def test_rollback_puts_collections_back(session: AsyncSession, engine: ormkit.Engine) -> None:
+    await session.insert(Author(name="ann", posts=[Post(title="kept")]))
+    session.expunge_all()
+    ann = await session.query(Author).options(selectinload("posts")).one()
+    extra = Post(title="extra")
+    with pytest.raises(RuntimeError):
+        async with session.begin():
+            ann.posts.append(extra)
+            await session.flush()
+            assert extra.id is not None
+            raise RuntimeError
+    assert [p.title for p in ann.posts] == ["kept"] and extra.id is None
+    assert await rows(engine, f"SELECT title FROM {Post.__tablename__}") == [("kept",)]
+    ann.posts.append(extra)  # and the same change works afterwards
+    await session.commit()
+    assert extra.author_id == ann.id
