@@ -177,9 +177,10 @@ def _is_integer(type_: t.TypeEngine) -> bool:
 def sa_type_for(ctype: Any, *, autoincrement_pk: bool = False) -> t.TypeEngine:
     """The revision-file type for an ormkit :class:`~ormkit.types.ColumnType`.
 
-    ormkit's stand-ins compile it to exactly ``ctype.sql_type(dialect)``; variants make
-    SQLAlchemy agree where its defaults differ (an ``INTEGER`` rowid key on SQLite,
-    ``JSONB`` on PostgreSQL, decimals kept as text on SQLite).
+    Written the way SQLAlchemy spells it, so Alembic and ormkit create the same column
+    from it: exactly ``ctype.sql_type("postgresql")`` on PostgreSQL, and on SQLite a
+    type of the same storage class as ormkit's, with variants where it matters (an
+    ``INTEGER`` rowid key; decimals and JSON kept as text).
     """
     kind = ctype.kind
     if kind == "enum":
@@ -188,37 +189,31 @@ def sa_type_for(ctype: Any, *, autoincrement_pk: bool = False) -> t.TypeEngine:
             kind = "int"
         else:
             kind = "str"
+    simple: dict[str, t.TypeEngine] = {
+        "int4": t.Integer(),
+        "float": t.Double(),
+        "bool": t.Boolean(),
+        "bytes": t.LargeBinary(),
+        "datetime": t.DateTime(),
+        "datetime_tz": t.DateTime(timezone=True),
+        "date": t.Date(),
+        "time": t.Time(),
+        "timedelta": t.Interval(),
+        "uuid": t.Uuid(),
+    }
+    if kind in simple:
+        return simple[kind]
     if kind == "int":
         base: t.TypeEngine = t.BigInteger()
         if autoincrement_pk:
             base = base.with_variant(t.Integer(), "sqlite")
         return base
-    if kind == "int4":
-        return t.Integer()
     if kind == "str":
         return t.String(length=ctype.max_length) if ctype.max_length else t.Text()
-    if kind == "float":
-        return t.Float()
-    if kind == "bool":
-        return t.Boolean()
-    if kind == "bytes":
-        return t.LargeBinary()
-    if kind == "datetime":
-        return t.DateTime()
-    if kind == "datetime_tz":
-        return t.DateTime(timezone=True)
-    if kind == "date":
-        return t.Date()
-    if kind == "time":
-        return t.Time()
-    if kind == "timedelta":
-        return t.Interval()
     if kind == "decimal":
         return t.Numeric(ctype.precision, ctype.scale).with_variant(t.Text(), "sqlite")
-    if kind == "uuid":
-        return t.Uuid()
     if kind == "json":
-        return t.JSON().with_variant(t.JSONB(), "postgresql")
+        return t.JSON().with_variant(t.JSONB(), "postgresql").with_variant(t.Text(), "sqlite")
     raise TypeError(f"no revision-file type for column kind {kind!r}")
 
 

@@ -1,11 +1,12 @@
 """Column types of the minimal ``sqlalchemy`` namespace that revision files use.
 
 Each type knows the SQL it stands for on PostgreSQL and SQLite and how to write itself
-back as source (``sa.String(length=100)``) for generated revision files. The generic
-types (``Integer``, ``String``, ``DateTime`` …) use ormkit's own type table
-(:mod:`ormkit.types`), so a migration creates exactly the columns that
-``engine.create_all()`` would; the upper-case types (``VARCHAR``, ``TIMESTAMP`` …) are
-written as named.
+back as source (``sa.String(length=100)``) for generated revision files. Every type
+compiles to what SQLAlchemy's DDL compiler emits for it (``sa.JSON()`` is ``JSON``,
+``sa.DateTime()`` is ``DATETIME`` on SQLite …), so one revision file gives the same
+schema whether Alembic or ormkit runs it. Where ormkit's own models want something
+else, the revision files ormkit generates say so with ``with_variant`` (see
+:func:`ormkit.migrations.autogenerate.sa_type_for`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import enum as _enum
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
-
-from ormkit import types as okt
 
 __all__ = [
     "ARRAY",
@@ -76,8 +75,8 @@ def _dialect_name(dialect: str) -> str:
     return dialect
 
 
-def _ormkit_sql(marker: okt.TypeMarker, dialect: str) -> str:
-    return okt.resolve_column_type(Any, marker).sql_type(dialect)
+def _pg(dialect: str, pg: str, other: str) -> str:
+    return pg if dialect == "postgresql" else other
 
 
 class TypeEngine:
@@ -144,32 +143,32 @@ class Integer(TypeEngine):
     """A 32-bit integer (``INTEGER``)."""
 
     def _sql(self, dialect: str) -> str:
-        return _ormkit_sql(okt.Integer(), dialect)
+        return "INTEGER"
 
 
 class BigInteger(TypeEngine):
-    """A 64-bit integer (``BIGINT``; ``INTEGER`` on SQLite)."""
+    """A 64-bit integer (``BIGINT``)."""
 
     def _sql(self, dialect: str) -> str:
-        return _ormkit_sql(okt.BigInteger(), dialect)
+        return "BIGINT"
 
 
 class SmallInteger(TypeEngine):
-    """A 16-bit integer (``SMALLINT``; ``INTEGER`` on SQLite)."""
+    """A 16-bit integer (``SMALLINT``)."""
 
     def _sql(self, dialect: str) -> str:
-        return "SMALLINT" if dialect == "postgresql" else "INTEGER"
+        return "SMALLINT"
 
 
 class String(TypeEngine):
-    """Text, ``VARCHAR(length)`` when a length is given (``TEXT`` otherwise)."""
+    """``VARCHAR(length)`` (``VARCHAR`` without a length)."""
 
     def __init__(self, length: int | None = None, collation: str | None = None) -> None:
         self.length = length
         self.collation = collation
 
     def _sql(self, dialect: str) -> str:
-        sql = _ormkit_sql(okt.String(self.length), dialect)
+        sql = "VARCHAR" if self.length is None else f"VARCHAR({self.length})"
         return _collate(sql, self.collation)
 
     def _args(self) -> list[str]:
@@ -208,18 +207,18 @@ class UnicodeText(Text):
 
 
 class Boolean(TypeEngine):
-    """A boolean (``BOOLEAN``; ``INTEGER`` 0/1 on SQLite)."""
+    """A boolean (``BOOLEAN``)."""
 
     def __init__(self, create_constraint: bool = False, name: str | None = None) -> None:
         self.create_constraint = create_constraint
         self.name = name
 
     def _sql(self, dialect: str) -> str:
-        return _ormkit_sql(okt.Boolean(), dialect)
+        return "BOOLEAN"
 
 
 class Float(TypeEngine):
-    """A double precision float (``DOUBLE PRECISION``; ``REAL`` on SQLite)."""
+    """A float (``FLOAT``, ``FLOAT(precision)``)."""
 
     def __init__(
         self,
@@ -231,18 +230,21 @@ class Float(TypeEngine):
         self.asdecimal = asdecimal
 
     def _sql(self, dialect: str) -> str:
-        return _ormkit_sql(okt.Float(), dialect)
+        return "FLOAT" if self.precision is None else f"FLOAT({self.precision})"
 
     def _args(self) -> list[str]:
         return [] if self.precision is None else [_kw("precision", self.precision)]
 
 
 class Double(Float):
-    """Same as :class:`Float`."""
+    """A double (``DOUBLE PRECISION``; ``DOUBLE`` on SQLite)."""
+
+    def _sql(self, dialect: str) -> str:
+        return _pg(dialect, "DOUBLE PRECISION", "DOUBLE")
 
 
 class Numeric(TypeEngine):
-    """An exact decimal, ``NUMERIC(precision, scale)`` (decimal text on SQLite)."""
+    """An exact decimal, ``NUMERIC(precision, scale)``."""
 
     def __init__(
         self,
@@ -256,7 +258,11 @@ class Numeric(TypeEngine):
         self.asdecimal = asdecimal
 
     def _sql(self, dialect: str) -> str:
-        return _ormkit_sql(okt.Numeric(self.precision, self.scale), dialect)
+        if self.precision is None:
+            return "NUMERIC"
+        if self.scale is None:
+            return f"NUMERIC({self.precision})"
+        return f"NUMERIC({self.precision}, {self.scale})"
 
     def _args(self) -> list[str]:
         out = []
@@ -268,13 +274,15 @@ class Numeric(TypeEngine):
 
 
 class DateTime(TypeEngine):
-    """A timestamp (``TIMESTAMP`` / ``TIMESTAMPTZ``; ISO text on SQLite)."""
+    """A timestamp (``TIMESTAMP WITH[OUT] TIME ZONE``; ``DATETIME`` on SQLite)."""
 
     def __init__(self, timezone: bool = False) -> None:
         self.timezone = timezone
 
     def _sql(self, dialect: str) -> str:
-        return _ormkit_sql(okt.DateTime(timezone=self.timezone), dialect)
+        if dialect != "postgresql":
+            return "DATETIME"
+        return "TIMESTAMP WITH TIME ZONE" if self.timezone else "TIMESTAMP WITHOUT TIME ZONE"
 
     def _args(self) -> list[str]:
         return [_kw("timezone", True)] if self.timezone else []
@@ -284,7 +292,7 @@ class Date(TypeEngine):
     """A calendar date."""
 
     def _sql(self, dialect: str) -> str:
-        return _ormkit_sql(okt.Date(), dialect)
+        return "DATE"
 
 
 class Time(TypeEngine):
@@ -294,16 +302,16 @@ class Time(TypeEngine):
         self.timezone = timezone
 
     def _sql(self, dialect: str) -> str:
-        if self.timezone and dialect == "postgresql":
-            return "TIMETZ"
-        return _ormkit_sql(okt.Time(), dialect)
+        if dialect != "postgresql":
+            return "TIME"
+        return "TIME WITH TIME ZONE" if self.timezone else "TIME WITHOUT TIME ZONE"
 
     def _args(self) -> list[str]:
         return [_kw("timezone", True)] if self.timezone else []
 
 
 class Interval(TypeEngine):
-    """A duration (``INTERVAL``; integer microseconds on SQLite)."""
+    """A duration (``INTERVAL``; ``DATETIME`` on SQLite, as SQLAlchemy stores it)."""
 
     def __init__(
         self,
@@ -314,7 +322,7 @@ class Interval(TypeEngine):
         self.native = native
 
     def _sql(self, dialect: str) -> str:
-        return _ormkit_sql(okt.Interval(), dialect)
+        return _pg(dialect, "INTERVAL", "DATETIME")
 
 
 class LargeBinary(TypeEngine):
@@ -324,28 +332,28 @@ class LargeBinary(TypeEngine):
         self.length = length
 
     def _sql(self, dialect: str) -> str:
-        return _ormkit_sql(okt.LargeBinary(), dialect)
+        return _pg(dialect, "BYTEA", "BLOB")
 
 
 class JSON(TypeEngine):
-    """A JSON document (``JSONB`` on PostgreSQL, as ormkit models use; text on SQLite)."""
+    """A JSON document (``JSON``; use ``postgresql.JSONB`` for ``JSONB``)."""
 
     def __init__(self, none_as_null: bool = False) -> None:
         self.none_as_null = none_as_null
 
     def _sql(self, dialect: str) -> str:
-        return _ormkit_sql(okt.JSON(), dialect)
+        return "JSON"
 
 
 class Uuid(TypeEngine):
-    """A UUID (``UUID``; 36-character text on SQLite)."""
+    """A UUID (``UUID``; ``CHAR(32)`` on SQLite)."""
 
     def __init__(self, as_uuid: bool = True, native_uuid: bool = True) -> None:
         self.as_uuid = as_uuid
         self.native_uuid = native_uuid
 
     def _sql(self, dialect: str) -> str:
-        return _ormkit_sql(okt.Uuid(), dialect)
+        return _pg(dialect, "UUID", "CHAR(32)")
 
 
 class Enum(TypeEngine):
@@ -407,6 +415,9 @@ class _Named(TypeEngine):
 
     _sql_name: ClassVar[str] = ""
     _names: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        """Arguments SQLAlchemy accepts (``precision=53``, ``astext_type=`` …) are ignored."""
 
     def _base(self, dialect: str) -> str:
         return self._names.get(dialect, self._sql_name or type(self).__name__)
@@ -571,9 +582,7 @@ class TIME(_Named):
 
 
 class INTERVAL(_Named):
-    """``INTERVAL`` (integer microseconds on SQLite, as ormkit stores timedeltas)."""
-
-    _names: ClassVar[dict[str, str]] = {"sqlite": "INTEGER"}
+    """``INTERVAL``."""
 
     def __init__(self, precision: int | None = None, fields: str | None = None) -> None:
         self.fields = fields
@@ -621,9 +630,9 @@ class PGJSON(_Named):
 
 
 class UUID(_Named):
-    """``UUID`` (36-character text on SQLite)."""
+    """``UUID`` (``CHAR(32)`` on SQLite)."""
 
-    _names: ClassVar[dict[str, str]] = {"sqlite": "TEXT"}
+    _names: ClassVar[dict[str, str]] = {"sqlite": "CHAR(32)"}
 
     def __init__(self, as_uuid: bool = True) -> None:
         self.as_uuid = as_uuid
