@@ -1,0 +1,289 @@
+"""Transactions of a session: levels (the transaction, then SAVEPOINTs) and begin().
+
+``SessionBase`` holds what every session operation needs: the engine, the unit of work,
+the open engine transaction (if any) with its stack of levels, and the guard that lets
+one task at a time use the session. ``begin()`` returns a :class:`SessionTransaction`:
+BEGIN (or SAVEPOINT when one is open) on entry, COMMIT (or RELEASE) on normal exit,
+ROLLBACK (or ROLLBACK TO SAVEPOINT) on any exception, cancellation included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Iterable, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ormkit.errors import InterfaceError
+from ormkit.orm.state import Journal
+from ormkit.orm.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from ormkit.engine import Engine, Transaction
+
+__all__ = ["SessionBase", "SessionTransaction"]
+
+
+class _Level:
+    """One transaction level: the transaction itself or a SAVEPOINT."""
+
+    __slots__ = ("journal", "savepoint")
+
+    def __init__(self, savepoint: str | None) -> None:
+        self.savepoint = savepoint
+        self.journal = Journal()
+
+
+class SessionTransaction:
+    """``async with session.begin() as tx``: commits on exit, rolls back on exception.
+
+    ``tx.add``, ``tx.add_all`` and ``tx.delete`` work on the session; ``tx.commit()``
+    and ``tx.rollback()`` end the block's transaction (or SAVEPOINT) early.
+    """
+
+    def __init__(self, session: SessionBase) -> None:
+        self._session = session
+        self._level: _Level | None = None
+        self._owner = False
+
+    async def __aenter__(self) -> SessionTransaction:
+        session = self._session
+        with session._using():
+            self._level = await session._begin_level()
+        if session._owner is None:
+            session._owner = asyncio.current_task()
+            self._owner = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self.commit()
+            else:
+                await self._rollback()
+        finally:
+            if self._owner:
+                self._session._owner = None
+
+    def _active(self) -> bool:
+        return self._level is not None and self._level in self._session._levels
+
+    def add(self, obj: Any) -> None:
+        """Mark ``obj`` for insertion."""
+        self._session.add(obj)
+
+    def add_all(self, objs: Iterable[Any]) -> None:
+        """Mark every object for insertion."""
+        self._session.add_all(objs)
+
+    async def delete(self, obj: Any) -> None:
+        """Mark ``obj`` for deletion."""
+        await self._session.delete(obj)
+
+    async def commit(self) -> None:
+        """Flush, then COMMIT (or RELEASE the SAVEPOINT)."""
+        if not self._active():
+            return
+        session = self._session
+        assert self._level is not None
+        with session._using():
+            try:
+                await session._flush_now()
+                await session._commit_level(self._level)
+            except BaseException:
+                if self._active():
+                    await session._rollback_level(self._level)
+                raise
+
+    async def _rollback(self) -> None:
+        if self._active():
+            assert self._level is not None
+            await self._session._rollback_level(self._level)
+
+    async def rollback(self) -> None:
+        """ROLLBACK (or roll back to the SAVEPOINT); objects get their old values."""
+        with self._session._using():
+            await self._rollback()
+
+
+class SessionBase:
+    """Engine, unit of work and transaction levels of a session (see AsyncSession)."""
+
+    def __init__(self, engine: Engine, *, autoflush: bool = True) -> None:
+        self.engine = engine
+        self.dialect: str = engine.dialect
+        #: flush pending changes before a query runs
+        self.autoflush = autoflush
+        self._uow = UnitOfWork(self.dialect)
+        self._tx: Transaction | None = None
+        self._levels: list[_Level] = []
+        self._savepoints = itertools.count(1)
+        self._owner: asyncio.Task[Any] | None = None
+        self._busy: asyncio.Task[Any] | None = None
+        self._depth = 0
+
+    # -- one task at a time -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        for holder, what in ((self._busy, "an operation"), (self._owner, "a begin() block")):
+            if holder is not None and holder is not task:
+                raise InterfaceError(
+                    f"this AsyncSession is in use by another task ({what} is in progress); "
+                    "a session serves one task at a time: give each task its own session"
+                )
+        self._busy = task
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._busy = None
+
+    # -- transaction levels -----------------------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a database transaction is open (and a connection held)."""
+        return self._tx is not None
+
+    def _set_levels(self) -> None:
+        self._uow.journal = self._levels[-1].journal if self._levels else None
+
+    async def _begin_level(self) -> _Level:
+        if self._tx is None:
+            tx = self.engine.transaction()
+            await tx
+            self._tx = tx
+            level = _Level(None)
+        else:
+            name = f"ormkit_sp_{next(self._savepoints)}"
+            await self._tx.execute(f"SAVEPOINT {name}")
+            level = _Level(name)
+        self._levels.append(level)
+        self._set_levels()
+        return level
+
+    async def _commit_level(self, level: _Level) -> None:
+        tx = self._tx
+        assert tx is not None
+        if level.savepoint is None:
+            self._tx = None
+            self._levels.clear()
+            self._set_levels()
+            await tx.commit()
+            return
+        await tx.execute(f"RELEASE SAVEPOINT {level.savepoint}")
+        index = self._levels.index(level)
+        for inner in self._levels[index:]:
+            inner.journal.merge_into(self._levels[index - 1].journal)
+        del self._levels[index:]
+        self._set_levels()
+
+    async def _rollback_level(self, level: _Level) -> None:
+        tx = self._tx
+        if tx is None or level not in self._levels:
+            return
+        index = self._levels.index(level)
+        if level.savepoint is not None:
+            try:
+                await asyncio.shield(tx.execute(f"ROLLBACK TO SAVEPOINT {level.savepoint}"))
+                await tx.execute(f"RELEASE SAVEPOINT {level.savepoint}")
+            except BaseException:
+                await self._rollback_level(self._levels[0])
+                raise
+            for inner in reversed(self._levels[index:]):
+                self._uow.undo(inner.journal)
+            del self._levels[index:]
+            self._set_levels()
+            return
+        levels = list(self._levels)
+        self._tx = None
+        self._levels.clear()
+        self._set_levels()
+        try:
+            await tx.rollback()
+        finally:
+            for inner in reversed(levels):
+                self._uow.undo(inner.journal)
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[Transaction]:
+        """The open transaction, or a new one committed when the block ends. A failure
+        outside a ``begin()`` block rolls the whole transaction back."""
+        if self._tx is not None:
+            try:
+                yield self._tx
+            except BaseException:
+                if self._owner is None and self._levels:
+                    await self._rollback_level(self._levels[0])
+                raise
+            return
+        level = await self._begin_level()
+        assert self._tx is not None
+        try:
+            yield self._tx
+        except BaseException:
+            await self._rollback_level(level)
+            raise
+        await self._commit_level(level)
+
+    def begin(self) -> SessionTransaction:
+        """``async with session.begin() as tx:`` a transaction (a SAVEPOINT when one is
+        already open) committed on exit and rolled back on any exception."""
+        return SessionTransaction(self)
+
+    def transaction(self) -> SessionTransaction:
+        """Same as :meth:`begin`."""
+        return SessionTransaction(self)
+
+    @contextlib.asynccontextmanager
+    async def _writing_keep(self) -> AsyncIterator[Transaction]:
+        """The open transaction, or a new one that stays open (a flush autobegins)."""
+        if self._tx is None:
+            await self._begin_level()
+        assert self._tx is not None
+        try:
+            yield self._tx
+        except BaseException:
+            if self._owner is None and self._levels:
+                await self._rollback_level(self._levels[0])
+            raise
+
+    def _runner(self) -> Any:
+        return self._tx if self._tx is not None else self.engine
+
+    # -- unit of work (AsyncSession) --------------------------------------------------
+
+    def add(self, obj: Any) -> None:
+        """Insert ``obj`` at the next flush."""
+        self._uow.add(obj)
+
+    def add_all(self, objs: Iterable[Any]) -> None:
+        """Insert every object at the next flush."""
+        for obj in objs:
+            self._uow.add(obj)
+
+    async def delete(self, obj: Any) -> None:
+        """Mark ``obj`` for deletion (see AsyncSession.delete)."""
+        raise NotImplementedError
+
+    async def _flush_now(self) -> None:
+        uow = self._uow
+        if not uow.new and not uow.deleted and not uow.dirty_states():
+            return
+        async with self._writing_keep() as tx:
+            await uow.flush(tx)
+
+    async def _autoflush(self) -> None:
+        if self.autoflush:
+            await self._flush_now()
