@@ -48,7 +48,7 @@ fi
 if [[ ! -f $STAMP || $STAMP -ot ${BASH_SOURCE[0]} ]]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q \
-        asyncpg "psycopg[binary]" psqlpy "sqlalchemy[asyncio]" aiosqlite tortoise-orm \
+        asyncpg "psycopg[binary]" psycopg-pool psqlpy "sqlalchemy[asyncio]" aiosqlite tortoise-orm \
         matplotlib py-spy
     touch "$STAMP"
 fi
