@@ -55,3 +55,11 @@ test: build
 clean:
 	cargo clean
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache demo.db*
+
+# Benchmarks (issue 8; benchmarks/README.md): release build, the benchmark venv
+# (.venv-bench, never product dependencies), then a full run (~15 min) writing
+# benchmarks/results/. `make bench BENCH_ARGS=--quick` for a short one.
+BENCH_ARGS ?=
+bench: build
+	benchmarks/setup_venv.sh
+	.venv-bench/bin/python benchmarks/run.py $(BENCH_ARGS)

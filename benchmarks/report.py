@@ -270,7 +270,7 @@ def charts(s: dict[str, Any], outdir: str) -> list[str]:
             names |= set(by_key[k])
         cols = _order(db, names)
         base = C.BASELINE[db]
-        fig, ax = plt.subplots(figsize=(11, 0.55 * len(keys) * max(1, len(cols) / 3) + 1.5))
+        fig, ax = plt.subplots(figsize=(11, 0.14 * len(keys) * max(3, len(cols)) + 1.5))
         h = 0.8 / max(1, len(cols))
         cmap = plt.get_cmap("tab10")
         for j, n in enumerate(cols):
@@ -319,3 +319,18 @@ def charts(s: dict[str, Any], outdir: str) -> list[str]:
         plt.close(fig)
         files.append(f)
     return files
+
+
+if __name__ == "__main__":
+    # Re-make results.md and the charts of a finished run: python report.py RESULTS_DIR
+    import json
+    import sys
+
+    d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "results", "latest")
+    with open(os.path.join(d, "results.json")) as fh:
+        raw = json.load(fh)["raw"]
+    summ = summarize(raw)
+    with open(os.path.join(d, "results.md"), "w") as fh:
+        fh.write(markdown(raw, summ))
+    for f in charts(summ, d):
+        print(f)
