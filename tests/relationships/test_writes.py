@@ -147,3 +147,20 @@ async def test_rollback_puts_collections_back(session: AsyncSession, engine: orm
     ann.posts.append(extra)  # and the same change works afterwards
     await session.commit()
     assert extra.author_id == ann.id
+
+
+async def test_children_know_their_parent_after_a_write(session: AsyncSession) -> None:
+    author = await session.insert(Author(name="a", posts=[Post(title="p")]))
+    assert author.posts[0].author is author
+    assert session.dirty == []
+
+
+async def test_moving_a_persistent_child_is_clean_afterwards(session: AsyncSession) -> None:
+    await session.insert_all([Author(name="a"), Post(title="p")])
+    session.expunge_all()
+    author = await session.query(Author).options(selectinload("posts")).one()
+    post = await session.query(Post).one()
+    author.posts.append(post)
+    await session.commit()
+    assert post.author_id == author.id and post.author is author
+    assert session.dirty == []

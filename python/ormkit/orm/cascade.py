@@ -165,6 +165,13 @@ def sync_foreign_keys(uow: UnitOfWork, obj: Any, plan: FlushPlan | None) -> None
     for rel, parent in plan.links.get(id(obj), ()):
         for local, remote in zip(rel.local_columns, rel.remote_columns, strict=True):
             d[remote] = parent.__dict__.get(local)
+        back = rel.back_populates
+        if back is not None and back not in d:
+            reverse = type(obj).__relationships__.get(back)
+            if reverse is not None and not reverse.uselist:
+                d[back] = parent  # the child now knows its parent too
+                if snapshot is not None:
+                    snapshot[back] = parent
 
 
 def apply_nullify(uow: UnitOfWork, plan: FlushPlan) -> None:
