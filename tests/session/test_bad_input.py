@@ -126,3 +126,16 @@ async def test_wrong_types_raise_validation_error(
         await session.commit()
     assert not session.in_transaction
     await table_intact(engine)
+
+
+async def test_a_flush_validates_everything_before_sending(
+    session: AsyncSession, sql_log: SqlLog, seeded: list[User], engine: ormkit.Engine
+) -> None:
+    from session_models import Post
+
+    seeded[0].age = 40  # a valid change
+    session.add(User(name="ok", email="ok@x.org"))
+    session.add(Post(user_id=seeded[0].id, title=123))  # wrong type in a later table
+    await assert_rejected(session, sql_log, session.commit, ValidationError)
+    await session.rollback()
+    await table_intact(engine)

@@ -28,7 +28,7 @@ from ormkit.orm.state import (
     run_hook,
     take_snapshot,
 )
-from ormkit.orm.validation import validate_values
+from ormkit.orm.validation import check_column, validate_values
 from ormkit.sql import delete, insert, pk_condition, sort_models, update
 
 if TYPE_CHECKING:
@@ -181,6 +181,7 @@ class UnitOfWork:
         """Write pending inserts, changes and deletes through ``runner``, with what
         relationships imply (see :mod:`ormkit.orm.cascade`)."""
         plan = cascade.prepare(self, None)
+        self._prevalidate(plan.inserts.values())
         if plan.inserts:
             await self._insert_all(runner, list(plan.inserts.values()), plan)
         for state in list(self.states.values()):
@@ -206,9 +207,22 @@ class UnitOfWork:
             if state is not None and state.persistent:
                 raise InterfaceError(f"{obj!r} is already persistent; use update() to change it")
         plan = cascade.prepare(self, objs)
+        self._prevalidate(plan.inserts.values())
         await self._insert_all(runner, list(plan.inserts.values()), plan)
         await cascade.write_associations(self, runner, plan)
         cascade.finish(self, plan)
+
+    def _prevalidate(self, new: Iterable[Any]) -> None:
+        """Check the values of every object a write will touch before its first
+        statement: types and lengths of new objects (missing values are checked once
+        defaults, hooks and foreign keys are applied), and every pending change."""
+        for obj in new:
+            model = type(obj)
+            for key, value in obj.__dict__.items():
+                if value is not None and key in model.__columns__:
+                    check_column(model, key, value, insert=True)
+        for state in self.dirty_states():
+            validate_values(type(state.obj), changed_columns(state.obj, state.snapshot))
 
     async def _insert_all(self, runner: Runner, objs: list[Any], plan: cascade.FlushPlan) -> None:
         groups = _group(objs)
