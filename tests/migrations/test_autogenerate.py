@@ -101,7 +101,7 @@ class Comment(Base):
 """
 
 CREATE_ALL = """
-import asyncio, sys, app_models, ormkit
+import asyncio, os, sys, app_models, ormkit
 
 async def main():
     engine = await ormkit.create_engine(sys.argv[1])
@@ -109,6 +109,9 @@ async def main():
     await engine.close()
 
 asyncio.run(main())
+# As the ormkit CLI does: skip interpreter finalisation, during which the engine's
+# native threads have crashed the process after a successful run.
+os._exit(0)
 """
 
 

@@ -256,7 +256,7 @@ async def test_enum_identity_check_and_data_migration(migrations: Path, db_url: 
         None,
         """
         op.create_table('moods',
-        sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column('id', sa.Integer(), sa.Identity(always=False), nullable=False),
         sa.Column('mood', sa.Enum('happy', 'sad', name='mood_kind'), nullable=False),
         sa.Column('level', sa.Integer(), server_default=sa.text('3'), nullable=False),
         sa.CheckConstraint('level > 0', name='ck_level_positive'),

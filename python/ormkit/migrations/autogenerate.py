@@ -285,7 +285,9 @@ def model_schema(models: Iterable[type[Any]], dialect: str) -> dict[str, TableSp
 
 def type_from_sql(sql_type: str) -> t.TypeEngine:
     """A revision-file type for a normalised SQL type read from the database."""
-    m = re.match(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?(\[\])?$", sql_type)
+    m = re.match(
+        r"^([a-z_][a-z0-9_ ]*?)(?:\((\d+)(?:,(\d+))?\))?(\[\])?$", normalise_type(sql_type)
+    )
     if m is None:
         return t.Text()
     base, a, b, array = m.group(1), m.group(2), m.group(3), m.group(4)
@@ -297,7 +299,7 @@ def type_from_sql(sql_type: str) -> t.TypeEngine:
         "smallint": t.SmallInteger(),
         "text": t.Text(),
         "boolean": t.Boolean(),
-        "double precision": t.Float(),
+        "double precision": t.Double(),
         "real": t.REAL(),
         "float": t.Float(),
         "date": t.Date(),
@@ -309,7 +311,10 @@ def type_from_sql(sql_type: str) -> t.TypeEngine:
         "uuid": t.Uuid(),
         "jsonb": t.JSONB(),
         "json": t.PGJSON(),
-        "datetime": t.DATETIME(),
+        "datetime": t.DateTime(),
+        "double": t.Double(),
+        "timestamp": t.DateTime(),
+        "timestamptz": t.DateTime(timezone=True),
     }
     if base in ("varchar", "nvarchar"):
         return t.String(length=int(a)) if a else t.String()
@@ -317,11 +322,18 @@ def type_from_sql(sql_type: str) -> t.TypeEngine:
         return t.CHAR(length=int(a) if a else None)
     if base == "numeric":
         return t.Numeric(int(a) if a else None, int(b) if b else None)
-    if base == "timestamp":
-        return t.DateTime()
-    if base == "timestamptz":
-        return t.DateTime(timezone=True)
-    return simple.get(base, t.Text())
+    if base in simple:
+        return simple[base]
+    affinity = _affinity(base)
+    if affinity == "INTEGER":
+        return t.BigInteger()
+    if affinity == "REAL":
+        return t.Double()
+    if affinity == "BLOB" and base:
+        return t.LargeBinary()
+    if affinity == "NUMERIC" and base.startswith(("num", "dec")):
+        return t.Numeric()
+    return t.Text()
 
 
 async def live_schema(
