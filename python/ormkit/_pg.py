@@ -43,11 +43,16 @@ class _Conn:
         self.created = self.last_used = time.monotonic()
 
 
-async def _connect(config: Any) -> _Conn:
+async def _connect(config: Any, deadline: float | None = None) -> _Conn:
+    """A new connection, within ``connect_timeout`` and before ``deadline`` (a
+    ``time.monotonic()`` instant, e.g. the end of an acquire) if given."""
     loop = asyncio.get_running_loop()
     proto = _ormkit.PgProtocol(config)
     target = config.display_target
     timeout = config.connect_timeout
+    if deadline is not None:
+        remaining = max(deadline - time.monotonic(), 0.0)
+        timeout = remaining if timeout is None else min(timeout, remaining)
     try:
         async with asyncio.timeout(timeout):
             socket_path = config.socket_path
@@ -62,7 +67,7 @@ async def _connect(config: Any) -> _Conn:
                 raise
     except TimeoutError:
         raise OperationalError(
-            f"could not connect to {target}: timed out after {timeout} s"
+            f"could not connect to {target}: timed out after {timeout:.3g} s"
         ) from None
     except OSError as exc:
         raise OperationalError(f"could not connect to {target}: {exc.strerror or exc}") from None
@@ -154,7 +159,8 @@ class PgPool:
             if self.size < self.max_size:
                 self.size += 1
                 try:
-                    conn = await _connect(self.config)
+                    # A new connection counts against acquire_timeout too.
+                    conn = await _connect(self.config, deadline)
                 except BaseException:
                     self.size -= 1
                     self._wake_one()

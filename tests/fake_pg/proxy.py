@@ -47,7 +47,7 @@ class ProxyCounters:
     server_bytes: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class _Link:
     client: socket.socket
     upstream: socket.socket | None = None
