@@ -144,12 +144,16 @@ def markdown(raw: dict[str, Any], s: dict[str, Any]) -> str:
         f"{m.get('loadavg_end', [0])[0]:.2f} at the end; {m.get('seconds', '?')} s; "
         f"{m['config']['rounds']} alternating rounds, ~{m['config']['target']} s of timed "
         f"operations per contender, workload and round. Python {v.get('python')}, "
-        f"ormkit {v.get('ormkit')} ({v.get('git', '?')}).",
+        f"ormkit {m.get('ormkit_build', {}).get('version', '?')} ({v.get('git', '?')}; "
+        f"extension built {m.get('ormkit_build', {}).get('so_mtime', '?')}).",
         "",
         "Cells: median of the per-round medians of one operation's time; in brackets the "
         "ratio to the baseline (asyncpg on PostgreSQL, aiosqlite on SQLite): below 1 is "
         "faster. **Bold**: the fastest contender that is not a floor.",
     ]
+    if m.get("ormkit_build", {}).get("debug_build"):
+        lines[2:2] = ["**WARNING: the ormkit extension measured here is a DEBUG build; its "
+                      "figures say nothing about ormkit's speed.**", ""]
     for db in s["latency"]:
         lat = s["latency"][db]
         names: set[str] = set()

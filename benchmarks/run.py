@@ -167,19 +167,70 @@ def setup_sqlite(path: str) -> None:
     db.close()
 
 
+# --- the ormkit under test ------------------------------------------------------------------
+
+
+def snapshot_ormkit(dest: str, so_override: str | None = None) -> dict[str, Any]:
+    """Copies python/ormkit and its built extension into `dest`/ormkit, so that the run
+    measures one consistent build even if someone rebuilds the tree meanwhile (and a
+    rebuild cannot pull the .so from under a running worker). Workers import it first
+    (PYTHONPATH). Reports whether the extension is a debug build: its figures would say
+    nothing about ormkit's speed."""
+    import glob
+
+    src = os.path.join(ROOT, "python", "ormkit")
+    dst = os.path.join(dest, "ormkit")
+    info: dict[str, Any] = {}
+    for attempt in range(3):
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        built = sorted(glob.glob(os.path.join(src, "_ormkit*.so")))
+        so = so_override or (built[0] if built else None)
+        if so is None:
+            info = {"error": "no built extension in python/ormkit: run `make build`"}
+            break
+        name = os.path.basename(built[0]) if built else "_ormkit" + sysconfig_suffix()
+        shutil.copy2(so, os.path.join(dst, name))
+        with open(os.path.join(dst, name), "rb") as fh:
+            data = fh.read()
+        info = {
+            "so": so,
+            "so_bytes": len(data),
+            "so_mtime": dt.datetime.fromtimestamp(os.path.getmtime(so)).isoformat(timespec="seconds"),
+            # rustc's overflow checks (on in debug builds only) leave this message behind.
+            "debug_build": b"attempt to add with overflow" in data,
+        }
+        probe = subprocess.run(
+            [sys.executable, "-c", "import ormkit, sys; sys.stdout.write(ormkit.__file__ + ' ' + ormkit.__version__)"],
+            env={**os.environ, "PYTHONPATH": dest}, capture_output=True, text=True, check=False)
+        if probe.returncode == 0 and probe.stdout.startswith(dst):
+            info["version"] = probe.stdout.split()[-1]
+            break
+        info["error"] = f"import ormkit failed: {probe.stderr.strip()[-400:]}"
+        log(f"{info['error']} (attempt {attempt + 1}; a rebuild may be under way, retrying in 30 s)")
+        time.sleep(30)
+    return info
+
+
+def sysconfig_suffix() -> str:
+    import sysconfig
+
+    return str(sysconfig.get_config_var("EXT_SUFFIX"))
+
+
 # --- worker processes ---------------------------------------------------------------------
 
 
 class WorkerProc:
     def __init__(self, db: str, name: str, url: str, admin_url: str, slot: int, logdir: str,
-                 python: str) -> None:
+                 python: str, pythonpath: str | None = None) -> None:
         self.db, self.name = db, name
         self.log = open(os.path.join(logdir, f"{db}-{name}.log"), "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [python, os.path.join(HERE, "worker.py"), "--db", db, "--contender", name,
              "--url", url, "--admin-url", admin_url, "--slot", str(slot)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1,
-            cwd=HERE,
+            cwd=HERE, env={**os.environ, "PYTHONPATH": pythonpath} if pythonpath else None,
         )
         self.dead: str | None = None
 
@@ -298,12 +349,6 @@ def versions() -> dict[str, str]:
 
     out["sqlite3 (stdlib)"] = sqlite3.sqlite_version
     try:
-        import ormkit
-
-        out["ormkit"] = getattr(ormkit, "__version__", "?")
-    except Exception as exc:  # noqa: BLE001
-        out["ormkit"] = f"import failed: {exc}"
-    try:
         out["git"] = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
                                     capture_output=True, text=True, check=False).stdout.strip()
     except OSError:
@@ -322,6 +367,8 @@ def main() -> int:
     ap.add_argument("--no-throughput", action="store_true")
     ap.add_argument("--no-charts", action="store_true")
     ap.add_argument("--out", help="results directory (default: benchmarks/results/run-<time>)")
+    ap.add_argument("--so", help="use this built extension instead of python/ormkit/_ormkit*.so "
+                    "(e.g. target/release/lib_ormkit.so); it must match the Python source")
     ns = ap.parse_args()
 
     cfg = dict(QUICK if ns.quick else FULL)
@@ -342,6 +389,12 @@ def main() -> int:
     os.makedirs(logdir, exist_ok=True)
     tmpdir = tempfile.mkdtemp(prefix="ormkit-bench-")
 
+    snap = snapshot_ormkit(os.path.join(tmpdir, "snapshot"), ns.so)
+    if snap.get("error"):
+        log(f"ormkit: {snap['error']}")
+    if snap.get("debug_build"):
+        log("WARNING: the ormkit extension is a DEBUG build: its figures mean nothing "
+            "(make build, or make bench, builds the release one)")
     raw: dict[str, Any] = {
         "meta": {
             "started": dt.datetime.now().isoformat(timespec="seconds"),
@@ -351,6 +404,7 @@ def main() -> int:
             "loadavg_start": os.getloadavg(),
             "versions": versions(),
             "platform": platform.platform(),
+            "ormkit_build": snap,
         },
         "checks": {}, "latency": {}, "throughput": {}, "errors": [],
     }
@@ -383,7 +437,8 @@ def main() -> int:
             for slot, name in enumerate(C.REGISTRY[db]):
                 if wanted and name not in wanted:
                     continue
-                wp = WorkerProc(db, name, urls[db], urls[db], slot + 1, logdir, sys.executable)
+                wp = WorkerProc(db, name, urls[db], urls[db], slot + 1, logdir, sys.executable,
+                                os.path.join(tmpdir, "snapshot"))
                 try:
                     hello = wp.recv(120)
                 except RuntimeError as exc:

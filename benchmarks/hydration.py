@@ -1,0 +1,140 @@
+"""Issue 4, point 8: QueryResult.to_models against the class constructor, 10,000 rows x 8
+columns. The goal is to_models at least 4x faster than building the same objects by
+calling the class in Python.
+
+    .venv-bench/bin/python benchmarks/hydration.py [--url URL] [--repeat 15]
+
+Default database: an in-memory SQLite engine (no server needed); `--url` takes a
+PostgreSQL URL (or ORMKIT_TEST_PG_URL when it is set and --url is "env"). Both paths
+start from the same QueryResult, already fetched: only the conversion is timed.
+
+  A. to_models(Model, converters)      what the session does (objects made in Rust)
+  B. [Model(**d) for d in result.all()]  the declarative class's keyword constructor
+  C. [Model(**d) for d in dicts]         the constructor alone, dicts made beforehand
+  D. to_models(Plain) vs [Plain(*t) for t in result.tuples()], for a plain class
+  E. to_models(Plain) without converters (on SQLite: no text -> datetime, 0/1 -> bool)
+Ratio reported: B / A (the goal: >= 4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import gc
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+import ormkit
+from ormkit import Mapped, mapped_column
+from ormkit.orm import declarative_base
+
+N = 10_000
+
+
+Base: Any = declarative_base("HydrationBase")
+
+
+class Row8(Base):
+    __tablename__ = "hydration_rows"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    email: Mapped[str]
+    age: Mapped[int | None]
+    created_at: Mapped[dt.datetime]
+    score: Mapped[float]
+    active: Mapped[bool]
+    note: Mapped[str | None]
+
+
+class Plain:
+    def __init__(self, id, name, email, age, created_at, score, active, note):  # noqa: A002
+        self.id = id
+        self.name = name
+        self.email = email
+        self.age = age
+        self.created_at = created_at
+        self.score = score
+        self.active = active
+        self.note = note
+
+
+def timeit(fn: Any, repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+        del out
+    return statistics.median(times)
+
+
+async def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default="sqlite::memory:")
+    ap.add_argument("--repeat", type=int, default=15)
+    ns = ap.parse_args()
+    url = os.environ["ORMKIT_TEST_PG_URL"] if ns.url == "env" else ns.url
+
+    engine = await ormkit.create_engine(url, max_connections=1)
+    pg = engine.dialect == "postgresql"
+    await engine.execute("DROP TABLE IF EXISTS hydration_rows")
+    await engine.execute(
+        "CREATE TABLE hydration_rows (id integer PRIMARY KEY, name text NOT NULL, "
+        "email text NOT NULL, age integer, created_at "
+        + ("timestamp" if pg else "TEXT")
+        + " NOT NULL, score "
+        + ("double precision" if pg else "REAL")
+        + " NOT NULL, active "
+        + ("boolean" if pg else "INTEGER")
+        + " NOT NULL, note text)"
+    )
+    base = dt.datetime(2024, 1, 1)
+    rows = [
+        (i, f"name {i}", f"user{i}@example.com", None if i % 10 == 0 else i % 90,
+         base + dt.timedelta(seconds=i), i * 0.5, i % 2 == 0, None if i % 3 else f"note {i}")
+        for i in range(1, N + 1)
+    ]
+    async with engine.transaction() as tx:
+        await tx.executemany("INSERT INTO hydration_rows VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", rows)
+    result = await engine.execute("SELECT * FROM hydration_rows ORDER BY id")
+    assert len(result) == N and len(result.columns) == 8
+    converters = Row8.__ormkit_converters__(engine.dialect, result.columns)
+
+    # The same objects either way.
+    a, b = result.to_models(Row8, converters)[:50], [Row8(**d) for d in result.all()[:50]]
+    for x, y in zip(a, b, strict=True):
+        for c in result.columns:
+            assert getattr(x, c) == getattr(y, c) or engine.dialect == "sqlite", (c, x, y)
+
+    dicts = result.all()
+    t_a = timeit(lambda: result.to_models(Row8, converters), ns.repeat)
+    t_b = timeit(lambda: [Row8(**d) for d in result.all()], ns.repeat)
+    t_c = timeit(lambda: [Row8(**d) for d in dicts], ns.repeat)
+    plain_conv = converters
+    t_d1 = timeit(lambda: result.to_models(Plain, plain_conv), ns.repeat)
+    t_d2 = timeit(lambda: [Plain(*t) for t in result.tuples()], ns.repeat)
+    t_e = timeit(lambda: result.to_models(Plain), ns.repeat)
+    await engine.close()
+
+    print(f"{N:,} rows x 8 columns, {engine.dialect}, median of {ns.repeat}")
+    print(f"  A  to_models(Model, converters)        {t_a * 1000:8.2f} ms")
+    print(f"  B  [Model(**d) for d in result.all()]   {t_b * 1000:8.2f} ms   B/A = {t_b / t_a:5.1f}x  (goal >= 4x)")
+    print(f"  C  [Model(**d) for d in dicts]          {t_c * 1000:8.2f} ms   C/A = {t_c / t_a:5.1f}x  (constructor alone)")
+    print(f"  D  to_models(Plain)                     {t_d1 * 1000:8.2f} ms")
+    print(f"     [Plain(*t) for t in result.tuples()] {t_d2 * 1000:8.2f} ms   ratio {t_d2 / t_d1:5.1f}x")
+    print(f"  E  to_models(Plain), no converters      {t_e * 1000:8.2f} ms   "
+          f"(D - E = cost of the converters: {(t_d1 - t_e) * 1000:.2f} ms)")
+    if engine.dialect == "sqlite":
+        print("  (on SQLite, B and C keep datetimes as text and booleans as 0/1, while A converts "
+              "them: B/A understates the gain)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
