@@ -156,3 +156,29 @@ async def test_progress_line_per_revision(project: Path, tmp_path: Path) -> None
     lines = ormkit_cli(project, "down", "r1").stdout.splitlines()
     assert lines[0].startswith("Running downgrade r3 -> r2, m3 ... done in")
     assert (await schema_of(url)).keys() == {"alembic_version"}
+
+
+async def test_file_template_and_several_version_locations(project: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'loc.db'}"
+    ormkit_cli(project, "init", "--url", url)
+    ini = project / "alembic.ini"
+    text = (
+        ini.read_text()
+        .replace("# file_template = %%(year)d", "file_template = %%(year)d")
+        .replace(
+            "# version_locations = %(here)s/bar:%(here)s/bat:%(here)s/migrations/versions",
+            "version_locations = %(here)s/migrations/versions:%(here)s/more",
+        )
+    )
+    text = text.replace("path_separator = os", "path_separator = :")
+    ini.write_text(text)
+    (project / "more").mkdir()
+    out = ormkit_cli(project, "create", "first one", "--rev-id", "f1").stdout
+    (path,) = (project / "migrations" / "versions").glob("*.py")
+    assert str(path) in out
+    assert path.name.endswith("-f1_first_one.py") and path.name[:4].isdigit()
+    ormkit_cli(project, "create", "elsewhere", "--rev-id", "f2", "--version-path", "more")
+    assert len(list((project / "more").glob("*f2_elsewhere.py"))) == 1
+    out = ormkit_cli(project, "up").stdout
+    assert "f1 -> f2" in out
+    assert await versions_of(url) == ["f2"]
