@@ -343,9 +343,9 @@ class PgBackend:
                 count: int = await self._run(proto.query_many(sql, seq_of_params))
             except BaseException:
                 if proto.in_transaction and proto.is_idle and not proto.is_broken:
-                    await proto.simple("ROLLBACK")
+                    await self._run(proto.simple("ROLLBACK"))
                 raise
-            await proto.simple("COMMIT")
+            await self._run(proto.simple("COMMIT"))
             return count
         finally:
             pool.release(conn)
@@ -418,7 +418,7 @@ class PgTransaction:
             if proto.begin_pending:
                 proto.cancel_begin()
             elif proto.is_idle and not proto.is_broken:
-                await proto.simple(sql)
+                await self._backend._run(proto.simple(sql))
             elif sql == "COMMIT":
                 # Never report a commit that did not happen: the server rolls back a
                 # broken connection's transaction, and the pool rolls back one whose

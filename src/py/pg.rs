@@ -164,6 +164,10 @@ pub struct PgProtocol {
     conn: PgConnection,
     transport: Option<Py<PyAny>>,
     ready: Option<Py<PyAny>>,
+    /// Why startup failed, kept for a `ready()` asked after the failure.
+    startup_error: Option<Error>,
+    /// Startup and authentication succeeded at some point.
+    connected_once: bool,
     pending: Option<Pending>,
     idle_waiters: Vec<Py<PyAny>>,
     closed: bool,
@@ -232,6 +236,7 @@ impl PgProtocol {
         while let Some(event) = self.conn.poll_event() {
             match event {
                 Event::Connected => {
+                    self.connected_once = true;
                     if let Some(fut) = self.ready.take() {
                         effects.push(Effect::Resolve(fut, py.None()));
                     }
@@ -240,9 +245,7 @@ impl PgProtocol {
                 Event::Notice(e) => effects.push(Effect::Log(e.message)),
                 Event::Notification { .. } => {}
                 Event::Closed(e) => {
-                    if let Some(fut) = self.ready.take() {
-                        effects.push(Effect::Reject(fut, to_pyerr_plain(&e)));
-                    }
+                    self.startup_failed(&e, &mut effects);
                     if let Some(p) = self.pending.take() {
                         let err = to_pyerr(&e, Some(&p.sql), p.params.as_ref().map(|x| x.bind(py)));
                         effects.push(Effect::Reject(p.fut, err));
@@ -256,6 +259,19 @@ impl PgProtocol {
             }
         }
         effects
+    }
+
+    /// Fails the `ready()` future with `e`, or keeps `e` for when it is asked for
+    /// (the transport may report the failure before anyone awaits readiness).
+    fn startup_failed(&mut self, e: &Error, effects: &mut Vec<Effect>) {
+        if self.connected_once {
+            return;
+        }
+        match self.ready.take() {
+            Some(fut) => effects.push(Effect::Reject(fut, to_pyerr_plain(e))),
+            None if self.startup_error.is_none() => self.startup_error = Some(e.clone()),
+            None => {}
+        }
     }
 
     fn finish_statement(
@@ -350,6 +366,8 @@ impl PgProtocol {
             conn: PgConnection::new(config.get().inner.clone()),
             transport: None,
             ready: None,
+            startup_error: None,
+            connected_once: false,
             pending: None,
             idle_waiters: Vec::new(),
             closed: false,
@@ -359,20 +377,14 @@ impl PgProtocol {
     // ---- asyncio.Protocol ------------------------------------------------
 
     fn connection_made(slf: &Bound<'_, Self>, transport: Py<PyAny>) -> PyResult<()> {
-        let py = slf.py();
         let effects = {
             let mut this = slf.borrow_mut();
             this.transport = Some(transport);
-            if this.ready.is_none() {
-                this.ready = Some(new_future(py)?);
+            let mut effects = Vec::new();
+            if let Err(e) = this.conn.start() {
+                this.startup_failed(&e, &mut effects);
             }
-            match this.conn.start() {
-                Ok(()) => Vec::new(),
-                Err(e) => match this.ready.take() {
-                    Some(fut) => vec![Effect::Reject(fut, to_pyerr_plain(&e))],
-                    None => Vec::new(),
-                },
-            }
+            effects
         };
         Self::flush(slf, effects)
     }
@@ -401,14 +413,8 @@ impl PgProtocol {
             this.transport = None;
             this.closed = true;
             let mut effects = this.drain_events(py);
-            if let Some(fut) = this.ready.take() {
-                effects.push(Effect::Reject(
-                    fut,
-                    to_pyerr_plain(&Error::operational(
-                        "the server closed the connection during startup",
-                    )),
-                ));
-            }
+            let e = Error::operational("the server closed the connection during startup");
+            this.startup_failed(&e, &mut effects);
             effects
         };
         Self::flush(slf, effects)
@@ -424,11 +430,15 @@ impl PgProtocol {
     fn ready(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let mut this = slf.borrow_mut();
-        if this.conn.is_connected() && this.ready.is_none() {
+        if let Some(e) = &this.startup_error {
             let fut = new_future(py)?;
+            let exc = to_pyerr_plain(e).into_value(py);
             fut.bind(py)
-                .call_method1(intern!(py, "set_result"), (py.None(),))?;
+                .call_method1(intern!(py, "set_exception"), (exc,))?;
             return Ok(fut);
+        }
+        if this.connected_once {
+            return resolved(py, py.None().into_bound(py));
         }
         if let Some(f) = &this.ready {
             return Ok(f.clone_ref(py));
