@@ -78,7 +78,10 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         tp[db] = {}
         for name, rounds in by_name.items():
             ops = [r["ops_per_s"] for r in rounds]
-            tp[db][name] = {"ops_per_s": _median(ops), "rounds": ops}
+            served = [r["tasks_served"] for r in rounds if "tasks_served" in r]
+            tp[db][name] = {"ops_per_s": _median(ops), "rounds": ops,
+                            "tasks": rounds[0].get("tasks"),
+                            "tasks_served": min(served) if served else None}
     return {"latency": lat, "ratios": ratios, "throughput": tp, "goals": goals(lat)}
 
 
@@ -231,8 +234,8 @@ def markdown(raw: dict[str, Any], s: dict[str, Any]) -> str:
 
     if s["throughput"]:
         lines += ["", "## Throughput: get by pk, pool of 10 connections, 50 concurrent tasks", "",
-                  "| database | contender | operations/s (median of rounds) | ratio to baseline |",
-                  "|---|---|---:|---:|"]
+                  "| database | contender | operations/s (median of rounds) | ratio to baseline | tasks served |",
+                  "|---|---|---:|---:|---:|"]
         for db, by_name in s["throughput"].items():
             base = by_name.get(C.BASELINE[db], {}).get("ops_per_s")
             for n in _order(db, set(by_name)):
@@ -243,7 +246,16 @@ def markdown(raw: dict[str, Any], s: dict[str, Any]) -> str:
                 if n == "sqlite3":
                     label += "; one connection, no concurrency"
                 r = f"{ops / base:.2f}×" if base else "–"
-                lines.append(f"| {DB_TITLES[db]} | {label} | {ops:,.0f} | {r} |")
+                t = by_name[n].get("tasks")
+                sv = by_name[n].get("tasks_served")
+                served = f"{sv}/{t}" if sv is not None else "–"
+                if sv is not None and t and sv < t:
+                    served = f"**{served}**"
+                lines.append(f"| {DB_TITLES[db]} | {label} | {ops:,.0f} | {r} | {served} |")
+        lines += ["", "Tasks served: how many of the concurrent tasks completed at least one "
+                  "operation in the timed window (the fewest over the rounds). Fewer than all "
+                  "means some tasks starved: an await that completes without suspending never "
+                  "lets the others run."]
 
     fails = [(db, n, k, v["error"]) for db, by in raw["checks"].items() for n, ck in by.items()
              for k, v in ck.items() if not v.get("ok")]

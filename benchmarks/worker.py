@@ -391,7 +391,10 @@ class Worker:
             counts[j] = n
 
         await asyncio.gather(*(runner(j) for j in range(tasks)))
-        return {"ops_per_s": sum(counts) / seconds, "tasks": tasks, "size": size}
+        # Fairness: how many tasks got anything done in the window, and the spread.
+        return {"ops_per_s": sum(counts) / seconds, "tasks": tasks, "size": size,
+                "tasks_served": sum(1 for n in counts if n), "min_task_ops": min(counts),
+                "max_task_ops": max(counts)}
 
 
 async def amain(ns: argparse.Namespace, out: Any) -> int:
