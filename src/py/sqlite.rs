@@ -25,6 +25,29 @@ fn into_result(out: Output) -> QueryResult {
     )
 }
 
+fn result_or_error(
+    py: Python<'_>,
+    out: crate::error::Result<Output>,
+    sql: &str,
+    params: Option<Py<PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    match out {
+        Ok(o) => Ok(Py::new(py, into_result(o))?.into_any()),
+        Err(e) => Err(with_context(&e, sql, params.as_ref())),
+    }
+}
+
+fn count_or_error(
+    py: Python<'_>,
+    out: crate::error::Result<i64>,
+    sql: &str,
+) -> PyResult<Py<PyAny>> {
+    match out {
+        Ok(n) => Ok(n.into_pyobject(py)?.into_any().unbind()),
+        Err(e) => Err(with_context(&e, sql, None)),
+    }
+}
+
 fn many_params(seq: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<Value>>> {
     let mut sets = Vec::new();
     for item in seq.try_iter()? {
@@ -64,12 +87,14 @@ impl SqliteBackend {
                 .map(|b| seconds(b, "inline_budget"))
                 .transpose()?,
         };
-        spawn(py, async move {
-            let pool = SqlitePool::open(target, config, handle())
-                .await
-                .map_err(|e| to_pyerr_plain(&e))?;
-            Ok(SqliteBackend { pool })
-        })
+        spawn(
+            py,
+            async move { SqlitePool::open(target, config, handle()).await },
+            |py, out| match out {
+                Ok(pool) => Ok(Py::new(py, SqliteBackend { pool })?.into_any()),
+                Err(e) => Err(to_pyerr_plain(&e)),
+            },
+        )
     }
 
     /// Runs one statement. Returns the QueryResult itself when it ran at once on
@@ -90,15 +115,17 @@ impl SqliteBackend {
             route => {
                 let pool = self.pool.clone();
                 let ctx = params.map(|p| p.unbind());
-                spawn(py, async move {
-                    let text = sql.clone();
-                    let out = match route {
-                        Route::Read => pool.read(text, values).await,
-                        _ => pool.write(text, values).await,
-                    };
-                    out.map(into_result)
-                        .map_err(|e| with_context(&e, &sql, ctx.as_ref()))
-                })
+                let text = sql.clone();
+                spawn(
+                    py,
+                    async move {
+                        match route {
+                            Route::Read => pool.read(text, values).await,
+                            _ => pool.write(text, values).await,
+                        }
+                    },
+                    move |py, out| result_or_error(py, out, &sql, ctx),
+                )
             }
         }
     }
@@ -112,23 +139,20 @@ impl SqliteBackend {
     ) -> PyResult<Bound<'py, PyAny>> {
         let sets = many_params(&seq_of_params)?;
         let pool = self.pool.clone();
-        spawn(py, async move {
-            let text = sql.clone();
-            pool.write_many(text, sets)
-                .await
-                .map_err(|e| with_context(&e, &sql, None))
-        })
+        let text = sql.clone();
+        spawn(
+            py,
+            async move { pool.write_many(text, sets).await },
+            move |py, out| count_or_error(py, out, &sql),
+        )
     }
 
     /// Starts a transaction on the writer connection.
     fn begin<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let pool = self.pool.clone();
-        spawn(py, async move {
-            let tx = pool
-                .begin()
-                .await
-                .map_err(|e| with_context(&e, "BEGIN IMMEDIATE", None))?;
-            Ok(SqliteTransaction { tx: Mutex::new(tx) })
+        spawn(py, async move { pool.begin().await }, |py, out| match out {
+            Ok(tx) => Ok(Py::new(py, SqliteTransaction { tx: Mutex::new(tx) })?.into_any()),
+            Err(e) => Err(with_context(&e, "BEGIN IMMEDIATE", None)),
         })
     }
 
@@ -154,8 +178,9 @@ impl SqliteBackend {
 
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let pool = self.pool.clone();
-        spawn(py, async move {
-            pool.close().await.map_err(|e| to_pyerr_plain(&e))
+        spawn(py, async move { pool.close().await }, |py, out| match out {
+            Ok(()) => Ok(py.None()),
+            Err(e) => Err(to_pyerr_plain(&e)),
         })
     }
 
@@ -190,30 +215,28 @@ impl SqliteStream {
     fn fetch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = self.inner.clone();
         let sql = self.sql.clone();
-        spawn(py, async move {
-            let mut guard = inner.lock().await;
-            let next = match guard.as_mut() {
-                Some(stream) => stream.next().await,
-                None => None,
-            };
-            match next {
-                Some(Ok(batch)) => Ok(QueryResult::new(batch.columns, batch.rows, -1, None, false)),
-                Some(Err(e)) => {
+        spawn(
+            py,
+            async move {
+                let mut guard = inner.lock().await;
+                let next = match guard.as_mut() {
+                    Some(stream) => stream.next().await,
+                    None => None,
+                };
+                if !matches!(next, Some(Ok(_))) {
                     guard.take();
-                    Err(with_context(&e, &sql, None))
                 }
-                None => {
-                    guard.take();
-                    Ok(QueryResult::new(
-                        Vec::new().into(),
-                        Vec::new(),
-                        0,
-                        None,
-                        false,
-                    ))
-                }
-            }
-        })
+                next
+            },
+            move |py, next| {
+                let result = match next {
+                    Some(Ok(batch)) => QueryResult::new(batch.columns, batch.rows, -1, None, false),
+                    Some(Err(e)) => return Err(with_context(&e, &sql, None)),
+                    None => QueryResult::new(Vec::new().into(), Vec::new(), 0, None, false),
+                };
+                Ok(Py::new(py, result)?.into_any())
+            },
+        )
     }
 
     /// Stops the stream early; the reading thread ends at its next batch.
@@ -248,8 +271,9 @@ impl SqliteTransaction {
             tx.finish(commit).map_err(|e| to_pyerr_plain(&e))?
         };
         let sql = if commit { "COMMIT" } else { "ROLLBACK" };
-        spawn(py, async move {
-            fut.await.map_err(|e| with_context(&e, sql, None))
+        spawn(py, fut, move |py, out| match out {
+            Ok(()) => Ok(py.None()),
+            Err(e) => Err(with_context(&e, sql, None)),
         })
     }
 }
@@ -266,13 +290,12 @@ impl SqliteTransaction {
         let values = params_to_values(params.as_ref())?;
         let conn = self.conn()?;
         let ctx = params.map(|p| p.unbind());
-        spawn(py, async move {
-            let text = sql.clone();
-            run_on(conn, text, values)
-                .await
-                .map(into_result)
-                .map_err(|e| with_context(&e, &sql, ctx.as_ref()))
-        })
+        let text = sql.clone();
+        spawn(
+            py,
+            async move { run_on(conn, text, values).await },
+            move |py, out| result_or_error(py, out, &sql, ctx),
+        )
     }
 
     fn executemany<'py>(
@@ -283,12 +306,12 @@ impl SqliteTransaction {
     ) -> PyResult<Bound<'py, PyAny>> {
         let sets = many_params(&seq_of_params)?;
         let conn = self.conn()?;
-        spawn(py, async move {
-            let text = sql.clone();
-            run_many_on(conn, text, sets)
-                .await
-                .map_err(|e| with_context(&e, &sql, None))
-        })
+        let text = sql.clone();
+        spawn(
+            py,
+            async move { run_many_on(conn, text, sets).await },
+            move |py, out| count_or_error(py, out, &sql),
+        )
     }
 
     fn commit<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

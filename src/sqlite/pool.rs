@@ -140,7 +140,9 @@ impl SqlitePool {
             return Route::Done(Box::new(Err(Error::interface("the engine is closed"))));
         };
         match is_read_only(conn, sql) {
-            Err(e) => Route::Done(Box::new(Err(e))),
+            // The reader's view of the schema may be stale (a table renamed or dropped
+            // by the writer): let the writer prepare it and report any real error.
+            Err(_) => Route::Write,
             Ok(false) => Route::Write,
             Ok(true) => match self.config.inline_budget {
                 None => Route::Read,

@@ -471,3 +471,51 @@ async def test_pool_timeout_when_writer_is_held(sqlite_path: Path) -> None:
     await tx.rollback()
     await engine.execute("INSERT INTO t VALUES (1)")
     await engine.close()
+
+
+async def test_schema_changes_by_the_writer_are_routed_correctly(
+    sqlite_engine: ormkit.Engine,
+) -> None:
+    # The reader that routes statements has seen table t; after the writer drops it,
+    # renaming another table to t must still work (it goes to the writer).
+    await sqlite_engine.execute("CREATE TABLE t (v INTEGER)")
+    await sqlite_engine.execute("INSERT INTO t VALUES (1)")
+    assert (await sqlite_engine.execute("SELECT count(*) FROM t")).scalar() == 1
+    await sqlite_engine.execute("CREATE TABLE tmp (v INTEGER, w TEXT)")
+    await sqlite_engine.execute("INSERT INTO tmp VALUES (2, 'x')")
+    await sqlite_engine.execute("DROP TABLE t")
+    await sqlite_engine.execute("ALTER TABLE tmp RENAME TO t")
+    assert (await sqlite_engine.execute("SELECT v, w FROM t")).tuples() == [(2, "x")]
+
+
+EXIT_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from ormkit import create_engine
+
+    async def main(path):
+        engine = await create_engine(f"sqlite:///{path}")
+        async with engine.transaction() as tx:
+            await tx.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+        await engine.execute("INSERT INTO t VALUES (1)")
+        await engine.close()
+
+    asyncio.run(main(sys.argv[1]))
+    print("done", flush=True)
+    """
+)
+
+
+def test_interpreter_exits_cleanly_after_close(tmp_path: Path) -> None:
+    # No Rust thread may be inside Python while the interpreter shuts down.
+    script = tmp_path / "exit.py"
+    script.write_text(EXIT_SCRIPT)
+    for i in range(15):
+        out = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / f"e{i}.db")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "done"
