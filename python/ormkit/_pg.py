@@ -18,7 +18,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from . import _ormkit
@@ -29,6 +29,7 @@ __all__ = ["PgBackend", "PgPool", "PgTransaction", "open_pg_backend"]
 logger = logging.getLogger("ormkit")
 
 _DRAIN_TIMEOUT = 5.0
+_CANCEL_TIMEOUT = 2.0
 _portal_ids = itertools.count(1)
 
 
@@ -74,22 +75,37 @@ async def _connect(config: Any, deadline: float | None = None) -> _Conn:
     return _Conn(proto, transport)
 
 
-async def _send_cancel(config: Any, request: bytes) -> None:
-    """Sends a CancelRequest on a new connection (the protocol's out-of-band cancel)."""
+async def _send_cancel(config: Any, request: bytes, needed: Callable[[], bool]) -> bool:
+    """Sends a CancelRequest on a new connection (the protocol's out-of-band cancel)
+    unless ``needed()`` became false meanwhile, and waits until the server closes that
+    connection: by then it has signalled the backend, so the cancel cannot land on a
+    later statement of the connection. Returns False when a request was written but
+    that was not confirmed: the cancel may still arrive, so the connection must not be
+    reused."""
+    writer = None
+    written = False
     try:
-        async with asyncio.timeout(2.0):
+        async with asyncio.timeout(_CANCEL_TIMEOUT):
             socket_path = config.socket_path
             if socket_path is not None:
-                _, writer = await asyncio.open_unix_connection(socket_path)
+                reader, writer = await asyncio.open_unix_connection(socket_path)
             else:
-                _, writer = await asyncio.open_connection(config.host, config.port)
+                reader, writer = await asyncio.open_connection(config.host, config.port)
+            if not needed():
+                return True
             writer.write(request)
+            written = True
             await writer.drain()
+            await reader.read()
+        return True
+    except (OSError, TimeoutError) as exc:
+        logger.warning("could not send a cancel request to %s: %s", config.display_target, exc)
+        return not written
+    finally:
+        if writer is not None:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
-    except (OSError, TimeoutError) as exc:
-        logger.warning("could not send a cancel request to %s: %s", config.display_target, exc)
 
 
 class PgPool:
@@ -256,8 +272,11 @@ class PgPool:
             if not proto.is_idle:
                 self.counters["cancelled"] += 1
                 request = proto.cancel_request()
-                if request is not None:
-                    await _send_cancel(self.config, request)
+                if request is not None and not await _send_cancel(
+                    self.config, request, lambda: not proto.is_idle
+                ):
+                    self._discard(conn)
+                    return
                 async with asyncio.timeout(_DRAIN_TIMEOUT):
                     await proto.wait_idle()
             if proto.in_transaction and not proto.is_broken:
