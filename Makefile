@@ -50,6 +50,7 @@ fmt: $(STAMP)
 # Builds, lints, starts a private PostgreSQL server, runs cargo test and pytest, stops it.
 test: build
 	$(MAKE) lint
+	scripts/setup_alembic_venv.sh
 	scripts/run_tests.sh
 
 clean:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -116,6 +117,7 @@ async def create_engine(
         raise ValueError("max_connections must be at least 1")
     if merged["min_connections"] > merged["max_connections"]:
         raise ValueError("min_connections cannot be larger than max_connections")
+    backend: Any
     if parsed.dialect == "sqlite":
         path = parsed.sqlite_path
         if path is not None:
@@ -145,7 +147,6 @@ class Engine:
         self._echo = bool(options.get("echo"))
         self.events = EventBus(self._refresh_observed)
         self._observed = False
-        self._cursor_seq = 0
         self._refresh_observed()
         if self._echo:
             _echo_logging()
@@ -244,8 +245,9 @@ class Engine:
         self, sql: str, params: Sequence[Any] | None = None, *, batch_size: int = 1000
     ) -> AsyncIterator[QueryResult]:
         """Yields the rows of a read-only statement in batches of ``batch_size``, with
-        bounded memory: a stepping statement on its own connection on SQLite, a
-        server-side cursor inside a transaction on PostgreSQL. Never LIMIT/OFFSET."""
+        bounded memory: a stepping statement on its own connection on SQLite, a named
+        portal read with a row limit inside a transaction on PostgreSQL (one round
+        trip per batch). Never LIMIT/OFFSET."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         backend = self._live_backend()
@@ -260,17 +262,11 @@ class Engine:
             finally:
                 stream.close()
         else:
-            self._cursor_seq += 1
-            name = f"ormkit_stream_{self._cursor_seq}"
             async with self.transaction() as tx:
-                await tx.execute(f"DECLARE {name} NO SCROLL CURSOR FOR {sql}", params)
-                fetch = f"FETCH FORWARD {int(batch_size)} FROM {name}"
-                while True:
-                    batch = await tx.execute(fetch)
-                    if not batch:
-                        break
-                    yield batch
-                await tx.execute(f"CLOSE {name}")
+                chunks = tx._live().stream(sql, params, batch_size)
+                async with contextlib.aclosing(chunks):
+                    async for batch in chunks:
+                        yield batch
 
     def transaction(self) -> Transaction:
         """A transaction: ``async with await engine.transaction() as tx:`` (or without
