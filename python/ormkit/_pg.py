@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -71,7 +72,9 @@ async def _connect(config: Any, deadline: float | None = None) -> _Conn:
             f"could not connect to {target}: timed out after {timeout:.3g} s"
         ) from None
     except OSError as exc:
-        raise OperationalError(f"could not connect to {target}: {exc.strerror or exc}") from None
+        # asyncio's "Connect call failed (...)" hides the reason the errno gives.
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+        raise OperationalError(f"could not connect to {target}: {reason}") from None
     return _Conn(proto, transport)
 
 

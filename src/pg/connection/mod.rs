@@ -478,7 +478,11 @@ impl PgConnection {
             Phase::Ready => Err(Error::interface(
                 "another statement is in progress on this connection",
             )),
-            Phase::Broken => Err(Error::interface("connection is closed")),
+            // Usually the server went away between two statements of a transaction:
+            // an operational failure, like the loss that broke the connection.
+            Phase::Broken => Err(Error::operational(
+                "the connection to the server is closed (it was lost or failed earlier)",
+            )),
             _ => Err(Error::interface("connection is not ready yet")),
         }
     }
