@@ -277,6 +277,7 @@ def charts(s: dict[str, Any], outdir: str) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     files = []
     for db, by_key in s["latency"].items():
@@ -324,8 +325,17 @@ def charts(s: dict[str, Any], outdir: str) -> list[str]:
                       for n in cols]
             ax.barh(range(len(cols)), vals, color=colors)
             ax.set_yticks(range(len(cols)))
-            ax.set_yticklabels([C.LABELS.get((db, n), n) for n in cols], fontsize=8)
+            labels = []
+            for n in cols:
+                lab = C.LABELS.get((db, n), n)
+                sv, t = by[n].get("tasks_served"), by[n].get("tasks")
+                if sv is not None and t and sv < t:
+                    lab += f"\n(only {sv}/{t} tasks served)"
+                labels.append(lab)
+            ax.set_yticklabels(labels, fontsize=8)
             ax.invert_yaxis()
+            ax.xaxis.set_major_formatter(
+                matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:.0f}k"))
             ax.set_xlabel("get-by-pk operations per second")
             ax.set_title(f"{DB_TITLES[db]}: pool of 10, 50 tasks")
             ax.grid(axis="x", alpha=0.3)

@@ -8,6 +8,7 @@ Hydration converts the storage forms a model user does not want (ISO text -> dat
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 from typing import Any
 
@@ -105,24 +106,41 @@ class AiosqliteRaw(Contender):
         rows = await self.db.execute_fetchall(SQL.children_in(len(ids), qmark=True), ids)
         return attach_children(parents, [Child(*r) for r in rows])
 
-    # Throughput: aiosqlite has no pool; a queue of `size` connections is the usual one.
+    # Throughput: aiosqlite has no pool; this is a small FIFO one (a released connection
+    # goes to the longest waiter; an asyncio.Queue would let the releasing task barge
+    # ahead and starve the others).
     async def tp_open(self, size: int) -> None:
-        self.pool: asyncio.Queue[Any] = asyncio.Queue()
-        for _ in range(size):
-            self.pool.put_nowait(await self._open())
-        self.size = size
+        self.free: collections.deque[Any] = collections.deque()
+        self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.all = [await self._open() for _ in range(size)]
+        self.free.extend(self.all)
+
+    async def _acquire(self) -> Any:
+        if self.free and not self.waiters:
+            return self.free.popleft()
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters.append(fut)
+        return await fut
+
+    def _release(self, db: Any) -> None:
+        while self.waiters:
+            w = self.waiters.popleft()
+            if not w.done():
+                w.set_result(db)
+                return
+        self.free.append(db)
 
     async def tp_get(self, pk: int) -> Any:
-        db = await self.pool.get()
+        db = await self._acquire()
         try:
             rows = await db.execute_fetchall(Q["get"], (pk,))
         finally:
-            self.pool.put_nowait(db)
+            self._release(db)
         return _item(rows[0])
 
     async def tp_close(self) -> None:
-        for _ in range(self.size):
-            await (await self.pool.get()).close()
+        for db in self.all:
+            await db.close()
 
 
 class Sqlite3Raw(Contender):
