@@ -237,3 +237,31 @@ fn portals_end_with_their_transaction() {
     done(&mut c).unwrap();
     assert!(!c.has_portal("p9"));
 }
+
+proptest::proptest! {
+    /// Arbitrary bytes while a batch or a portal is in flight: errors, never a panic,
+    /// and a connection that is either usable or broken (never stuck in between).
+    #[test]
+    fn arbitrary_bytes_during_batches_and_portals(
+        chunks in proptest::collection::vec(
+            proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 0..6),
+        portal: bool,
+    ) {
+        let mut c = connected(TRUST);
+        if portal {
+            c.begin_pipelined();
+            c.portal_open("SELECT n", vec![], "p", 3).unwrap();
+        } else {
+            c.query_many("INSERT INTO t VALUES ($1)", sets(&[1, 2])).unwrap();
+        }
+        let _ = c.take_output();
+        for chunk in &chunks {
+            let _ = c.feed(chunk);
+            let _ = c.take_output();
+            while c.poll_event().is_some() {}
+        }
+        if !c.is_broken() && c.is_idle() {
+            proptest::prop_assert!(c.query("SELECT 1", vec![]).is_ok());
+        }
+    }
+}

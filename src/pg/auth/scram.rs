@@ -292,4 +292,30 @@ mod tests {
         assert_eq!(c.client_first(), b"n,,n=a=3Db=2Cc,r=xyz");
         assert!(!format!("{a:?}").contains("pw"));
     }
+
+    proptest::proptest! {
+        /// Arbitrary server messages (raw bytes, or shaped like the real ones with
+        /// hostile fields) are refused or accepted, never a panic.
+        #[test]
+        fn server_messages_never_panic(
+            first in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96),
+            suffix in "[ -~]{0,12}",
+            salt in "[ -~]{0,12}",
+            iterations in "[0-9a-z+-]{0,11}",
+            last in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            password in "\\PC{0,12}",
+        ) {
+            let mut c = ScramClient::with_nonce("", &password, NONCE);
+            let _ = c.client_final(&first);
+            let _ = c.verify_server_final(&last);
+            let mut c = ScramClient::with_nonce("", &password, NONCE);
+            let shaped = format!("r={NONCE}{suffix},s={salt},i={iterations}");
+            // Keep the key derivation cheap: only small iteration counts pass.
+            let cheap = iterations.parse::<u32>().map_or(true, |n| n <= 64);
+            if cheap && c.client_final(shaped.as_bytes()).is_ok() {
+                let _ = c.verify_server_final(&last);
+                let _ = c.verify_server_final(b"v=");
+            }
+        }
+    }
 }
