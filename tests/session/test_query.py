@@ -182,3 +182,12 @@ async def test_writing_while_iterating(session: AsyncSession, people: list[User]
     await stream.aclose()  # an abandoned stream releases what it held
     async with session.begin():
         assert await session.query(User).filter(name__endswith="-copy").count() == 4
+
+
+async def test_stream_inside_a_transaction_sees_its_writes(session: AsyncSession) -> None:
+    async with session.begin():
+        await session.insert_all([User(name=f"s{i}", email=f"s{i}@x.org", age=i) for i in range(7)])
+        ages = [u.age async for u in session.query(User).order_by("age").stream(batch_size=3)]
+        assert ages == list(range(7))
+        assert session.in_transaction
+    assert await session.query(User).count() == 7

@@ -1,9 +1,12 @@
-"""``Query.stream()``: rows in batches with bounded memory.
+"""``Query.stream()``: rows in batches with bounded memory, never LIMIT/OFFSET.
 
-PostgreSQL: a server-side cursor (``DECLARE … NO SCROLL CURSOR`` then ``FETCH FORWARD
-n``) inside the session's transaction or a private one. SQLite, until the engine can
-step a statement: see :func:`sqlite_batches`. Batches are hydrated in Rust; streamed
-objects are not added to the identity map (rows already in it give their object).
+Outside a session transaction, ``engine.stream()``: a named portal read with a row
+limit on PostgreSQL, a stepping statement on its own connection on SQLite. Inside the
+session's transaction (so that its own writes are seen): a server-side cursor
+(``DECLARE … NO SCROLL CURSOR`` then ``FETCH FORWARD n``) on PostgreSQL, and on SQLite
+a private temporary table on the writer read back by rowid ranges (see
+:func:`sqlite_batches`). Batches are hydrated in Rust; streamed objects are not added to
+the identity map (rows already in it give their object).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
     from ormkit.orm.transaction import SessionBase
     from ormkit.sql import Select
 
-__all__ = ["pg_cursor", "sqlite_batches", "stream_objects"]
+__all__ = ["engine_batches", "pg_cursor", "sqlite_batches", "stream_objects"]
 
 _cursor_ids = itertools.count(1)
 
@@ -32,13 +35,26 @@ async def stream_objects(
     with session._using():
         sql, params = stmt.to_sql(session.dialect)
         await session._autoflush()
-        if session.dialect == "postgresql":
+        batches: AsyncGenerator[QueryResult, None]
+        if session._tx is None:
+            batches = engine_batches(session, sql, params, batch_size)
+        elif session.dialect == "postgresql":
             batches = pg_cursor(session, sql, params, batch_size)
         else:
             batches = sqlite_batches(session, sql, params, batch_size)
         async with contextlib.aclosing(batches):
             async for result in batches:
                 yield loading.hydrate_untracked(session._uow, model, result)
+
+
+async def engine_batches(
+    session: SessionBase, sql: str, params: list[Any], batch_size: int
+) -> AsyncGenerator[QueryResult, None]:
+    """``engine.stream()``: a connection (and on PostgreSQL a transaction) of its own."""
+    chunks = session.engine.stream(sql, params, batch_size=batch_size)
+    async with contextlib.aclosing(chunks):  # type: ignore[type-var]
+        async for result in chunks:
+            yield result
 
 
 async def pg_cursor(
