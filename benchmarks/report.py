@@ -30,6 +30,7 @@ GOALS = [
     ("sqlite", "bulk_1000", ("aiosqlite",), 0.7),
 ]
 ORM_FACTOR = 0.5  # every ormkit figure beats SQLAlchemy and Tortoise by at least 2x
+NOISY = 1.3  # rounds whose medians differ by more than this: the cell gets a mark
 
 
 def _median(xs: list[float]) -> float:
@@ -152,7 +153,8 @@ def markdown(raw: dict[str, Any], s: dict[str, Any]) -> str:
         "",
         "Cells: median of the per-round medians of one operation's time; in brackets the "
         "ratio to the baseline (asyncpg on PostgreSQL, aiosqlite on SQLite): below 1 is "
-        "faster. **Bold**: the fastest contender that is not a floor.",
+        "faster. **Bold**: the fastest contender that is not a floor. †: the slowest round's "
+        f"median was more than {NOISY}× the fastest one's (a noisy figure: the machine was busy).",
     ]
     if m.get("ormkit_build", {}).get("debug_build"):
         lines[2:2] = ["**WARNING: the ormkit extension measured here is a DEBUG build; its "
@@ -182,6 +184,8 @@ def markdown(raw: dict[str, Any], s: dict[str, Any]) -> str:
                 t = fmt_us(cell[n]["median_us"])
                 r = rat[n].get("vs_baseline")
                 txt = f"{t} ({r:.2f}×)" if r is not None else t
+                if (cell[n].get("spread") or 1) > NOISY:
+                    txt += " †"
                 row.append(f"**{txt}**" if n == best else txt)
             lines.append(f"| {W.WORKLOAD_LABELS[key]} | " + " | ".join(row) + " |")
         # ormkit against its fastest peer
