@@ -356,7 +356,14 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # so that `finally` stops the workers and the server
+
+
 def main() -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short run (a couple of minutes)")
     ap.add_argument("--db", default="pg,sqlite")
