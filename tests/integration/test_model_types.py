@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,9 @@ VALUES: list[dict[str, Any]] = [
         "b": True,
         "raw": bytes(range(256)),
         "naive": datetime(2024, 2, 29, 23, 59, 59, 999_999),
-        "aware": datetime(2024, 2, 29, 23, 59, 59, 1, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        "aware": datetime(
+            2024, 2, 29, 23, 59, 59, 1, tzinfo=timezone(timedelta(hours=5, minutes=30))
+        ),
         "d": date(1, 1, 1),
         "tm": time(13, 5, 0, 120),
         "td": timedelta(days=-3, seconds=5, microseconds=7),
@@ -82,7 +84,7 @@ VALUES: list[dict[str, Any]] = [
         "b": False,
         "raw": b"",
         "naive": datetime(9999, 12, 31, 0, 0),
-        "aware": datetime(1970, 1, 1, tzinfo=timezone.utc),
+        "aware": datetime(1970, 1, 1, tzinfo=UTC),
         "d": date(9999, 12, 31),
         "tm": time(0, 0),
         "td": timedelta(0),
@@ -93,8 +95,28 @@ VALUES: list[dict[str, Any]] = [
         "color": Color.RED,
         "level": Level.LOW,
     },
-    {key: None for key in ("i", "s", "t", "f", "b", "raw", "naive", "aware", "d", "tm", "td",
-                           "dec", "u", "meta", "items", "color", "level")},
+    {
+        key: None
+        for key in (
+            "i",
+            "s",
+            "t",
+            "f",
+            "b",
+            "raw",
+            "naive",
+            "aware",
+            "d",
+            "tm",
+            "td",
+            "dec",
+            "u",
+            "meta",
+            "items",
+            "color",
+            "level",
+        )
+    },
 ]
 
 
