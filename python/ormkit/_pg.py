@@ -31,6 +31,7 @@ logger = logging.getLogger("ormkit")
 
 _DRAIN_TIMEOUT = 5.0
 _CANCEL_TIMEOUT = 2.0
+_CLOSE_CANCEL_TIMEOUT = 1.0
 _portal_ids = itertools.count(1)
 
 
@@ -126,6 +127,8 @@ class PgPool:
         self.waiters: deque[asyncio.Future[_Conn | None]] = deque()
         self.closed = False
         self.background: set[asyncio.Task[None]] = set()
+        # Connections handed to a background reset (cancel, drain, rollback).
+        self.resetting: set[_Conn] = set()
         self.counters = {"acquired": 0, "timeouts": 0, "discarded": 0, "cancelled": 0}
 
     async def start(self) -> None:
@@ -258,6 +261,7 @@ class PgPool:
             self._discard(conn)
             return
         if not proto.is_idle or proto.in_transaction:
+            self.resetting.add(conn)
             self._spawn(self._reset(conn))
             return
         conn.last_used = time.monotonic()
@@ -270,32 +274,47 @@ class PgPool:
         task.add_done_callback(self.background.discard)
 
     async def _reset(self, conn: _Conn) -> None:
-        proto = conn.proto
+        """Cancels what ``conn`` still runs and rolls it back, then returns it to the
+        pool, or closes it. Owned by ``self.resetting`` until then (close() closes
+        connections still being reset, even if this task never got to run)."""
         try:
-            if not proto.is_idle:
-                self.counters["cancelled"] += 1
-                request = proto.cancel_request()
-                if request is not None and not await _send_cancel(
-                    self.config, request, lambda: not proto.is_idle
-                ):
-                    self._discard(conn)
-                    return
-                async with asyncio.timeout(_DRAIN_TIMEOUT):
-                    await proto.wait_idle()
-            if proto.in_transaction and not proto.is_broken:
-                async with asyncio.timeout(_DRAIN_TIMEOUT):
-                    await proto.simple("ROLLBACK")
+            reusable = await self._reset_steps(conn)
+        except asyncio.CancelledError:
+            if conn in self.resetting:
+                self.resetting.discard(conn)
+                self._discard(conn)
+            raise
         except Exception as exc:
             logger.info("discarding a connection that could not be reset: %s", exc)
-            self._discard(conn)
+            reusable = False
+        if conn not in self.resetting:
             return
-        if proto.is_broken or not proto.is_idle or proto.in_transaction:
+        self.resetting.discard(conn)
+        proto = conn.proto
+        if not reusable or proto.is_broken or not proto.is_idle or proto.in_transaction:
             self._discard(conn)
             return
         self.release(conn)
 
+    async def _reset_steps(self, conn: _Conn) -> bool:
+        proto = conn.proto
+        if not proto.is_idle:
+            self.counters["cancelled"] += 1
+            request = proto.cancel_request()
+            if request is not None and not await _send_cancel(
+                self.config, request, lambda: not proto.is_idle
+            ):
+                return False
+            async with asyncio.timeout(_DRAIN_TIMEOUT):
+                await proto.wait_idle()
+        if proto.in_transaction and not proto.is_broken:
+            async with asyncio.timeout(_DRAIN_TIMEOUT):
+                await proto.simple("ROLLBACK")
+        return True
+
     async def close(self) -> None:
-        """Closes idle connections now and the others as they come back."""
+        """Closes idle connections and those being reset now, the others as they come
+        back."""
         self.closed = True
         while self.waiters:
             fut = self.waiters.popleft()
@@ -303,6 +322,17 @@ class PgPool:
                 fut.set_result(None)
         for task in list(self.background):
             task.cancel()
+        # A statement still running on the server would go on after the socket is
+        # closed (a backend notices only when it next reads): cancel it first.
+        requests = [c.proto.cancel_request() for c in self.resetting if not c.proto.is_idle]
+        sends = [_send_cancel(self.config, r, lambda: True) for r in requests if r is not None]
+        if sends:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_CLOSE_CANCEL_TIMEOUT):
+                    await asyncio.gather(*sends)
+        for conn in list(self.resetting):
+            self._discard(conn)
+        self.resetting.clear()
         while self.idle:
             self._discard(self.idle.pop())
 

@@ -193,3 +193,18 @@ async def test_executemany_is_atomic(pg_url: str, engines: EngineFactory) -> Non
         assert (await engine.execute(f"SELECT count(*) FROM {table}")).scalar() == 100
     finally:
         await engine.execute(f"DROP TABLE {table}")
+
+
+async def test_close_during_a_background_reset_closes_the_connection(
+    pg_url: str, admin: ormkit.Engine, app_name: str
+) -> None:
+    engine = await ormkit.create_engine(pg_url, max_connections=1, application_name=app_name)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(engine.execute("SELECT pg_sleep(5)"), 0.05)
+    # The connection is being cancelled and drained in the background: close now.
+    await engine.close()
+
+    async def gone() -> bool:
+        return not await activity(admin, app_name)
+
+    await wait_until(gone, timeout=2.0)
