@@ -208,3 +208,22 @@ async def test_close_during_a_background_reset_closes_the_connection(
         return not await activity(admin, app_name)
 
     await wait_until(gone, timeout=2.0)
+
+
+async def test_waiter_cancelled_as_it_is_served_does_not_leak(
+    pg_url: str, engines: EngineFactory
+) -> None:
+    engine = await engines(pg_url, max_connections=1, acquire_timeout=1)
+    tx = await engine.transaction()
+    await tx.execute("SELECT 1")
+    waiter = asyncio.ensure_future(engine.execute("SELECT 2"))
+    await asyncio.sleep(0.01)
+    assert engine.stats()["waiting"] == 1
+    # The commit hands the connection to the waiter; it is cancelled before it runs.
+    await tx.commit()
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    stats = engine.stats()
+    assert stats["in_use"] == 0 and stats["idle"] == 1, stats
+    assert (await engine.execute("SELECT 3")).scalar() == 3
