@@ -116,7 +116,10 @@ async def test_query_and_recovery(
 async def test_acquire_needing_a_new_connection(
     proxy: FaultProxy, pg_url: str, engines: EngineFactory, app_name: str, figure: Figure
 ) -> None:
-    engine = await open_through(proxy, pg_url, engines, app_name, max_connections=2)
+    # No connect_timeout: only acquire_timeout bounds the new connection.
+    engine = await open_through(
+        proxy, pg_url, engines, app_name, max_connections=2, connect_timeout=None
+    )
     engine_full = await open_through(proxy, pg_url, engines, app_name, max_connections=1)
     tx = await engine.transaction()
     await tx.execute("SELECT 1")
