@@ -64,3 +64,7 @@ BENCH_ARGS ?=
 bench: build
 	benchmarks/setup_venv.sh
 	.venv-bench/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+# Long reliability runs (load and soak against the private PostgreSQL server).
+soak: build
+	ORMKIT_SOAK=1 scripts/run_tests.sh -m soak tests/reliability

@@ -12,12 +12,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from backends import ALL_BACKENDS, SQLITE_BACKENDS, backend_url
 from pg_cluster import ensure_cluster
 
 import ormkit
-
-SQLITE_BACKENDS = ["sqlite_file", "sqlite_memory"]
-ALL_BACKENDS = [*SQLITE_BACKENDS, "postgresql"]
 
 
 @pytest.fixture(scope="session")
@@ -36,16 +34,7 @@ def sqlite_path(tmp_path: Path) -> Path:
     return tmp_path / "test.db"
 
 
-def backend_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
-    """The URL of a fresh database for ``backend``."""
-    if backend == "sqlite_file":
-        return f"sqlite:///{tmp_path / 'test.db'}"
-    if backend == "sqlite_memory":
-        return "sqlite::memory:"
-    if backend == "postgresql":
-        cluster: dict[str, str] = request.getfixturevalue("pg_cluster")
-        return cluster["ORMKIT_TEST_PG_URL"]
-    raise AssertionError(backend)
+__all__ = ["ALL_BACKENDS", "SQLITE_BACKENDS", "backend_url"]
 
 
 @pytest.fixture(params=SQLITE_BACKENDS)

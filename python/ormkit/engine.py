@@ -21,6 +21,9 @@ __all__ = ["Engine", "Transaction", "create_engine"]
 
 logger = logging.getLogger("ormkit")
 
+# How many statements may complete without suspending before execute() yields once.
+_INLINE_YIELD_EVERY = 32
+
 _FLOAT_OPTIONS = {
     "connect_timeout",
     "command_timeout",
@@ -147,6 +150,7 @@ class Engine:
         self._echo = bool(options.get("echo"))
         self.events = EventBus(self._refresh_observed)
         self._observed = False
+        self._inline_streak = 0
         self._refresh_observed()
         if self._echo:
             _echo_logging()
@@ -178,6 +182,13 @@ class Engine:
         result = backend.execute(sql, params)
         if result.__class__ is not QueryResult:
             result = await result
+        else:
+            # A read that ran at once on this thread did not yield to the event loop;
+            # yield now and then so a task reading in a loop cannot starve the others.
+            self._inline_streak += 1
+            if self._inline_streak >= _INLINE_YIELD_EVERY:
+                self._inline_streak = 0
+                await asyncio.sleep(0)
         return result  # type: ignore[no-any-return]
 
     async def _observe(

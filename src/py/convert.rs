@@ -15,6 +15,26 @@ static UUID: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static ENUM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static JSON_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static JSON_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static DATETIME_FROMISO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static DATE_FROMISO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static TIME_FROMISO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn cached_attr<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    class: &str,
+    attr: &str,
+) -> PyResult<&'py Bound<'py, PyAny>> {
+    Ok(cell
+        .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(py
+                .import("datetime")?
+                .getattr(class)?
+                .getattr(attr)?
+                .unbind())
+        })?
+        .bind(py))
+}
 
 fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     DECIMAL.import(py, "decimal", "Decimal")
@@ -80,8 +100,14 @@ fn to_value_at(v: &Bound<'_, PyAny>, index: usize) -> PyResult<Value> {
         let msg = format!("parameter ${}: {}", index + 1, e.value(py));
         let cls = e.get_type(py);
         match cls.call1((msg,)) {
-            Ok(exc) => PyErr::from_value(exc),
-            Err(other) => other,
+            Ok(exc) => {
+                let err = PyErr::from_value(exc);
+                err.set_cause(py, Some(e));
+                err
+            }
+            // Exception classes whose constructor takes other arguments keep their own
+            // message; the parameter position is in the cause chain instead.
+            Err(_) => e,
         }
     })
 }
@@ -107,7 +133,12 @@ pub fn to_value(v: &Bound<'_, PyAny>) -> PyResult<Value> {
         return Ok(Value::Bool(b.is_true()));
     }
     if let Ok(s) = v.cast::<PyString>() {
-        return Ok(Value::Text(s.to_str()?.to_owned()));
+        return match s.to_str() {
+            Ok(text) => Ok(Value::Text(text.to_owned())),
+            Err(_) => Err(crate::py::errors::to_pyerr_plain(&Error::data(
+                "the string is not valid Unicode (it holds a lone surrogate)",
+            ))),
+        };
     }
     if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
         if v.is_instance(enum_type(py)?)? {
@@ -390,8 +421,8 @@ pub fn decode_tagged<'py>(py: Python<'py>, tag: &str, v: &Value) -> PyResult<Bou
             uuid_type(py)?.call((), Some(&kwargs))
         }
         ("datetime" | "datetime_tz", Value::Text(s)) => {
-            let cls = py.import("datetime")?.getattr("datetime")?;
-            let dt = cls.call_method1("fromisoformat", (s.as_str(),))?;
+            let dt = cached_attr(py, &DATETIME_FROMISO, "datetime", "fromisoformat")?
+                .call1((s.as_str(),))?;
             if tag == "datetime_tz" && dt.getattr("tzinfo")?.is_none() {
                 let kwargs = PyDict::new(py);
                 kwargs.set_item("tzinfo", PyTzInfo::utc(py)?)?;
@@ -399,14 +430,12 @@ pub fn decode_tagged<'py>(py: Python<'py>, tag: &str, v: &Value) -> PyResult<Bou
             }
             Ok(dt)
         }
-        ("date", Value::Text(s)) => py
-            .import("datetime")?
-            .getattr("date")?
-            .call_method1("fromisoformat", (s.as_str(),)),
-        ("time", Value::Text(s)) => py
-            .import("datetime")?
-            .getattr("time")?
-            .call_method1("fromisoformat", (s.as_str(),)),
+        ("date", Value::Text(s)) => {
+            cached_attr(py, &DATE_FROMISO, "date", "fromisoformat")?.call1((s.as_str(),))
+        }
+        ("time", Value::Text(s)) => {
+            cached_attr(py, &TIME_FROMISO, "time", "fromisoformat")?.call1((s.as_str(),))
+        }
         ("timedelta", Value::Int(us)) => to_py(
             py,
             &Value::Interval {

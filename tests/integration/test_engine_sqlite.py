@@ -519,3 +519,25 @@ def test_interpreter_exits_cleanly_after_close(tmp_path: Path) -> None:
         )
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "done"
+
+
+async def test_inline_reads_do_not_starve_other_tasks(sqlite_engine: ormkit.Engine) -> None:
+    await sqlite_engine.execute("CREATE TABLE t (v INTEGER)")
+    ticks = 0
+    done = False
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    start = ticks
+    for _ in range(1000):
+        await sqlite_engine.execute("SELECT count(*) FROM t")
+    progressed = ticks - start
+    done = True
+    await task
+    assert progressed >= 10

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ALL_BACKENDS, backend_url
+from backends import ALL_BACKENDS, backend_url
 
 import ormkit
 from ormkit.orm import JSON, Mapped, declarative_base, mapped_column

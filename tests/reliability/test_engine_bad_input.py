@@ -100,11 +100,6 @@ async def test_bad_values_are_clear_errors(
     await intact(engine, table)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/py/convert.rs rebuilds the UnicodeEncodeError of a lone surrogate with one "
-    "argument and raises TypeError instead of a DataError",
-)
 async def test_lone_surrogate_is_a_data_error(one: tuple[ormkit.Engine, str]) -> None:
     engine, table = one
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import compile_both_ways
 from sample_models import Order, Post, User
+from unit_support import compile_both_ways
 
 from ormkit.sql import Q, and_, func, not_, or_, select
 from ormkit.sql.expressions import ColumnExpr, escape_like

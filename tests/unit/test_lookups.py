@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import compile_both_ways
 from sample_models import Category, Comment, Post, Tag, User
+from unit_support import compile_both_ways
 
 from ormkit.sql import LOOKUPS, Q, select
 
