@@ -6,6 +6,7 @@ pub mod pg;
 pub mod result;
 pub mod runtime;
 pub mod sqlite;
+pub mod testing;
 
 use pyo3::prelude::*;
 
@@ -16,6 +17,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pg::PgProtocol>()?;
     m.add_class::<sqlite::SqliteTransaction>()?;
     m.add_class::<sqlite::SqliteStream>()?;
+    m.add_function(wrap_pyfunction!(testing::_force_panic, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
