@@ -302,7 +302,8 @@ async def kill_cycle(script: Path, path: Path, cycle: int, delay: float) -> Kill
     opened: set[str] = set()
     transfers: set[str] = set()
     batches: set[str] = set()
-    for line in out.decode().splitlines():
+    # Only whole lines: the kill may cut the last one short.
+    for line in out.decode(errors="replace").split("\n")[:-1]:
         kind, _, name = line.partition(" ")
         {"open": opened, "transfer": transfers, "batch": batches}.get(kind, set()).add(name)
 
