@@ -17,12 +17,12 @@ operation (or ``begin()`` block) is in progress raises ``InterfaceError``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ormkit.errors import NoResultFound
-from ormkit.orm import loading, strategies, streaming
+from ormkit.orm import loading, precompiled, strategies, streaming
 from ormkit.orm.mixins import utcnow
 from ormkit.orm.results import Result
 from ormkit.orm.state import identity_key, model_pk
@@ -170,17 +170,31 @@ class AsyncSession(SessionBase):
         """The object with primary key ``pk`` (a tuple for a composite key), from the
         identity map when it is there, else from the database; None if not found."""
         m: Any = model
-        names = model_pk(m)
-        values = pk if len(names) > 1 else (pk,)
-        if isinstance(values, dict):
-            values = tuple(values[n] for n in names)
-        key = identity_key(m, dict(zip(names, values, strict=False)))
+        key: Hashable | None
+        if isinstance(m.__primary_key__, str):
+            values = (pk,)
+            key = None if pk is None else (m, pk)
+        else:
+            names = model_pk(m)
+            values = pk
+            if isinstance(values, dict):
+                values = tuple(values[n] for n in names)
+            key = identity_key(m, dict(zip(names, values, strict=False)))
         found = self._uow.identity.get(key) if key is not None else None
-        deleted = soft_delete_column(m)
         if found is not None:
+            deleted = soft_delete_column(m)
             if deleted is not None and found.__dict__.get(deleted) is not None:
                 return None
             return found  # type: ignore[no-any-return]
+        template = precompiled.get_by_pk(m, self.dialect)
+        if template is not None and precompiled.plain_key(m, values):
+            with self._using():
+                await self._autoflush()
+                result = await self._runner().execute(template.sql, template.params(values))
+                objs = result.to_models(m, template.converters)
+                if not objs:
+                    return None
+                return self._uow.register_loaded(m, objs)[0]  # type: ignore[no-any-return]
         stmt = select(m).where(pk_condition(m, pk))
         extra = soft_delete_condition(m, "exclude")
         if extra is not None:
@@ -365,7 +379,7 @@ class AsyncSession(SessionBase):
 
 def _unique(objs: list[Any]) -> list[Any]:
     """``objs`` without repeats (a joined collection repeats its parent), in order."""
-    if len(objs) < 2:
+    if len(objs) < 2 or len(set(map(id, objs))) == len(objs):
         return objs
     seen: set[int] = set()
     out = []

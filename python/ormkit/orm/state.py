@@ -64,9 +64,12 @@ def mutable_columns(model: type[Any]) -> tuple[str, ...]:
 def take_snapshot(obj: Any) -> dict[str, Any]:
     """A copy of ``obj.__dict__`` to compare with at flush (JSON values deep-copied,
     loaded collections copied)."""
-    snap = dict(obj.__dict__)
+    snap: dict[str, Any] = obj.__dict__.copy()
     model = type(obj)
-    for key in mutable_columns(model):
+    mutable = _MUTABLE.get(model)
+    if mutable is None:
+        mutable = mutable_columns(model)
+    for key in mutable:
         value = snap.get(key)
         if isinstance(value, dict | list):
             snap[key] = copy.deepcopy(value)
@@ -140,11 +143,20 @@ class InstanceState:
 
     __slots__ = ("key", "obj", "persistent", "snapshot")
 
-    def __init__(self, obj: Any, key: Hashable | None, persistent: bool) -> None:
+    def __init__(
+        self,
+        obj: Any,
+        key: Hashable | None,
+        persistent: bool,
+        snapshot: dict[str, Any] | None = None,
+    ) -> None:
         self.obj = obj
         self.key = key
         self.persistent = persistent
-        self.snapshot: dict[str, Any] = take_snapshot(obj) if persistent else {}
+        if snapshot is None:
+            snapshot = take_snapshot(obj) if persistent else {}
+        #: ``snapshot`` (when given) must be what :func:`take_snapshot` would return
+        self.snapshot: dict[str, Any] = snapshot
 
     def mark_persistent(self, key: Hashable | None) -> None:
         """The row exists now (after an insert or a load): remember its values."""

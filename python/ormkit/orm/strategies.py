@@ -235,6 +235,9 @@ async def load_objects(
 
 
 def _unique(objs: Sequence[Any]) -> list[Any]:
+    ids = set(map(id, objs))
+    if len(ids) == len(objs) and id(None) not in ids:
+        return list(objs)
     seen: set[int] = set()
     out = []
     for obj in objs:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Iterable, Iterator
+from asyncio import current_task
+from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ormkit.errors import InterfaceError
 from ormkit.orm.state import Journal
@@ -113,6 +114,45 @@ class SessionTransaction:
             await self._rollback()
 
 
+class _Guard:
+    """The context manager of ``SessionBase._using`` (a class: cheaper than a generator)."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: SessionBase) -> None:
+        self.session = session
+
+    def __enter__(self) -> None:
+        session = self.session
+        task = current_task()
+        busy = session._busy
+        if busy is not None and busy is not task:
+            _in_use("an operation")
+        owner = session._owner
+        if owner is not None and owner is not task:
+            _in_use("a begin() block")
+        session._busy = task
+        session._depth += 1
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        session._depth -= 1
+        if session._depth == 0:
+            session._busy = None
+
+
+def _in_use(what: str) -> NoReturn:
+    raise InterfaceError(
+        f"this AsyncSession is in use by another task ({what} is in progress); "
+        "a session serves one task at a time: give each task its own session"
+    )
+
+
 class SessionBase:
     """Engine, unit of work and transaction levels of a session (see AsyncSession)."""
 
@@ -131,23 +171,10 @@ class SessionBase:
 
     # -- one task at a time -----------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _using(self) -> Iterator[None]:
-        task = asyncio.current_task()
-        for holder, what in ((self._busy, "an operation"), (self._owner, "a begin() block")):
-            if holder is not None and holder is not task:
-                raise InterfaceError(
-                    f"this AsyncSession is in use by another task ({what} is in progress); "
-                    "a session serves one task at a time: give each task its own session"
-                )
-        self._busy = task
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if self._depth == 0:
-                self._busy = None
+    def _using(self) -> _Guard:
+        """``with self._using():`` marks the session busy for the current task (an
+        operation of another task meanwhile raises ``InterfaceError``)."""
+        return _Guard(self)
 
     # -- transaction levels -----------------------------------------------------------
 

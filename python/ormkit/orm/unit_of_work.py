@@ -14,6 +14,8 @@ object before the first statement is sent.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
+from itertools import repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ormkit.errors import InterfaceError, StaleDataError
@@ -25,6 +27,7 @@ from ormkit.orm.state import (
     identity_key,
     is_dirty,
     model_pk,
+    mutable_columns,
     run_hook,
     take_snapshot,
 )
@@ -77,11 +80,36 @@ class UnitOfWork:
         return self.states.get(id(obj))
 
     def register_loaded(self, model: type[Any], objs: list[Any]) -> list[Any]:
-        """Put freshly hydrated ``objs`` in the identity map. A row already mapped keeps
-        its object; that object takes the new values unless it has unflushed changes."""
+        """Put freshly hydrated ``objs`` (their ``__dict__`` holds column values only) in
+        the identity map. A row already mapped keeps its object; that object takes the new
+        values unless it has unflushed changes."""
         identity = self.identity
         states = self.states
         pk = model.__primary_key__
+        if isinstance(pk, str) and not mutable_columns(model):
+            # The common case, in bulk (C-level loops): rows new to the session, each with
+            # its own key. The snapshot of a fresh object is a plain copy of its __dict__.
+            dicts = [obj.__dict__ for obj in objs]
+            try:
+                keys = list(zip(repeat(model), map(itemgetter(pk), dicts)))
+            except KeyError:
+                keys = None
+            if keys is not None:
+                fresh: dict[Hashable, Any] = dict(zip(keys, objs, strict=True))
+                if (
+                    len(fresh) == len(objs)
+                    and (model, None) not in fresh
+                    and (not identity or identity.keys().isdisjoint(fresh))
+                ):
+                    identity.update(fresh)
+                    states.update(
+                        zip(
+                            map(id, objs),
+                            map(InstanceState, objs, keys, repeat(True), map(dict.copy, dicts)),
+                            strict=True,
+                        )
+                    )
+                    return objs
         out = objs
         for i, obj in enumerate(objs):
             d = obj.__dict__

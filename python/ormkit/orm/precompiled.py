@@ -1,0 +1,236 @@
+"""Per-model SQL for the single-row paths, compiled once per dialect and shape.
+
+``session.get`` by primary key, the INSERT of an insert or a flush, and UPDATE/DELETE
+by primary key build the same statements again and again with new values. Their SQL is
+compiled once per (model, dialect, shape) by the ordinary compiler, with :class:`Slot`
+objects standing in for the values; where the slots land in the compiled parameter
+list says where each value goes. A later call costs a dict lookup and a list of its
+values: no statement objects, no compiler walk.
+
+The cache lives on the model class (``_ormkit_sql``), so it goes away with the class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ormkit.sql.expressions import ClauseElement
+
+if TYPE_CHECKING:
+    from ormkit.sql.statements import Statement
+    from ormkit.types import Converter
+
+__all__ = [
+    "Slot",
+    "Template",
+    "compile_template",
+    "delete_by_pk",
+    "get_by_pk",
+    "has_expression",
+    "insert_rows",
+    "plain_key",
+    "update_by_pk",
+]
+
+#: at most this many templates per model (insert shapes vary with the row count)
+_MAX_PER_MODEL = 256
+
+
+class Slot:
+    """Stands for the ``index``-th value of a call while a template is compiled."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"<slot {self.index}>"
+
+
+def slots(n: int) -> tuple[Slot, ...]:
+    """``n`` fresh slots, numbered from 0."""
+    return tuple(Slot(i) for i in range(n))
+
+
+class Template:
+    """Compiled SQL and, per bound parameter, the index of the value it takes."""
+
+    __slots__ = ("converters", "in_order", "positions", "sql")
+
+    def __init__(
+        self, sql: str, params: Sequence[Any], converters: tuple[Converter, ...] | None = None
+    ) -> None:
+        positions: list[int] = []
+        for param in params:
+            if type(param) is not Slot:
+                raise AssertionError(f"a template bound a value that is not a slot: {param!r}")
+            positions.append(param.index)
+        self.sql = sql
+        self.positions = tuple(positions)
+        self.in_order = self.positions == tuple(range(len(positions)))
+        #: converters of the result columns (``to_models``), when the SQL returns rows
+        self.converters = converters
+
+    def params(self, values: Sequence[Any]) -> list[Any]:
+        """The parameter list for ``values`` (in slot order)."""
+        if self.in_order:
+            return list(values)
+        return [values[i] for i in self.positions]
+
+    def __repr__(self) -> str:
+        return f"<Template {self.sql!r}>"
+
+
+def compile_template(
+    stmt: Statement, dialect: str, converters: tuple[Converter, ...] | None = None
+) -> Template:
+    """Compile ``stmt`` (built with slots for its values) into a template."""
+    sql, params = stmt.to_sql(dialect)
+    return Template(sql, params, converters)
+
+
+def _cache(model: type[Any]) -> dict[Hashable, Any]:
+    cache: dict[Hashable, Any] | None = model.__dict__.get("_ormkit_sql")
+    if cache is None:
+        cache = {}
+        model._ormkit_sql = cache
+    return cache
+
+
+def _store(cache: dict[Hashable, Any], key: Hashable, value: Any) -> Any:
+    if len(cache) >= _MAX_PER_MODEL:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def has_expression(values: Any) -> bool:
+    """Whether one of ``values`` is an SQL expression (templates bind plain values)."""
+    return any(isinstance(value, ClauseElement) for value in values)
+
+
+def plain_key(model: type[Any], values: Any) -> bool:
+    """Whether ``values`` are a full primary key of ``model`` made of plain values (no
+    None, no SQL expression): what a template can bind."""
+    if not isinstance(values, tuple | list):
+        return False
+    pk = model.__primary_key__
+    if isinstance(pk, str):
+        if len(values) != 1:
+            return False
+        value = values[0]
+        return value is not None and not isinstance(value, ClauseElement)
+    if len(values) != len(pk):
+        return False
+    return not any(value is None or isinstance(value, ClauseElement) for value in values)
+
+
+def _pk_names(model: type[Any]) -> tuple[str, ...]:
+    pk = model.__primary_key__
+    return (pk,) if isinstance(pk, str) else tuple(pk)
+
+
+def _all_converters(model: type[Any], dialect: str) -> tuple[Converter, ...] | None:
+    converters: tuple[Converter, ...] | None = model.__ormkit_converters__(
+        dialect, list(model.__columns__)
+    )
+    return converters
+
+
+def get_by_pk(model: type[Any], dialect: str) -> Template | None:
+    """``SELECT <all columns> WHERE pk = …`` (soft-deleted rows left out), values in
+    primary-key order; None when the model's relationship defaults load something
+    (that needs the full loader)."""
+    cache = _cache(model)
+    key = ("get", dialect)
+    try:
+        found: Template | None = cache[key]
+        return found
+    except KeyError:
+        pass
+    from ormkit.orm.loading import build_plan
+    from ormkit.query import soft_delete_condition
+    from ormkit.sql.statements import pk_condition, select
+
+    template: Template | None = None
+    if not build_plan(model, ()):
+        names = _pk_names(model)
+        values = slots(len(names))
+        stmt = select(model).where(pk_condition(model, values if len(names) > 1 else values[0]))
+        extra = soft_delete_condition(model, "exclude")
+        if extra is not None:
+            stmt = stmt.where(extra)
+        template = compile_template(stmt, dialect, _all_converters(model, dialect))
+    return _store(cache, key, template)  # type: ignore[no-any-return]
+
+
+def insert_rows(
+    model: type[Any], dialect: str, columns: tuple[str, ...], count: int, returning: bool
+) -> Template:
+    """``INSERT INTO … (columns) VALUES (…), … [RETURNING <all columns>]`` for ``count``
+    rows; values row by row, each in ``columns`` order."""
+    cache = _cache(model)
+    key = ("insert", dialect, columns, count, returning)
+    try:
+        found: Template = cache[key]
+        return found
+    except KeyError:
+        pass
+    from ormkit.sql.statements import insert
+
+    values = iter(slots(len(columns) * count))
+    rows = [{c: next(values) for c in columns} for _ in range(count)]
+    stmt = insert(model).values(rows)
+    converters = None
+    if returning:
+        stmt = stmt.returning(model)
+        converters = _all_converters(model, dialect)
+    return _store(cache, key, compile_template(stmt, dialect, converters))  # type: ignore[no-any-return]
+
+
+def update_by_pk(
+    model: type[Any], dialect: str, columns: tuple[str, ...], version: bool
+) -> Template:
+    """``UPDATE … SET columns WHERE pk = … [AND version = …]``; values: the SET values
+    in ``columns`` order, then the primary key values, then the expected version."""
+    cache = _cache(model)
+    key = ("update", dialect, columns, version)
+    try:
+        found: Template = cache[key]
+        return found
+    except KeyError:
+        pass
+    from ormkit.sql.statements import pk_condition, update
+
+    names = _pk_names(model)
+    values = slots(len(columns) + len(names) + (1 if version else 0))
+    sets = dict(zip(columns, values, strict=False))
+    pk_values = values[len(columns) : len(columns) + len(names)]
+    conditions = [pk_condition(model, dict(zip(names, pk_values, strict=True)))]
+    if version:
+        conditions.append(model.__columns__[model.__version_column__].expr == values[-1])
+    stmt = update(model).values(sets).where(*conditions)
+    return _store(cache, key, compile_template(stmt, dialect))  # type: ignore[no-any-return]
+
+
+def delete_by_pk(model: type[Any], dialect: str, version: bool) -> Template:
+    """``DELETE … WHERE pk = … [AND version = …]``; values: the primary key values,
+    then the expected version."""
+    cache = _cache(model)
+    key = ("delete", dialect, version)
+    try:
+        found: Template = cache[key]
+        return found
+    except KeyError:
+        pass
+    from ormkit.sql.statements import delete, pk_condition
+
+    names = _pk_names(model)
+    values = slots(len(names) + (1 if version else 0))
+    conditions = [pk_condition(model, dict(zip(names, values, strict=False)))]
+    if version:
+        conditions.append(model.__columns__[model.__version_column__].expr == values[-1])
+    stmt = delete(model).where(*conditions)
+    return _store(cache, key, compile_template(stmt, dialect))  # type: ignore[no-any-return]
