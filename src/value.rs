@@ -5,6 +5,9 @@
 
 use smallvec::SmallVec;
 
+pub mod iso;
+pub mod rows;
+
 /// Days between 1970-01-01 and 2000-01-01 (PostgreSQL's epoch).
 pub const PG_EPOCH_DAYS_FROM_UNIX: i32 = 10_957;
 

@@ -7,18 +7,20 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
-use crate::value::{Row, Value};
+use crate::value::rows::Rows;
+use crate::value::Value;
 
 use super::protocol::backend::{DataRow, FieldDescription};
 use super::protocol::frontend::{self, MAX_PARAMS};
 use super::statement_cache::{Column, Statement};
 use super::types;
+pub use super::types::Decoder;
 
 /// The result of one statement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryOutput {
     pub columns: Arc<[String]>,
-    pub rows: Vec<Row>,
+    pub rows: Rows,
     /// From the CommandComplete tag (`UPDATE 3` → 3); -1 when it has no count.
     pub rowcount: i64,
     /// Whether the statement came from the statement cache.
@@ -75,7 +77,9 @@ pub struct Execute {
     pub statement: Arc<Statement>,
     pub cache_hit: bool,
     pub retried: bool,
-    pub rows: Vec<Row>,
+    /// How each result column is decoded.
+    pub decoders: Vec<Decoder>,
+    pub rows: Rows,
     pub rowcount: i64,
     pub error: Option<Error>,
     /// The server said the cached plan is stale (0A000 / 26000).
@@ -87,13 +91,19 @@ pub struct Execute {
 impl Execute {
     /// A step for `run` of `statement`, before any answer arrived.
     pub fn new(sql: String, run: Run, statement: Arc<Statement>, cache_hit: bool) -> Execute {
+        let decoders = statement
+            .columns
+            .iter()
+            .map(|c| Decoder::new(c.type_oid, c.format))
+            .collect::<Vec<_>>();
         Execute {
             sql,
             run,
+            rows: Rows::new(decoders.len()),
+            decoders,
             statement,
             cache_hit,
             retried: false,
-            rows: Vec::new(),
             rowcount: -1,
             error: None,
             stale: false,
@@ -116,8 +126,9 @@ impl Execute {
 #[derive(Debug, Default)]
 pub struct Simple {
     pub columns: Option<Arc<[String]>>,
-    pub types: Vec<u32>,
-    pub rows: Vec<Row>,
+    /// How each column of the current result set is decoded (all text format).
+    pub decoders: Vec<Decoder>,
+    pub rows: Rows,
     pub rowcount: i64,
     pub error: Option<Error>,
     /// Inside a COPY we refused: CopyData is skipped until CopyDone.
@@ -179,23 +190,40 @@ pub fn columns_of(fields: &[FieldDescription<'_>]) -> Vec<Column> {
         .collect()
 }
 
-/// Decodes a DataRow with the given column types and formats.
-pub fn decode_row<'a>(
+/// Decodes a DataRow with the given column decoders and appends it to `rows`.
+///
+/// A column count that differs from the decoders' is a protocol violation
+/// ([`RowError::Protocol`]: the connection cannot go on); a value that does not
+/// decode is [`RowError::Value`] (the statement fails, the connection is fine) and
+/// appends nothing.
+pub fn decode_row(
     data: &DataRow<'_>,
-    columns: impl ExactSizeIterator<Item = (u32, i16)> + 'a,
-) -> Result<Row> {
-    if data.len() != columns.len() {
-        return Err(Error::interface(format!(
+    decoders: &[Decoder],
+    rows: &mut Rows,
+) -> std::result::Result<(), RowError> {
+    if data.len() != decoders.len() {
+        return Err(RowError::Protocol(Error::interface(format!(
             "protocol violation: DataRow has {} columns, RowDescription {}",
             data.len(),
-            columns.len()
-        )));
+            decoders.len()
+        ))));
     }
-    let mut row = Row::with_capacity(data.len());
-    for ((oid, format), raw) in columns.zip(data.columns()) {
-        row.push(types::decode_column(oid, format, raw)?);
+    let mark = rows.mark();
+    for (decoder, raw) in decoders.iter().zip(data.columns()) {
+        if let Err(e) = decoder.decode_into(raw, rows) {
+            rows.truncate(mark);
+            return Err(RowError::Value(e));
+        }
     }
-    Ok(row)
+    rows.end_row();
+    Ok(())
+}
+
+/// Why a DataRow was not added; see [`decode_row`].
+#[derive(Debug)]
+pub enum RowError {
+    Protocol(Error),
+    Value(Error),
 }
 
 /// Checks the parameter count before anything is sent.
@@ -407,8 +435,25 @@ mod tests {
         let Some((Message::DataRow(row), _)) = decode(frame).unwrap() else {
             panic!("no row")
         };
-        let r = decode_row(&row, [(oid::INT4, 1), (oid::TEXT, 1)].into_iter()).unwrap();
-        assert_eq!(r.as_slice(), &[Value::Int(42), Value::Null]);
-        assert!(decode_row(&row, [(oid::INT4, 1)].into_iter()).is_err());
+        let decoders = [Decoder::new(oid::INT4, 1), Decoder::new(oid::TEXT, 1)];
+        let mut rows = Rows::new(2);
+        decode_row(&row, &decoders, &mut rows).unwrap();
+        assert_eq!(rows.to_vec()[0].as_slice(), &[Value::Int(42), Value::Null]);
+        let mut one = Rows::new(1);
+        let e = decode_row(&row, &decoders[..1], &mut one);
+        assert!(matches!(e, Err(RowError::Protocol(_))));
+        // A value that does not decode takes its row back, whatever was decoded first.
+        let bad = [Decoder::new(oid::INT4, 1), Decoder::new(oid::INT8, 1)];
+        let mut rows = Rows::new(2);
+        let frame = b"D\0\0\0\x13\0\x02\0\0\0\x04\0\0\0\x2a\0\0\0\x01\x07";
+        let Some((Message::DataRow(row), _)) = decode(frame).unwrap() else {
+            panic!("no row")
+        };
+        assert!(matches!(
+            decode_row(&row, &bad, &mut rows),
+            Err(RowError::Value(_))
+        ));
+        assert!(rows.is_empty());
+        assert!(rows.row(0).is_empty());
     }
 }

@@ -1,4 +1,8 @@
 //! Python values <-> `Value`. The only place that knows both sides' types.
+//! Result rows go to Python through [`cells`]; [`objects`] makes model instances.
+
+pub mod cells;
+pub mod objects;
 
 use crate::error::Error;
 use crate::value::{civil_from_days, days_from_civil, split_time, Value, MICROS_PER_DAY};
@@ -44,7 +48,7 @@ fn uuid_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     UUID.import(py, "uuid", "UUID")
 }
 
-fn enum_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+pub(crate) fn enum_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     ENUM.import(py, "enum", "Enum")
 }
 
@@ -402,55 +406,4 @@ fn timestamp_to_py<'py>(
     let (y, m, d) = civil_from_days(days);
     let (h, mi, s, us) = split_time(rest);
     Ok(PyDateTime::new(py, y, m as u8, d as u8, h as u8, mi as u8, s as u8, us, tz)?.into_any())
-}
-
-/// Decodes SQLite storage into the Python type a model column declares.
-/// `tag` is one of the converter names of `QueryResult.to_models`.
-pub fn decode_tagged<'py>(py: Python<'py>, tag: &str, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    match (tag, v) {
-        (_, Value::Null) => Ok(py.None().into_bound(py)),
-        ("bool", Value::Int(i)) => Ok(PyBool::new(py, *i != 0).to_owned().into_any()),
-        ("json", Value::Text(s)) => json_loads(py)?.call1((s.as_str(),)),
-        ("decimal", Value::Text(s)) => decimal_type(py)?.call1((s.as_str(),)),
-        ("decimal", Value::Int(i)) => decimal_type(py)?.call1((*i,)),
-        ("decimal", Value::Float(f)) => decimal_type(py)?.call1((f.to_string(),)),
-        ("uuid", Value::Text(s)) => uuid_type(py)?.call1((s.as_str(),)),
-        ("uuid", Value::Bytes(b)) => {
-            let kwargs = PyDict::new(py);
-            kwargs.set_item("bytes", PyBytes::new(py, b))?;
-            uuid_type(py)?.call((), Some(&kwargs))
-        }
-        ("datetime" | "datetime_tz", Value::Text(s)) => {
-            let dt = cached_attr(py, &DATETIME_FROMISO, "datetime", "fromisoformat")?
-                .call1((s.as_str(),))?;
-            if tag == "datetime_tz" && dt.getattr("tzinfo")?.is_none() {
-                let kwargs = PyDict::new(py);
-                kwargs.set_item("tzinfo", PyTzInfo::utc(py)?)?;
-                return dt.call_method("replace", (), Some(&kwargs));
-            }
-            Ok(dt)
-        }
-        ("date", Value::Text(s)) => {
-            cached_attr(py, &DATE_FROMISO, "date", "fromisoformat")?.call1((s.as_str(),))
-        }
-        ("time", Value::Text(s)) => {
-            cached_attr(py, &TIME_FROMISO, "time", "fromisoformat")?.call1((s.as_str(),))
-        }
-        ("timedelta", Value::Int(us)) => to_py(
-            py,
-            &Value::Interval {
-                months: 0,
-                days: 0,
-                micros: *us,
-            },
-        ),
-        (
-            "bool" | "json" | "decimal" | "uuid" | "datetime" | "datetime_tz" | "date" | "time"
-            | "timedelta",
-            other,
-        ) => to_py(py, other),
-        (unknown, _) => Err(crate::py::errors::to_pyerr_plain(&Error::interface(
-            format!("unknown column converter {unknown:?}"),
-        ))),
-    }
 }

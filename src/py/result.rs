@@ -1,20 +1,22 @@
-//! `QueryResult`: rows stay as Rust values until Python asks for them.
+//! `QueryResult`: rows stay in Rust (compact cells, see `value::rows`) until Python
+//! asks for them as dicts, tuples or model instances.
 
-use super::convert::{decode_tagged, to_py};
-use super::errors::{multiple_results_found, no_result_found, to_pyerr_plain};
-use crate::error::Error;
-use crate::value::Row;
+mod hydrate;
+
+use super::convert::cells::cell_to_py;
+use super::errors::{multiple_results_found, no_result_found};
+use crate::value::rows::Rows;
+use hydrate::{group_rows, key_columns, Plan};
 use pyo3::exceptions::{PyIndexError, PyTypeError};
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PySlice, PyString};
 use std::sync::Arc;
 
 #[pyclass(module = "ormkit._ormkit", name = "QueryResult", frozen)]
 pub struct QueryResult {
     columns: Arc<[String]>,
-    rows: Vec<Row>,
+    rows: Rows,
     rowcount: i64,
     lastrowid: Option<i64>,
     cache_hit: bool,
@@ -22,16 +24,17 @@ pub struct QueryResult {
 }
 
 impl QueryResult {
+    /// `rows`: the compact rows of the PostgreSQL client, or `Vec<Row>` (SQLite).
     pub fn new(
         columns: Arc<[String]>,
-        rows: Vec<Row>,
+        rows: impl Into<Rows>,
         rowcount: i64,
         lastrowid: Option<i64>,
         cache_hit: bool,
     ) -> QueryResult {
         QueryResult {
             columns,
-            rows,
+            rows: rows.into(),
             rowcount,
             lastrowid,
             cache_hit,
@@ -48,23 +51,21 @@ impl QueryResult {
         })
     }
 
-    fn row_dict<'py>(&self, py: Python<'py>, row: &Row) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
-        for (name, value) in self.names(py).iter().zip(row.iter()) {
-            dict.set_item(name.bind(py), to_py(py, value)?)?;
-        }
-        Ok(dict)
+    fn plan<'py>(
+        &self,
+        py: Python<'py>,
+        columns: Option<&Bound<'py, PyAny>>,
+        converters: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Plan<'py>> {
+        Plan::new(py, self.names(py), columns, converters)
     }
 
-    fn row_tuple<'py>(&self, py: Python<'py>, row: &Row) -> PyResult<Bound<'py, PyTuple>> {
-        let items = row
-            .iter()
-            .map(|v| to_py(py, v))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyTuple::new(py, items)
+    fn row_dict<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyDict>> {
+        self.plan(py, None, None)?
+            .dict(py, &self.rows, self.rows.row(i))
     }
 
-    fn index(&self, i: isize) -> PyResult<&Row> {
+    fn index(&self, i: isize) -> PyResult<usize> {
         let n = self.rows.len() as isize;
         let j = if i < 0 { i + n } else { i };
         if j < 0 || j >= n {
@@ -72,39 +73,38 @@ impl QueryResult {
                 "row index {i} out of range for a result of {n} rows"
             )));
         }
-        Ok(&self.rows[j as usize])
+        Ok(j as usize)
     }
-}
-
-enum Converter {
-    Plain,
-    Tag(String),
-    Call(Py<PyAny>),
 }
 
 #[pymethods]
 impl QueryResult {
-    /// Every row as a dict keyed by column name.
-    fn all<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        for row in &self.rows {
-            out.append(self.row_dict(py, row)?)?;
-        }
-        Ok(out)
+    /// Every row as a dict keyed by column name; `converters` as for `to_models`.
+    #[pyo3(signature = (converters=None))]
+    fn all<'py>(
+        &self,
+        py: Python<'py>,
+        converters: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.plan(py, None, converters)?.dicts(py, &self.rows)
     }
 
-    /// Every row as a tuple.
-    fn tuples<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        for row in &self.rows {
-            out.append(self.row_tuple(py, row)?)?;
-        }
-        Ok(out)
+    /// Every row as a tuple; `converters` as for `to_models`.
+    #[pyo3(signature = (converters=None))]
+    fn tuples<'py>(
+        &self,
+        py: Python<'py>,
+        converters: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.plan(py, None, converters)?.tuples(py, &self.rows)
     }
 
     /// The first row as a dict, or None.
     fn first<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        self.rows.first().map(|r| self.row_dict(py, r)).transpose()
+        if self.rows.is_empty() {
+            return Ok(None);
+        }
+        self.row_dict(py, 0).map(Some)
     }
 
     /// The only row; raises NoResultFound or MultipleResultsFound otherwise.
@@ -114,7 +114,7 @@ impl QueryResult {
                 py,
                 "the query returned no rows; one was expected",
             )),
-            1 => self.row_dict(py, &self.rows[0]),
+            1 => self.row_dict(py, 0),
             n => Err(multiple_results_found(
                 py,
                 &format!("the query returned {n} rows; exactly one was expected"),
@@ -126,7 +126,7 @@ impl QueryResult {
     fn one_or_none<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         match self.rows.len() {
             0 => Ok(None),
-            1 => self.row_dict(py, &self.rows[0]).map(Some),
+            1 => self.row_dict(py, 0).map(Some),
             n => Err(multiple_results_found(
                 py,
                 &format!("the query returned {n} rows; at most one was expected"),
@@ -136,8 +136,8 @@ impl QueryResult {
 
     /// The first column of the first row, or None when there are no rows.
     fn scalar<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self.rows.first().and_then(|r| r.first()) {
-            Some(v) => to_py(py, v),
+        match self.rows.row(0).first() {
+            Some(&cell) => cell_to_py(py, &self.rows, cell),
             None => Ok(py.None().into_bound(py)),
         }
     }
@@ -170,14 +170,15 @@ impl QueryResult {
                     ))
                 })?
         };
-        let out = PyList::empty(py);
-        for row in &self.rows {
-            match row.get(idx) {
-                Some(v) => out.append(to_py(py, v)?)?,
-                None => out.append(py.None())?,
-            }
-        }
-        Ok(out)
+        let values = self
+            .rows
+            .iter()
+            .map(|row| match row.get(idx) {
+                Some(&cell) => cell_to_py(py, &self.rows, cell),
+                None => Ok(py.None().into_bound(py)),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, values)
     }
 
     /// Rows changed by a write, or rows returned by a read.
@@ -213,7 +214,7 @@ impl QueryResult {
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(self.all(py)?.try_iter()?.into_any())
+        Ok(self.all(py, None)?.try_iter()?.into_any())
     }
 
     fn __getitem__<'py>(
@@ -223,10 +224,11 @@ impl QueryResult {
     ) -> PyResult<Bound<'py, PyAny>> {
         if let Ok(slice) = key.cast::<PySlice>() {
             let ind = slice.indices(self.rows.len() as isize)?;
+            let plan = self.plan(py, None, None)?;
             let out = PyList::empty(py);
             let mut i = ind.start;
             while (ind.step > 0 && i < ind.stop) || (ind.step < 0 && i > ind.stop) {
-                out.append(self.row_dict(py, &self.rows[i as usize])?)?;
+                out.append(plan.dict(py, &self.rows, self.rows.row(i as usize))?)?;
                 i += ind.step;
             }
             return Ok(out.into_any());
@@ -246,75 +248,56 @@ impl QueryResult {
         )
     }
 
-    /// Model instances built without calling `__init__`: `cls.__new__(cls)` and
-    /// a `__dict__` filled from the row. `converters` has one entry per column:
-    /// None, a converter name ("bool", "datetime", "datetime_tz", "date", "time",
-    /// "timedelta", "decimal", "uuid", "json") or a callable for non-None values.
-    #[pyo3(signature = (cls, converters=None))]
+    /// Model instances built without calling `__init__`, one per row: allocated as
+    /// `object.__new__` does (or by `cls.__new__(cls)` for a class that overrides it)
+    /// with a `__dict__` filled from the row.
+    ///
+    /// `columns`: None for every column under its own name, or a sequence of column
+    /// indexes and `(index, attribute name)` pairs (one result hydrated into several
+    /// classes). `converters`: one per hydrated column: None, a converter name
+    /// ("bool", "datetime", "datetime_tz", "date", "time", "timedelta", "decimal",
+    /// "uuid", "json") or a callable for non-None values (an Enum class).
+    #[pyo3(signature = (cls, converters=None, columns=None))]
     fn to_models<'py>(
         &self,
         py: Python<'py>,
         cls: &Bound<'py, PyAny>,
         converters: Option<&Bound<'py, PyAny>>,
+        columns: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let convs = parse_converters(converters, self.columns.len())?;
-        let names = self.names(py);
-        let new = cls.getattr(intern!(py, "__new__"))?;
-        let dict_name = intern!(py, "__dict__");
-        let out = PyList::empty(py);
-        for row in &self.rows {
-            let inst = new.call1((cls,))?;
-            let dict = inst.getattr(dict_name)?;
-            let dict = dict.cast::<PyDict>()?;
-            for ((name, value), conv) in names.iter().zip(row.iter()).zip(convs.iter()) {
-                let obj = match conv {
-                    Converter::Plain => to_py(py, value)?,
-                    Converter::Tag(tag) => decode_tagged(py, tag, value)?,
-                    Converter::Call(f) => {
-                        let raw = to_py(py, value)?;
-                        if raw.is_none() {
-                            raw
-                        } else {
-                            f.bind(py).call1((raw,))?
-                        }
-                    }
-                };
-                dict.set_item(name.bind(py), obj)?;
-            }
-            out.append(inst)?;
-        }
-        Ok(out)
+        self.plan(py, columns, converters)?
+            .models(py, &self.rows, cls)
     }
-}
 
-fn parse_converters(
-    converters: Option<&Bound<'_, PyAny>>,
-    ncols: usize,
-) -> PyResult<Vec<Converter>> {
-    let Some(seq) = converters.filter(|c| !c.is_none()) else {
-        return Ok((0..ncols).map(|_| Converter::Plain).collect());
-    };
-    let mut out = Vec::with_capacity(ncols);
-    for item in seq.try_iter()? {
-        let item = item?;
-        out.push(if item.is_none() {
-            Converter::Plain
-        } else if let Ok(tag) = item.extract::<String>() {
-            Converter::Tag(tag)
-        } else if item.is_callable() {
-            Converter::Call(item.unbind())
-        } else {
-            return Err(PyTypeError::new_err(
-                "a converter is None, a converter name or a callable",
-            ));
-        });
+    /// One instance per distinct value of the `key` columns (a column index or a
+    /// sequence of them), in order of first appearance, and for every row the position
+    /// of its instance in that list, -1 where every key column is NULL (the missing
+    /// side of an outer join). `converters` and `columns` as for `to_models`.
+    #[pyo3(signature = (cls, key, converters=None, columns=None))]
+    fn unique_models<'py>(
+        &self,
+        py: Python<'py>,
+        cls: &Bound<'py, PyAny>,
+        key: &Bound<'py, PyAny>,
+        converters: Option<&Bound<'py, PyAny>>,
+        columns: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let key = key_columns(key, self.columns.len())?;
+        self.plan(py, columns, converters)?
+            .unique_models(py, &self.rows, cls, &key)
     }
-    if out.len() != ncols {
-        return Err(to_pyerr_plain(&Error::interface(format!(
-            "{} converters given for {} columns",
-            out.len(),
-            ncols
-        ))));
+
+    /// Links two levels of `unique_models` positions row by row: for each parent
+    /// position `0..parent_count`, the distinct child positions of its rows in row
+    /// order (rows where either side is -1 add nothing).
+    #[staticmethod]
+    fn group_rows<'py>(
+        py: Python<'py>,
+        parent_rows: Vec<isize>,
+        child_rows: Vec<isize>,
+        parent_count: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let groups = group_rows(&parent_rows, &child_rows, parent_count)?;
+        PyList::new(py, groups)
     }
-    Ok(out)
 }

@@ -59,6 +59,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::value::rows::Rows;
 use crate::value::Value;
 
 use super::auth::scram;
@@ -331,26 +332,27 @@ impl PgConnection {
             (Step::Execute(_), Message::BindComplete) => {}
             (Step::Execute(x), Message::PortalSuspended) => x.suspended = true,
             (Step::Execute(x), Message::DataRow(data)) => {
-                let columns = x.statement.columns.iter().map(|c| (c.type_oid, c.format));
-                match query::decode_row(&data, columns) {
-                    Ok(row) => x.rows.push(row),
-                    Err(e) if data.len() != x.statement.columns.len() => return Err(e),
-                    Err(e) => x.error = x.error.take().or(Some(e)),
+                match query::decode_row(&data, &x.decoders, &mut x.rows) {
+                    Ok(()) => {}
+                    Err(query::RowError::Protocol(e)) => return Err(e),
+                    Err(query::RowError::Value(e)) => x.error = x.error.take().or(Some(e)),
                 }
             }
             (Step::Execute(x), Message::CommandComplete(tag)) => x.complete(tag),
             (Step::Execute(_) | Step::Simple(_), Message::EmptyQueryResponse) => {}
             (Step::Simple(s), Message::RowDescription(fields)) => {
                 s.columns = Some(fields.iter().map(|f| f.name.to_owned()).collect());
-                s.types = fields.iter().map(|f| f.type_oid).collect();
-                s.rows.clear();
+                s.decoders = fields
+                    .iter()
+                    .map(|f| query::Decoder::new(f.type_oid, super::types::FORMAT_TEXT))
+                    .collect();
+                s.rows = Rows::new(fields.len());
             }
             (Step::Simple(s), Message::DataRow(data)) => {
-                let columns = s.types.iter().map(|&t| (t, super::types::FORMAT_TEXT));
-                match query::decode_row(&data, columns) {
-                    Ok(row) => s.rows.push(row),
-                    Err(e) if data.len() != s.types.len() => return Err(e),
-                    Err(e) => s.error = s.error.take().or(Some(e)),
+                match query::decode_row(&data, &s.decoders, &mut s.rows) {
+                    Ok(()) => {}
+                    Err(query::RowError::Protocol(e)) => return Err(e),
+                    Err(query::RowError::Value(e)) => s.error = s.error.take().or(Some(e)),
                 }
             }
             (Step::Simple(s), Message::CommandComplete(tag)) => s.rowcount = query::rowcount(tag),

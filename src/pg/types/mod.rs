@@ -22,6 +22,7 @@ pub use oid::{has_binary_codec, type_name};
 
 use crate::error::{Error, Result};
 use crate::pg::protocol::frontend::IsNull;
+use crate::value::rows::{Cell, Rows, TextKind};
 use crate::value::Value;
 
 /// Format code of text values.
@@ -56,6 +57,155 @@ pub fn decode_column(oid: u32, format: i16, raw: Option<&[u8]>) -> Result<Value>
         None => Ok(Value::Null),
         Some(raw) => decode(oid, format, raw),
     }
+}
+
+/// How the values of one result column are decoded, chosen once per statement so
+/// that a row is decoded without looking its column types up again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Oid,
+    Float4,
+    Float8,
+    Date,
+    Time,
+    Timestamp,
+    TimestampTz,
+    /// Text types, and any other type the server sends as binary text.
+    Text(u32),
+    Bytea,
+    Uuid,
+    Json,
+    Jsonb,
+    /// Everything else, through [`decode`]: numeric, arrays, intervals, text format.
+    Other(u32, i16),
+}
+
+impl Decoder {
+    /// The decoder of a column of type `oid` received in `format`.
+    pub fn new(oid: u32, format: i16) -> Decoder {
+        if format != FORMAT_BINARY {
+            return Decoder::Other(oid, format);
+        }
+        match oid {
+            oid::BOOL => Decoder::Bool,
+            oid::INT2 => Decoder::Int2,
+            oid::INT4 => Decoder::Int4,
+            oid::INT8 => Decoder::Int8,
+            oid::OID => Decoder::Oid,
+            oid::FLOAT4 => Decoder::Float4,
+            oid::FLOAT8 => Decoder::Float8,
+            oid::DATE => Decoder::Date,
+            oid::TIME => Decoder::Time,
+            oid::TIMESTAMP => Decoder::Timestamp,
+            oid::TIMESTAMPTZ => Decoder::TimestampTz,
+            oid::BYTEA => Decoder::Bytea,
+            oid::UUID => Decoder::Uuid,
+            oid::JSON => Decoder::Json,
+            oid::JSONB => Decoder::Jsonb,
+            oid::NUMERIC | oid::INTERVAL | oid::TIMETZ => Decoder::Other(oid, format),
+            _ if oid::array_element(oid).is_some() => Decoder::Other(oid, format),
+            _ => Decoder::Text(oid),
+        }
+    }
+
+    fn oid(self) -> u32 {
+        match self {
+            Decoder::Bool => oid::BOOL,
+            Decoder::Int2 => oid::INT2,
+            Decoder::Int4 => oid::INT4,
+            Decoder::Int8 => oid::INT8,
+            Decoder::Oid => oid::OID,
+            Decoder::Float4 => oid::FLOAT4,
+            Decoder::Float8 => oid::FLOAT8,
+            Decoder::Date => oid::DATE,
+            Decoder::Time => oid::TIME,
+            Decoder::Timestamp => oid::TIMESTAMP,
+            Decoder::TimestampTz => oid::TIMESTAMPTZ,
+            Decoder::Bytea => oid::BYTEA,
+            Decoder::Uuid => oid::UUID,
+            Decoder::Json => oid::JSON,
+            Decoder::Jsonb => oid::JSONB,
+            Decoder::Text(oid) | Decoder::Other(oid, _) => oid,
+        }
+    }
+
+    /// Decodes one value (None: SQL NULL) and appends it to `rows`. On error nothing
+    /// was appended.
+    #[inline]
+    pub fn decode_into(self, raw: Option<&[u8]>, rows: &mut Rows) -> Result<()> {
+        let Some(raw) = raw else {
+            rows.push(Cell::Null);
+            return Ok(());
+        };
+        let bad = || malformed(self.oid());
+        let cell = match self {
+            Decoder::Bool => match raw {
+                [0] => Cell::Bool(false),
+                [1] => Cell::Bool(true),
+                _ => return Err(bad()),
+            },
+            Decoder::Int2 => Cell::Int(i16::from_be_bytes(fixed(raw).ok_or_else(bad)?).into()),
+            Decoder::Int4 => Cell::Int(i32::from_be_bytes(fixed(raw).ok_or_else(bad)?).into()),
+            Decoder::Int8 => Cell::Int(i64::from_be_bytes(fixed(raw).ok_or_else(bad)?)),
+            Decoder::Oid => Cell::Int(u32::from_be_bytes(fixed(raw).ok_or_else(bad)?).into()),
+            Decoder::Float4 => Cell::Float(f32::from_be_bytes(fixed(raw).ok_or_else(bad)?).into()),
+            Decoder::Float8 => Cell::Float(f64::from_be_bytes(fixed(raw).ok_or_else(bad)?)),
+            Decoder::Date => Cell::Date(i32::from_be_bytes(fixed(raw).ok_or_else(bad)?)),
+            Decoder::Time => Cell::Time(i64::from_be_bytes(fixed(raw).ok_or_else(bad)?)),
+            Decoder::Timestamp => Cell::Timestamp(i64::from_be_bytes(fixed(raw).ok_or_else(bad)?)),
+            Decoder::TimestampTz => {
+                Cell::TimestampTz(i64::from_be_bytes(fixed(raw).ok_or_else(bad)?))
+            }
+            Decoder::Text(_) => {
+                let s = std::str::from_utf8(raw).map_err(|_| bad())?;
+                rows.push_str(s, TextKind::Text);
+                return Ok(());
+            }
+            Decoder::Json => {
+                let s = std::str::from_utf8(raw).map_err(|_| bad())?;
+                rows.push_str(s, TextKind::Json);
+                return Ok(());
+            }
+            Decoder::Jsonb => {
+                let s = match raw.split_first() {
+                    Some((1, rest)) => std::str::from_utf8(rest).map_err(|_| bad())?,
+                    _ => return Err(bad()),
+                };
+                rows.push_str(s, TextKind::Json);
+                return Ok(());
+            }
+            Decoder::Bytea => {
+                rows.push_bytes(raw);
+                return Ok(());
+            }
+            Decoder::Uuid => {
+                rows.push_uuid(&fixed(raw).ok_or_else(bad)?);
+                return Ok(());
+            }
+            Decoder::Other(oid, format) => {
+                rows.push_value(decode(oid, format, raw)?);
+                return Ok(());
+            }
+        };
+        rows.push(cell);
+        Ok(())
+    }
+}
+
+#[inline]
+fn fixed<const N: usize>(raw: &[u8]) -> Option<[u8; N]> {
+    raw.try_into().ok()
+}
+
+fn malformed(oid: u32) -> Error {
+    Error::interface(format!(
+        "malformed {} value from the server",
+        type_name(oid)
+    ))
 }
 
 /// The format `value` will be sent in for a parameter of type `oid`.

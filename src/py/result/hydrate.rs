@@ -1,0 +1,259 @@
+//! Rows to dicts, tuples and model instances: which columns go where, their
+//! converters, and the de-duplication and grouping a joined result needs.
+
+use crate::error::Error;
+use crate::py::convert::cells::Conv;
+use crate::py::convert::objects::Maker;
+use crate::py::errors::to_pyerr_plain;
+use crate::value::rows::{Cell, Rows};
+use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use smallvec::SmallVec;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+
+/// Which result columns become which attributes, converted how.
+pub struct Plan<'py> {
+    /// (result column index, attribute name, converter)
+    columns: Vec<(usize, Bound<'py, PyString>, Conv<'py>)>,
+    /// Every name mapped to None: copied for each row, so its dict never resizes.
+    template: Bound<'py, PyDict>,
+}
+
+fn column_index(i: &Bound<'_, PyAny>, ncols: usize) -> PyResult<usize> {
+    let i: isize = i
+        .extract()
+        .map_err(|_| PyTypeError::new_err("a column is an index or an (index, name) pair"))?;
+    usize::try_from(i)
+        .ok()
+        .filter(|&i| i < ncols)
+        .ok_or_else(|| {
+            PyIndexError::new_err(format!("column index {i} out of range for {ncols} columns"))
+        })
+}
+
+impl<'py> Plan<'py> {
+    /// `selection`: None for every column under its own name, else a sequence of
+    /// column indexes and `(index, name)` pairs. `converters`: None, or one per
+    /// selected column.
+    pub fn new(
+        py: Python<'py>,
+        names: &[Py<PyString>],
+        selection: Option<&Bound<'py, PyAny>>,
+        converters: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Plan<'py>> {
+        let ncols = names.len();
+        let picked: Vec<(usize, Bound<'py, PyString>)> = match selection.filter(|s| !s.is_none()) {
+            None => names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i, n.bind(py).clone()))
+                .collect(),
+            Some(seq) => {
+                let mut out = Vec::new();
+                for item in seq.try_iter()? {
+                    let item = item?;
+                    if let Ok(pair) = item.cast::<PyTuple>() {
+                        if pair.len() != 2 {
+                            return Err(PyTypeError::new_err(
+                                "a column is an index or an (index, name) pair",
+                            ));
+                        }
+                        let name = pair
+                            .get_item(1)?
+                            .cast_into::<PyString>()
+                            .map_err(|_| PyTypeError::new_err("an attribute name must be a str"))?;
+                        out.push((column_index(&pair.get_item(0)?, ncols)?, name));
+                    } else {
+                        let i = column_index(&item, ncols)?;
+                        out.push((i, names[i].bind(py).clone()));
+                    }
+                }
+                out
+            }
+        };
+        let convs: Vec<Conv<'py>> = match converters.filter(|c| !c.is_none()) {
+            None => picked.iter().map(|_| Conv::Plain).collect(),
+            Some(seq) => seq
+                .try_iter()?
+                .map(|c| Conv::parse(&c?))
+                .collect::<PyResult<_>>()?,
+        };
+        if convs.len() != picked.len() {
+            return Err(to_pyerr_plain(&Error::interface(format!(
+                "{} converters given for {} columns",
+                convs.len(),
+                picked.len()
+            ))));
+        }
+        let template = PyDict::new(py);
+        for (_, name) in &picked {
+            template.set_item(name, py.None())?;
+        }
+        Ok(Plan {
+            columns: picked
+                .into_iter()
+                .zip(convs)
+                .map(|((i, n), c)| (i, n, c))
+                .collect(),
+            template,
+        })
+    }
+
+    /// One row as a dict.
+    #[inline]
+    pub fn dict(&self, py: Python<'py>, rows: &Rows, row: &[Cell]) -> PyResult<Bound<'py, PyDict>> {
+        let dict = self.template.copy()?;
+        for (i, name, conv) in &self.columns {
+            let cell = row.get(*i).copied().unwrap_or(Cell::Null);
+            dict.set_item(name, conv.apply(py, rows, cell)?)?;
+        }
+        Ok(dict)
+    }
+
+    /// One row as a tuple.
+    #[inline]
+    pub fn tuple(
+        &self,
+        py: Python<'py>,
+        rows: &Rows,
+        row: &[Cell],
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let mut items: SmallVec<[Bound<'py, PyAny>; 16]> =
+            SmallVec::with_capacity(self.columns.len());
+        for (i, _, conv) in &self.columns {
+            let cell = row.get(*i).copied().unwrap_or(Cell::Null);
+            items.push(conv.apply(py, rows, cell)?);
+        }
+        PyTuple::new(py, items)
+    }
+
+    /// Every row as a dict.
+    pub fn dicts(&self, py: Python<'py>, rows: &Rows) -> PyResult<Bound<'py, PyList>> {
+        let out = rows
+            .iter()
+            .map(|row| self.dict(py, rows, row))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, out)
+    }
+
+    /// Every row as a tuple.
+    pub fn tuples(&self, py: Python<'py>, rows: &Rows) -> PyResult<Bound<'py, PyList>> {
+        let out = rows
+            .iter()
+            .map(|row| self.tuple(py, rows, row))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, out)
+    }
+
+    /// One instance of `cls` per row.
+    pub fn models(
+        &self,
+        py: Python<'py>,
+        rows: &Rows,
+        cls: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let maker = Maker::new(cls)?;
+        let out = rows
+            .iter()
+            .map(|row| maker.make(self.dict(py, rows, row)?))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, out)
+    }
+
+    /// One instance of `cls` per distinct value of the `key` columns, in order of first
+    /// appearance, and for every row the position of its instance (-1 where every key
+    /// column is NULL: no instance, as for the missing side of an outer join).
+    pub fn unique_models(
+        &self,
+        py: Python<'py>,
+        rows: &Rows,
+        cls: &Bound<'py, PyAny>,
+        key: &[usize],
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let maker = Maker::new(cls)?;
+        let hasher = RandomState::new();
+        let mut objects = Vec::new();
+        let mut first_row: Vec<usize> = Vec::new();
+        let mut by_hash: HashMap<u64, SmallVec<[usize; 1]>> = HashMap::new();
+        let mut positions: Vec<isize> = Vec::with_capacity(rows.len());
+        for (r, row) in rows.iter().enumerate() {
+            let cell = |k: usize| row.get(k).copied().unwrap_or(Cell::Null);
+            if key.iter().all(|&k| cell(k) == Cell::Null) {
+                positions.push(-1);
+                continue;
+            }
+            let mut h = hasher.build_hasher();
+            for &k in key {
+                rows.hash_cell(cell(k), &mut h);
+            }
+            let h = std::hash::Hasher::finish(&h);
+            let same_key = |j: &usize| {
+                let first = rows.row(first_row[*j]);
+                key.iter()
+                    .all(|&k| rows.same(cell(k), first.get(k).copied().unwrap_or(Cell::Null)))
+            };
+            let bucket = by_hash.entry(h).or_default();
+            let j = match bucket.iter().find(|j| same_key(j)) {
+                Some(&j) => j,
+                None => {
+                    let j = objects.len();
+                    objects.push(maker.make(self.dict(py, rows, row)?)?);
+                    first_row.push(r);
+                    bucket.push(j);
+                    j
+                }
+            };
+            positions.push(j as isize);
+        }
+        Ok((PyList::new(py, objects)?, PyList::new(py, positions)?))
+    }
+}
+
+/// Result column indexes of a key.
+pub fn key_columns(key: &Bound<'_, PyAny>, ncols: usize) -> PyResult<Vec<usize>> {
+    let out = if key.extract::<isize>().is_ok() {
+        vec![column_index(key, ncols)?]
+    } else {
+        key.try_iter()?
+            .map(|i| column_index(&i?, ncols))
+            .collect::<PyResult<Vec<_>>>()?
+    };
+    if out.is_empty() {
+        return Err(PyValueError::new_err("a key needs at least one column"));
+    }
+    Ok(out)
+}
+
+/// For each parent position `0..parents`, the distinct child positions found on the same
+/// rows, in row order. Rows whose parent or child is -1 add nothing.
+pub fn group_rows(
+    parent_rows: &[isize],
+    child_rows: &[isize],
+    parents: usize,
+) -> PyResult<Vec<Vec<usize>>> {
+    if parent_rows.len() != child_rows.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} parent positions for {} child positions",
+            parent_rows.len(),
+            child_rows.len()
+        )));
+    }
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); parents];
+    let mut seen: HashSet<(usize, usize)> = HashSet::new();
+    for (&p, &c) in parent_rows.iter().zip(child_rows) {
+        let (Ok(p), Ok(c)) = (usize::try_from(p), usize::try_from(c)) else {
+            continue;
+        };
+        let group = groups.get_mut(p).ok_or_else(|| {
+            PyIndexError::new_err(format!(
+                "parent position {p} out of range for {parents} parents"
+            ))
+        })?;
+        if seen.insert((p, c)) {
+            group.push(c);
+        }
+    }
+    Ok(groups)
+}
