@@ -7,36 +7,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from backends import ALL_BACKENDS, engine_with_tables
 from rel_models import MODELS
 from rel_support import Queries
 
 import ormkit
 from ormkit import AsyncSession
 
-BACKENDS = ["sqlite_file", "sqlite_memory", "postgresql"]
 
-
-def url_for(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
-    """A fresh database URL for ``backend`` (the private PostgreSQL server for "postgresql")."""
-    if backend == "sqlite_file":
-        return f"sqlite:///{tmp_path / 'rel.db'}"
-    if backend == "sqlite_memory":
-        return "sqlite::memory:"
-    cluster: dict[str, str] = request.getfixturevalue("pg_cluster")
-    return cluster["ORMKIT_TEST_PG_URL"]
-
-
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=ALL_BACKENDS)
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ormkit.Engine]:
     """An engine on each backend with the suite's tables created empty."""
-    eng = await ormkit.create_engine(url_for(request, request.param, tmp_path))
-    try:
-        await eng.drop_all(MODELS)
-        await eng.create_all(MODELS)
+    async with engine_with_tables(request, request.param, tmp_path, MODELS) as eng:
         yield eng
-        await eng.drop_all(MODELS)
-    finally:
-        await eng.close()
 
 
 @pytest.fixture
