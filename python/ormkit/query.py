@@ -14,15 +14,19 @@ then soft-deletes unless ``force=True``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+import datetime as _dt
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ormkit.errors import MultipleResultsFound, NoResultFound
+from ormkit.orm import precompiled
 from ormkit.orm.mixins import utcnow
 from ormkit.orm.validation import validate_values
 from ormkit.sql import Column, ColumnExpr, Q, delete, func, not_, select, update
-from ormkit.sql.expressions import ClauseElement
+from ormkit.sql.expressions import ClauseElement, OrderBy
+from ormkit.sql.statements import _require_model
 
 if TYPE_CHECKING:
     from ormkit.orm.session import AsyncSession
@@ -48,6 +52,16 @@ def soft_delete_condition(model: type[Any], mode: str) -> ClauseElement | None:
         return None
     col: Column[Any] = model.__columns__[name].expr
     return col.is_(None) if mode == "exclude" else col.is_not(None)
+
+
+#: value types a plain lookup binds as they are (the SQL does not depend on the value)
+_PLAIN_VALUES = frozenset(
+    {int, float, str, bytes, bool, Decimal, _dt.datetime, _dt.date, _dt.time, _dt.timedelta}
+    | {uuid.UUID}
+)
+#: lookup operators that bind the value as it is, once
+_PLAIN_OPS = frozenset({"", "exact", "ne", "gt", "gte", "lt", "lte", "like", "ilike"})
+_MISSING: Any = object()
 
 
 def model_column(model: type[Any], item: Any, what: str) -> Column[Any]:
@@ -82,7 +96,10 @@ class Query(Generic[T]):
     )
 
     def __init__(self, session: AsyncSession, model: type[T]) -> None:
-        select(model)  # checks that it is a mapped model
+        try:
+            _require_model(model, "select()")
+        except TypeError:
+            select(model)  # raises what select() says about it
         self._session = session
         self._model: type[T] = model
         self._where: tuple[ClauseElement, ...] = ()
@@ -98,8 +115,20 @@ class Query(Generic[T]):
 
     def _copy(self, **changes: Any) -> Query[T]:
         new: Query[T] = Query.__new__(Query)
-        for name in Query.__slots__:
-            setattr(new, name, changes.get(name.lstrip("_"), getattr(self, name)))
+        new._session = self._session
+        new._model = self._model
+        new._where = self._where
+        new._order = self._order
+        new._group_by = self._group_by
+        new._having = self._having
+        new._limit = self._limit
+        new._offset = self._offset
+        new._distinct = self._distinct
+        new._for_update = self._for_update
+        new._options = self._options
+        new._deleted = self._deleted
+        for name, value in changes.items():
+            setattr(new, "_" + name, value)
         return new
 
     def __repr__(self) -> str:
@@ -205,6 +234,160 @@ class Query(Generic[T]):
             stmt = stmt.limit(self._limit).offset(self._offset)
         return stmt
 
+    # -- precompiled statements -------------------------------------------------------
+
+    def _plain(self) -> tuple[list[Any], tuple[Any, ...]] | None:
+        """The values and shape of the conditions when every one is a keyword lookup on a
+        column of the model that binds its value as it is (``id=5``, ``age__gte=18``);
+        None otherwise. Queries of one shape share one precompiled statement."""
+        columns: Any = self._model.__columns__  # type: ignore[attr-defined]
+        values: list[Any] = []
+        shape: list[Any] = []
+        for cond in self._where:
+            if type(cond) is not Q or cond.negated or cond.connector != "AND":
+                return None
+            for child in cond.children:
+                if type(child) is not tuple:
+                    return None
+                key, value = child
+                kind = type(value)
+                if kind not in _PLAIN_VALUES:
+                    return None
+                name, _sep, op = key.partition("__")
+                info = columns.get(name)
+                if info is None or info.type.is_json or op not in _PLAIN_OPS:
+                    return None
+                if kind is not str and (op == "like" or op == "ilike"):
+                    return None
+                shape.append(key)
+                values.append(value)
+            shape.append(None)
+        return values, tuple(shape)
+
+    def _slotted(self, first: int = 0) -> Query[T]:
+        """This query with slots numbered from ``first`` in place of the lookup values
+        (only for queries :meth:`_plain` accepts)."""
+        where: list[ClauseElement] = []
+        n = first
+        for cond in self._where:
+            assert isinstance(cond, Q)
+            lookups: dict[str, Any] = {}
+            for child in cond.children:
+                assert isinstance(child, tuple)
+                key, value = child
+                lookups[key] = precompiled.slot(n, value if isinstance(value, str) else None)
+                n += 1
+            where.append(Q(**lookups))
+        return self._copy(where=tuple(where))
+
+    def _order_shape(self) -> tuple[Any, ...] | None:
+        model = self._model
+        out: list[Any] = []
+        for item in self._order:
+            if isinstance(item, str):
+                out.append(item)
+            elif isinstance(item, Column) and item.model is model:
+                out.append(("col", item.key))
+            elif (
+                type(item) is OrderBy and isinstance(item.expr, Column) and item.expr.model is model
+            ):
+                out.append(("by", item.expr.key, item.descending, item.nulls))
+            else:
+                return None
+        return tuple(out)
+
+    def _rows_template(self, limit: int | None) -> tuple[precompiled.Template, list[Any]] | None:
+        """The precompiled SELECT of a row terminal and its parameter values, for a query
+        with plain lookups, simple ordering and no loader options (else None)."""
+        if self._options or self._group_by or self._having:
+            return None
+        plain = self._plain()
+        if plain is None:
+            return None
+        order = self._order_shape()
+        if order is None:
+            return None
+        values, shape = plain
+        dialect = self._session.dialect
+        offset = self._offset
+        key: Hashable = (
+            "rows",
+            dialect,
+            self._deleted,
+            shape,
+            order,
+            limit is not None,
+            offset is not None,
+            self._distinct,
+            self._for_update,
+        )
+        cache = precompiled.model_cache(self._model)
+        template = cache.get(key, _MISSING)
+        if template is _MISSING:
+            template = precompiled.store(cache, key, self._build_rows_template(limit, len(values)))
+        if template is None:
+            return None
+        if limit is not None:
+            values.append(limit)
+        if offset is not None:
+            values.append(offset)
+        return template, values
+
+    def _build_rows_template(self, limit: int | None, n: int) -> precompiled.Template | None:
+        from ormkit.orm.loading import build_plan
+
+        model: Any = self._model
+        if build_plan(model, ()):
+            return None  # relationship defaults load something: the full loader runs
+        slotted = self._slotted()
+        if limit is not None:
+            limit = precompiled.slot(n, limit)
+            n += 1
+        if self._offset is not None:
+            slotted = slotted._copy(offset=precompiled.slot(n, self._offset))
+        stmt, _plan = slotted._rows(limit)
+        dialect = self._session.dialect
+        return precompiled.compile_template(
+            stmt, dialect, precompiled.all_converters(model, dialect)
+        )
+
+    def _count_template(self) -> tuple[precompiled.Template, list[Any]] | None:
+        if self._group_by or self._having:
+            return None
+        plain = self._plain()
+        if plain is None:
+            return None
+        values, shape = plain
+        dialect = self._session.dialect
+        limit, offset = self._limit, self._offset
+        key: Hashable = (
+            "count",
+            dialect,
+            self._deleted,
+            shape,
+            limit is not None,
+            offset is not None,
+            self._distinct,
+            self._for_update,
+        )
+        cache = precompiled.model_cache(self._model)
+        template = cache.get(key, _MISSING)
+        if template is _MISSING:
+            n = len(values)
+            slotted = self._slotted()
+            if limit is not None:
+                slotted = slotted._copy(limit=precompiled.slot(n, limit))
+                n += 1
+            if offset is not None:
+                slotted = slotted._copy(offset=precompiled.slot(n, offset))
+            stmt = slotted._select(ordered=False).count()
+            template = precompiled.store(cache, key, precompiled.compile_template(stmt, dialect))
+        if limit is not None:
+            values.append(limit)
+        if offset is not None:
+            values.append(offset)
+        return template, values
+
     def to_sql(self) -> tuple[str, list[Any]]:
         """The ``(sql, params)`` of ``all()`` for the session's dialect, without running."""
         return self._select().to_sql(self._session.dialect)
@@ -231,16 +414,20 @@ class Query(Generic[T]):
         inner = limited._select().with_only_columns(column)
         return self._select(limited=False).where(column.in_(inner)), plan
 
+    async def _load(self, limit: int | None) -> list[T]:
+        fast = self._rows_template(limit)
+        if fast is not None:
+            return await self._session._load_template(self._model, *fast)
+        stmt, plan = self._rows(limit)
+        return await self._session._load(self._model, stmt, plan)
+
     async def all(self) -> list[T]:
         """Every matching row as a model instance."""
-        stmt, plan = self._rows(self._limit)
-        return await self._session._load(self._model, stmt, plan)
+        return await self._load(self._limit)
 
     async def first(self) -> T | None:
         """The first row, or None."""
-        limit = 1 if self._limit is None else min(1, self._limit)
-        stmt, plan = self._rows(limit)
-        rows = await self._session._load(self._model, stmt, plan)
+        rows = await self._load(1 if self._limit is None else min(1, self._limit))
         return rows[0] if rows else None
 
     async def one(self) -> T:
@@ -252,9 +439,7 @@ class Query(Generic[T]):
 
     async def one_or_none(self) -> T | None:
         """The only row, or None (``MultipleResultsFound`` for more than one)."""
-        limit = 2 if self._limit is None else min(2, self._limit)
-        stmt, plan = self._rows(limit)
-        rows = await self._session._load(self._model, stmt, plan)
+        rows = await self._load(2 if self._limit is None else min(2, self._limit))
         if len(rows) > 1:
             raise MultipleResultsFound(f"more than one {self._model.__name__} matched the query")
         return rows[0] if rows else None
@@ -303,6 +488,11 @@ class Query(Generic[T]):
 
     async def count(self) -> int:
         """The number of matching rows."""
+        fast = self._count_template()
+        if fast is not None:
+            template, values = fast
+            value = await self._session._scalar_sql(template.sql, template.params(values))
+            return int(value or 0)
         stmt = self._select(ordered=False).count()
         value = await self._session._scalar(stmt)
         return int(value or 0)
@@ -356,6 +546,20 @@ class Query(Generic[T]):
         name = soft_delete_column(self._model)
         if name is not None and not force:
             return await self.update(**{name: utcnow()})
+        plain = self._plain()
+        if plain is not None:
+            values, shape = plain
+            dialect = self._session.dialect
+            key: Hashable = ("delete", dialect, "force" if force else self._deleted, shape)
+            cache = precompiled.model_cache(self._model)
+            template = cache.get(key)
+            if template is None:
+                slotted = self._slotted()
+                where = slotted._conditions() if not force else slotted._where
+                stmt = delete(self._model).where(*where)
+                template = precompiled.compile_template(stmt, dialect)
+                precompiled.store(cache, key, template)
+            return await self._session._write_sql(template.sql, template.params(values))
         where = self._conditions() if not force else self._where
         stmt = delete(self._model).where(*where)
         return await self._session._write_count(stmt)
@@ -376,5 +580,21 @@ class Query(Generic[T]):
         version = model.__version_column__
         if version is not None and version not in values:
             values[version] = model.__columns__[version].expr + 1
+        plain = self._plain()
+        if plain is not None and not precompiled.has_expression(values.values()):
+            where_values, shape = plain
+            dialect = self._session.dialect
+            names = tuple(values)
+            key = ("update", dialect, self._deleted, shape, names)
+            cache = precompiled.model_cache(model)
+            template = cache.get(key)
+            if template is None:
+                sets = {k: precompiled.slot(i) for i, k in enumerate(names)}
+                slotted = self._slotted(len(names))
+                stmt = update(model).values(sets).where(*slotted._conditions())
+                template = precompiled.compile_template(stmt, dialect)
+                precompiled.store(cache, key, template)
+            params = template.params([*values.values(), *where_values])
+            return await self._session._write_sql(template.sql, params)
         stmt = update(model).values(values).where(*self._conditions())
         return await self._session._write_count(stmt)

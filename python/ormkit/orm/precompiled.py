@@ -22,14 +22,19 @@ if TYPE_CHECKING:
     from ormkit.types import Converter
 
 __all__ = [
+    "IntSlot",
     "Slot",
+    "StrSlot",
     "Template",
     "compile_template",
     "delete_by_pk",
     "get_by_pk",
     "has_expression",
     "insert_rows",
+    "model_cache",
     "plain_key",
+    "slot",
+    "store",
     "update_by_pk",
 ]
 
@@ -40,13 +45,40 @@ _MAX_PER_MODEL = 256
 class Slot:
     """Stands for the ``index``-th value of a call while a template is compiled."""
 
-    __slots__ = ("index",)
+    __slots__ = ("slot_index",)
 
     def __init__(self, index: int) -> None:
-        self.index = index
+        self.slot_index = index
 
     def __repr__(self) -> str:
-        return f"<slot {self.index}>"
+        return f"<slot {self.slot_index}>"
+
+
+class IntSlot(int):
+    """A slot that is an int, for values a builder checks (``limit()``, ``offset()``)."""
+
+    slot_index: int
+
+
+class StrSlot(str):
+    """A slot that is a str, for values a builder checks (``like()`` patterns)."""
+
+    slot_index: int
+
+
+_SLOT_TYPES = (Slot, IntSlot, StrSlot)
+
+
+def slot(index: int, like: Any = None) -> Any:
+    """A slot for the ``index``-th value, of the kind a builder accepts for ``like``."""
+    if isinstance(like, int) and not isinstance(like, bool):
+        made: Any = IntSlot(like)
+    elif isinstance(like, str):
+        made = StrSlot(like)
+    else:
+        return Slot(index)
+    made.slot_index = index
+    return made
 
 
 def slots(n: int) -> tuple[Slot, ...]:
@@ -64,9 +96,9 @@ class Template:
     ) -> None:
         positions: list[int] = []
         for param in params:
-            if type(param) is not Slot:
+            if type(param) not in _SLOT_TYPES:
                 raise AssertionError(f"a template bound a value that is not a slot: {param!r}")
-            positions.append(param.index)
+            positions.append(param.slot_index)
         self.sql = sql
         self.positions = tuple(positions)
         self.in_order = self.positions == tuple(range(len(positions)))
@@ -89,6 +121,16 @@ def compile_template(
     """Compile ``stmt`` (built with slots for its values) into a template."""
     sql, params = stmt.to_sql(dialect)
     return Template(sql, params, converters)
+
+
+def model_cache(model: type[Any]) -> dict[Hashable, Any]:
+    """The template cache of ``model`` (keys: tuples starting with a kind and a dialect)."""
+    return _cache(model)
+
+
+def store(cache: dict[Hashable, Any], key: Hashable, value: Any) -> Any:
+    """Put ``value`` in a model's template cache (bounded) and return it."""
+    return _store(cache, key, value)
 
 
 def _cache(model: type[Any]) -> dict[Hashable, Any]:
@@ -132,7 +174,7 @@ def _pk_names(model: type[Any]) -> tuple[str, ...]:
     return (pk,) if isinstance(pk, str) else tuple(pk)
 
 
-def _all_converters(model: type[Any], dialect: str) -> tuple[Converter, ...] | None:
+def all_converters(model: type[Any], dialect: str) -> tuple[Converter, ...] | None:
     converters: tuple[Converter, ...] | None = model.__ormkit_converters__(
         dialect, list(model.__columns__)
     )
@@ -162,7 +204,7 @@ def get_by_pk(model: type[Any], dialect: str) -> Template | None:
         extra = soft_delete_condition(model, "exclude")
         if extra is not None:
             stmt = stmt.where(extra)
-        template = compile_template(stmt, dialect, _all_converters(model, dialect))
+        template = compile_template(stmt, dialect, all_converters(model, dialect))
     return _store(cache, key, template)  # type: ignore[no-any-return]
 
 
@@ -186,7 +228,7 @@ def insert_rows(
     converters = None
     if returning:
         stmt = stmt.returning(model)
-        converters = _all_converters(model, dialect)
+        converters = all_converters(model, dialect)
     return _store(cache, key, compile_template(stmt, dialect, converters))  # type: ignore[no-any-return]
 
 

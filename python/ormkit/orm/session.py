@@ -56,7 +56,10 @@ class AsyncSession(SessionBase):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        if self._levels or self._busy is not None or self._owner is not None:
+            await self.close()
+        else:  # nothing open and no operation running: close() without the guard
+            self._uow.clear()
 
     # -- unit of work -----------------------------------------------------------------
 
@@ -114,6 +117,9 @@ class AsyncSession(SessionBase):
 
     async def close(self) -> None:
         """Roll back anything uncommitted, release the connection, forget every object."""
+        if not self._levels and self._busy is None and self._owner is None:
+            self._uow.clear()  # nothing to roll back and no operation running
+            return
         with self._using():
             if self._levels:
                 await self._rollback_level(self._levels[0])
@@ -129,6 +135,29 @@ class AsyncSession(SessionBase):
             await self._autoflush()
             objs, _extra = await strategies.load_objects(self, model, stmt, plan)
             return _unique(objs)
+
+    async def _load_template(
+        self, model: type[Any], template: precompiled.Template, values: list[Any]
+    ) -> list[Any]:
+        """Objects of ``model`` from a precompiled SELECT of all its columns."""
+        with self._using():
+            await self._autoflush()
+            result = await self._runner().execute(template.sql, template.params(values))
+            objs = result.to_models(model, template.converters)
+            return _unique(self._uow.register_loaded(model, objs))
+
+    async def _scalar_sql(self, sql: str, params: list[Any]) -> Any:
+        with self._using():
+            await self._autoflush()
+            result = await self._runner().execute(sql, params)
+            return result.scalar()
+
+    async def _write_sql(self, sql: str, params: list[Any]) -> int:
+        """Run one UPDATE/DELETE (after an autoflush); returns its rowcount."""
+        with self._using():
+            await self._autoflush()
+            result = await self._execute_write(sql, params)
+            return result.rowcount
 
     async def _scalar(self, stmt: Select, converter: Converter = None) -> Any:
         with self._using():
@@ -153,8 +182,7 @@ class AsyncSession(SessionBase):
         with self._using():
             sql, params = stmt.to_sql(self.dialect)
             await self._autoflush()
-            async with self._writing() as tx:
-                result = await tx.execute(sql, params)
+            result = await self._execute_write(sql, params)
             return result.rowcount
 
     def _stream(
@@ -259,8 +287,7 @@ class AsyncSession(SessionBase):
         with self._using():
             sql, params = statement.to_sql(self.dialect)
             await self._autoflush()
-            async with self._writing() as tx:
-                result = await tx.execute(sql, params)
+            result = await self._execute_write(sql, params)
             rows = loading.plain_tuples(result, statement.result_converters(self.dialect))
             return Result(rows, statement.result_columns, result.rowcount)
 

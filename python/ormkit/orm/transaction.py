@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import itertools
 from asyncio import current_task
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -22,6 +22,7 @@ from ormkit.orm.state import Journal
 from ormkit.orm.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
+    from ormkit._ormkit import QueryResult
     from ormkit.engine import Engine, Transaction
 
 __all__ = ["SessionBase", "SessionTransaction"]
@@ -264,6 +265,20 @@ class SessionBase:
             raise
         await self._commit_level(level)
 
+    async def _execute_write(self, sql: str, params: Sequence[Any] | None) -> QueryResult:
+        """One statement that writes: on its own (autocommit: a single statement is atomic)
+        when no transaction is open, else in the open one, which a failure outside a
+        ``begin()`` block rolls back."""
+        tx = self._tx
+        if tx is None:
+            return await self.engine.execute(sql, params)
+        try:
+            return await tx.execute(sql, params)
+        except BaseException:
+            if self._owner is None and self._levels:
+                await self._rollback_level(self._levels[0])
+            raise
+
     def begin(self) -> SessionTransaction:
         """``async with session.begin() as tx:`` a transaction (a SAVEPOINT when one is
         already open) committed on exit and rolled back on any exception."""
@@ -312,5 +327,6 @@ class SessionBase:
             await uow.flush(tx)
 
     async def _autoflush(self) -> None:
-        if self.autoflush:
+        uow = self._uow
+        if self.autoflush and (uow.new or uow.deleted or uow.states):
             await self._flush_now()

@@ -87,6 +87,15 @@ class UnitOfWork:
         states = self.states
         pk = model.__primary_key__
         if isinstance(pk, str) and not mutable_columns(model):
+            if len(objs) == 1:
+                obj = objs[0]
+                d = obj.__dict__
+                value = d.get(pk)
+                one: Hashable = (model, value)
+                if value is not None and one not in identity:
+                    identity[one] = obj
+                    states[id(obj)] = InstanceState(obj, one, True, d.copy())
+                    return objs
             # The common case, in bulk (C-level loops): rows new to the session, each with
             # its own key. The snapshot of a fresh object is a plain copy of its __dict__.
             dicts = [obj.__dict__ for obj in objs]
