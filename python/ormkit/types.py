@@ -220,6 +220,7 @@ class ColumnType:
         "enum_class",
         "kind",
         "max_length",
+        "plain_types",
         "precision",
         "python_type",
         "scale",
@@ -241,6 +242,11 @@ class ColumnType:
         self.precision = precision
         self.scale = scale
         self.enum_class = enum_class
+        #: exact value types that need no further check (see :func:`check_value`); empty
+        #: when a length limit applies
+        self.plain_types: frozenset[type] = (
+            _PLAIN_TYPES.get(kind, frozenset()) if max_length is None else frozenset()
+        )
 
     @property
     def timezone(self) -> bool:
@@ -437,6 +443,22 @@ def _python_type_for(kind: str, annotated: Any, enum_class: type[enum.Enum] | No
     return _KIND_PYTHON[kind]
 
 
+#: per kind, the exact types :func:`check_value` accepts without looking further
+_PLAIN_TYPES: dict[str, frozenset[type]] = {
+    "int": frozenset({int}),
+    "int4": frozenset({int}),
+    "float": frozenset({float, int}),
+    "bool": frozenset({bool}),
+    "str": frozenset({str}),
+    "bytes": frozenset({bytes, bytearray, memoryview}),
+    "date": frozenset({_dt.date}),
+    "time": frozenset({_dt.time}),
+    "timedelta": frozenset({_dt.timedelta}),
+    "decimal": frozenset({Decimal, int}),
+    "uuid": frozenset({uuid.UUID}),
+}
+
+
 def check_value(ctype: ColumnType, value: Any) -> str | None:
     """Return why ``value`` does not fit a column of type ``ctype``, or None if it does.
 
@@ -445,6 +467,8 @@ def check_value(ctype: ColumnType, value: Any) -> str | None:
     aware datetime and a naive column a naive one; an enum column accepts a member or
     a member's value; a JSON column declared ``dict``/``list`` needs that container.
     """
+    if type(value) in ctype.plain_types:
+        return None
     kind = ctype.kind
     if kind in ("int", "int4"):
         ok = isinstance(value, int) and not isinstance(value, bool)

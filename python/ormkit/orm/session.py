@@ -318,8 +318,13 @@ class AsyncSession(SessionBase):
         if not items:
             return items
         with self._using():
-            async with self._writing() as tx:
-                await self._uow.insert(tx, items)
+            uow = self._uow
+            plan = uow.plan_insert(items)
+            if self._tx is None and uow.one_statement(plan):
+                await uow.write_insert(self.engine, plan)  # one INSERT: atomic by itself
+            else:
+                async with self._writing() as tx:
+                    await uow.write_insert(tx, plan)
         return items
 
     async def update(self, obj: T, **values: Any) -> T:

@@ -14,12 +14,13 @@ object before the first statement is sent.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ormkit.dialects.base import get_dialect
 from ormkit.errors import InterfaceError, StaleDataError
-from ormkit.orm import cascade
+from ormkit.orm import cascade, precompiled
 from ormkit.orm.state import (
     InstanceState,
     Journal,
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
     from ormkit._ormkit import QueryResult
 
 __all__ = ["Runner", "UnitOfWork"]
+
+#: converters to take from the result's columns (statements compiled the ordinary way)
+_FROM_RESULT: Any = object()
 
 
 class Runner(Protocol):
@@ -238,6 +242,11 @@ class UnitOfWork:
         """INSERT ``objs`` (and the new objects their loaded relationships reach),
         referenced tables first, multi-row, batched under the bind-parameter limit;
         generated keys and server defaults come back through RETURNING."""
+        await self.write_insert(runner, self.plan_insert(objs))
+
+    def plan_insert(self, objs: Sequence[Any]) -> cascade.FlushPlan:
+        """Check that ``objs`` can be inserted, find what their loaded relationships add,
+        and validate the values of every object the insert will write."""
         for obj in objs:
             _require_model(obj)
             state = self.states.get(id(obj))
@@ -245,6 +254,49 @@ class UnitOfWork:
                 raise InterfaceError(f"{obj!r} is already persistent; use update() to change it")
         plan = cascade.prepare(self, objs)
         self._prevalidate(plan.inserts.values())
+        return plan
+
+    def one_statement(self, plan: cascade.FlushPlan) -> bool:
+        """Whether writing ``plan`` is a single INSERT, atomic by itself (no transaction
+        needed): objects of one model without insert hooks or relationship work, whose
+        rows share their columns and fit in one statement."""
+        if plan.assoc_add or plan.assoc_remove or plan.links or plan.nullify or plan.touched:
+            return False
+        objs = list(plan.inserts.values())
+        if not objs:
+            return False
+        model = type(objs[0])
+        for obj in objs:
+            if type(obj) is not model:
+                return False
+        for hook in ("before_insert", "after_insert"):
+            if getattr(model, hook, None) is not None:
+                return False
+        relationships = model.__relationships__
+        if relationships:
+            for obj in objs:
+                d = obj.__dict__
+                for key in relationships:
+                    if key in d:
+                        return False
+        if len(objs) == 1:
+            return True
+        columns = model.__columns__
+        if len(objs) * max(1, len(columns)) > get_dialect(self.dialect).max_params:
+            return False
+        for key, info in columns.items():
+            if not info.generated:
+                continue
+            if info.default is not None:
+                return False  # the row's columns depend on what the default gives
+            missing = objs[0].__dict__.get(key) is None
+            for obj in objs:
+                if (obj.__dict__.get(key) is None) is not missing:
+                    return False
+        return True
+
+    async def write_insert(self, runner: Runner, plan: cascade.FlushPlan) -> None:
+        """Write a planned insert (see :meth:`plan_insert`) through ``runner``."""
         await self._insert_all(runner, list(plan.inserts.values()), plan)
         await cascade.write_associations(self, runner, plan)
         cascade.finish(self, plan)
@@ -255,9 +307,12 @@ class UnitOfWork:
         defaults, hooks and foreign keys are applied), and every pending change."""
         for obj in new:
             model = type(obj)
+            columns = model.__columns__
             for key, value in obj.__dict__.items():
-                if value is not None and key in model.__columns__:
-                    check_column(model, key, value, insert=True)
+                if value is not None:
+                    info = columns.get(key)
+                    if info is not None and type(value) not in info.type.plain_types:
+                        check_column(model, key, value, insert=True)
         for state in self.dirty_states():
             validate_values(type(state.obj), changed_columns(state.obj, state.snapshot))
 
@@ -272,27 +327,68 @@ class UnitOfWork:
     async def _insert_model(self, runner: Runner, model: type[Any], objs: list[Any]) -> None:
         for obj in objs:
             await run_hook(obj, "before_insert")
-        befores = [dict(obj.__dict__) for obj in objs]
+        journal = self.journal
+        befores = [dict(obj.__dict__) for obj in objs] if journal is not None else []
         rows = [obj.__ormkit_insert_values__() for obj in objs]
         for obj in objs:
             obj.__ormkit_validate__()
-        stmt = insert(model).values(rows).returning(model)
-        start = 0
-        for sql, params, count in stmt.to_sql_batches(self.dialect):
-            chunk = objs[start : start + count]
-            fresh = self._returned(model, await runner.execute(sql, params))
-            matched = _match_rows(model, rows[start : start + count], fresh, model_pk(model))
-            for obj, row, before in zip(
-                chunk, matched, befores[start : start + count], strict=True
-            ):
+        pk = model_pk(model)
+        new = self.new
+        for start, count, sql, params, converters in self._insert_batches(model, rows):
+            result = await runner.execute(sql, params)
+            if converters is _FROM_RESULT:
+                converters = model.__ormkit_converters__(self.dialect, result.columns)
+            fresh = result.to_models(model, converters)
+            matched = _match_rows(model, rows[start : start + count], fresh, pk)
+            for i, row in enumerate(matched, start):
+                obj = objs[i]
                 obj.__dict__.update(row.__dict__)
-                self.new.pop(id(obj), None)
+                new.pop(id(obj), None)
                 state = self.attach(obj)
-                if self.journal is not None:
-                    self.journal.record_insert(state, before)
-            start += count
+                if journal is not None:
+                    journal.record_insert(state, befores[i])
         for obj in objs:
             await run_hook(obj, "after_insert")
+
+    def _insert_batches(
+        self, model: type[Any], rows: list[dict[str, Any]]
+    ) -> list[tuple[int, int, str, list[Any], Any]]:
+        """``(start, count, sql, params, converters)`` per INSERT … RETURNING: consecutive
+        rows with the same columns share a statement, under the bind-parameter limit."""
+        dialect = get_dialect(self.dialect)
+        out: list[tuple[int, int, str, list[Any], Any]] = []
+        start = 0
+        total = len(rows)
+        while start < total:
+            keys = rows[start].keys()
+            end = start + 1
+            while end < total and rows[end].keys() == keys:
+                end += 1
+            columns = tuple(keys)
+            size = dialect.rows_per_statement(len(columns)) if columns else 1
+            for first in range(start, end, size):
+                chunk = rows[first : min(first + size, end)]
+                out.append((first, len(chunk), *self._insert_sql(model, columns, chunk)))
+            start = end
+        return out
+
+    def _insert_sql(
+        self, model: type[Any], columns: tuple[str, ...], rows: list[dict[str, Any]]
+    ) -> tuple[str, list[Any], Any]:
+        """SQL, parameters and result converters of one multi-row INSERT … RETURNING."""
+        values: list[Any]
+        if len(columns) == 1:
+            values = [row[columns[0]] for row in rows]
+        elif columns:
+            values = list(chain.from_iterable(map(itemgetter(*columns), rows)))
+        else:
+            values = []
+        if precompiled.has_expression(values):
+            stmt = insert(model).values(rows).returning(model)
+            sql, params = stmt.to_sql(self.dialect)
+            return sql, params, _FROM_RESULT
+        template = precompiled.insert_rows(model, self.dialect, columns, len(rows), True)
+        return template.sql, template.params(values), template.converters
 
     def _returned(self, model: type[Any], result: QueryResult) -> list[Any]:
         converters = model.__ormkit_converters__(self.dialect, result.columns)

@@ -32,6 +32,8 @@ def _error(model: type[Any], key: str, reason: str) -> Exception:
 def check_column(model: type[Any], key: str, value: Any, *, insert: bool) -> None:
     """Validate one value for column ``key`` of ``model``."""
     info = model.__columns__[key]
+    if type(value) in info.type.plain_types:
+        return
     if value is None:
         if info.nullable:
             return
@@ -53,8 +55,13 @@ def validate(obj: Any, *, fields: Iterable[str] | None = None, insert: bool = Tr
     model = type(obj)
     columns = model.__columns__
     d = obj.__dict__
-    keys = columns if fields is None else fields
-    for key in keys:
+    if fields is None:
+        for key, info in columns.items():
+            value = d.get(key)
+            if type(value) not in info.type.plain_types:
+                check_column(model, key, value, insert=insert)
+        return
+    for key in fields:
         if key not in columns:
             raise ValueError(f"unknown field {key!r} on {model.__name__}")
         check_column(model, key, d.get(key), insert=insert)
