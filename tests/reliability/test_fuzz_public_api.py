@@ -200,7 +200,7 @@ def test_pg_config_query_options_never_crash(prefix: str, pairs: list[tuple[str,
 
 # Anything but lone surrogates and NUL (a NUL cannot go into a startup message; the
 # connection rejects it, see the PostgreSQL client tests).
-name_text = st.characters(exclude_categories=("Cs",), exclude_characters=["\x00"])
+name_text = st.characters(exclude_categories=["Cs"], exclude_characters=["\x00"])
 
 
 @FAST
@@ -247,7 +247,7 @@ def test_url_parsers_soak(url: str, options: dict[str, str]) -> None:
 # Passwords a user could write without percent-encoding (no URL delimiter in them).
 passwords = st.text(
     st.characters(
-        exclude_categories=("Cs", "Cc"),
+        exclude_categories=["Cs", "Cc"],
         exclude_characters=list("/?#@:[]%&="),
     ),
     min_size=8,
