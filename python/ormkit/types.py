@@ -470,6 +470,8 @@ def check_value(ctype: ColumnType, value: Any) -> str | None:
     if type(value) in ctype.plain_types:
         return None
     kind = ctype.kind
+    if kind == "datetime" and type(value) is _dt.datetime and value.tzinfo is None:
+        return None
     if kind in ("int", "int4"):
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif kind == "float":

@@ -29,6 +29,7 @@ from ormkit.orm.relationships import (
     RelationshipInfo,
     RelationshipProperty,
 )
+from ormkit.orm.validation import validate
 from ormkit.sql.expressions import Column
 from ormkit.types import Converter, unwrap_optional
 
@@ -347,10 +348,10 @@ class Base(metaclass=DeclarativeMeta):
     def __init__(self, **kwargs: Any) -> None:
         cls = type(self)
         d = self.__dict__
-        for key, info in cls.__columns__.items():
+        for key, info, has_default, _generated in _insert_spec(cls):
             if key in kwargs:
                 d[key] = kwargs.pop(key)
-            elif info.default is not None:
+            elif has_default:
                 d[key] = info.make_default()
             else:
                 d[key] = None
@@ -415,20 +416,19 @@ class Base(metaclass=DeclarativeMeta):
         out for columns the database fills (autoincrement keys, server defaults)."""
         d = self.__dict__
         out: dict[str, Any] = {}
-        for key, info in type(self).__columns__.items():
+        for key, info, has_default, generated in _insert_spec(type(self)):
             value = d.get(key)
-            if value is None and info.default is not None:
-                value = info.make_default()
-                d[key] = value
-            if value is None and info.generated:
-                continue
+            if value is None:
+                if has_default:
+                    value = info.make_default()
+                    d[key] = value
+                if value is None and generated:
+                    continue
             out[key] = value
         return out
 
     def __ormkit_validate__(self, fields: Iterable[str] | None = None) -> None:
         """Raise ``ValidationError`` if the instance cannot be written (see validation)."""
-        from ormkit.orm.validation import validate
-
         validate(self, fields=fields)
 
     @classmethod
@@ -452,6 +452,21 @@ class Base(metaclass=DeclarativeMeta):
         if len(cache) < 256:
             cache[cache_key] = result
         return result
+
+
+def _insert_spec(model: type) -> tuple[tuple[str, ColumnInfo, bool, bool], ...]:
+    """Per column of ``model``: key, info, whether it has a default, whether the database
+    fills it (cached on the class: column declarations do not change once mapped)."""
+    spec: tuple[tuple[str, ColumnInfo, bool, bool], ...] | None = model.__dict__.get(
+        "_ormkit_insert_spec"
+    )
+    if spec is None:
+        columns: dict[str, ColumnInfo] = model.__columns__  # type: ignore[attr-defined]
+        spec = tuple(
+            (key, info, info.default is not None, info.generated) for key, info in columns.items()
+        )
+        model._ormkit_insert_spec = spec  # type: ignore[attr-defined]
+    return spec
 
 
 def declarative_base(name: str = "Base", *, registry: Registry | None = None) -> type[Base]:

@@ -38,12 +38,13 @@ def _members(value: Any) -> list[Any]:
     return [value]
 
 
-def _loaded(obj: Any) -> Iterable[tuple[Any, Any]]:
+def _loaded(obj: Any) -> Sequence[tuple[Any, Any]]:
     """(relationship, value) for every loaded relationship of ``obj``."""
+    relationships = type(obj).__relationships__
+    if not relationships:
+        return ()
     d = obj.__dict__
-    for key, rel in type(obj).__relationships__.items():
-        if key in d:
-            yield rel, d[key]
+    return [(rel, d[key]) for key, rel in relationships.items() if key in d]
 
 
 class FlushPlan:
@@ -73,8 +74,9 @@ def prepare(uow: UnitOfWork, roots: Sequence[Any] | None) -> FlushPlan:
             plan.inserts[id(obj)] = obj
     else:
         starts = list(roots)
-        for obj in roots:
-            plan.inserts[id(obj)] = obj
+        plan.inserts = {id(obj): obj for obj in starts}
+        if not any(type(obj).__relationships__ for obj in starts):
+            return plan  # nothing reachable, no collections to compare
     queue = list(starts)
     seen = {id(o) for o in queue}
     while queue:
@@ -100,9 +102,12 @@ def prepare(uow: UnitOfWork, roots: Sequence[Any] | None) -> FlushPlan:
 
 
 def _diff_collections(uow: UnitOfWork, plan: FlushPlan, obj: Any) -> None:
+    loaded = _loaded(obj)
+    if not loaded:
+        return
     state = uow.state_of(obj)
     snapshot = state.snapshot if state is not None and state.persistent else None
-    for rel, value in _loaded(obj):
+    for rel, value in loaded:
         if rel.direction == "many_to_one":
             continue
         current = _members(value)
@@ -150,6 +155,8 @@ def expand_deletes(uow: UnitOfWork, objs: Iterable[Any]) -> list[Any]:
 def sync_foreign_keys(uow: UnitOfWork, obj: Any, plan: FlushPlan | None) -> None:
     """Set ``obj``'s foreign-key columns from its changed many-to-one relationships and
     from the collections it was added to (the related rows exist by now)."""
+    if not type(obj).__relationships__ and (plan is None or id(obj) not in plan.links):
+        return
     d = obj.__dict__
     state = uow.state_of(obj)
     snapshot = state.snapshot if state is not None and state.persistent else None
@@ -189,6 +196,10 @@ def apply_nullify(uow: UnitOfWork, plan: FlushPlan) -> None:
 def generations(uow: UnitOfWork, objs: list[Any], plan: FlushPlan) -> list[list[Any]]:
     """``objs`` (one model) in insert order: an object after the objects of the same
     batch it references (self-referential trees)."""
+    if not objs:
+        return []
+    if not type(objs[0]).__relationships__:
+        return [objs]  # one model: without relationships nothing references anything
     ids = {id(o) for o in objs}
     deps: dict[int, set[int]] = {}
     for obj in objs:

@@ -150,7 +150,7 @@ def _store(cache: dict[Hashable, Any], key: Hashable, value: Any) -> Any:
 
 def has_expression(values: Any) -> bool:
     """Whether one of ``values`` is an SQL expression (templates bind plain values)."""
-    return any(isinstance(value, ClauseElement) for value in values)
+    return any(issubclass(kind, ClauseElement) for kind in set(map(type, values)))
 
 
 def plain_key(model: type[Any], values: Any) -> bool:

@@ -334,6 +334,11 @@ class UnitOfWork:
             obj.__ormkit_validate__()
         pk = model_pk(model)
         new = self.new
+        states = self.states
+        identity = self.identity
+        # a plain key and no JSON: the object's snapshot is a copy of its __dict__
+        pk_name = pk[0]
+        simple = len(pk) == 1 and not mutable_columns(model) and not model.__relationships__
         for start, count, sql, params, converters in self._insert_batches(model, rows):
             result = await runner.execute(sql, params)
             if converters is _FROM_RESULT:
@@ -342,9 +347,17 @@ class UnitOfWork:
             matched = _match_rows(model, rows[start : start + count], fresh, pk)
             for i, row in enumerate(matched, start):
                 obj = objs[i]
-                obj.__dict__.update(row.__dict__)
+                d = obj.__dict__
+                d.update(row.__dict__)
                 new.pop(id(obj), None)
-                state = self.attach(obj)
+                value = d.get(pk_name) if simple else None
+                key = (model, value)
+                if value is not None and id(obj) not in states and key not in identity:
+                    state = InstanceState(obj, key, True, d.copy())
+                    states[id(obj)] = state
+                    identity[key] = obj
+                else:
+                    state = self.attach(obj)
                 if journal is not None:
                     journal.record_insert(state, befores[i])
         for obj in objs:

@@ -58,8 +58,11 @@ def validate(obj: Any, *, fields: Iterable[str] | None = None, insert: bool = Tr
     if fields is None:
         for key, info in columns.items():
             value = d.get(key)
-            if type(value) not in info.type.plain_types:
-                check_column(model, key, value, insert=insert)
+            if type(value) in info.type.plain_types:
+                continue
+            if value is None and (info.nullable or (insert and info.generated)):
+                continue
+            check_column(model, key, value, insert=insert)
         return
     for key in fields:
         if key not in columns:
