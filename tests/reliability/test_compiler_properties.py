@@ -38,6 +38,7 @@ SETTINGS = settings(
     max_examples=200,
     deadline=None,
     derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 DIALECTS = ("postgresql", "sqlite")

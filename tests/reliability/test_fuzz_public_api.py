@@ -35,6 +35,7 @@ FAST = settings(
     max_examples=200,
     deadline=None,
     derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 SOAK = settings(
