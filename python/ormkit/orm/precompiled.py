@@ -28,6 +28,7 @@ __all__ = [
     "Template",
     "compile_template",
     "delete_by_pk",
+    "delete_in",
     "get_by_pk",
     "has_expression",
     "insert_rows",
@@ -275,4 +276,20 @@ def delete_by_pk(model: type[Any], dialect: str, version: bool) -> Template:
     if version:
         conditions.append(model.__columns__[model.__version_column__].expr == values[-1])
     stmt = delete(model).where(*conditions)
+    return _store(cache, key, compile_template(stmt, dialect))  # type: ignore[no-any-return]
+
+
+def delete_in(model: type[Any], dialect: str, count: int) -> Template:
+    """``DELETE … WHERE pk IN (…)`` for ``count`` keys of a single-column primary key."""
+    cache = _cache(model)
+    key = ("delete-in", dialect, count)
+    try:
+        found: Template = cache[key]
+        return found
+    except KeyError:
+        pass
+    from ormkit.sql.statements import delete
+
+    (name,) = _pk_names(model)
+    stmt = delete(model).where(model.__columns__[name].expr.in_(slots(count)))
     return _store(cache, key, compile_template(stmt, dialect))  # type: ignore[no-any-return]

@@ -25,7 +25,7 @@ from ormkit.errors import NoResultFound
 from ormkit.orm import loading, precompiled, strategies, streaming
 from ormkit.orm.mixins import utcnow
 from ormkit.orm.results import Result
-from ormkit.orm.state import identity_key, model_pk
+from ormkit.orm.state import Journal, identity_key, model_pk
 from ormkit.orm.transaction import SessionBase, SessionTransaction
 from ormkit.query import Query, soft_delete_column, soft_delete_condition
 from ormkit.sql import Delete, Insert, Select, Update, pk_condition, select
@@ -330,9 +330,26 @@ class AsyncSession(SessionBase):
     async def update(self, obj: T, **values: Any) -> T:
         """Set ``values`` on ``obj`` and UPDATE its changed columns (version checked)."""
         with self._using():
-            async with self._writing() as tx:
-                await self._uow.update(tx, obj, values)
+            if self._tx is None and not _has_hooks(obj, _UPDATE_HOOKS):
+                await self._update_alone(obj, values)
+            else:
+                async with self._writing() as tx:
+                    await self._uow.update(tx, obj, values)
         return obj
+
+    async def _update_alone(self, obj: Any, values: dict[str, Any]) -> None:
+        """UPDATE ``obj`` with one statement and no transaction (a single statement is
+        atomic); a failure puts the object back as a rollback would."""
+        uow = self._uow
+        journal = Journal()
+        uow.journal = journal
+        try:
+            await uow.update(self.engine, obj, values)
+        except BaseException:
+            uow.undo(journal)
+            raise
+        finally:
+            uow.journal = None
 
     async def bulk_update(
         self, model: type[Any], values: dict[str, Any], *conditions: Any, **filters: Any
@@ -352,6 +369,15 @@ class AsyncSession(SessionBase):
         soft = [o for o in items if soft_delete_column(type(o)) is not None]
         hard = [o for o in items if soft_delete_column(type(o)) is None]
         with self._using():
+            if self._tx is None:  # one statement needs no transaction
+                if len(soft) == 1 and not hard and not _has_hooks(soft[0], _UPDATE_HOOKS):
+                    name = soft_delete_column(type(soft[0]))
+                    assert name is not None
+                    await self._update_alone(soft[0], {name: utcnow()})
+                    return
+                if hard and not soft and self._uow.delete_is_one_statement(hard):
+                    await self._uow.delete(self.engine, hard)
+                    return
             async with self._writing() as tx:
                 for obj in soft:
                     name = soft_delete_column(type(obj))
@@ -363,6 +389,9 @@ class AsyncSession(SessionBase):
     async def force_delete(self, obj: Any) -> None:
         """DELETE ``obj``'s row, also on a soft-delete model."""
         with self._using():
+            if self._tx is None and self._uow.delete_is_one_statement([obj]):
+                await self._uow.delete(self.engine, [obj])
+                return
             async with self._writing() as tx:
                 await self._uow.delete(tx, [obj])
 
@@ -407,6 +436,14 @@ class AsyncSession(SessionBase):
             async with self._writing() as tx:
                 await self._uow.upsert(tx, items, target, fields)
         return items
+
+
+_UPDATE_HOOKS = ("before_update", "after_update")
+
+
+def _has_hooks(obj: Any, names: tuple[str, ...]) -> bool:
+    """Whether ``obj`` has one of the lifecycle hooks ``names`` (they may write more)."""
+    return any(getattr(obj, name, None) is not None for name in names)
 
 
 def _unique(objs: list[Any]) -> list[Any]:

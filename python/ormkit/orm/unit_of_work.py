@@ -437,14 +437,30 @@ class UnitOfWork:
             if info.onupdate is not None and key not in (values or ()):
                 d[key] = changes[key] = info.make_onupdate()
         version = model.__version_column__
-        conditions = [pk_condition(model, {k: where_values.get(k) for k in model_pk(model)})]
-        if version is not None:
-            current = where_values.get(version)
+        pk_values = [where_values.get(k) for k in model_pk(model)]
+        current = where_values.get(version) if version is not None else None
+        if current is not None:
+            assert version is not None
+            changes[version] = current + 1
+        validate_values(model, changes)
+        if (
+            precompiled.has_expression(pk_values)
+            or None in pk_values
+            or precompiled.has_expression(changes.values())
+        ):
+            conditions = [pk_condition(model, dict(zip(model_pk(model), pk_values, strict=True)))]
             if current is not None:
                 conditions.append(columns[version].expr == current)
-                changes[version] = current + 1
-        validate_values(model, changes)
-        sql, params = update(model).values(changes).where(*conditions).to_sql(self.dialect)
+            stmt = update(model).values(changes).where(*conditions)
+            sql, params = stmt.to_sql(self.dialect)
+        else:
+            template = precompiled.update_by_pk(
+                model, self.dialect, tuple(changes), current is not None
+            )
+            bound = [*changes.values(), *pk_values]
+            if current is not None:
+                bound.append(current)
+            sql, params = template.sql, template.params(bound)
         if tracked and self.journal is not None:
             assert state is not None
             self.journal.record_update(state)
@@ -470,6 +486,31 @@ class UnitOfWork:
             self.attach(obj)
         await run_hook(obj, "after_update")
         return True
+
+    def delete_is_one_statement(self, objs: Sequence[Any]) -> bool:
+        """Whether :meth:`delete` of ``objs`` is a single DELETE, atomic by itself:
+        objects of one model without delete hooks, cascades or association rows, one
+        row (or, without a version column or composite key, up to 1,000 rows)."""
+        if not objs:
+            return False
+        model = type(objs[0])
+        if not isinstance(getattr(model, "__columns__", None), dict):
+            return False
+        for obj in objs:
+            if type(obj) is not model:
+                return False
+            for hook in ("before_delete", "after_delete"):
+                if getattr(obj, hook, None) is not None:
+                    return False
+        relationships = model.__relationships__
+        if relationships:
+            if any(rel.direction == "many_to_many" for rel in relationships.values()):
+                return False
+            if len(cascade.expand_deletes(self, objs)) != len(objs):
+                return False
+        if model.__version_column__ is not None or not isinstance(model.__primary_key__, str):
+            return len(objs) == 1
+        return len(objs) <= 1000
 
     async def delete(self, runner: Runner, objs: Sequence[Any]) -> None:
         """DELETE the rows of ``objs`` (referencing tables first); with a version
@@ -502,10 +543,18 @@ class UnitOfWork:
         if version is not None or len(pk) > 1:
             for obj in objs:
                 values = where_of(obj)
-                conditions = [pk_condition(model, {k: values.get(k) for k in pk})]
-                if version is not None and values.get(version) is not None:
-                    conditions.append(model.__columns__[version].expr == values[version])
-                sql, params = delete(model).where(*conditions).to_sql(self.dialect)
+                pk_values = [values.get(k) for k in pk]
+                current = values.get(version) if version is not None else None
+                if precompiled.has_expression(pk_values) or None in pk_values:
+                    conditions = [pk_condition(model, dict(zip(pk, pk_values, strict=True)))]
+                    if current is not None:
+                        conditions.append(model.__columns__[version].expr == current)
+                    sql, params = delete(model).where(*conditions).to_sql(self.dialect)
+                else:
+                    template = precompiled.delete_by_pk(model, self.dialect, current is not None)
+                    if current is not None:
+                        pk_values.append(current)
+                    sql, params = template.sql, template.params(pk_values)
                 result = await runner.execute(sql, params)
                 if result.rowcount == 0 and version is not None:
                     raise StaleDataError(
@@ -517,9 +566,12 @@ class UnitOfWork:
         keys = [where_of(obj).get(pk[0]) for obj in objs]
         size = 1000
         for start in range(0, len(keys), size):
-            sql, params = (
-                delete(model).where(column.in_(keys[start : start + size])).to_sql(self.dialect)
-            )
+            chunk = keys[start : start + size]
+            if precompiled.has_expression(chunk) or None in chunk:
+                sql, params = delete(model).where(column.in_(chunk)).to_sql(self.dialect)
+            else:
+                template = precompiled.delete_in(model, self.dialect, len(chunk))
+                sql, params = template.sql, template.params(chunk)
             await runner.execute(sql, params)
 
     async def upsert(
