@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ormkit.orm import precompiled
 from ormkit.orm.loading import PlanNode, _Values, hydrate, set_loaded
 from ormkit.query import soft_delete_condition
 from ormkit.sql import Select, and_, or_, select
@@ -296,9 +297,14 @@ def _assign(uow: UnitOfWork, rel: Any, parent: Any, children: list[Any]) -> None
     reverse = rel.target.__relationships__.get(back)
     if reverse is None or reverse.uselist:
         return
+    states = uow.states
     for child in children:
-        if back not in child.__dict__:
-            set_loaded(uow, child, back, parent)
+        d = child.__dict__
+        if back not in d:  # set_loaded(uow, child, back, parent), inlined
+            d[back] = parent
+            state = states.get(id(child))
+            if state is not None and state.persistent:
+                state.snapshot[back] = parent
 
 
 def _chunks(keys: list[tuple[Any, ...]], width: int, max_params: int) -> list[list[Any]]:
@@ -348,21 +354,55 @@ async def _selectin(session: AsyncSession, rel: Any, parents: list[Any], node: P
     else:
         cols = [target.__columns__[c].expr for c in rel.remote_columns]
         order = rel.order_by or tuple(c.asc() for c in _pk_columns(target))
+        remote = rel.remote_columns
         for chunk in _chunks(wanted, len(cols), max_params):
-            stmt = select(target).where(_in(cols, chunk))
-            if soft is not None:
-                stmt = stmt.where(soft)
-            if rel.uselist:
-                stmt = stmt.order_by(*order)
-            objs, _ = await load_objects(session, target, stmt, node.children)
-            remote = rel.remote_columns
-            for obj in _unique(objs):
-                key = tuple(obj.__dict__.get(c) for c in remote)
-                if key in found:
-                    found[key].append(obj)
+            if len(cols) == 1 and not node.children:
+                objs = await _selectin_one(session, rel, [k[0] for k in chunk])
+            else:
+                stmt = select(target).where(_in(cols, chunk))
+                if soft is not None:
+                    stmt = stmt.where(soft)
+                if rel.uselist:
+                    stmt = stmt.order_by(*order)
+                objs, _ = await load_objects(session, target, stmt, node.children)
+            if len(remote) == 1:
+                name = remote[0]
+                for obj in _unique(objs):
+                    bucket = found.get((obj.__dict__.get(name),))
+                    if bucket is not None:
+                        bucket.append(obj)
+            else:
+                for obj in _unique(objs):
+                    key = tuple(obj.__dict__.get(c) for c in remote)
+                    if key in found:
+                        found[key].append(obj)
     for key, group in by_key.items():
         for parent in group:
             _assign(uow, rel, parent, found[key])
+
+
+async def _selectin_one(session: AsyncSession, rel: Any, keys: list[Any]) -> list[Any]:
+    """The targets of ``rel`` whose one remote column is in ``keys`` (nothing loaded
+    below them), through a precompiled statement per number of keys."""
+    target = rel.target
+    dialect = session.dialect
+    cache = precompiled.model_cache(target)
+    cache_key = ("selectin", dialect, rel.model, rel.key, len(keys))
+    template: precompiled.Template | None = cache.get(cache_key)
+    if template is None:
+        (column,) = (target.__columns__[c].expr for c in rel.remote_columns)
+        stmt = select(target).where(column.in_(precompiled.slots(len(keys))))
+        soft = soft_delete_condition(target, "exclude")
+        if soft is not None:
+            stmt = stmt.where(soft)
+        if rel.uselist:
+            stmt = stmt.order_by(*(rel.order_by or tuple(c.asc() for c in _pk_columns(target))))
+        template = precompiled.compile_template(
+            stmt, dialect, precompiled.all_converters(target, dialect)
+        )
+        precompiled.store(cache, cache_key, template)
+    result = await session._runner().execute(template.sql, template.params(keys))
+    return session._uow.register_loaded(target, result.to_models(target, template.converters))
 
 
 async def _selectin_secondary(
