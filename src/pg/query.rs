@@ -10,8 +10,9 @@ use crate::error::{Error, Result};
 use crate::value::rows::Rows;
 use crate::value::Value;
 
-use super::protocol::backend::{DataRow, FieldDescription};
+use super::protocol::backend::FieldDescription;
 use super::protocol::frontend::{self, MAX_PARAMS};
+use super::protocol::MAX_MESSAGE_LEN;
 use super::statement_cache::{Column, Statement};
 use super::types;
 pub use super::types::Decoder;
@@ -190,40 +191,107 @@ pub fn columns_of(fields: &[FieldDescription<'_>]) -> Vec<Column> {
         .collect()
 }
 
-/// Decodes a DataRow with the given column decoders and appends it to `rows`.
+/// Decodes the complete DataRow frames at the front of `buf` into `rows`, in one pass
+/// over each frame (its layout is checked as it is decoded); returns the bytes used.
+/// It stops at anything else — another message, a partial frame, a length the frame
+/// decoder refuses — for [`backend::decode`] to handle or report.
 ///
-/// A column count that differs from the decoders' is a protocol violation
-/// ([`RowError::Protocol`]: the connection cannot go on); a value that does not
-/// decode is [`RowError::Value`] (the statement fails, the connection is fine) and
-/// appends nothing.
-pub fn decode_row(
-    data: &DataRow<'_>,
+/// A broken row layout or a column count that differs from the decoders' is an error
+/// (a protocol violation: the connection cannot go on). A value that does not decode
+/// leaves its row out and is kept in `error` unless one is there already (the
+/// statement fails, the connection is fine); once `error` is set, rows are checked but
+/// no longer decoded.
+///
+/// [`backend::decode`]: super::protocol::backend::decode
+pub fn decode_data_rows(
+    buf: &[u8],
     decoders: &[Decoder],
     rows: &mut Rows,
-) -> std::result::Result<(), RowError> {
-    if data.len() != decoders.len() {
-        return Err(RowError::Protocol(Error::interface(format!(
-            "protocol violation: DataRow has {} columns, RowDescription {}",
-            data.len(),
-            decoders.len()
-        ))));
+    error: &mut Option<Error>,
+) -> Result<usize> {
+    let mut pos = 0;
+    while let Some(&[b'D', a, b, c, d]) = buf.get(pos..pos + 5) {
+        let len = i32::from_be_bytes([a, b, c, d]);
+        let Some(len) = usize::try_from(len)
+            .ok()
+            .filter(|&n| (4..=MAX_MESSAGE_LEN).contains(&n))
+        else {
+            break;
+        };
+        let Some(body) = buf.get(pos + 5..pos + 1 + len) else {
+            break;
+        };
+        decode_data_row(body, decoders, rows, error)?;
+        pos += 1 + len;
     }
-    let mark = rows.mark();
-    for (decoder, raw) in decoders.iter().zip(data.columns()) {
-        if let Err(e) = decoder.decode_into(raw, rows) {
-            rows.truncate(mark);
-            return Err(RowError::Value(e));
-        }
-    }
-    rows.end_row();
-    Ok(())
+    Ok(pos)
 }
 
-/// Why a DataRow was not added; see [`decode_row`].
-#[derive(Debug)]
-pub enum RowError {
-    Protocol(Error),
-    Value(Error),
+fn violation(what: String) -> Error {
+    Error::interface(format!("protocol violation: {what}"))
+}
+
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Result<&'a [u8]> {
+    let (head, tail) = rest
+        .split_at_checked(n)
+        .ok_or_else(|| violation("truncated DataRow".into()))?;
+    *rest = tail;
+    Ok(head)
+}
+
+/// One DataRow body; see [`decode_data_rows`].
+fn decode_data_row(
+    body: &[u8],
+    decoders: &[Decoder],
+    rows: &mut Rows,
+    error: &mut Option<Error>,
+) -> Result<()> {
+    let mut rest = body;
+    let count = take(&mut rest, 2)?;
+    let count = i16::from_be_bytes([count[0], count[1]]);
+    let count =
+        usize::try_from(count).map_err(|_| violation("negative count in DataRow".into()))?;
+    if count != decoders.len() {
+        return Err(violation(format!(
+            "DataRow has {count} columns, RowDescription {}",
+            decoders.len()
+        )));
+    }
+    let mark = rows.mark();
+    let mut decoding = error.is_none();
+    for decoder in decoders {
+        let len = take(&mut rest, 4)?;
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        let raw = match len {
+            -1 => None,
+            n if n < -1 => {
+                rows.truncate(mark);
+                return Err(violation(format!("column length {n} in DataRow")));
+            }
+            n => match take(&mut rest, n as usize) {
+                Ok(raw) => Some(raw),
+                Err(e) => {
+                    rows.truncate(mark);
+                    return Err(e);
+                }
+            },
+        };
+        if decoding {
+            if let Err(e) = decoder.decode_into(raw, rows) {
+                rows.truncate(mark);
+                *error = Some(e);
+                decoding = false;
+            }
+        }
+    }
+    if !rest.is_empty() {
+        rows.truncate(mark);
+        return Err(violation("trailing bytes in DataRow".into()));
+    }
+    if decoding {
+        rows.end_row();
+    }
+    Ok(())
 }
 
 /// Checks the parameter count before anything is sent.
@@ -352,7 +420,6 @@ fn write_bind_execute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pg::protocol::backend::{decode, Message};
     use crate::pg::types::oid;
 
     #[test]
@@ -429,31 +496,110 @@ mod tests {
         assert_eq!(result_formats(&[col(1), col(0)]), vec![1, 0]);
     }
 
+    fn data_row(columns: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut body = (columns.len() as i16).to_be_bytes().to_vec();
+        for c in columns {
+            match c {
+                None => body.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(v) => {
+                    body.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                    body.extend_from_slice(v);
+                }
+            }
+        }
+        let mut frame = vec![b'D'];
+        frame.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+        frame.extend_from_slice(&body);
+        frame
+    }
+
     #[test]
     fn rows_decode_by_column() {
-        let frame = b"D\0\0\0\x12\0\x02\0\0\0\x04\0\0\0\x2a\xff\xff\xff\xff";
-        let Some((Message::DataRow(row), _)) = decode(frame).unwrap() else {
-            panic!("no row")
-        };
         let decoders = [Decoder::new(oid::INT4, 1), Decoder::new(oid::TEXT, 1)];
-        let mut rows = Rows::new(2);
-        decode_row(&row, &decoders, &mut rows).unwrap();
-        assert_eq!(rows.to_vec()[0].as_slice(), &[Value::Int(42), Value::Null]);
-        let mut one = Rows::new(1);
-        let e = decode_row(&row, &decoders[..1], &mut one);
-        assert!(matches!(e, Err(RowError::Protocol(_))));
-        // A value that does not decode takes its row back, whatever was decoded first.
-        let bad = [Decoder::new(oid::INT4, 1), Decoder::new(oid::INT8, 1)];
-        let mut rows = Rows::new(2);
-        let frame = b"D\0\0\0\x13\0\x02\0\0\0\x04\0\0\0\x2a\0\0\0\x01\x07";
-        let Some((Message::DataRow(row), _)) = decode(frame).unwrap() else {
-            panic!("no row")
-        };
-        assert!(matches!(
-            decode_row(&row, &bad, &mut rows),
-            Err(RowError::Value(_))
-        ));
+        let mut buf = data_row(&[Some(&42i32.to_be_bytes()), None]);
+        buf.extend(data_row(&[Some(&7i32.to_be_bytes()), Some("é".as_bytes())]));
+        let whole = buf.len();
+        buf.extend(b"C\0\0\0\x0dSELECT 2\0");
+        let (mut rows, mut error) = (Rows::new(2), None);
+        let n = decode_data_rows(&buf, &decoders, &mut rows, &mut error).unwrap();
+        assert_eq!(n, whole, "stops at the next message");
+        assert!(error.is_none());
+        assert_eq!(
+            rows.to_vec(),
+            vec![
+                smallvec::smallvec![Value::Int(42), Value::Null] as crate::value::Row,
+                smallvec::smallvec![Value::Int(7), Value::Text("é".into())],
+            ]
+        );
+        // A partial frame waits for more bytes.
+        let n = decode_data_rows(&buf[..whole - 1], &decoders, &mut rows, &mut error).unwrap();
+        assert_eq!(
+            n,
+            whole - data_row(&[Some(&7i32.to_be_bytes()), Some("é".as_bytes())]).len()
+        );
+    }
+
+    #[test]
+    fn bad_values_fail_the_statement_not_the_connection() {
+        let decoders = [Decoder::new(oid::INT4, 1), Decoder::new(oid::INT8, 1)];
+        let mut buf = data_row(&[Some(&1i32.to_be_bytes()), Some(b"\x07")]);
+        buf.extend(data_row(&[
+            Some(&2i32.to_be_bytes()),
+            Some(&3i64.to_be_bytes()),
+        ]));
+        let (mut rows, mut error) = (Rows::new(2), None);
+        let n = decode_data_rows(&buf, &decoders, &mut rows, &mut error).unwrap();
+        assert_eq!(n, buf.len());
+        assert_eq!(
+            error.map(|e| e.message),
+            Some("malformed bigint value from the server".to_owned())
+        );
+        // The bad row was taken back, and rows after the error are not decoded.
         assert!(rows.is_empty());
         assert!(rows.row(0).is_empty());
+        let text = [Decoder::new(oid::TEXT, 1)];
+        let (mut rows, mut error) = (Rows::new(1), None);
+        decode_data_rows(&data_row(&[Some(b"\xff")]), &text, &mut rows, &mut error).unwrap();
+        assert!(error.is_some() && rows.is_empty());
+    }
+
+    #[test]
+    fn broken_rows_are_protocol_violations() {
+        let decoders = [Decoder::new(oid::INT4, 1)];
+        let run = |frame: &[u8]| {
+            let (mut rows, mut error) = (Rows::new(1), None);
+            let e = decode_data_rows(frame, &decoders, &mut rows, &mut error).unwrap_err();
+            assert!(rows.is_empty() && rows.row(0).is_empty());
+            e.message
+        };
+        let two = data_row(&[None, None]);
+        assert_eq!(
+            run(&two),
+            "protocol violation: DataRow has 2 columns, RowDescription 1"
+        );
+        let mut truncated = data_row(&[Some(b"abcd")]);
+        truncated[4] -= 1; // the frame ends one byte early
+        truncated.pop();
+        assert_eq!(run(&truncated), "protocol violation: truncated DataRow");
+        let mut trailing = data_row(&[None]);
+        trailing.push(0);
+        trailing[4] += 1;
+        assert_eq!(
+            run(&trailing),
+            "protocol violation: trailing bytes in DataRow"
+        );
+        let mut negative = data_row(&[None]);
+        negative[7..11].copy_from_slice(&(-2i32).to_be_bytes());
+        assert_eq!(
+            run(&negative),
+            "protocol violation: column length -2 in DataRow"
+        );
+        // Lengths the frame decoder refuses are left to it.
+        let (mut rows, mut error) = (Rows::new(1), None);
+        let tiny = b"D\0\0\0\x02";
+        assert_eq!(
+            decode_data_rows(tiny, &decoders, &mut rows, &mut error).unwrap(),
+            0
+        );
     }
 }

@@ -157,7 +157,7 @@ mod tests {
             parse_time("10:00+01:00:15"),
             Some(t(10, 0, 0, 0, Some(3_615)))
         );
-        let dt = parse_datetime("2024-01-31T13:05:07.123+00:00").unwrap();
+        let dt = parse_datetime("2024-01-31T13:05:07.123+00:00").expect("a datetime");
         assert_eq!((dt.year, dt.month, dt.day), (2024, 1, 31));
         assert_eq!(dt.time, t(13, 5, 7, 123_000, Some(0)));
         assert!(parse_datetime("2024-01-31 13:05").is_some());

@@ -169,17 +169,37 @@ impl Rows {
     /// Pushes text as a `Text`, `Decimal` or `Json` cell.
     #[inline]
     pub fn push_str(&mut self, s: &str, kind: TextKind) {
-        match self.span(s.as_bytes()) {
+        self.push_text(s.as_bytes(), kind);
+    }
+
+    /// Pushes UTF-8 bytes as a `Text`, `Decimal` or `Json` cell; false (and nothing
+    /// pushed) when they are not UTF-8.
+    #[inline]
+    pub fn push_utf8(&mut self, raw: &[u8], kind: TextKind) -> bool {
+        if !raw.is_ascii() && std::str::from_utf8(raw).is_err() {
+            return false;
+        }
+        self.push_text(raw, kind);
+        true
+    }
+
+    /// `raw` is UTF-8.
+    #[inline]
+    fn push_text(&mut self, raw: &[u8], kind: TextKind) {
+        match self.span(raw) {
             Some(span) => self.cells.push(match kind {
                 TextKind::Text => Cell::Text(span),
                 TextKind::Decimal => Cell::Decimal(span),
                 TextKind::Json => Cell::Json(span),
             }),
-            None => self.push_other(match kind {
-                TextKind::Text => Value::Text(s.to_owned()),
-                TextKind::Decimal => Value::Decimal(s.to_owned()),
-                TextKind::Json => Value::Json(s.to_owned()),
-            }),
+            None => {
+                let s = String::from_utf8_lossy(raw).into_owned();
+                self.push_other(match kind {
+                    TextKind::Text => Value::Text(s),
+                    TextKind::Decimal => Value::Decimal(s),
+                    TextKind::Json => Value::Json(s),
+                })
+            }
         }
     }
 

@@ -243,6 +243,7 @@ impl PgConnection {
     fn process(&mut self, buf: &[u8]) -> Result<usize> {
         let mut pos = 0;
         while self.phase != Phase::Broken {
+            pos += self.data_rows(&buf[pos..])?;
             match backend::decode(&buf[pos..])? {
                 None => break,
                 Some((message, n)) => {
@@ -252,6 +253,24 @@ impl PgConnection {
             }
         }
         Ok(pos)
+    }
+
+    /// The DataRows at the front of `buf` for the statement in flight, decoded straight
+    /// into its rows (the bulk of a result: no message value per row); returns the
+    /// bytes used. Anything else is left to [`backend::decode`] and [`Self::handle`].
+    fn data_rows(&mut self, buf: &[u8]) -> Result<usize> {
+        if self.phase != Phase::Ready || buf.first() != Some(&b'D') {
+            return Ok(0);
+        }
+        match self.steps.front_mut() {
+            Some(Step::Execute(x)) => {
+                query::decode_data_rows(buf, &x.decoders, &mut x.rows, &mut x.error)
+            }
+            Some(Step::Simple(s)) if s.columns.is_some() => {
+                query::decode_data_rows(buf, &s.decoders, &mut s.rows, &mut s.error)
+            }
+            _ => Ok(0),
+        }
     }
 
     fn handle(&mut self, message: Message<'_>) -> Result<()> {
@@ -331,13 +350,6 @@ impl PgConnection {
             (Step::Prepare(p), Message::NoData) => p.columns = Some(Vec::new()),
             (Step::Execute(_), Message::BindComplete) => {}
             (Step::Execute(x), Message::PortalSuspended) => x.suspended = true,
-            (Step::Execute(x), Message::DataRow(data)) => {
-                match query::decode_row(&data, &x.decoders, &mut x.rows) {
-                    Ok(()) => {}
-                    Err(query::RowError::Protocol(e)) => return Err(e),
-                    Err(query::RowError::Value(e)) => x.error = x.error.take().or(Some(e)),
-                }
-            }
             (Step::Execute(x), Message::CommandComplete(tag)) => x.complete(tag),
             (Step::Execute(_) | Step::Simple(_), Message::EmptyQueryResponse) => {}
             (Step::Simple(s), Message::RowDescription(fields)) => {
@@ -347,13 +359,6 @@ impl PgConnection {
                     .map(|f| query::Decoder::new(f.type_oid, super::types::FORMAT_TEXT))
                     .collect();
                 s.rows = Rows::new(fields.len());
-            }
-            (Step::Simple(s), Message::DataRow(data)) => {
-                match query::decode_row(&data, &s.decoders, &mut s.rows) {
-                    Ok(()) => {}
-                    Err(query::RowError::Protocol(e)) => return Err(e),
-                    Err(query::RowError::Value(e)) => s.error = s.error.take().or(Some(e)),
-                }
             }
             (Step::Simple(s), Message::CommandComplete(tag)) => s.rowcount = query::rowcount(tag),
             (step, Message::CopyInResponse) => {

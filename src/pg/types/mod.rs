@@ -161,23 +161,13 @@ impl Decoder {
                 Cell::TimestampTz(i64::from_be_bytes(fixed(raw).ok_or_else(bad)?))
             }
             Decoder::Text(_) => {
-                let s = std::str::from_utf8(raw).map_err(|_| bad())?;
-                rows.push_str(s, TextKind::Text);
-                return Ok(());
+                return push_utf8(rows, raw, TextKind::Text).ok_or_else(bad);
             }
-            Decoder::Json => {
-                let s = std::str::from_utf8(raw).map_err(|_| bad())?;
-                rows.push_str(s, TextKind::Json);
-                return Ok(());
-            }
-            Decoder::Jsonb => {
-                let s = match raw.split_first() {
-                    Some((1, rest)) => std::str::from_utf8(rest).map_err(|_| bad())?,
-                    _ => return Err(bad()),
-                };
-                rows.push_str(s, TextKind::Json);
-                return Ok(());
-            }
+            Decoder::Json => return push_utf8(rows, raw, TextKind::Json).ok_or_else(bad),
+            Decoder::Jsonb => match raw.split_first() {
+                Some((1, rest)) => return push_utf8(rows, rest, TextKind::Json).ok_or_else(bad),
+                _ => return Err(bad()),
+            },
             Decoder::Bytea => {
                 rows.push_bytes(raw);
                 return Ok(());
@@ -194,6 +184,11 @@ impl Decoder {
         rows.push(cell);
         Ok(())
     }
+}
+
+#[inline]
+fn push_utf8(rows: &mut Rows, raw: &[u8], kind: TextKind) -> Option<()> {
+    rows.push_utf8(raw, kind).then_some(())
 }
 
 #[inline]

@@ -32,6 +32,21 @@ use pyo3::types::{
 pub fn py_str<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     let len = isize::try_from(b.len())
         .map_err(|_| to_pyerr_plain(&Error::data("text value too large")))?;
+    if b.is_ascii() {
+        // SAFETY: `PyUnicode_New(len, 127)` makes a compact ASCII string with room for
+        // `len` one-byte characters (or returns NULL with an exception set, checked by
+        // `from_owned_ptr_or_err`); we fill exactly those `len` bytes from `b`, all
+        // below 128 as the maximum character promised, before anyone sees the string.
+        unsafe {
+            let s = Bound::from_owned_ptr_or_err(py, ffi::PyUnicode_New(len, 127))?;
+            std::ptr::copy_nonoverlapping(
+                b.as_ptr(),
+                ffi::PyUnicode_1BYTE_DATA(s.as_ptr()),
+                b.len(),
+            );
+            return Ok(s);
+        }
+    }
     // SAFETY: `b` outlives the call, which copies `len` bytes from it; the result is a
     // new reference or NULL with an exception set (invalid UTF-8 raises, never UB).
     unsafe {
@@ -340,7 +355,7 @@ mod tests {
 
     #[test]
     fn uuid_text() {
-        let u = parse_uuid(b"12345678-9abc-DEF0-1234-56789abcdef0").unwrap();
+        let u = parse_uuid(b"12345678-9abc-DEF0-1234-56789abcdef0").expect("a UUID");
         assert_eq!(u[0], 0x12);
         assert_eq!(u[15], 0xf0);
         assert_eq!(parse_uuid(b"123456789abcdef0123456789abcdef0"), Some(u));
