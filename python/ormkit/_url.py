@@ -54,12 +54,12 @@ def _parse_sqlite(url: str, rest: str) -> ParsedURL:
     elif rest.startswith("//"):
         raise ValueError(
             f"SQLite URLs have no host: write sqlite:///relative.db or sqlite:////absolute.db, "
-            f"not {url!r}"
+            f"not {redact_url(url)!r}"
         )
     else:
         path = unquote(rest)
     if not path:
-        raise ValueError(f"the SQLite URL {url!r} names no database file")
+        raise ValueError(f"the SQLite URL {redact_url(url)!r} names no database file")
     return ParsedURL("sqlite", url, path, options)
 
 

@@ -15,6 +15,11 @@ pub fn to_sqlite(v: &Value) -> Result<ToSqlOutput<'_>> {
         Value::Null => ToSqlOutput::Owned(SqlValue::Null),
         Value::Bool(b) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(*b))),
         Value::Int(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
+        Value::Float(f) if f.is_nan() => {
+            return Err(Error::data(
+                "SQLite cannot store NaN (it would silently become NULL)",
+            ))
+        }
         Value::Float(f) => ToSqlOutput::Owned(SqlValue::Real(*f)),
         Value::Text(s) | Value::Decimal(s) | Value::Json(s) => {
             ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))

@@ -292,11 +292,6 @@ def test_password_never_in_url_errors(case: tuple[str, str]) -> None:
     assert_not_in_error(lambda: PgConfig(url, {"sslmode": "bogus"}), password)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: ormkit/_url.py _parse_sqlite puts the raw URL (password included) "
-    "in its ValueError messages instead of redact_url(url)",
-)
 async def test_password_not_in_sqlite_url_errors() -> None:
     password = "S3cr-hunter2-sqlite"
     for url in [f"sqlite://user:{password}@host/app.db", f"sqlite://user:{password}@"]:

@@ -178,19 +178,13 @@ async def test_values_sqlite_keeps_as_plain_data(
     await intact(one)
 
 
-async def test_nan_in_a_not_null_column_is_an_integrity_error(one: ormkit.Engine) -> None:
-    # SQLite has no NaN: it binds as NULL, which a NOT NULL column refuses.
-    with pytest.raises(ormkit.IntegrityError, match="NOT NULL"):
+async def test_nan_in_a_not_null_column_is_a_data_error(one: ormkit.Engine) -> None:
+    # SQLite has no NaN (it would bind as NULL): refused before anything is sent.
+    with pytest.raises(ormkit.DataError, match="NaN"):
         await one.execute("INSERT INTO bad (id, n) VALUES (3, $1)", [math.nan])
     await intact(one)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a NaN parameter is stored as NULL on SQLite without any error "
-    "(src/sqlite/types.rs binds f64 NaN, which SQLite turns into NULL); PostgreSQL "
-    "keeps NaN. Expected a DataError naming the parameter.",
-)
 @pytest.mark.parametrize("via", ["engine", "session"])
 async def test_nan_is_not_silently_null(one: ormkit.Engine, via: str) -> None:
     try:
