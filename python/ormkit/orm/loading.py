@@ -56,7 +56,7 @@ class _Values:
 def hydrate(uow: UnitOfWork, model: type[Any], result: QueryResult) -> list[Any]:
     """Instances of ``model`` for every row, one object per row in the identity map."""
     converters = model.__ormkit_converters__(uow.dialect, result.columns)
-    return uow.register_loaded(model, result.to_models(model, converters))
+    return uow.load(model, result, converters)
 
 
 def hydrate_untracked(uow: UnitOfWork, model: type[Any], result: QueryResult) -> list[Any]:

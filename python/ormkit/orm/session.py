@@ -143,8 +143,7 @@ class AsyncSession(SessionBase):
         with self._using():
             await self._autoflush()
             result = await self._runner().execute(template.sql, template.params(values))
-            objs = result.to_models(model, template.converters)
-            return _unique(self._uow.register_loaded(model, objs))
+            return _unique(self._uow.load(model, result, template.converters))
 
     async def _scalar_sql(self, sql: str, params: list[Any]) -> Any:
         with self._using():

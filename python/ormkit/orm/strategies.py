@@ -402,7 +402,7 @@ async def _selectin_one(session: AsyncSession, rel: Any, keys: list[Any]) -> lis
         )
         precompiled.store(cache, cache_key, template)
     result = await session._runner().execute(template.sql, template.params(keys))
-    return session._uow.register_loaded(target, result.to_models(target, template.converters))
+    return session._uow.load(target, result, template.converters)
 
 
 async def _selectin_secondary(

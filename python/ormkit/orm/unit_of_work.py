@@ -13,6 +13,7 @@ object before the first statement is sent.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Hashable, Iterable, Sequence
 from itertools import chain, repeat
 from operator import itemgetter
@@ -37,8 +38,12 @@ from ormkit.sql import delete, insert, pk_condition, sort_models, update
 
 if TYPE_CHECKING:
     from ormkit._ormkit import QueryResult
+    from ormkit.types import Converter
 
 __all__ = ["Runner", "UnitOfWork"]
+
+#: from this many rows on, :meth:`UnitOfWork.load` pauses the cyclic garbage collector
+_GC_PAUSE_ROWS = 1000
 
 #: converters to take from the result's columns (statements compiled the ordinary way)
 _FROM_RESULT: Any = object()
@@ -82,6 +87,21 @@ class UnitOfWork:
     def state_of(self, obj: Any) -> InstanceState | None:
         """The state of ``obj`` if this session tracks it."""
         return self.states.get(id(obj))
+
+    def load(
+        self, model: type[Any], result: QueryResult, converters: tuple[Converter, ...] | None
+    ) -> list[Any]:
+        """Instances of ``model`` for the rows of ``result`` (made in Rust), registered in
+        the identity map. For a large result the cyclic garbage collector is paused
+        meanwhile: the new objects are not garbage, and scanning them again and again
+        while they are made costs more than the making (it runs once afterwards)."""
+        if len(result) < _GC_PAUSE_ROWS or not gc.isenabled():
+            return self.register_loaded(model, result.to_models(model, converters))
+        gc.disable()
+        try:
+            return self.register_loaded(model, result.to_models(model, converters))
+        finally:
+            gc.enable()
 
     def register_loaded(self, model: type[Any], objs: list[Any]) -> list[Any]:
         """Put freshly hydrated ``objs`` (their ``__dict__`` holds column values only) in
