@@ -371,7 +371,11 @@ class Transaction:
 
     async def _begin(self) -> Transaction:
         if self._tx is None:
-            self._tx = await self._engine._live_backend().begin()
+            tx = self._engine._live_backend().begin()
+            # SQLite hands the transaction over at once when the writer is free.
+            if tx.__class__ is not _ormkit.SqliteTransaction:
+                tx = await tx
+            self._tx = tx
         return self
 
     def __await__(self) -> Generator[Any, None, Transaction]:
@@ -418,7 +422,48 @@ class Transaction:
         result = tx.execute(sql, params)
         if result.__class__ is not QueryResult:
             result = await result
+        else:
+            # Ran at once (a SQLite read while the writer is free): yield now and then.
+            engine._inline_streak += 1
+            if engine._inline_streak >= _INLINE_YIELD_EVERY:
+                engine._inline_streak = 0
+                await asyncio.sleep(0)
         return result  # type: ignore[no-any-return]
+
+    async def stream(
+        self, sql: str, params: Sequence[Any] | None = None, *, batch_size: int = 1000
+    ) -> AsyncIterator[QueryResult]:
+        """Yields the rows of a read-only statement in batches of at most
+        ``batch_size`` rows, inside this transaction (so its own writes are seen), with
+        bounded memory: a named portal read with a row limit on PostgreSQL, the
+        statement stepped on the writer connection on SQLite. Empty batches are not
+        yielded.
+
+        Other statements of the transaction may run while the stream is open, between
+        batches, in the order they are awaited. On SQLite one stream at a time per
+        transaction (opening a second one raises ``InterfaceError``), and whether rows
+        not read yet reflect writes made meanwhile is up to SQLite. The stream closes
+        when read to the end, when the iteration stops (``break``, an exception,
+        cancellation; use ``contextlib.aclosing`` to close it at once), and when the
+        transaction ends. Cancelling a fetch that did not start yet reads nothing."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        tx = self._live()
+        if self._engine.dialect != "sqlite":
+            chunks = tx.stream(sql, params, batch_size)
+            async with contextlib.aclosing(chunks):
+                async for batch in chunks:
+                    yield batch
+            return
+        stream = tx.stream(sql, params, batch_size)
+        try:
+            more = True
+            while more:
+                batch, more = await stream.fetch()
+                if batch:
+                    yield batch
+        finally:
+            stream.close()
 
     async def executemany(self, sql: str, seq_of_params: Iterable[Sequence[Any]]) -> int:
         """Runs ``sql`` once per parameter set inside the transaction."""

@@ -1,11 +1,16 @@
 //! The one bridge from Rust futures to asyncio futures.
 //!
-//! Work runs on the tokio runtime; its result comes back to the event loop without
-//! any foreign thread touching Python: the task pushes a completion onto the loop's
-//! queue and writes one byte to a socket pair whose read end the loop watches
-//! (`loop.add_reader`). The loop thread then converts the result and completes the
-//! asyncio future. This keeps the GIL off tokio threads (no GIL hand-offs, and no
-//! thread can be caught inside Python while the interpreter shuts down).
+//! Work runs on the tokio runtime or on a thread of our own (the SQLite connection
+//! threads); its result comes back to the event loop without any foreign thread
+//! touching Python: the thread pushes a completion onto the loop's queue and writes
+//! one byte to a socket pair whose read end the loop watches (`loop.add_reader`).
+//! The loop thread then converts the result and completes the asyncio future. This
+//! keeps the GIL off other threads (no GIL hand-offs, and no thread can be caught
+//! inside Python while the interpreter shuts down).
+//!
+//! [`spawn`] runs a Rust future on tokio; [`completer`] gives a [`Completer`] that any
+//! thread may use once to complete a new asyncio future of the running loop (one
+//! crossing back, where `spawn` also pays one to reach a tokio worker).
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -141,6 +146,133 @@ fn queue_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Queu
         queue: queue.clone(),
     });
     Ok(queue)
+}
+
+/// Completes one asyncio future from any thread, exactly once. Dropped without
+/// completing, it fails the future (so an awaiting task never hangs).
+pub struct Completer {
+    target: Option<(Arc<Queue>, Py<PyAny>)>,
+}
+
+impl Completer {
+    /// Queues `convert(value)` to run on the loop thread and complete the future.
+    pub fn complete<T, C>(mut self, value: T, convert: C)
+    where
+        T: Send + 'static,
+        C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+    {
+        if let Some((queue, fut)) = self.target.take() {
+            queue.push(fut, Box::new(move |py| convert(py, value)));
+        }
+    }
+}
+
+impl Drop for Completer {
+    fn drop(&mut self) {
+        if let Some((queue, fut)) = self.target.take() {
+            queue.push(
+                fut,
+                Box::new(|_| {
+                    Err(pyo3::exceptions::PyRuntimeError::new_err(
+                        "ormkit: an operation was dropped without a result",
+                    ))
+                }),
+            );
+        }
+    }
+}
+
+/// A new future of the running event loop, and the completer that resolves it.
+pub fn completer(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Completer)> {
+    let event_loop = py
+        .import(intern!(py, "asyncio"))?
+        .call_method0(intern!(py, "get_running_loop"))?;
+    let queue = queue_for(py, &event_loop)?;
+    let fut = event_loop.call_method0(intern!(py, "create_future"))?;
+    let target = fut.clone().unbind();
+    Ok((
+        fut,
+        Completer {
+            target: Some((queue, target)),
+        },
+    ))
+}
+
+/// Calls `hook` when the asyncio future it is added to (`add_done_callback`) ends
+/// cancelled: e.g. to withdraw work still waiting for a connection.
+#[pyclass(module = "ormkit._ormkit", name = "_OnCancel", frozen)]
+pub struct OnCancel {
+    hook: Box<dyn Fn() + Send + Sync>,
+}
+
+impl OnCancel {
+    /// Adds the hook to `fut`.
+    pub fn watch(fut: &Bound<'_, PyAny>, hook: impl Fn() + Send + Sync + 'static) -> PyResult<()> {
+        let py = fut.py();
+        let guard = Py::new(
+            py,
+            OnCancel {
+                hook: Box::new(hook),
+            },
+        )?;
+        fut.call_method1(intern!(py, "add_done_callback"), (guard,))?;
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl OnCancel {
+    fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
+        if fut
+            .call_method0(intern!(fut.py(), "cancelled"))?
+            .is_truthy()?
+        {
+            (self.hook)();
+        }
+        Ok(())
+    }
+}
+
+/// An awaitable of a value that is already known, which lets the event loop run
+/// once before handing it over (what `asyncio.sleep(0)` does): for work done at
+/// once on the loop thread that should still not keep other tasks waiting.
+#[pyclass(module = "ormkit._ormkit", name = "_YieldOnce")]
+pub struct YieldOnce {
+    value: Option<Py<PyAny>>,
+    yielded: bool,
+}
+
+/// `value`, awaitable after one pass of the event loop.
+pub fn yield_once(py: Python<'_>, value: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    Ok(Bound::new(
+        py,
+        YieldOnce {
+            value: Some(value),
+            yielded: false,
+        },
+    )?
+    .into_any())
+}
+
+#[pymethods]
+impl YieldOnce {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if !self.yielded {
+            // A bare `yield` inside a task: the loop runs once, then resumes it.
+            self.yielded = true;
+            return Ok(py.None());
+        }
+        let value = self.value.take().unwrap_or_else(|| py.None());
+        Err(pyo3::exceptions::PyStopIteration::new_err((value,)))
+    }
 }
 
 /// Aborts the tokio task when its asyncio future is cancelled.

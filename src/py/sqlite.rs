@@ -1,18 +1,26 @@
-//! Python handles over the SQLite pool and its transactions.
+//! Python handles over the SQLite pool, its transactions and streams.
+//!
+//! A statement that ran at once on the caller's thread returns its QueryResult
+//! (or raises) directly; one sent to a connection thread returns an asyncio
+//! future, which that thread completes through `runtime::Completer` (one thread
+//! crossing each way). Work that has to wait for a connection is withdrawn when
+//! its future is cancelled (`runtime::OnCancel`).
 
 use super::convert::params_to_values;
 use super::errors::{to_pyerr, to_pyerr_plain, with_context};
 use super::result::QueryResult;
-use super::runtime::{handle, spawn};
+use super::runtime::{completer, handle, spawn, yield_once, Completer, OnCancel};
 use crate::error::Error;
-use crate::sqlite::pool::{run_many_on, run_on, Route, Transaction};
+use crate::sqlite::job::{Abandon, Reply};
+use crate::sqlite::pool::Route;
 use crate::sqlite::stream::Stream;
+use crate::sqlite::transaction::{Chunk, Transaction};
 use crate::sqlite::{Output, PoolConfig, SqlitePool, Target};
 use crate::value::Value;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBool, PyDict, PyTuple};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 fn into_result(out: Output) -> QueryResult {
@@ -37,6 +45,19 @@ fn result_or_error(
     }
 }
 
+/// The QueryResult of a statement that ran on this thread, or its exception.
+fn done_now<'py>(
+    py: Python<'py>,
+    out: crate::error::Result<Output>,
+    sql: &str,
+    params: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match out {
+        Ok(out) => Ok(Bound::new(py, into_result(out))?.into_any()),
+        Err(e) => Err(to_pyerr(&e, Some(sql), params)),
+    }
+}
+
 fn count_or_error(
     py: Python<'_>,
     out: crate::error::Result<i64>,
@@ -56,10 +77,31 @@ fn many_params(seq: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<Value>>> {
     Ok(sets)
 }
 
+/// The reply of a statement: its QueryResult, or its exception with the SQL and
+/// parameters, delivered on the loop thread.
+fn statement_reply(done: Completer, sql: String, params: Option<Py<PyAny>>) -> Reply<Output> {
+    Box::new(move |out| done.complete(out, move |py, out| result_or_error(py, out, &sql, params)))
+}
+
+fn count_reply(done: Completer, sql: String) -> Reply<i64> {
+    Box::new(move |out| done.complete(out, move |py, out| count_or_error(py, out, &sql)))
+}
+
+/// Withdraws `waits` (work still waiting for a connection) if `fut` is cancelled.
+fn withdraw_on_cancel(fut: &Bound<'_, PyAny>, waits: Option<Arc<dyn Abandon>>) -> PyResult<()> {
+    if let Some(w) = waits {
+        OnCancel::watch(fut, move || {
+            w.cancel();
+        })?;
+    }
+    Ok(())
+}
+
 /// A pool of connections to one SQLite database.
 #[pyclass(module = "ormkit._ormkit", name = "SqliteBackend", frozen)]
 pub struct SqliteBackend {
     pool: Arc<SqlitePool>,
+    budget: Option<Duration>,
 }
 
 #[pymethods]
@@ -87,11 +129,17 @@ impl SqliteBackend {
                 .map(|b| seconds(b, "inline_budget"))
                 .transpose()?,
         };
+        let budget = config.inline_budget;
         spawn(
             py,
-            async move { SqlitePool::open(target, config, handle()).await },
-            |py, out| match out {
-                Ok(pool) => Ok(Py::new(py, SqliteBackend { pool })?.into_any()),
+            async move {
+                // Opening may wait for a lock (busy_timeout): not on a tokio worker.
+                tokio::task::spawn_blocking(move || SqlitePool::open(target, config, handle()))
+                    .await
+                    .unwrap_or_else(|e| Err(Error::internal(format!("open failed: {e}"))))
+            },
+            move |py, out| match out {
+                Ok(pool) => Ok(Py::new(py, SqliteBackend { pool, budget })?.into_any()),
                 Err(e) => Err(to_pyerr_plain(&e)),
             },
         )
@@ -107,27 +155,27 @@ impl SqliteBackend {
         params: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let values = params_to_values(params.as_ref())?;
-        match self.pool.route(&sql, &values) {
-            Route::Done(done) => match *done {
-                Ok(out) => Ok(Bound::new(py, into_result(out))?.into_any()),
-                Err(e) => Err(to_pyerr(&e, Some(&sql), params.as_ref())),
-            },
-            route => {
-                let pool = self.pool.clone();
-                let ctx = params.map(|p| p.unbind());
-                let text = sql.clone();
-                spawn(
-                    py,
-                    async move {
-                        match route {
-                            Route::Read => pool.read(text, values).await,
-                            _ => pool.write(text, values).await,
-                        }
-                    },
-                    move |py, out| result_or_error(py, out, &sql, ctx),
-                )
+        let write = match self.pool.route(&sql, &values) {
+            Route::Done(done) => return done_now(py, *done, &sql, params.as_ref()),
+            Route::Read => false,
+            Route::Write => true,
+        };
+        if write {
+            if let Some(done) = self.pool.try_write_inline(&sql, &values) {
+                // Like every write, it lets the other tasks run once before it returns.
+                let result = done_now(py, done, &sql, params.as_ref())?;
+                return yield_once(py, result.unbind());
             }
         }
+        let (fut, done) = completer(py)?;
+        let reply = statement_reply(done, sql.clone(), params.map(|p| p.unbind()));
+        let waits = if write {
+            self.pool.write(sql, values, reply)
+        } else {
+            self.pool.read(sql, values, reply)
+        };
+        withdraw_on_cancel(&fut, waits)?;
+        Ok(fut)
     }
 
     /// Runs one statement per parameter set in one transaction; returns rows changed.
@@ -138,22 +186,35 @@ impl SqliteBackend {
         seq_of_params: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let sets = many_params(&seq_of_params)?;
-        let pool = self.pool.clone();
-        let text = sql.clone();
-        spawn(
-            py,
-            async move { pool.write_many(text, sets).await },
-            move |py, out| count_or_error(py, out, &sql),
-        )
+        let (fut, done) = completer(py)?;
+        let waits = self
+            .pool
+            .write_many(sql.clone(), sets, count_reply(done, sql));
+        withdraw_on_cancel(&fut, waits)?;
+        Ok(fut)
     }
 
-    /// Starts a transaction on the writer connection.
+    /// Starts a transaction holding the writer: the SqliteTransaction itself when the
+    /// writer is free, otherwise an awaitable of it.
     fn begin<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let pool = self.pool.clone();
-        spawn(py, async move { pool.begin().await }, |py, out| match out {
-            Ok(tx) => Ok(Py::new(py, SqliteTransaction { tx: Mutex::new(tx) })?.into_any()),
-            Err(e) => Err(with_context(&e, "BEGIN IMMEDIATE", None)),
-        })
+        let budget = self.budget;
+        match self.pool.try_begin() {
+            Ok(Some(tx)) => {
+                return Ok(Bound::new(py, SqliteTransaction::new(tx, budget))?.into_any())
+            }
+            Ok(None) => {}
+            Err(e) => return Err(to_pyerr(&e, Some("BEGIN IMMEDIATE"), None)),
+        }
+        let (fut, done) = completer(py)?;
+        let reply: Reply<Transaction> = Box::new(move |out| {
+            done.complete(out, move |py, out| match out {
+                Ok(tx) => Ok(Py::new(py, SqliteTransaction::new(tx, budget))?.into_any()),
+                Err(e) => Err(with_context(&e, "BEGIN IMMEDIATE", None)),
+            })
+        });
+        let waits = self.pool.begin(reply);
+        withdraw_on_cancel(&fut, waits)?;
+        Ok(fut)
     }
 
     /// Streams a read-only statement: returns a `SqliteStream` whose `fetch()`
@@ -177,11 +238,14 @@ impl SqliteBackend {
     }
 
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let pool = self.pool.clone();
-        spawn(py, async move { pool.close().await }, |py, out| match out {
-            Ok(()) => Ok(py.None()),
-            Err(e) => Err(to_pyerr_plain(&e)),
-        })
+        let (fut, done) = completer(py)?;
+        self.pool.close(Box::new(move |out| {
+            done.complete(out, |py, out| match out {
+                Ok(()) => Ok(py.None()),
+                Err(e) => Err(to_pyerr_plain(&e)),
+            })
+        }));
+        Ok(fut)
     }
 
     /// Pool counters.
@@ -195,6 +259,7 @@ impl SqliteBackend {
         d.set_item("waiting", s.waiting)?;
         d.set_item("inline_reads", s.inline_reads)?;
         d.set_item("thread_reads", s.thread_reads)?;
+        d.set_item("inline_writes", s.inline_writes)?;
         d.set_item("writes", s.writes)?;
         d.set_item("transactions", s.transactions)?;
         d.set_item("timeouts", s.timeouts)?;
@@ -251,35 +316,51 @@ impl SqliteStream {
 #[pyclass(module = "ormkit._ormkit", name = "SqliteTransaction", frozen)]
 pub struct SqliteTransaction {
     tx: Mutex<Transaction>,
+    budget: Option<Duration>,
 }
 
 impl SqliteTransaction {
-    fn conn(&self) -> PyResult<tokio_rusqlite::Connection> {
-        let tx = self
-            .tx
-            .lock()
-            .map_err(|_| to_pyerr_plain(&Error::internal("transaction lock poisoned")))?;
-        tx.conn().map_err(|e| to_pyerr_plain(&e))
+    fn new(tx: Transaction, budget: Option<Duration>) -> SqliteTransaction {
+        SqliteTransaction {
+            tx: Mutex::new(tx),
+            budget,
+        }
+    }
+
+    fn tx(&self) -> MutexGuard<'_, Transaction> {
+        match self.tx.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
     }
 
     fn finish<'py>(&self, py: Python<'py>, commit: bool) -> PyResult<Bound<'py, PyAny>> {
-        let fut = {
-            let mut tx = self
-                .tx
-                .lock()
-                .map_err(|_| to_pyerr_plain(&Error::internal("transaction lock poisoned")))?;
-            tx.finish(commit).map_err(|e| to_pyerr_plain(&e))?
-        };
         let sql = if commit { "COMMIT" } else { "ROLLBACK" };
-        spawn(py, fut, move |py, out| match out {
-            Ok(()) => Ok(py.None()),
-            Err(e) => Err(with_context(&e, sql, None)),
-        })
+        let now = self.tx().try_finish_inline(commit);
+        if let Some(done) = now {
+            return match done {
+                Ok(()) => yield_once(py, py.None()),
+                Err(e) => Err(to_pyerr(&e, Some(sql), None)),
+            };
+        }
+        let (fut, done) = completer(py)?;
+        let reply: Reply<()> = Box::new(move |out| {
+            done.complete(out, move |py, out| match out {
+                Ok(()) => Ok(py.None()),
+                Err(e) => Err(with_context(&e, sql, None)),
+            })
+        });
+        self.tx()
+            .finish(commit, reply)
+            .map_err(|e| to_pyerr_plain(&e))?;
+        Ok(fut)
     }
 }
 
 #[pymethods]
 impl SqliteTransaction {
+    /// Runs one statement: the QueryResult itself when it ran at once on this
+    /// thread (a read while the writer is free), otherwise an awaitable of it.
     #[pyo3(signature = (sql, params=None))]
     fn execute<'py>(
         &self,
@@ -288,14 +369,18 @@ impl SqliteTransaction {
         params: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let values = params_to_values(params.as_ref())?;
-        let conn = self.conn()?;
-        let ctx = params.map(|p| p.unbind());
-        let text = sql.clone();
-        spawn(
-            py,
-            async move { run_on(conn, text, values).await },
-            move |py, out| result_or_error(py, out, &sql, ctx),
-        )
+        let now = self.tx().try_inline(&sql, &values, self.budget);
+        if let Some(done) = now {
+            return done_now(py, done, &sql, params.as_ref());
+        }
+        let (fut, done) = completer(py)?;
+        let reply = statement_reply(done, sql.clone(), params.map(|p| p.unbind()));
+        let waits = self
+            .tx()
+            .execute(sql, values, reply)
+            .map_err(|e| to_pyerr_plain(&e))?;
+        withdraw_on_cancel(&fut, waits)?;
+        Ok(fut)
     }
 
     fn executemany<'py>(
@@ -305,13 +390,13 @@ impl SqliteTransaction {
         seq_of_params: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let sets = many_params(&seq_of_params)?;
-        let conn = self.conn()?;
-        let text = sql.clone();
-        spawn(
-            py,
-            async move { run_many_on(conn, text, sets).await },
-            move |py, out| count_or_error(py, out, &sql),
-        )
+        let (fut, done) = completer(py)?;
+        let waits = self
+            .tx()
+            .execute_many(sql.clone(), sets, count_reply(done, sql))
+            .map_err(|e| to_pyerr_plain(&e))?;
+        withdraw_on_cancel(&fut, waits)?;
+        Ok(fut)
     }
 
     fn commit<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -322,10 +407,124 @@ impl SqliteTransaction {
         self.finish(py, false)
     }
 
+    /// A stream of a read-only statement inside this transaction, read in batches
+    /// of `batch_size` rows (see `SqliteTxStream.fetch`).
+    #[pyo3(signature = (sql, params=None, batch_size=1000))]
+    fn stream(
+        slf: &Bound<'_, Self>,
+        sql: String,
+        params: Option<Bound<'_, PyAny>>,
+        batch_size: usize,
+    ) -> PyResult<SqliteTxStream> {
+        let values = params_to_values(params.as_ref())?;
+        if slf.get().tx().is_finished() {
+            return Err(to_pyerr_plain(&Error::interface(
+                "the transaction is already finished",
+            )));
+        }
+        Ok(SqliteTxStream {
+            tx: slf.clone().unbind(),
+            state: Mutex::new(TxStreamState::New(sql, values)),
+            batch_size: batch_size.max(1),
+        })
+    }
+
     /// True once commit or rollback has been called.
     #[getter]
     fn finished(&self) -> bool {
-        self.tx.lock().map(|t| t.is_finished()).unwrap_or(true)
+        self.tx().is_finished()
+    }
+}
+
+enum TxStreamState {
+    New(String, Vec<Value>),
+    Open(u64, String),
+    Done,
+}
+
+/// A stream inside a SQLite transaction: a statement stepped on the writer
+/// connection, one batch per `fetch()`.
+#[pyclass(module = "ormkit._ormkit", name = "SqliteTxStream", frozen)]
+pub struct SqliteTxStream {
+    tx: Py<SqliteTransaction>,
+    state: Mutex<TxStreamState>,
+    batch_size: usize,
+}
+
+impl SqliteTxStream {
+    fn state(&self) -> MutexGuard<'_, TxStreamState> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+fn chunk_reply(done: Completer, sql: String) -> Reply<Chunk> {
+    Box::new(move |out| {
+        done.complete(out, move |py, out| match out {
+            Ok(chunk) => {
+                let result = Bound::new(
+                    py,
+                    QueryResult::new(chunk.columns, chunk.rows, -1, None, false),
+                )?;
+                let more = PyBool::new(py, chunk.more).to_owned().into_any();
+                Ok(PyTuple::new(py, [result.into_any(), more])?
+                    .into_any()
+                    .unbind())
+            }
+            Err(e) => Err(with_context(&e, &sql, None)),
+        })
+    })
+}
+
+#[pymethods]
+impl SqliteTxStream {
+    /// An awaitable of `(QueryResult, more)`: the next batch (possibly empty), and
+    /// whether more rows may follow.
+    fn fetch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (fut, done) = completer(py)?;
+        let tx = self.tx.get().tx();
+        let mut state = self.state();
+        let waits = match std::mem::replace(&mut *state, TxStreamState::Done) {
+            TxStreamState::New(sql, values) => {
+                let reply = chunk_reply(done, sql.clone());
+                let (sid, waits) = tx
+                    .stream(sql.clone(), values, self.batch_size, reply)
+                    .map_err(|e| to_pyerr(&e, Some(&sql), None))?;
+                *state = TxStreamState::Open(sid, sql);
+                waits
+            }
+            TxStreamState::Open(sid, sql) => {
+                let reply = chunk_reply(done, sql.clone());
+                let waits = tx
+                    .fetch(sid, self.batch_size, reply)
+                    .map_err(|e| to_pyerr_plain(&e))?;
+                *state = TxStreamState::Open(sid, sql);
+                waits
+            }
+            TxStreamState::Done => {
+                return Err(to_pyerr_plain(&Error::interface("the stream is closed")));
+            }
+        };
+        drop(state);
+        drop(tx);
+        withdraw_on_cancel(&fut, waits)?;
+        Ok(fut)
+    }
+
+    /// Closes the statement if it is still open (the writer moves on).
+    fn close(&self) {
+        let state = std::mem::replace(&mut *self.state(), TxStreamState::Done);
+        if let TxStreamState::Open(sid, _) = state {
+            self.tx.get().tx().close_stream(sid);
+        }
+    }
+}
+
+impl Drop for SqliteTxStream {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -1,9 +1,11 @@
 //! Opening a SQLite connection and running one statement on it.
 //!
 //! Placeholders: `?`, `?NNN` and `$N` all bind by position (`$2` is the second
-//! parameter wherever it appears), so SQL written for PostgreSQL runs unchanged.
+//! parameter wherever it appears), so SQL written for PostgreSQL runs unchanged:
+//! `$N` is rewritten to `?N` before preparing (see `placeholders`).
 
 use super::errors::map;
+use super::placeholders::Plans;
 use super::types::{from_sqlite, to_sqlite};
 use crate::error::{Error, Result};
 use crate::value::{Row, Value};
@@ -53,15 +55,15 @@ pub fn configure(conn: &Connection, busy_timeout: Duration, wal: bool) -> Result
 }
 
 /// Whether `sql` only reads (so it may run on a reader connection).
-pub fn is_read_only(conn: &Connection, sql: &str) -> Result<bool> {
+pub fn is_read_only(conn: &Connection, plans: &Plans, sql: &str) -> Result<bool> {
     if is_transaction_control(sql) {
         return Ok(false);
     }
-    let stmt = conn.prepare_cached(sql).map_err(map)?;
+    let stmt = conn.prepare_cached(plans.plan(sql).sql()).map_err(map)?;
     Ok(stmt.readonly())
 }
 
-fn is_transaction_control(sql: &str) -> bool {
+pub(crate) fn is_transaction_control(sql: &str) -> bool {
     let head: String = sql
         .trim_start()
         .chars()
@@ -87,6 +89,7 @@ fn is_transaction_control(sql: &str) -> bool {
 /// (SQLITE_INTERRUPT) so the caller can move it to a background thread.
 pub fn run(
     conn: &Connection,
+    plans: &Plans,
     sql: &str,
     params: &[Value],
     budget: Option<Duration>,
@@ -96,7 +99,7 @@ pub fn run(
         conn.progress_handler(1000, Some(move || start.elapsed() > limit))
             .map_err(map)?;
     }
-    let result = run_inner(conn, sql, params);
+    let result = run_inner(conn, plans, sql, params);
     if budget.is_some() {
         conn.progress_handler(0, None::<fn() -> bool>)
             .map_err(map)?;
@@ -104,9 +107,10 @@ pub fn run(
     result
 }
 
-fn run_inner(conn: &Connection, sql: &str, params: &[Value]) -> Result<Output> {
-    let mut stmt = conn.prepare_cached(sql).map_err(map)?;
-    bind(&mut stmt, params)?;
+fn run_inner(conn: &Connection, plans: &Plans, sql: &str, params: &[Value]) -> Result<Output> {
+    let plan = plans.plan(sql);
+    let mut stmt = conn.prepare_cached(plan.sql()).map_err(map)?;
+    bind(&mut stmt, params, plan.positional())?;
     let ncols = stmt.column_count();
     let columns: Vec<String> = stmt
         .column_names()
@@ -140,19 +144,42 @@ fn run_inner(conn: &Connection, sql: &str, params: &[Value]) -> Result<Output> {
 }
 
 /// Runs one statement once per parameter set; returns the rows changed.
-pub fn run_many(conn: &Connection, sql: &str, param_sets: &[Vec<Value>]) -> Result<i64> {
-    let mut stmt = conn.prepare_cached(sql).map_err(map)?;
+pub fn run_many(
+    conn: &Connection,
+    plans: &Plans,
+    sql: &str,
+    param_sets: &[Vec<Value>],
+) -> Result<i64> {
+    let plan = plans.plan(sql);
+    let mut stmt = conn.prepare_cached(plan.sql()).map_err(map)?;
     let before = conn.total_changes();
     for params in param_sets {
-        bind(&mut stmt, params)?;
+        bind(&mut stmt, params, plan.positional())?;
         let mut cursor = stmt.raw_query();
         while cursor.next().map_err(map)?.is_some() {}
     }
     Ok((conn.total_changes() - before) as i64)
 }
 
-pub(crate) fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<()> {
+/// Binds `params` by position. `positional`: every placeholder is `?` or `?N`
+/// (see `placeholders`), so index i is position i and no names are looked up
+/// (a lookup is a linear search in SQLite: quadratic over a statement).
+pub(crate) fn bind(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: &[Value],
+    positional: bool,
+) -> Result<()> {
     let count = stmt.parameter_count();
+    if positional {
+        if count != params.len() {
+            return Err(wrong_count(count, params.len()));
+        }
+        for (i, value) in params.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, to_sqlite(value)?)
+                .map_err(map)?;
+        }
+        return Ok(());
+    }
     let mut expected = 0usize;
     for i in 1..=count {
         let position = match stmt.parameter_name(i) {
@@ -199,6 +226,23 @@ mod tests {
         open(":memory:", false, Duration::from_millis(100), false).expect("open")
     }
 
+    fn run(
+        c: &Connection,
+        sql: &str,
+        params: &[Value],
+        budget: Option<Duration>,
+    ) -> Result<Output> {
+        super::run(c, &Plans::default(), sql, params, budget)
+    }
+
+    fn run_many(c: &Connection, sql: &str, sets: &[Vec<Value>]) -> Result<i64> {
+        super::run_many(c, &Plans::default(), sql, sets)
+    }
+
+    fn is_read_only(c: &Connection, sql: &str) -> Result<bool> {
+        super::is_read_only(c, &Plans::default(), sql)
+    }
+
     #[test]
     fn dollar_and_question_placeholders() {
         let c = mem();
@@ -221,6 +265,57 @@ mod tests {
         )
         .expect("run");
         assert_eq!(out.rows[0][1], Value::Text("x".into()));
+    }
+
+    #[test]
+    fn dollar_placeholders_in_strings_and_comments_are_text() {
+        let c = mem();
+        let out = run(
+            &c,
+            "SELECT '$1' AS s, $1 AS v /* $2 */ -- $3",
+            &[Value::Int(5)],
+            None,
+        )
+        .expect("run");
+        assert_eq!(
+            out.rows[0].as_slice(),
+            &[Value::Text("$1".into()), Value::Int(5)]
+        );
+        assert_eq!(out.columns, vec!["s".to_owned(), "v".to_owned()]);
+        let err = run(&c, "SELECT $1a", &[Value::Int(1)], None).expect_err("named");
+        assert!(
+            err.message.contains("unsupported placeholder"),
+            "{}",
+            err.message
+        );
+        let out = run(&c, "SELECT ?, $1, ?1", &[Value::Int(7)], None).expect("mixed");
+        assert_eq!(
+            out.rows[0].as_slice(),
+            &[Value::Int(7), Value::Int(7), Value::Int(7)]
+        );
+    }
+
+    #[test]
+    fn thousands_of_dollar_placeholders_bind_by_position() {
+        let c = mem();
+        let n = 6000;
+        let values: Vec<String> = (1..=n).map(|k| format!("({k}, ${})", n + 1 - k)).collect();
+        let sql = format!(
+            "SELECT column2 FROM (VALUES {}) WHERE column1 IN (1, {n}) ORDER BY column1",
+            values.join(", ")
+        );
+        let params: Vec<Value> = (1..=n as i64).map(Value::Int).collect();
+        let out = run(&c, &sql, &params, None).expect("run");
+        assert_eq!(out.rows.len(), 2);
+        assert_eq!(out.rows[0][0], Value::Int(n as i64));
+        assert_eq!(out.rows[1][0], Value::Int(1));
+        let err = run(&c, &sql, &params[1..], None).expect_err("count");
+        assert!(
+            err.message
+                .contains("takes 6000 parameters, 5999 were given"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -1,10 +1,16 @@
-//! Embedded SQLite through rusqlite (bundled) and tokio-rusqlite. Plain Rust: no pyo3 here.
+//! Embedded SQLite through rusqlite (bundled), on connection threads of our own.
+//! Plain Rust: no pyo3 here.
 
 pub mod connection;
 pub mod errors;
+pub mod job;
+pub mod placeholders;
 pub mod pool;
+pub mod readers;
 pub mod stream;
+pub mod transaction;
 pub mod types;
+pub mod writer;
 
 pub use connection::Output;
 pub use pool::{PoolConfig, SqlitePool, Target};

@@ -5,6 +5,7 @@
 
 use super::connection::{bind, open};
 use super::errors::map;
+use super::placeholders::scan;
 use super::types::from_sqlite;
 use crate::error::{Error, Result};
 use crate::value::{Row, Value};
@@ -62,11 +63,14 @@ fn produce(
     tx: &mpsc::Sender<Result<Batch>>,
 ) -> Result<()> {
     let conn = open(path, uri, busy_timeout, false)?;
-    let mut stmt = conn.prepare(sql).map_err(map)?;
+    let scanned = scan(sql);
+    let mut stmt = conn
+        .prepare(scanned.rewritten.as_deref().unwrap_or(sql))
+        .map_err(map)?;
     if !stmt.readonly() {
         return Err(Error::programming("stream() takes a read-only statement"));
     }
-    bind(&mut stmt, params)?;
+    bind(&mut stmt, params, scanned.positional)?;
     let ncols = stmt.column_count();
     let columns: Arc<[String]> = stmt
         .column_names()
