@@ -26,7 +26,7 @@ from ormkit.orm.mixins import utcnow
 from ormkit.orm.validation import validate_values
 from ormkit.sql import Column, ColumnExpr, Q, delete, func, not_, select, update
 from ormkit.sql.expressions import ClauseElement, OrderBy
-from ormkit.sql.statements import _require_model
+from ormkit.sql.statements import _check_count, _require_model
 
 if TYPE_CHECKING:
     from ormkit.orm.session import AsyncSession
@@ -165,17 +165,26 @@ class Query(Generic[T]):
             elif desc and isinstance(col, ColumnExpr):
                 col = col.desc()
             items.append(col)
-        select(self._model).order_by(*items)  # checks every name now
+        columns = getattr(self._model, "__columns__", None)
+        for item in items:
+            if not (
+                type(item) is str
+                and columns
+                and item.isascii()
+                and item.removeprefix("-") in columns
+            ):
+                select(self._model).order_by(*items)  # checks every item now
+                break
         return self._copy(order=(*self._order, *items))
 
     def limit(self, n: int | None) -> Query[T]:
         """At most ``n`` rows (None: no limit)."""
-        select(self._model).limit(n)
+        _check_count(n, "limit()")
         return self._copy(limit=n)
 
     def offset(self, n: int | None) -> Query[T]:
         """Skip ``n`` rows."""
-        select(self._model).offset(n)
+        _check_count(n, "offset()")
         return self._copy(offset=n)
 
     def distinct(self, flag: bool = True) -> Query[T]:
