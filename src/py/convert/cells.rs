@@ -7,7 +7,7 @@
 //! `fromisoformat`), UUIDs built without `UUID.__init__`, Enum members looked up by
 //! value; Decimal and JSON still call `Decimal` and `json.loads`.
 
-use super::objects::{alloc, plain_new};
+use super::objects::{new_object, plain_new};
 use super::{
     cached_attr, date_to_py, decimal_type, json_loads, timestamp_to_py, to_py, uuid_type,
     DATETIME_FROMISO, DATE_FROMISO, TIME_FROMISO,
@@ -23,8 +23,8 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
-    PyBool, PyBytes, PyDate, PyDateTime, PyDelta, PyDict, PyFloat, PyString, PyTime, PyType,
-    PyTzInfo,
+    PyBool, PyBytes, PyDate, PyDateTime, PyDelta, PyDict, PyFloat, PyString, PyTime, PyTuple,
+    PyType, PyTzInfo,
 };
 
 /// A `str` from UTF-8 bytes.
@@ -333,7 +333,7 @@ pub fn uuid_from_bytes<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, Py
         return uuid_type(py)?.call((), Some(&kwargs));
     };
     let int = u128::from_be_bytes(bytes).into_pyobject(py)?;
-    let obj = alloc(parts.cls.bind(py))?;
+    let obj = new_object(parts.cls.bind(py), &PyTuple::empty(py))?;
     for (name, value) in [
         (intern!(py, "int"), int.as_any()),
         (intern!(py, "is_safe"), parts.unknown.bind(py)),

@@ -1,23 +1,34 @@
 //! Instances of Python classes made without calling the class (no `__init__`).
 //!
-//! For a class whose `__new__` is `object.__new__`, the instance is allocated with the
-//! type's own `tp_alloc` — what `object.__new__` does, minus an argument check, an
-//! abstract-class check (done here once per class instead) and, on 3.11/3.12, the
-//! preparation of an attribute table we would throw away — and the row's dict becomes
-//! its `__dict__` in one store. `benchmarks/hydration.py` (NOTES.md, "Hydration in
-//! Rust") measured the difference against `cls.__new__(cls)` + `obj.__dict__[k] = v`.
-//! Any other class goes through `cls.__new__(cls)`.
+//! For a class whose `__new__` is `object.__new__` (checked once per call), instances are
+//! made by `object.__new__` itself, called through its C slot, and each column value is
+//! stored with `object.__setattr__` (`PyObject_GenericSetAttr`): on CPython 3.11+ that
+//! writes into the instance's own attribute table, shared-key and dict-free, which is
+//! both the cheapest way to fill an instance and the most compact result. That store is
+//! the same as `obj.__dict__[name] = value` unless the class has a data descriptor (a
+//! property, a slot) under that name; when one of the names has one, the row's dict is
+//! set as `__dict__` instead. Any other class goes through `cls.__new__(cls)` and its
+//! `__dict__`. `benchmarks/NOTES.md` ("Hydration in Rust") has the figures that pick
+//! these paths.
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyType};
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 /// How instances of one class are made.
 pub enum Maker<'py> {
-    /// `__new__` is `object.__new__` and instances have a `__dict__`.
-    Alloc(Bound<'py, PyType>),
+    /// `object.__new__`, then one `object.__setattr__` per attribute.
+    Attrs {
+        cls: Bound<'py, PyType>,
+        no_args: Bound<'py, PyTuple>,
+    },
+    /// `object.__new__`, then the row's dict becomes `__dict__`.
+    Dict {
+        cls: Bound<'py, PyType>,
+        no_args: Bound<'py, PyTuple>,
+    },
     /// `cls.__new__(cls)`, then the values go into its `__dict__`.
     New {
         cls: Bound<'py, PyAny>,
@@ -25,19 +36,19 @@ pub enum Maker<'py> {
     },
 }
 
-/// Whether instances of `ty` can be allocated directly: `__new__` is `object.__new__`,
-/// the class is not abstract and it has a `tp_alloc`.
+/// `object.__new__`'s C function.
+fn object_new() -> Option<ffi::newfunc> {
+    // SAFETY: `PyBaseObject_Type` is a static of the interpreter, initialised before any
+    // extension is imported; we read one function pointer from it.
+    unsafe { (*std::ptr::addr_of!(ffi::PyBaseObject_Type)).tp_new }
+}
+
+/// Whether `ty.__new__` is `object.__new__`.
 pub fn plain_new(ty: &Bound<'_, PyType>) -> bool {
-    let t = ty.as_type_ptr();
-    // SAFETY: `t` is a live type object (we hold a reference to it) and the extension
-    // is built for the full C API, where `PyTypeObject`'s fields are readable;
-    // `PyBaseObject_Type` is a static of the interpreter, only its address is taken.
-    unsafe {
-        let object_new = (*std::ptr::addr_of!(ffi::PyBaseObject_Type)).tp_new;
-        (*t).tp_new.map(|f| f as usize) == object_new.map(|f| f as usize)
-            && (*t).tp_alloc.is_some()
-            && (*t).tp_flags & ffi::Py_TPFLAGS_IS_ABSTRACT == 0
-    }
+    // SAFETY: `ty` is a live type object (we hold a reference) and the extension is built
+    // for the full C API, where `PyTypeObject`'s fields are readable.
+    let tp_new = unsafe { (*ty.as_type_ptr()).tp_new };
+    tp_new.is_some() && tp_new.map(|f| f as usize) == object_new().map(|f| f as usize)
 }
 
 /// Whether instances of `ty` have a `__dict__`.
@@ -46,31 +57,84 @@ fn has_dict(ty: &Bound<'_, PyType>) -> bool {
     unsafe { (*ty.as_type_ptr()).tp_dictoffset != 0 }
 }
 
-/// A new, empty instance of `ty`, which [`plain_new`] accepted.
-pub fn alloc<'py>(ty: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyAny>> {
-    let t = ty.as_type_ptr();
-    // SAFETY: `t` is a live type object whose `tp_alloc` is set (checked by `plain_new`,
-    // and a type's slots do not change after it is ready); we call it as
-    // `object.__new__` does, with no items. It returns a new reference, or NULL with
-    // an exception set, which `from_owned_ptr_or_err` turns into an error.
+/// Whether `name` is a data descriptor (a property, a slot, `__dict__`) on `ty` or a
+/// base: then `object.__setattr__` would not store into the instance.
+fn data_descriptor(ty: &Bound<'_, PyType>, name: &Bound<'_, PyString>) -> PyResult<bool> {
+    let py = ty.py();
+    for base in ty.getattr(intern!(py, "__mro__"))?.try_iter()? {
+        let found = base?
+            .getattr(intern!(py, "__dict__"))?
+            .call_method1(intern!(py, "get"), (name,))?;
+        if !found.is_none() {
+            let kind = found.get_type();
+            return Ok(
+                kind.hasattr(intern!(py, "__set__"))? || kind.hasattr(intern!(py, "__delete__"))?
+            );
+        }
+    }
+    Ok(false)
+}
+
+/// `object.__new__(ty)` for a type [`plain_new`] accepted.
+pub fn new_object<'py>(
+    ty: &Bound<'py, PyType>,
+    no_args: &Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some(new) = object_new() else {
+        return Err(PyTypeError::new_err("object.__new__ is missing"));
+    };
+    // SAFETY: `new` is `object.__new__`'s C function, called as the interpreter calls a
+    // `tp_new` slot: a live type whose `__new__` it is, an empty argument tuple and no
+    // keywords. It returns a new reference, or NULL with an exception set (an abstract
+    // class), which `from_owned_ptr_or_err` turns into an error.
     unsafe {
-        let Some(tp_alloc) = (*t).tp_alloc else {
-            return Err(PyTypeError::new_err("the class cannot be allocated"));
-        };
-        Bound::from_owned_ptr_or_err(ty.py(), tp_alloc(t, 0))
+        Bound::from_owned_ptr_or_err(
+            ty.py(),
+            new(ty.as_type_ptr(), no_args.as_ptr(), std::ptr::null_mut()),
+        )
     }
 }
 
+/// `object.__setattr__(obj, name, value)`.
+#[inline]
+pub fn set_attr(
+    obj: &Bound<'_, PyAny>,
+    name: &Bound<'_, PyString>,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    // SAFETY: three live objects; `PyObject_GenericSetAttr` takes its own references and
+    // returns -1 with an exception set on failure.
+    let rc = unsafe { ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value.as_ptr()) };
+    if rc < 0 {
+        return Err(PyErr::fetch(obj.py()));
+    }
+    Ok(())
+}
+
 impl<'py> Maker<'py> {
-    pub fn new(cls: &Bound<'py, PyAny>) -> PyResult<Maker<'py>> {
+    /// How to make instances of `cls` with the attributes `names`.
+    pub fn new<'a>(
+        cls: &Bound<'py, PyAny>,
+        names: impl IntoIterator<Item = &'a Bound<'py, PyString>>,
+    ) -> PyResult<Maker<'py>>
+    where
+        'py: 'a,
+    {
+        let py = cls.py();
         if let Ok(ty) = cls.cast::<PyType>() {
             if plain_new(ty) && has_dict(ty) {
-                return Ok(Maker::Alloc(ty.clone()));
+                let (cls, no_args) = (ty.clone(), PyTuple::empty(py));
+                for name in names {
+                    if data_descriptor(ty, name)? {
+                        return Ok(Maker::Dict { cls, no_args });
+                    }
+                }
+                return Ok(Maker::Attrs { cls, no_args });
             }
         }
         Ok(Maker::New {
             cls: cls.clone(),
-            new: cls.getattr(intern!(cls.py(), "__new__"))?,
+            new: cls.getattr(intern!(py, "__new__"))?,
         })
     }
 
@@ -78,8 +142,15 @@ impl<'py> Maker<'py> {
     #[inline]
     pub fn make(&self, dict: Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
         match self {
-            Maker::Alloc(ty) => {
-                let obj = alloc(ty)?;
+            Maker::Attrs { cls, no_args } => {
+                let obj = new_object(cls, no_args)?;
+                for (name, value) in dict.iter() {
+                    set_attr(&obj, name.cast::<PyString>()?, &value)?;
+                }
+                Ok(obj)
+            }
+            Maker::Dict { cls, no_args } => {
+                let obj = new_object(cls, no_args)?;
                 // SAFETY: both are live objects; `PyObject_GenericSetDict` is
                 // `obj.__dict__ = dict` (it checks that `dict` is a dict and takes its
                 // own reference), returning -1 with an exception set on failure.
@@ -97,6 +168,42 @@ impl<'py> Maker<'py> {
                 own.cast::<PyDict>()?.update(dict.as_mapping())?;
                 Ok(obj)
             }
+        }
+    }
+}
+
+/// Batches smaller than this are built with the collector running as usual.
+const GC_PAUSE_MIN_ROWS: usize = 256;
+
+/// Holds the cyclic garbage collector off while one batch of rows becomes Python objects.
+///
+/// A batch makes one tracked object per row (an instance, a tuple), all alive until the
+/// batch is returned, and none of them in a reference cycle. With the collector running,
+/// 10,000 rows trigger some fourteen young-generation collections that each find nothing
+/// to free, and the promotions they cause bring on older-generation collections that walk
+/// every object of the process. Paused, the new objects are examined once, by the first
+/// collection after the batch. `benchmarks/NOTES.md` ("Hydration in Rust") has the
+/// figures. The collector is re-enabled on every exit path (the guard's `Drop`), and
+/// only if it was enabled before; `gc.collect()` still works meanwhile.
+pub struct GcPause(bool);
+
+impl GcPause {
+    pub fn new(_py: Python<'_>, rows: usize) -> GcPause {
+        if rows < GC_PAUSE_MIN_ROWS {
+            return GcPause(false);
+        }
+        // SAFETY: the GIL is held (we have a `Python` token); `PyGC_Disable` only sets the
+        // interpreter's "collector enabled" flag and returns its previous value.
+        GcPause(unsafe { ffi::PyGC_Disable() } == 1)
+    }
+}
+
+impl Drop for GcPause {
+    fn drop(&mut self) {
+        if self.0 {
+            // SAFETY: the guard lives inside a call that holds the GIL (it is created
+            // from a `Python` token and never leaves the function that made it).
+            unsafe { ffi::PyGC_Enable() };
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::py::convert::cells::Conv;
-use crate::py::convert::objects::Maker;
+use crate::py::convert::objects::{new_object, set_attr, GcPause, Maker};
 use crate::py::errors::to_pyerr_plain;
 use crate::value::rows::{Cell, Rows};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
@@ -131,6 +131,7 @@ impl<'py> Plan<'py> {
 
     /// Every row as a dict.
     pub fn dicts(&self, py: Python<'py>, rows: &Rows) -> PyResult<Bound<'py, PyList>> {
+        let _gc = GcPause::new(py, rows.len());
         let out = rows
             .iter()
             .map(|row| self.dict(py, rows, row))
@@ -140,11 +141,37 @@ impl<'py> Plan<'py> {
 
     /// Every row as a tuple.
     pub fn tuples(&self, py: Python<'py>, rows: &Rows) -> PyResult<Bound<'py, PyList>> {
+        let _gc = GcPause::new(py, rows.len());
         let out = rows
             .iter()
             .map(|row| self.tuple(py, rows, row))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, out)
+    }
+
+    /// How to make instances of `cls` with this plan's attributes.
+    fn maker(&self, cls: &Bound<'py, PyAny>) -> PyResult<Maker<'py>> {
+        Maker::new(cls, self.columns.iter().map(|(_, name, _)| name))
+    }
+
+    /// One row as an instance.
+    #[inline]
+    fn model(
+        &self,
+        py: Python<'py>,
+        rows: &Rows,
+        row: &[Cell],
+        maker: &Maker<'py>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Maker::Attrs { cls, no_args } = maker else {
+            return maker.make(self.dict(py, rows, row)?);
+        };
+        let obj = new_object(cls, no_args)?;
+        for (i, name, conv) in &self.columns {
+            let cell = row.get(*i).copied().unwrap_or(Cell::Null);
+            set_attr(&obj, name, &conv.apply(py, rows, cell)?)?;
+        }
+        Ok(obj)
     }
 
     /// One instance of `cls` per row.
@@ -154,10 +181,11 @@ impl<'py> Plan<'py> {
         rows: &Rows,
         cls: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let maker = Maker::new(cls)?;
+        let maker = self.maker(cls)?;
+        let _gc = GcPause::new(py, rows.len());
         let out = rows
             .iter()
-            .map(|row| maker.make(self.dict(py, rows, row)?))
+            .map(|row| self.model(py, rows, row, &maker))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, out)
     }
@@ -172,7 +200,8 @@ impl<'py> Plan<'py> {
         cls: &Bound<'py, PyAny>,
         key: &[usize],
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-        let maker = Maker::new(cls)?;
+        let maker = self.maker(cls)?;
+        let _gc = GcPause::new(py, rows.len());
         let hasher = RandomState::new();
         let mut objects = Vec::new();
         let mut first_row: Vec<usize> = Vec::new();
@@ -199,7 +228,7 @@ impl<'py> Plan<'py> {
                 Some(&j) => j,
                 None => {
                     let j = objects.len();
-                    objects.push(maker.make(self.dict(py, rows, row)?)?);
+                    objects.push(self.model(py, rows, row, &maker)?);
                     first_row.push(r);
                     bucket.push(j);
                     j
