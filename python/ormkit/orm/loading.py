@@ -18,6 +18,7 @@ raises ``RelationshipNotLoaded``; nothing is ever loaded behind the user's back.
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,6 +43,9 @@ __all__ = [
 
 STRATEGIES = ("selectin", "joined", "noload", "lazy")
 _DEFAULT_STRATEGY = {"selectin": "selectin", "joined": "joined", "noload": "noload"}
+#: from this many rows on, hydration pauses the cyclic garbage collector (see
+#: ``UnitOfWork.load``)
+GC_PAUSE_ROWS = 1000
 #: how deep relationship(lazy="selectin"/"joined") defaults follow each other
 MAX_DEFAULT_DEPTH = 4
 
@@ -79,7 +83,13 @@ def plain_rows(
     """Rows as dicts, values converted in Rust (dates, decimals, JSON on SQLite)."""
     if converters is None:
         return result.all()
-    return [row.__dict__ for row in result.to_models(_Values, converters)]
+    if len(result) < GC_PAUSE_ROWS or not gc.isenabled():
+        return [row.__dict__ for row in result.to_models(_Values, converters)]
+    gc.disable()  # the row objects are thrown away at once: nothing for the GC to find
+    try:
+        return [row.__dict__ for row in result.to_models(_Values, converters)]
+    finally:
+        gc.enable()
 
 
 def plain_tuples(
@@ -88,7 +98,13 @@ def plain_tuples(
     """Rows as tuples, values converted in Rust."""
     if converters is None or len(set(result.columns)) != len(result.columns):
         return result.tuples()
-    return [tuple(row.__dict__.values()) for row in result.to_models(_Values, converters)]
+    if len(result) < GC_PAUSE_ROWS or not gc.isenabled():
+        return [tuple(row.__dict__.values()) for row in result.to_models(_Values, converters)]
+    gc.disable()  # the row objects are thrown away at once: nothing for the GC to find
+    try:
+        return [tuple(row.__dict__.values()) for row in result.to_models(_Values, converters)]
+    finally:
+        gc.enable()
 
 
 def set_loaded(uow: UnitOfWork, obj: Any, key: str, value: Any) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ormkit.dialects.base import get_dialect
 from ormkit.errors import InterfaceError, StaleDataError
 from ormkit.orm import cascade, precompiled
+from ormkit.orm.loading import GC_PAUSE_ROWS
 from ormkit.orm.state import (
     InstanceState,
     Journal,
@@ -41,9 +42,6 @@ if TYPE_CHECKING:
     from ormkit.types import Converter
 
 __all__ = ["Runner", "UnitOfWork"]
-
-#: from this many rows on, :meth:`UnitOfWork.load` pauses the cyclic garbage collector
-_GC_PAUSE_ROWS = 1000
 
 #: converters to take from the result's columns (statements compiled the ordinary way)
 _FROM_RESULT: Any = object()
@@ -95,7 +93,7 @@ class UnitOfWork:
         the identity map. For a large result the cyclic garbage collector is paused
         meanwhile: the new objects are not garbage, and scanning them again and again
         while they are made costs more than the making (it runs once afterwards)."""
-        if len(result) < _GC_PAUSE_ROWS or not gc.isenabled():
+        if len(result) < GC_PAUSE_ROWS or not gc.isenabled():
             return self.register_loaded(model, result.to_models(model, converters))
         gc.disable()
         try:
