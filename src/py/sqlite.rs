@@ -336,6 +336,7 @@ impl SqliteTransaction {
 
     fn finish<'py>(&self, py: Python<'py>, commit: bool) -> PyResult<Bound<'py, PyAny>> {
         let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+        self.tx().check().map_err(|e| to_pyerr_plain(&e))?;
         let now = self.tx().try_finish_inline(commit);
         if let Some(done) = now {
             return match done {
@@ -373,6 +374,7 @@ impl SqliteTransaction {
         if let Some(done) = now {
             return done_now(py, done, &sql, params.as_ref());
         }
+        self.tx().check().map_err(|e| to_pyerr_plain(&e))?;
         let (fut, done) = completer(py)?;
         let reply = statement_reply(done, sql.clone(), params.map(|p| p.unbind()));
         let waits = self
@@ -390,6 +392,7 @@ impl SqliteTransaction {
         seq_of_params: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let sets = many_params(&seq_of_params)?;
+        self.tx().check().map_err(|e| to_pyerr_plain(&e))?;
         let (fut, done) = completer(py)?;
         let waits = self
             .tx()
@@ -483,6 +486,15 @@ impl SqliteTxStream {
     /// An awaitable of `(QueryResult, more)`: the next batch (possibly empty), and
     /// whether more rows may follow.
     fn fetch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        {
+            let tx = self.tx.get().tx();
+            let ready = match &*self.state() {
+                TxStreamState::New(..) => tx.check_stream(),
+                TxStreamState::Open(..) => tx.check(),
+                TxStreamState::Done => Err(Error::interface("the stream is closed")),
+            };
+            ready.map_err(|e| to_pyerr_plain(&e))?;
+        }
         let (fut, done) = completer(py)?;
         let tx = self.tx.get().tx();
         let mut state = self.state();

@@ -98,12 +98,25 @@ impl Transaction {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    /// An error if the transaction cannot take statements any more.
+    pub fn check(&self) -> Result<()> {
         if self.finished {
             Err(Error::interface("the transaction is already finished"))
         } else {
             Ok(())
         }
+    }
+
+    /// An error if a stream cannot be opened now (another one is open).
+    pub fn check_stream(&self) -> Result<()> {
+        self.check()?;
+        if self.stream.load(Ordering::Acquire) != 0 {
+            return Err(Error::interface(
+                "another stream of this transaction is still open: read it to the end \
+                 or close it first (SQLite streams one statement at a time per transaction)",
+            ));
+        }
+        Ok(())
     }
 
     pub fn is_finished(&self) -> bool {
@@ -286,9 +299,15 @@ impl Transaction {
         })
     }
 
-    /// Closes stream `sid` if still open.
+    /// Closes stream `sid` if still open. Another stream may open at once: its
+    /// statement is queued behind the close.
     pub fn close_stream(&self, sid: u64) {
-        if self.finished || self.stream.load(Ordering::Acquire) != sid {
+        if self.finished
+            || self
+                .stream
+                .compare_exchange(sid, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
             return;
         }
         let _ = self.writer.submit(self.id, Task::CloseStream(sid));
