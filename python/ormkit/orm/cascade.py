@@ -240,6 +240,8 @@ def _assoc_values(rel: Any, parent: Any, child: Any) -> dict[str, Any]:
 async def write_associations(uow: UnitOfWork, runner: Runner, plan: FlushPlan) -> None:
     """Insert and delete the association rows of changed many-to-many collections
     (each pair once, whichever side it was changed from)."""
+    if not plan.assoc_remove and not plan.assoc_add:
+        return
     removes: dict[Any, dict[tuple[Any, ...], dict[str, Any]]] = {}
     for rel, parent, child in plan.assoc_remove:
         values = _assoc_values(rel, parent, child)

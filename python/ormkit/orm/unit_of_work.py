@@ -336,10 +336,11 @@ class UnitOfWork:
 
     async def _insert_all(self, runner: Runner, objs: list[Any], plan: cascade.FlushPlan) -> None:
         groups = _group(objs)
-        for model in sort_models(groups):
+        for model in sort_models(groups) if len(groups) > 1 else groups:
             for generation in cascade.generations(self, groups[model], plan):
-                for obj in generation:
-                    cascade.sync_foreign_keys(self, obj, plan)
+                if model.__relationships__ or plan.links:
+                    for obj in generation:
+                        cascade.sync_foreign_keys(self, obj, plan)
                 await self._insert_model(runner, model, generation)
 
     async def _insert_model(self, runner: Runner, model: type[Any], objs: list[Any]) -> None:
