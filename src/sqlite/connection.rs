@@ -9,7 +9,7 @@ use super::placeholders::Plans;
 use super::types::{from_sqlite, to_sqlite};
 use crate::error::{Error, Result};
 use crate::value::{Row, Value};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{CachedStatement, Connection, OpenFlags};
 use std::time::{Duration, Instant};
 
 /// What one statement produced.
@@ -85,12 +85,50 @@ pub(crate) fn is_transaction_control(sql: &str) -> bool {
     .any(|k| head.starts_with(k))
 }
 
-/// Runs one statement. With `budget`, a read that runs longer is interrupted
-/// (SQLITE_INTERRUPT) so the caller can move it to a background thread.
+/// Runs one statement. With `budget`, a statement that runs longer is interrupted
+/// (SQLITE_INTERRUPT) so the caller can move it to a connection thread.
 pub fn run(
     conn: &Connection,
     plans: &Plans,
     sql: &str,
+    params: &[Value],
+    budget: Option<Duration>,
+) -> Result<Output> {
+    let plan = plans.plan(sql);
+    let stmt = conn.prepare_cached(plan.sql()).map_err(map)?;
+    run_prepared(conn, stmt, plan.positional(), params, budget)
+}
+
+/// Runs `sql` if it only reads (as [`run`]); `Ok(None)` if it may write. An error
+/// preparing it is returned as is.
+pub fn run_if_read(
+    conn: &Connection,
+    plans: &Plans,
+    sql: &str,
+    params: &[Value],
+    budget: Option<Duration>,
+) -> Result<Option<Result<Output>>> {
+    if is_transaction_control(sql) {
+        return Ok(None);
+    }
+    let plan = plans.plan(sql);
+    let stmt = conn.prepare_cached(plan.sql()).map_err(map)?;
+    if !stmt.readonly() {
+        return Ok(None);
+    }
+    Ok(Some(run_prepared(
+        conn,
+        stmt,
+        plan.positional(),
+        params,
+        budget,
+    )))
+}
+
+fn run_prepared(
+    conn: &Connection,
+    stmt: CachedStatement<'_>,
+    positional: bool,
     params: &[Value],
     budget: Option<Duration>,
 ) -> Result<Output> {
@@ -99,7 +137,7 @@ pub fn run(
         conn.progress_handler(1000, Some(move || start.elapsed() > limit))
             .map_err(map)?;
     }
-    let result = run_inner(conn, plans, sql, params);
+    let result = run_inner(conn, stmt, positional, params);
     if budget.is_some() {
         conn.progress_handler(0, None::<fn() -> bool>)
             .map_err(map)?;
@@ -107,10 +145,13 @@ pub fn run(
     result
 }
 
-fn run_inner(conn: &Connection, plans: &Plans, sql: &str, params: &[Value]) -> Result<Output> {
-    let plan = plans.plan(sql);
-    let mut stmt = conn.prepare_cached(plan.sql()).map_err(map)?;
-    bind(&mut stmt, params, plan.positional())?;
+fn run_inner(
+    conn: &Connection,
+    mut stmt: CachedStatement<'_>,
+    positional: bool,
+    params: &[Value],
+) -> Result<Output> {
+    bind(&mut stmt, params, positional)?;
     let ncols = stmt.column_count();
     let columns: Vec<String> = stmt
         .column_names()

@@ -8,7 +8,9 @@
 //! budget and without waiting for locks. Interrupted or blocked, SQLite rolls the
 //! statement back (autocommit), and it goes to the writer thread instead.
 
-use super::connection::{is_read_only, is_transaction_control, open, run, run_many, Output};
+use super::connection::{
+    is_read_only, is_transaction_control, open, run, run_if_read, run_many, Output,
+};
 use super::job::{closed, job, Abandon, Counters, Db, Reply, Slot};
 use super::placeholders::Plans;
 use super::readers::Readers;
@@ -153,21 +155,21 @@ impl SqlitePool {
         let Some(db) = guard.as_mut() else {
             return Route::Done(Box::new(Err(closed())));
         };
-        match is_read_only(&db.conn, &self.plans, sql) {
+        let Some(budget) = self.config.inline_budget else {
+            return match is_read_only(&db.conn, &self.plans, sql) {
+                Ok(true) => Route::Read,
+                _ => Route::Write,
+            };
+        };
+        match run_if_read(&db.conn, &self.plans, sql, params, Some(budget)) {
             // The reader's view of the schema may be stale (a table renamed or dropped
             // by the writer): let the writer prepare it and report any real error.
-            Err(_) => Route::Write,
-            Ok(false) => Route::Write,
-            Ok(true) => match self.config.inline_budget {
-                None => Route::Read,
-                Some(budget) => match run(&db.conn, &self.plans, sql, params, Some(budget)) {
-                    Err(e) if retry_elsewhere(&e) => Route::Read,
-                    done => {
-                        self.counters.inline_reads.fetch_add(1, Ordering::Relaxed);
-                        Route::Done(Box::new(done))
-                    }
-                },
-            },
+            Err(_) | Ok(None) => Route::Write,
+            Ok(Some(Err(e))) if retry_elsewhere(&e) => Route::Read,
+            Ok(Some(done)) => {
+                self.counters.inline_reads.fetch_add(1, Ordering::Relaxed);
+                Route::Done(Box::new(done))
+            }
         }
     }
 
