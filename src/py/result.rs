@@ -11,7 +11,7 @@ use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PySlice, PyString};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 #[pyclass(module = "ormkit._ormkit", name = "QueryResult", frozen)]
 pub struct QueryResult {
@@ -20,7 +20,41 @@ pub struct QueryResult {
     rowcount: i64,
     lastrowid: Option<i64>,
     cache_hit: bool,
-    names: PyOnceLock<Vec<Py<PyString>>>,
+    names: PyOnceLock<Names>,
+}
+
+/// Column names as interned Python strings.
+type Names = Arc<[Py<PyString>]>;
+
+/// Interned column names of the last few column lists. A PostgreSQL statement shares one
+/// list with all its results, so a repeated query finds its names by pointer; others
+/// (SQLite) by content. Interning seven names costs more than the lookup.
+static NAMES: Mutex<Vec<(Arc<[String]>, Names)>> = Mutex::new(Vec::new());
+const NAMES_KEPT: usize = 64;
+
+fn interned_names(py: Python<'_>, columns: &Arc<[String]>) -> Names {
+    let mut cache = NAMES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let found = cache
+        .iter()
+        .position(|(c, _)| Arc::ptr_eq(c, columns))
+        .or_else(|| cache.iter().position(|(c, _)| c[..] == columns[..]));
+    if let Some(i) = found {
+        let names = cache[i].1.clone();
+        if i > 0 {
+            let hit = cache.remove(i);
+            cache.insert(0, hit);
+        }
+        return names;
+    }
+    let names: Names = columns
+        .iter()
+        .map(|c| PyString::intern(py, c).unbind())
+        .collect();
+    cache.insert(0, (columns.clone(), names.clone()));
+    cache.truncate(NAMES_KEPT);
+    names
 }
 
 impl QueryResult {
@@ -43,12 +77,8 @@ impl QueryResult {
     }
 
     fn names<'a>(&'a self, py: Python<'_>) -> &'a [Py<PyString>] {
-        self.names.get_or_init(py, || {
-            self.columns
-                .iter()
-                .map(|c| PyString::intern(py, c).unbind())
-                .collect()
-        })
+        self.names
+            .get_or_init(py, || interned_names(py, &self.columns))
     }
 
     fn plan<'py>(

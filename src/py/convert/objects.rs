@@ -57,19 +57,37 @@ fn has_dict(ty: &Bound<'_, PyType>) -> bool {
     unsafe { (*ty.as_type_ptr()).tp_dictoffset != 0 }
 }
 
-/// Whether `name` is a data descriptor (a property, a slot, `__dict__`) on `ty` or a
-/// base: then `object.__setattr__` would not store into the instance.
+/// Whether `name` is a data descriptor (a property, a slot, `__class__`) on `ty` or a
+/// base: then `object.__setattr__` would call it instead of storing into the instance.
+/// The lookup `object.__setattr__` makes, without its cache: along `__mro__`, the first
+/// type whose namespace has the name decides, by its type's `__set__` slot.
 fn data_descriptor(ty: &Bound<'_, PyType>, name: &Bound<'_, PyString>) -> PyResult<bool> {
     let py = ty.py();
-    for base in ty.getattr(intern!(py, "__mro__"))?.try_iter()? {
-        let found = base?
-            .getattr(intern!(py, "__dict__"))?
-            .call_method1(intern!(py, "get"), (name,))?;
-        if !found.is_none() {
-            let kind = found.get_type();
-            return Ok(
-                kind.hasattr(intern!(py, "__set__"))? || kind.hasattr(intern!(py, "__delete__"))?
-            );
+    // SAFETY: `tp_mro` of a ready type is a tuple the type owns (we hold the type), read
+    // as a borrowed reference; NULL is handled.
+    let mro = unsafe { (*ty.as_type_ptr()).tp_mro };
+    if mro.is_null() {
+        return Ok(true);
+    }
+    // SAFETY: non-NULL, owned by `ty` which outlives this borrow.
+    let mro = unsafe { Borrowed::from_ptr(py, mro) };
+    for base in mro.cast::<PyTuple>()?.iter() {
+        let base = base.cast::<PyType>()?;
+        // SAFETY: reading a field of a live type; NULL (static builtin types on 3.12+
+        // keep their namespace elsewhere) is handled.
+        let dict = unsafe { (*base.as_type_ptr()).tp_dict };
+        let found = if dict.is_null() {
+            let namespace = base.getattr(intern!(py, "__dict__"))?;
+            Some(namespace.call_method1(intern!(py, "get"), (name,))?).filter(|f| !f.is_none())
+        } else {
+            // SAFETY: non-NULL `tp_dict` is the type's namespace dict, owned by the type.
+            unsafe { Borrowed::from_ptr(py, dict) }
+                .cast::<PyDict>()?
+                .get_item(name)?
+        };
+        if let Some(found) = found {
+            // SAFETY: reading a slot of the live type of a live object.
+            return Ok(unsafe { (*found.get_type().as_type_ptr()).tp_descr_set }.is_some());
         }
     }
     Ok(false)

@@ -10,6 +10,7 @@ use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use smallvec::SmallVec;
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 
@@ -17,8 +18,9 @@ use std::hash::{BuildHasher, RandomState};
 pub struct Plan<'py> {
     /// (result column index, attribute name, converter)
     columns: Vec<(usize, Bound<'py, PyString>, Conv<'py>)>,
-    /// Every name mapped to None: copied for each row, so its dict never resizes.
-    template: Bound<'py, PyDict>,
+    /// Every name mapped to None: copied for each row, so its dict never resizes
+    /// (made on first use: instances are filled without a dict).
+    template: OnceCell<Bound<'py, PyDict>>,
 }
 
 fn column_index(i: &Bound<'_, PyAny>, ncols: usize) -> PyResult<usize> {
@@ -87,24 +89,30 @@ impl<'py> Plan<'py> {
                 picked.len()
             ))));
         }
-        let template = PyDict::new(py);
-        for (_, name) in &picked {
-            template.set_item(name, py.None())?;
-        }
         Ok(Plan {
             columns: picked
                 .into_iter()
                 .zip(convs)
                 .map(|((i, n), c)| (i, n, c))
                 .collect(),
-            template,
+            template: OnceCell::new(),
         })
     }
 
     /// One row as a dict.
     #[inline]
     pub fn dict(&self, py: Python<'py>, rows: &Rows, row: &[Cell]) -> PyResult<Bound<'py, PyDict>> {
-        let dict = self.template.copy()?;
+        let template = match self.template.get() {
+            Some(t) => t,
+            None => {
+                let t = PyDict::new(py);
+                for (_, name, _) in &self.columns {
+                    t.set_item(name, py.None())?;
+                }
+                self.template.get_or_init(|| t)
+            }
+        };
+        let dict = template.copy()?;
         for (i, name, conv) in &self.columns {
             let cell = row.get(*i).copied().unwrap_or(Cell::Null);
             dict.set_item(name, conv.apply(py, rows, cell)?)?;
