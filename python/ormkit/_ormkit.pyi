@@ -12,10 +12,25 @@ __version__: str
 Converter = str | Callable[[Any], Any] | None
 
 class QueryResult:
-    """Rows held in Rust; Python objects are made only when asked for."""
+    """Rows held in Rust; Python objects are made only when asked for.
 
-    def all(self) -> list[dict[str, Any]]: ...
-    def tuples(self) -> list[tuple[Any, ...]]: ...
+    Converters (``to_models``, ``unique_models``, ``all``, ``tuples``): None, or one per
+    converted column, each None (the value as the driver gives it), a converter name or a
+    callable. Names: ``"bool"`` (0/1 -> bool), ``"datetime"``, ``"datetime_tz"`` (naive
+    text taken as UTC), ``"date"``, ``"time"`` (ISO-8601 text, common shapes parsed in
+    Rust, others by ``fromisoformat``), ``"timedelta"`` (microseconds), ``"decimal"``,
+    ``"uuid"`` (text or 16 bytes), ``"json"``; an unknown name is an InterfaceError. A
+    callable is called with each non-None value; an Enum class is looked up by value
+    first (``_value2member_map_``) and called only on a miss.
+
+    Columns (``to_models``, ``unique_models``): None for every result column under its
+    own name, or a sequence of result column indexes and ``(index, attribute name)``
+    pairs, so one result can fill several classes (a joined query); then ``converters``
+    has one entry per selected column.
+    """
+
+    def all(self, converters: Sequence[Converter] | None = None) -> list[dict[str, Any]]: ...
+    def tuples(self, converters: Sequence[Converter] | None = None) -> list[tuple[Any, ...]]: ...
     def first(self) -> dict[str, Any] | None: ...
     def one(self) -> dict[str, Any]: ...
     def one_or_none(self) -> dict[str, Any] | None: ...
@@ -37,8 +52,50 @@ class QueryResult:
     @overload
     def __getitem__(self, key: slice) -> list[dict[str, Any]]: ...
     def to_models(
-        self, cls: type[_T], converters: Sequence[Converter] | None = None
-    ) -> list[_T]: ...
+        self,
+        cls: type[_T],
+        converters: Sequence[Converter] | None = None,
+        columns: Sequence[int | tuple[int, str]] | None = None,
+    ) -> list[_T]:
+        """One instance of ``cls`` per row, made without calling ``__init__``.
+
+        When ``cls.__new__`` is ``object.__new__``, each instance is made by it and every
+        value stored as ``object.__setattr__`` stores it (into the instance's own
+        attribute table: nothing else runs, no property or ``__setattr__`` override); if
+        one of the names is a data descriptor on the class (a property, a slot), the
+        row's dict becomes ``__dict__`` instead. Other classes: ``cls.__new__(cls)``, then
+        the values go into its ``__dict__``. A class without ``__dict__`` is an
+        AttributeError. The cyclic garbage collector is held off while 256 rows or more
+        are built (none of these objects can form a cycle) and re-enabled afterwards
+        unless it was disabled before.
+        """
+
+    def unique_models(
+        self,
+        cls: type[_T],
+        key: int | Sequence[int],
+        converters: Sequence[Converter] | None = None,
+        columns: Sequence[int | tuple[int, str]] | None = None,
+    ) -> tuple[list[_T], list[int]]:
+        """One instance per distinct value of the ``key`` columns (result column indexes,
+        compared as stored), in order of first appearance, and for every row the position
+        of its instance in that list: -1 where every key column is NULL (the missing side
+        of an outer join). Instances are made as by ``to_models``.
+
+        For a joined load: ``parents, parent_rows = r.unique_models(Parent, pk_index,
+        columns=parent_columns)``, the same for each joined level, then
+        ``QueryResult.group_rows(parent_rows, child_rows, len(parents))``.
+        """
+
+    @staticmethod
+    def group_rows(
+        parent_rows: Sequence[int], child_rows: Sequence[int], parent_count: int
+    ) -> list[list[int]]:
+        """For each parent position ``0 .. parent_count - 1``, the distinct child positions
+        found on the same rows, in row order (two ``unique_models`` position lists of one
+        result). Rows where either position is -1 add nothing; a parent with no child gets
+        an empty list. ValueError if the lists differ in length, IndexError for a parent
+        position out of range."""
 
 class SqliteTransaction:
     """Holds the SQLite writer until commit or rollback; BEGIN IMMEDIATE rides with
@@ -143,6 +200,8 @@ class PgProtocol(asyncio.Protocol):
     def is_idle(self) -> bool: ...
     @property
     def is_broken(self) -> bool: ...
+    @property
+    def reusable(self) -> bool: ...
     @property
     def in_transaction(self) -> bool: ...
     @property
