@@ -18,7 +18,6 @@ raises ``RelationshipNotLoaded``; nothing is ever loaded behind the user's back.
 
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,10 +49,6 @@ GC_PAUSE_ROWS = 1000
 MAX_DEFAULT_DEPTH = 4
 
 
-class _Values:
-    """A bare object for ``to_models``: converts plain rows in Rust."""
-
-
 # -- hydration ------------------------------------------------------------------------
 
 
@@ -83,13 +78,7 @@ def plain_rows(
     """Rows as dicts, values converted in Rust (dates, decimals, JSON on SQLite)."""
     if converters is None:
         return result.all()
-    if len(result) < GC_PAUSE_ROWS or not gc.isenabled():
-        return [row.__dict__ for row in result.to_models(_Values, converters)]
-    gc.disable()  # the row objects are thrown away at once: nothing for the GC to find
-    try:
-        return [row.__dict__ for row in result.to_models(_Values, converters)]
-    finally:
-        gc.enable()
+    return result.all(converters)
 
 
 def plain_tuples(
@@ -98,13 +87,7 @@ def plain_tuples(
     """Rows as tuples, values converted in Rust."""
     if converters is None or len(set(result.columns)) != len(result.columns):
         return result.tuples()
-    if len(result) < GC_PAUSE_ROWS or not gc.isenabled():
-        return [tuple(row.__dict__.values()) for row in result.to_models(_Values, converters)]
-    gc.disable()  # the row objects are thrown away at once: nothing for the GC to find
-    try:
-        return [tuple(row.__dict__.values()) for row in result.to_models(_Values, converters)]
-    finally:
-        gc.enable()
+    return result.tuples(converters)
 
 
 def set_loaded(uow: UnitOfWork, obj: Any, key: str, value: Any) -> None:

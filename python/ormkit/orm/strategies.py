@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ormkit.orm import precompiled
-from ormkit.orm.loading import PlanNode, _Values, hydrate, set_loaded
+from ormkit.orm.loading import PlanNode, hydrate, set_loaded
 from ormkit.query import soft_delete_condition
 from ormkit.sql import Select, and_, or_, select
 from ormkit.sql.expressions import AliasedColumn, Column, OrderBy
@@ -217,7 +217,7 @@ async def load_objects(
     extras: list[list[Any]] = []
     if levels:
         convs = tuple(converters.get(name) for name in result.columns)
-        rows = [r.__dict__ for r in result.to_models(_Values, convs)]
+        rows = result.all(convs)
         extras = [[d[name] for d in rows] for name in extra]
         objs = _hydrate_joined(uow, model, rows, levels)
     elif extra:
