@@ -23,9 +23,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from . import _ormkit
+from ._ormkit import QueryResult
+from .engine import Engine
 from .errors import InterfaceError, OperationalError, PoolTimeout
 
-__all__ = ["PgBackend", "PgPool", "PgTransaction", "open_pg_backend"]
+__all__ = ["PgBackend", "PgEngine", "PgPool", "PgTransaction", "open_pg_backend"]
 
 logger = logging.getLogger("ormkit")
 
@@ -122,6 +124,8 @@ class PgPool:
         self.acquire_timeout: float = config.acquire_timeout
         self.max_idle_time: float | None = config.max_idle_time
         self.max_lifetime: float | None = config.max_lifetime
+        # Whether connections age out (then acquire checks, release stamps them).
+        self.tracks_use = self.max_idle_time is not None or self.max_lifetime is not None
         self.idle: deque[_Conn] = deque()
         self.size = 0
         self.waiters: deque[asyncio.Future[_Conn | None]] = deque()
@@ -159,10 +163,7 @@ class PgPool:
         while idle:
             conn = idle.pop()
             proto = conn.proto
-            if proto.is_broken or (
-                (self.max_lifetime is not None or self.max_idle_time is not None)
-                and self._expired(conn, time.monotonic())
-            ):
+            if proto.is_broken or (self.tracks_use and self._expired(conn, time.monotonic())):
                 self._discard(conn)
                 continue
             self.counters["acquired"] += 1
@@ -257,6 +258,13 @@ class PgPool:
     def release(self, conn: _Conn) -> None:
         """Returns ``conn``; one in an unknown state is reset in the background or closed."""
         proto = conn.proto
+        if proto.reusable and not self.closed:
+            # The common case, in one call into Rust.
+            if self.tracks_use:
+                conn.last_used = time.monotonic()
+            if not self.waiters or not self._wake_one(conn):
+                self.idle.append(conn)
+            return
         if self.closed or proto.is_broken:
             self._discard(conn)
             return
@@ -363,8 +371,26 @@ class PgBackend:
         self.pool = pool
         self.command_timeout: float | None = pool.config.command_timeout
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        return self._execute(sql, params)
+    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        """One statement on a pooled connection. The hot path: one frame, the pool's
+        common case inline (an idle connection, no ageing, no timeout)."""
+        pool = self.pool
+        idle = pool.idle
+        if idle and not pool.tracks_use:
+            conn = idle.pop()
+            if conn.proto.is_broken:
+                pool._discard(conn)
+                conn = pool.try_acquire() or await pool.acquire()
+            else:
+                pool.counters["acquired"] += 1
+        else:
+            conn = pool.try_acquire() or await pool.acquire()
+        try:
+            if self.command_timeout is None:
+                return await conn.proto.query(sql, params)
+            return await self._run(conn.proto.query(sql, params))
+        finally:
+            pool.release(conn)
 
     async def _run(self, fut: Any) -> Any:
         if self.command_timeout is None:
@@ -376,14 +402,6 @@ class PgBackend:
             raise OperationalError(
                 f"statement cancelled: command_timeout of {self.command_timeout} s reached"
             ) from None
-
-    async def _execute(self, sql: str, params: Sequence[Any] | None) -> Any:
-        pool = self.pool
-        conn = pool.try_acquire() or await pool.acquire()
-        try:
-            return await self._run(conn.proto.query(sql, params))
-        finally:
-            pool.release(conn)
 
     async def executemany(self, sql: str, seq_of_params: Sequence[Sequence[Any]]) -> int:
         pool = self.pool
@@ -415,6 +433,34 @@ class PgBackend:
         return self.pool.stats()
 
 
+class PgEngine(Engine):
+    """The Engine on PostgreSQL: ``execute`` takes the pool's common case (an idle
+    connection, no ageing, no timeout, nobody listening to query events) in this one
+    frame; everything else goes through the general path."""
+
+    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
+        backend = self._backend
+        if backend is None or self._observed or backend.command_timeout is not None:
+            return await Engine.execute(self, sql, params)
+        pool = backend.pool
+        idle = pool.idle
+        if not idle or pool.tracks_use:
+            return await backend.execute(sql, params)  # type: ignore[no-any-return]
+        conn = idle.pop()
+        proto = conn.proto
+        if proto.is_broken:
+            idle.append(conn)
+            return await backend.execute(sql, params)  # type: ignore[no-any-return]
+        pool.counters["acquired"] += 1
+        try:
+            return await proto.query(sql, params)  # type: ignore[no-any-return]
+        finally:
+            if proto.reusable and not pool.waiters and not pool.closed:
+                idle.append(conn)
+            else:
+                pool.release(conn)
+
+
 class PgTransaction:
     """A transaction holding one connection; BEGIN rides with the first statement."""
 
@@ -432,7 +478,9 @@ class PgTransaction:
         return self._conn is None
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        return self._backend._run(self._proto().query(sql, params))
+        fut = self._proto().query(sql, params)
+        backend = self._backend
+        return fut if backend.command_timeout is None else backend._run(fut)
 
     async def executemany(self, sql: str, seq_of_params: Sequence[Sequence[Any]]) -> int:
         count: int = await self._backend._run(self._proto().query_many(sql, seq_of_params))

@@ -133,9 +133,10 @@ async def create_engine(
             inline_budget=merged.get("inline_budget", 0.001),
         )
     else:
-        from ._pg import open_pg_backend
+        from ._pg import PgEngine, open_pg_backend
 
         backend = await open_pg_backend(url, merged)
+        return PgEngine(parsed.dialect, url, backend, merged)
     return Engine(parsed.dialect, url, backend, merged)
 
 

@@ -163,6 +163,11 @@ enum Effect {
 pub struct PgProtocol {
     conn: PgConnection,
     transport: Option<Py<PyAny>>,
+    /// `transport.write`, bound once.
+    write: Option<Py<PyAny>>,
+    /// `create_future` of the event loop the transport belongs to, bound once (the
+    /// per-statement `asyncio.get_running_loop()` calls `getpid()` on 3.11).
+    create_future: Option<Py<PyAny>>,
     ready: Option<Py<PyAny>>,
     /// Why startup failed, kept for a `ready()` asked after the failure.
     startup_error: Option<Error>,
@@ -173,10 +178,40 @@ pub struct PgProtocol {
     closed: bool,
 }
 
-fn new_future(py: Python<'_>) -> PyResult<Py<PyAny>> {
+fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    py.import(intern!(py, "asyncio"))?
+        .call_method0(intern!(py, "get_running_loop"))
+}
+
+/// What makes a future of `event_loop`: `loop.create_future`, or, when the loop
+/// keeps asyncio's own (which only calls `asyncio.Future(loop=loop)` from Python),
+/// that call prepared once in C (`functools.partial`).
+fn future_factory(event_loop: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let py = event_loop.py();
     let asyncio = py.import(intern!(py, "asyncio"))?;
-    let lp = asyncio.call_method0(intern!(py, "get_running_loop"))?;
-    Ok(lp.call_method0(intern!(py, "create_future"))?.unbind())
+    let standard = asyncio
+        .getattr(intern!(py, "BaseEventLoop"))?
+        .getattr(intern!(py, "create_future"))?;
+    let own = event_loop
+        .get_type()
+        .getattr(intern!(py, "create_future"))?;
+    if !own.is(&standard) {
+        return Ok(event_loop.getattr(intern!(py, "create_future"))?.unbind());
+    }
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(intern!(py, "loop"), event_loop)?;
+    let partial = py
+        .import(intern!(py, "functools"))?
+        .getattr(intern!(py, "partial"))?;
+    Ok(partial
+        .call((asyncio.getattr(intern!(py, "Future"))?,), Some(&kwargs))?
+        .unbind())
+}
+
+fn new_future(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    Ok(running_loop(py)?
+        .call_method0(intern!(py, "create_future"))?
+        .unbind())
 }
 
 fn output_of(out: QueryOutput) -> QueryResult {
@@ -184,21 +219,32 @@ fn output_of(out: QueryOutput) -> QueryResult {
 }
 
 impl PgProtocol {
+    /// A new future of the connection's event loop.
+    fn future(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match &self.create_future {
+            Some(create) => Ok(create.bind(py).call0()?.unbind()),
+            None => new_future(py),
+        }
+    }
+
     /// Moves pending output to the transport and runs the effects, outside any borrow.
     fn flush(slf: &Bound<'_, Self>, effects: Vec<Effect>) -> PyResult<()> {
         let py = slf.py();
-        let (out, transport, close) = {
+        let (out, write, close) = {
             let mut this = slf.borrow_mut();
             let out = this.conn.take_output();
             let close = this.conn.is_broken() && !this.closed;
             if close {
                 this.closed = true;
             }
-            (out, this.transport.as_ref().map(|t| t.clone_ref(py)), close)
+            let write = match out {
+                Some(_) => this.write.as_ref().map(|w| w.clone_ref(py)),
+                None => None,
+            };
+            (out, write, close)
         };
-        if let (Some(bytes), Some(t)) = (&out, &transport) {
-            t.bind(py)
-                .call_method1(intern!(py, "write"), (PyBytes::new(py, bytes),))?;
+        if let (Some(bytes), Some(write)) = (&out, &write) {
+            write.bind(py).call1((PyBytes::new(py, bytes),))?;
         }
         for effect in effects {
             match effect {
@@ -223,6 +269,7 @@ impl PgProtocol {
             }
         }
         if close {
+            let transport = slf.borrow().transport.as_ref().map(|t| t.clone_ref(py));
             if let Some(t) = transport {
                 t.bind(py).call_method0(intern!(py, "close"))?;
             }
@@ -322,7 +369,7 @@ impl PgProtocol {
         send: impl FnOnce(&mut PgConnection, &str) -> crate::error::Result<()>,
     ) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        let fut = new_future(py)?;
+        let fut = slf.borrow().future(py)?;
         {
             let mut this = slf.borrow_mut();
             if this.pending.is_some() {
@@ -351,8 +398,8 @@ impl PgProtocol {
 }
 
 /// A future that is already resolved with `value`.
-fn resolved(py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-    let fut = new_future(py)?;
+fn resolved(this: &PgProtocol, py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let fut = this.future(py)?;
     fut.bind(py)
         .call_method1(intern!(py, "set_result"), (value,))?;
     Ok(fut)
@@ -365,6 +412,8 @@ impl PgProtocol {
         PgProtocol {
             conn: PgConnection::new(config.get().inner.clone()),
             transport: None,
+            write: None,
+            create_future: None,
             ready: None,
             startup_error: None,
             connected_once: false,
@@ -377,9 +426,16 @@ impl PgProtocol {
     // ---- asyncio.Protocol ------------------------------------------------
 
     fn connection_made(slf: &Bound<'_, Self>, transport: Py<PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        // Called by the event loop that owns the transport: bind what every
+        // statement needs once.
+        let write = transport.bind(py).getattr(intern!(py, "write"))?.unbind();
+        let create_future = future_factory(&running_loop(py)?)?;
         let effects = {
             let mut this = slf.borrow_mut();
             this.transport = Some(transport);
+            this.write = Some(write);
+            this.create_future = Some(create_future);
             let mut effects = Vec::new();
             if let Err(e) = this.conn.start() {
                 this.startup_failed(&e, &mut effects);
@@ -411,6 +467,7 @@ impl PgProtocol {
             let mut this = slf.borrow_mut();
             this.conn.connection_lost();
             this.transport = None;
+            this.write = None;
             this.closed = true;
             let mut effects = this.drain_events(py);
             let e = Error::operational("the server closed the connection during startup");
@@ -431,19 +488,19 @@ impl PgProtocol {
         let py = slf.py();
         let mut this = slf.borrow_mut();
         if let Some(e) = &this.startup_error {
-            let fut = new_future(py)?;
+            let fut = this.future(py)?;
             let exc = to_pyerr_plain(e).into_value(py);
             fut.bind(py)
                 .call_method1(intern!(py, "set_exception"), (exc,))?;
             return Ok(fut);
         }
         if this.connected_once {
-            return resolved(py, py.None().into_bound(py));
+            return resolved(&this, py, py.None().into_bound(py));
         }
         if let Some(f) = &this.ready {
             return Ok(f.clone_ref(py));
         }
-        let fut = new_future(py)?;
+        let fut = this.future(py)?;
         this.ready = Some(fut.clone_ref(py));
         Ok(fut)
     }
@@ -474,7 +531,7 @@ impl PgProtocol {
         }
         if sets.is_empty() {
             let py = slf.py();
-            return resolved(py, 0i64.into_pyobject(py)?.into_any());
+            return resolved(&slf.borrow(), py, 0i64.into_pyobject(py)?.into_any());
         }
         Self::start_job(slf, sql, None, Job::Count, |c, sql| c.query_many(sql, sets))
     }
@@ -534,7 +591,7 @@ impl PgProtocol {
 
     /// A future resolved when nothing is in flight (or the connection broke).
     fn wait_idle(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let fut = new_future(py)?;
+        let fut = self.future(py)?;
         if self.conn.is_idle() || self.conn.is_broken() {
             fut.bind(py)
                 .call_method1(intern!(py, "set_result"), (py.None(),))?;
@@ -574,6 +631,17 @@ impl PgProtocol {
     #[getter]
     fn is_broken(&self) -> bool {
         self.conn.is_broken() || self.closed
+    }
+
+    /// Idle, healthy and outside a transaction: ready for the next user as is
+    /// (`is_idle and not is_broken and not in_transaction`, in one call).
+    #[getter]
+    fn reusable(&self) -> bool {
+        self.conn.is_idle()
+            && self.pending.is_none()
+            && !self.conn.is_broken()
+            && !self.closed
+            && self.conn.transaction_status() == b'I'
     }
 
     /// True inside a transaction (also a failed one).
