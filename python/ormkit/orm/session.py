@@ -307,6 +307,10 @@ class AsyncSession(SessionBase):
 
     async def insert(self, obj: T) -> T:
         """INSERT ``obj``; generated keys and server defaults are set on it."""
+        if self._tx is None and self._uow.can_insert_alone(obj):
+            with self._using():
+                await self._uow.insert_alone(self.engine, obj)
+            return obj
         await self.insert_all([obj])
         return obj
 

@@ -262,6 +262,46 @@ class UnitOfWork:
         generated keys and server defaults come back through RETURNING."""
         await self.write_insert(runner, self.plan_insert(objs))
 
+    def can_insert_alone(self, obj: Any) -> bool:
+        """Whether ``obj`` is a new object whose INSERT is the whole write (see
+        :meth:`insert_alone`): a model without relationships, insert hooks or overridden
+        insert/validate methods."""
+        model = type(obj)
+        if not _plain_insert_model(model):
+            return False
+        state = self.states.get(id(obj))
+        if state is not None and state.persistent:
+            return False  # insert() says why
+        return getattr(obj, "before_insert", None) is None and (
+            getattr(obj, "after_insert", None) is None
+        )
+
+    async def insert_alone(self, runner: Runner, obj: Any) -> None:
+        """INSERT one object that :meth:`can_insert_alone` accepted: what :meth:`insert`
+        does for it, without the relationship planning it does not need."""
+        model = type(obj)
+        self._prevalidate((obj,))
+        row = obj.__ormkit_insert_values__()
+        obj.__ormkit_validate__()
+        columns = tuple(row)
+        values = list(row.values())
+        if precompiled.has_expression(values):
+            await self.insert(runner, [obj])
+            return
+        template = precompiled.insert_rows(model, self.dialect, columns, 1, True)
+        before = dict(obj.__dict__) if self.journal is not None else {}
+        result = await runner.execute(template.sql, template.params(values))
+        fresh = result.to_models(model, template.converters)
+        if len(fresh) != 1:
+            raise InterfaceError(
+                f"INSERT into {model.__tablename__} returned {len(fresh)} rows for 1"
+            )
+        obj.__dict__.update(fresh[0].__dict__)
+        self.new.pop(id(obj), None)
+        state = self.attach(obj)
+        if self.journal is not None:
+            self.journal.record_insert(state, before)
+
     def plan_insert(self, objs: Sequence[Any]) -> cascade.FlushPlan:
         """Check that ``objs`` can be inserted, find what their loaded relationships add,
         and validate the values of every object the insert will write."""
@@ -692,6 +732,24 @@ class UnitOfWork:
         self.deleted.clear()
         for state in self.dirty_states():
             self._restore(state, state.snapshot)
+
+
+def _plain_insert_model(model: type[Any]) -> bool:
+    """A mapped model without relationships whose insert and validate methods are
+    ``Base``'s own (cached on the class)."""
+    found: bool | None = model.__dict__.get("_ormkit_plain_insert")
+    if found is None:
+        if not isinstance(model.__dict__.get("__columns__"), dict):
+            return False
+        from ormkit.orm.base import Base
+
+        found = (
+            not model.__relationships__
+            and getattr(model, "__ormkit_insert_values__", None) is Base.__ormkit_insert_values__
+            and getattr(model, "__ormkit_validate__", None) is Base.__ormkit_validate__
+        )
+        model._ormkit_plain_insert = found
+    return found
 
 
 def _match_rows(
