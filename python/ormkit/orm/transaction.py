@@ -288,19 +288,6 @@ class SessionBase:
         """Same as :meth:`begin`."""
         return SessionTransaction(self)
 
-    @contextlib.asynccontextmanager
-    async def _writing_keep(self) -> AsyncIterator[Transaction]:
-        """The open transaction, or a new one that stays open (a flush autobegins)."""
-        if self._tx is None:
-            await self._begin_level()
-        assert self._tx is not None
-        try:
-            yield self._tx
-        except BaseException:
-            if self._owner is None and self._levels:
-                await self._rollback_level(self._levels[0])
-            raise
-
     def _runner(self) -> Any:
         return self._tx if self._tx is not None else self.engine
 
@@ -321,10 +308,19 @@ class SessionBase:
 
     async def _flush_now(self) -> None:
         uow = self._uow
-        if not uow.new and not uow.deleted and not uow.dirty_states():
+        if not uow.new and not uow.deleted and not uow.any_dirty():
             return
-        async with self._writing_keep() as tx:
+        # the open transaction, or a new one that stays open (a flush autobegins)
+        if self._tx is None:
+            await self._begin_level()
+        tx = self._tx
+        assert tx is not None
+        try:
             await uow.flush(tx)
+        except BaseException:
+            if self._owner is None and self._levels:
+                await self._rollback_level(self._levels[0])
+            raise
 
     async def _autoflush(self) -> None:
         uow = self._uow

@@ -230,6 +230,16 @@ class UnitOfWork:
                 out.append(state)
         return out
 
+    def any_dirty(self) -> bool:
+        """Whether :meth:`dirty_states` would find anything (stops at the first)."""
+        deleted = self.deleted
+        for state in self.states.values():
+            if not state.persistent or id(state.obj) in deleted:
+                continue
+            if state.obj.__dict__ != state.snapshot and is_dirty(state.obj, state.snapshot):
+                return True
+        return False
+
     def has_changes(self) -> bool:
         """Whether a flush would write anything."""
         return bool(self.new or self.deleted or self.dirty_states())
@@ -481,10 +491,12 @@ class UnitOfWork:
             d.update(values)
         if tracked:
             assert state is not None
-            if not changed_columns(obj, state.snapshot):
-                return False
-            await run_hook(obj, "before_update")
             changes = changed_columns(obj, state.snapshot)
+            if not changes:
+                return False
+            if getattr(obj, "before_update", None) is not None:
+                await run_hook(obj, "before_update")
+                changes = changed_columns(obj, state.snapshot)  # the hook may change more
             where_values: dict[str, Any] = state.snapshot
         else:
             await run_hook(obj, "before_update")
