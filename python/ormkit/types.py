@@ -220,6 +220,7 @@ class ColumnType:
         "enum_class",
         "kind",
         "max_length",
+        "naive_datetime",
         "plain_types",
         "precision",
         "python_type",
@@ -247,6 +248,8 @@ class ColumnType:
         self.plain_types: frozenset[type] = (
             _PLAIN_TYPES.get(kind, frozenset()) if max_length is None else frozenset()
         )
+        #: a naive-datetime column: a ``datetime`` whose tzinfo is None fits it
+        self.naive_datetime = kind == "datetime"
 
     @property
     def timezone(self) -> bool:

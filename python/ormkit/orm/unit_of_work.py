@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Hashable, Iterable, Sequence
+from datetime import datetime
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol
@@ -379,8 +380,15 @@ class UnitOfWork:
             for key, value in obj.__dict__.items():
                 if value is not None:
                     info = columns.get(key)
-                    if info is not None and type(value) not in info.type.plain_types:
-                        check_column(model, key, value, insert=True)
+                    if info is None:
+                        continue
+                    ctype = info.type
+                    kind = type(value)
+                    if kind in ctype.plain_types or (
+                        ctype.naive_datetime and kind is datetime and value.tzinfo is None
+                    ):
+                        continue
+                    check_column(model, key, value, insert=True)
         for state in self.dirty_states():
             validate_values(type(state.obj), changed_columns(state.obj, state.snapshot))
 
@@ -395,7 +403,8 @@ class UnitOfWork:
 
     async def _insert_model(self, runner: Runner, model: type[Any], objs: list[Any]) -> None:
         for obj in objs:
-            await run_hook(obj, "before_insert")
+            if getattr(obj, "before_insert", None) is not None:
+                await run_hook(obj, "before_insert")
         journal = self.journal
         befores = [dict(obj.__dict__) for obj in objs] if journal is not None else []
         rows = [obj.__ormkit_insert_values__() for obj in objs]
@@ -430,7 +439,8 @@ class UnitOfWork:
                 if journal is not None:
                     journal.record_insert(state, befores[i])
         for obj in objs:
-            await run_hook(obj, "after_insert")
+            if getattr(obj, "after_insert", None) is not None:
+                await run_hook(obj, "after_insert")
 
     def _insert_batches(
         self, model: type[Any], rows: list[dict[str, Any]]

@@ -15,6 +15,7 @@ the field; nothing is sent to the database. Rules per column:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from ormkit.sql.expressions import ClauseElement
@@ -58,9 +59,13 @@ def validate(obj: Any, *, fields: Iterable[str] | None = None, insert: bool = Tr
     if fields is None:
         for key, info in columns.items():
             value = d.get(key)
-            if type(value) in info.type.plain_types:
+            ctype = info.type
+            if type(value) in ctype.plain_types:
                 continue
-            if value is None and (info.nullable or (insert and info.generated)):
+            if value is None:
+                if info.nullable or (insert and info.generated):
+                    continue
+            elif ctype.naive_datetime and type(value) is datetime and value.tzinfo is None:
                 continue
             check_column(model, key, value, insert=insert)
         return
