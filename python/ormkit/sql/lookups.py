@@ -348,7 +348,7 @@ def _json_lookup(
 def _json_key(raw: str, key: str) -> str | int:
     if "\x00" in raw:
         raise ValueError(f"invalid JSON key {raw!r} in lookup {key!r}: contains NUL")
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():
         return int(raw)
     return raw
 
