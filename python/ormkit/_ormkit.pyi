@@ -84,18 +84,22 @@ class QueryResult:
 
         For a joined load: ``parents, parent_rows = r.unique_models(Parent, pk_index,
         columns=parent_columns)``, the same for each joined level, then
-        ``QueryResult.group_rows(parent_rows, child_rows, len(parents))``.
+        ``QueryResult.group_rows(parent_rows, child_rows, len(parents), children)``.
         """
 
     @staticmethod
     def group_rows(
-        parent_rows: Sequence[int], child_rows: Sequence[int], parent_count: int
-    ) -> list[list[int]]:
+        parent_rows: Sequence[int],
+        child_rows: Sequence[int],
+        parent_count: int,
+        items: list[Any] | None = None,
+    ) -> list[list[Any]]:
         """For each parent position ``0 .. parent_count - 1``, the distinct child positions
         found on the same rows, in row order (two ``unique_models`` position lists of one
-        result). Rows where either position is -1 add nothing; a parent with no child gets
-        an empty list. ValueError if the lists differ in length, IndexError for a parent
-        position out of range."""
+        result); with ``items`` (a list indexed by child position, such as the children
+        after the identity map), those items instead of positions. Rows where either
+        position is -1 add nothing; a parent with no child gets an empty list. ValueError
+        if the position lists differ in length, IndexError for a position out of range."""
 
 class SqliteTransaction:
     """Holds the SQLite writer until commit or rollback; BEGIN IMMEDIATE rides with

@@ -6,7 +6,7 @@ mod hydrate;
 use super::convert::cells::cell_to_py;
 use super::errors::{multiple_results_found, no_result_found};
 use crate::value::rows::Rows;
-use hydrate::{group_rows, key_columns, Plan};
+use hydrate::{group_items, group_rows, key_columns, Plan};
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -319,15 +319,21 @@ impl QueryResult {
 
     /// Links two levels of `unique_models` positions row by row: for each parent
     /// position `0..parent_count`, the distinct child positions of its rows in row
-    /// order (rows where either side is -1 add nothing).
+    /// order (rows where either side is -1 add nothing); with `items` (a list indexed
+    /// by child position, e.g. the children after the identity map), those items.
     #[staticmethod]
+    #[pyo3(signature = (parent_rows, child_rows, parent_count, items=None))]
     fn group_rows<'py>(
         py: Python<'py>,
         parent_rows: Vec<isize>,
         child_rows: Vec<isize>,
         parent_count: usize,
+        items: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let groups = group_rows(&parent_rows, &child_rows, parent_count)?;
-        PyList::new(py, groups)
+        match items {
+            Some(items) => group_items(py, groups, items),
+            None => PyList::new(py, groups),
+        }
     }
 }

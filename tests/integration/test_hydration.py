@@ -157,6 +157,9 @@ async def test_joined_result_into_two_classes(engine: ormkit.Engine) -> None:
     assert child_rows == [0, 1, 2, 3, -1, -1]
     groups = result.group_rows(parent_rows, child_rows, len(parents))
     assert groups == [[0, 1, 2], [3], [], []]
+    grouped = result.group_rows(parent_rows, child_rows, len(parents), children)
+    assert grouped == [children[:3], children[3:], [], []]
+    assert grouped[0][0] is children[0]
     # The same instance for every row of a parent.
     assert parents[parent_rows[1]] is parents[0]
 
@@ -181,6 +184,11 @@ def test_group_rows_checks_its_input() -> None:
     group = ormkit._ormkit.QueryResult.group_rows
     assert group([0, 0, 1, 0, -1], [0, 0, 1, 1, 2], 3) == [[0, 1], [1], []]
     assert group([], [], 2) == [[], []]
+    assert group([0, 0, 0], [1, 1, 0], 1, ["a", "b"]) == [["b", "a"]]
+    with pytest.raises(IndexError):
+        group([0], [2], 1, ["a"])
+    with pytest.raises(TypeError):
+        group([0], [0], 1, ("a",))
     with pytest.raises(ValueError):
         group([0], [], 1)
     with pytest.raises(IndexError):

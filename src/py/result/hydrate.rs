@@ -215,24 +215,30 @@ impl<'py> Plan<'py> {
         let mut first_row: Vec<usize> = Vec::new();
         let mut by_hash: HashMap<u64, SmallVec<[usize; 1]>> = HashMap::new();
         let mut positions: Vec<isize> = Vec::with_capacity(rows.len());
+        // (row, position) of the previous row with a key: joined rows come grouped.
+        let mut previous: Option<(usize, usize)> = None;
         for (r, row) in rows.iter().enumerate() {
             let cell = |k: usize| row.get(k).copied().unwrap_or(Cell::Null);
             if key.iter().all(|&k| cell(k) == Cell::Null) {
                 positions.push(-1);
                 continue;
             }
+            let same_key = |other: usize| {
+                let other = rows.row(other);
+                key.iter()
+                    .all(|&k| rows.same(cell(k), other.get(k).copied().unwrap_or(Cell::Null)))
+            };
+            if let Some((p, j)) = previous.filter(|&(p, _)| same_key(p)) {
+                positions.push(j as isize);
+                previous = Some((p, j));
+                continue;
+            }
             let mut h = hasher.build_hasher();
             for &k in key {
                 rows.hash_cell(cell(k), &mut h);
             }
-            let h = std::hash::Hasher::finish(&h);
-            let same_key = |j: &usize| {
-                let first = rows.row(first_row[*j]);
-                key.iter()
-                    .all(|&k| rows.same(cell(k), first.get(k).copied().unwrap_or(Cell::Null)))
-            };
-            let bucket = by_hash.entry(h).or_default();
-            let j = match bucket.iter().find(|j| same_key(j)) {
+            let bucket = by_hash.entry(std::hash::Hasher::finish(&h)).or_default();
+            let j = match bucket.iter().find(|&&j| same_key(first_row[j])) {
                 Some(&j) => j,
                 None => {
                     let j = objects.len();
@@ -242,6 +248,7 @@ impl<'py> Plan<'py> {
                     j
                 }
             };
+            previous = Some((r, j));
             positions.push(j as isize);
         }
         Ok((PyList::new(py, objects)?, PyList::new(py, positions)?))
@@ -279,6 +286,7 @@ pub fn group_rows(
     }
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); parents];
     let mut seen: HashSet<(usize, usize)> = HashSet::new();
+    let mut previous = None;
     for (&p, &c) in parent_rows.iter().zip(child_rows) {
         let (Ok(p), Ok(c)) = (usize::try_from(p), usize::try_from(c)) else {
             continue;
@@ -288,9 +296,33 @@ pub fn group_rows(
                 "parent position {p} out of range for {parents} parents"
             ))
         })?;
-        if seen.insert((p, c)) {
+        // A pair repeats on consecutive rows when a third level multiplies them.
+        if previous != Some((p, c)) && seen.insert((p, c)) {
             group.push(c);
         }
+        previous = Some((p, c));
     }
     Ok(groups)
+}
+
+/// `group_rows` with each child position replaced by `items[position]`.
+pub fn group_items<'py>(
+    py: Python<'py>,
+    groups: Vec<Vec<usize>>,
+    items: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
+    let items = items.cast::<PyList>().map_err(|_| {
+        PyTypeError::new_err("items must be a list (the objects at the child positions)")
+    })?;
+    let lists = groups
+        .into_iter()
+        .map(|group| {
+            let objs = group
+                .into_iter()
+                .map(|i| items.get_item(i))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, objs)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, lists)
 }
