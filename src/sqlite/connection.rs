@@ -99,33 +99,7 @@ pub fn run(
     run_prepared(conn, stmt, plan.positional(), params, budget)
 }
 
-/// Runs `sql` if it only reads (as [`run`]); `Ok(None)` if it may write. An error
-/// preparing it is returned as is.
-pub fn run_if_read(
-    conn: &Connection,
-    plans: &Plans,
-    sql: &str,
-    params: &[Value],
-    budget: Option<Duration>,
-) -> Result<Option<Result<Output>>> {
-    if is_transaction_control(sql) {
-        return Ok(None);
-    }
-    let plan = plans.plan(sql);
-    let stmt = conn.prepare_cached(plan.sql()).map_err(map)?;
-    if !stmt.readonly() {
-        return Ok(None);
-    }
-    Ok(Some(run_prepared(
-        conn,
-        stmt,
-        plan.positional(),
-        params,
-        budget,
-    )))
-}
-
-fn run_prepared(
+pub(crate) fn run_prepared(
     conn: &Connection,
     stmt: CachedStatement<'_>,
     positional: bool,

@@ -1,6 +1,7 @@
 //! Embedded SQLite through rusqlite (bundled), on connection threads of our own.
 //! Plain Rust: no pyo3 here.
 
+pub mod budget;
 pub mod connection;
 pub mod errors;
 pub mod job;

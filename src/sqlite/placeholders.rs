@@ -12,12 +12,13 @@
 //!
 //! The scan also tells whether every parameter is `?` or `?N` ("positional"): then
 //! parameter index i is position i and binding needs no name lookups at all.
-//! Scans are cached per SQL text ([`Plans`]), so a repeated statement pays a hash
-//! lookup, and SQL without `$`, `:`, `@` or `#` none at all.
+//! Scans are cached per SQL text ([`Plans`]), so a repeated statement pays one
+//! hash lookup; SQL without `$`, `:`, `@` or `#` is never scanned.
 
 use lru::LruCache;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The outcome of scanning one SQL text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,35 +134,50 @@ pub fn scan(sql: &str) -> Scan {
     }
 }
 
-/// Cached scans, by SQL text.
-pub struct Plans {
-    cache: Mutex<LruCache<Box<str>, Arc<Scan>>>,
+/// What is known of one SQL text: its scan, and whether it ran over the inline
+/// budget lately (see `budget.rs`).
+pub struct Plan {
+    scan: Scan,
+    /// Runs left that go straight to a connection thread.
+    skips: AtomicU8,
 }
 
-/// What to prepare for one SQL text.
-pub enum Planned<'a> {
-    /// The caller's text; `positional` as in [`Scan`].
-    Same(&'a str, bool),
-    Scanned(Arc<Scan>, &'a str),
+/// Plans by SQL text, for the statements of one pool (an LRU of [`CAPACITY`]).
+pub struct Plans {
+    cache: Mutex<LruCache<Box<str>, Arc<Plan>>>,
+}
+
+/// The plan of one SQL text.
+pub struct Planned<'a> {
+    plan: Arc<Plan>,
+    sql: &'a str,
 }
 
 impl Planned<'_> {
+    /// The SQL to prepare.
     pub fn sql(&self) -> &str {
-        match self {
-            Planned::Same(sql, _) => sql,
-            Planned::Scanned(scan, sql) => scan.rewritten.as_deref().unwrap_or(sql),
-        }
+        self.plan.scan.rewritten.as_deref().unwrap_or(self.sql)
     }
 
     pub fn positional(&self) -> bool {
-        match self {
-            Planned::Same(_, positional) => *positional,
-            Planned::Scanned(scan, _) => scan.positional,
-        }
+        self.plan.scan.positional
+    }
+
+    /// Whether this run should skip the caller's thread (counting the skip).
+    pub fn skip_inline(&self) -> bool {
+        self.plan
+            .skips
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// The statement ran over the inline budget: its next `runs` runs skip it.
+    pub fn ran_over(&self, runs: u8) {
+        self.plan.skips.store(runs, Ordering::Relaxed);
     }
 }
 
-/// Distinct SQL texts with a `$`, `:`, `@` or `#` whose scan is kept.
+/// Distinct SQL texts whose plan is kept.
 const CAPACITY: usize = 512;
 
 impl Default for Plans {
@@ -175,27 +191,36 @@ impl Default for Plans {
 }
 
 impl Plans {
-    /// The SQL to prepare for `sql`: the text itself when it holds no character
-    /// that can start a named parameter, else the cached (or a new) scan.
+    fn cache(&self) -> MutexGuard<'_, LruCache<Box<str>, Arc<Plan>>> {
+        match self.cache.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The plan of `sql`: cached, or made now (a text without `$`, `:`, `@` or `#`
+    /// is not scanned: it can hold neither `$N` nor a named parameter).
     pub fn plan<'a>(&self, sql: &'a str) -> Planned<'a> {
-        if !sql.bytes().any(|b| matches!(b, b'$' | b':' | b'@' | b'#')) {
-            return Planned::Same(sql, true);
+        if let Some(found) = self.cache().get(sql) {
+            return Planned {
+                plan: found.clone(),
+                sql,
+            };
         }
-        let mut cache = match self.cache.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
+        let scanned = if sql.bytes().any(|b| matches!(b, b'$' | b':' | b'@' | b'#')) {
+            scan(sql)
+        } else {
+            Scan {
+                rewritten: None,
+                positional: true,
+            }
         };
-        if let Some(found) = cache.get(sql) {
-            return Planned::Scanned(found.clone(), sql);
-        }
-        drop(cache);
-        let found = Arc::new(scan(sql));
-        let mut cache = match self.cache.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        cache.put(sql.into(), found.clone());
-        Planned::Scanned(found, sql)
+        let plan = Arc::new(Plan {
+            scan: scanned,
+            skips: AtomicU8::new(0),
+        });
+        self.cache().put(sql.into(), plan.clone());
+        Planned { plan, sql }
     }
 }
 
@@ -289,21 +314,22 @@ mod tests {
     }
 
     #[test]
-    fn plans_are_cached_and_plain_sql_is_not_scanned() {
+    fn plans_are_cached_and_remember_slow_statements() {
         let plans = Plans::default();
-        assert!(matches!(
-            plans.plan("SELECT ?"),
-            Planned::Same("SELECT ?", true)
-        ));
+        let plain = plans.plan("SELECT ?");
+        assert_eq!(plain.sql(), "SELECT ?");
+        assert!(plain.positional());
         let a = plans.plan("SELECT $1");
         assert_eq!(a.sql(), "SELECT ?1");
         let b = plans.plan("SELECT $1");
-        match (a, b) {
-            (Planned::Scanned(x, _), Planned::Scanned(y, _)) => assert!(Arc::ptr_eq(&x, &y)),
-            _ => panic!("expected cached scans"),
-        }
+        assert!(Arc::ptr_eq(&a.plan, &b.plan));
         let c = plans.plan("SELECT ':x'");
         assert_eq!(c.sql(), "SELECT ':x'");
         assert!(c.positional());
+        assert!(!a.skip_inline());
+        a.ran_over(2);
+        assert!(b.skip_inline());
+        assert!(plans.plan("SELECT $1").skip_inline());
+        assert!(!b.skip_inline());
     }
 }

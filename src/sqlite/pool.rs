@@ -8,9 +8,8 @@
 //! budget and without waiting for locks. Interrupted or blocked, SQLite rolls the
 //! statement back (autocommit), and it goes to the writer thread instead.
 
-use super::connection::{
-    is_read_only, is_transaction_control, open, run, run_if_read, run_many, Output,
-};
+use super::budget::{run_budgeted, Budgeted};
+use super::connection::{is_read_only, is_transaction_control, open, run, run_many, Output};
 use super::job::{closed, job, Abandon, Counters, Db, Reply, Slot};
 use super::placeholders::Plans;
 use super::readers::Readers;
@@ -161,14 +160,17 @@ impl SqlitePool {
                 _ => Route::Write,
             };
         };
-        match run_if_read(&db.conn, &self.plans, sql, params, Some(budget)) {
+        match run_budgeted(db, sql, params, budget, true) {
             // The reader's view of the schema may be stale (a table renamed or dropped
             // by the writer): let the writer prepare it and report any real error.
-            Err(_) | Ok(None) => Route::Write,
-            Ok(Some(Err(e))) if retry_elsewhere(&e) => Route::Read,
-            Ok(Some(done)) => {
+            Err(_) | Ok(Budgeted::Writes) => Route::Write,
+            Ok(Budgeted::Elsewhere) => Route::Read,
+            Ok(Budgeted::Ran(done)) if done.as_ref().as_ref().is_err_and(retry_elsewhere) => {
+                Route::Read
+            }
+            Ok(Budgeted::Ran(done)) => {
                 self.counters.inline_reads.fetch_add(1, Ordering::Relaxed);
-                Route::Done(Box::new(done))
+                Route::Done(done)
             }
         }
     }
@@ -207,17 +209,20 @@ impl SqlitePool {
             return None;
         }
         let _ = db.conn.busy_timeout(Duration::ZERO);
-        let result = run(&db.conn, &db.plans, sql, params, Some(budget));
+        let result = run_budgeted(db, sql, params, budget, false);
         let _ = db.conn.busy_timeout(self.config.busy_timeout);
         drop(guard);
-        match result {
-            Err(e) if retry_elsewhere(&e) => None,
-            done => {
-                self.counters.inline_writes.fetch_add(1, Ordering::Relaxed);
-                self.writer.after_inline();
-                Some(done)
+        let done = match result {
+            Ok(Budgeted::Ran(done)) if done.as_ref().as_ref().is_err_and(retry_elsewhere) => {
+                return None
             }
-        }
+            Ok(Budgeted::Writes | Budgeted::Elsewhere) => return None,
+            Ok(Budgeted::Ran(done)) => *done,
+            Err(e) => Err(e),
+        };
+        self.counters.inline_writes.fetch_add(1, Ordering::Relaxed);
+        self.writer.after_inline();
+        Some(done)
     }
 
     /// Runs a write (or anything not provably read-only) on the writer thread, in

@@ -19,6 +19,7 @@
 //! transaction ends (before its COMMIT/ROLLBACK runs). A fetch withdrawn before its
 //! turn reads nothing, so no rows are skipped.
 
+use super::budget::{run_budgeted, Budgeted};
 use super::connection::{bind, is_read_only, run, run_many, Output};
 use super::errors::map;
 use super::job::{flush_deferred, job, Abandon, Db, Reply, Slot, Work};
@@ -153,14 +154,16 @@ impl Transaction {
         } else if let Err(e) = enter(db, self.id) {
             return Some(Err(e));
         }
-        match run(&db.conn, &db.plans, sql, params, Some(budget)) {
-            Err(e) if retry_elsewhere(&e) => None,
-            done => {
+        match run_budgeted(db, sql, params, budget, true) {
+            Err(e) => Some(Err(e)),
+            Ok(Budgeted::Writes | Budgeted::Elsewhere) => None,
+            Ok(Budgeted::Ran(done)) if done.as_ref().as_ref().is_err_and(retry_elsewhere) => None,
+            Ok(Budgeted::Ran(done)) => {
                 self.writer
                     .counters
                     .inline_reads
                     .fetch_add(1, Ordering::Relaxed);
-                Some(done)
+                Some(*done)
             }
         }
     }
