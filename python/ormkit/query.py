@@ -305,10 +305,27 @@ class Query(Generic[T]):
                 return None
         return tuple(out)
 
-    def _rows_template(self, limit: int | None) -> tuple[precompiled.Template, list[Any]] | None:
-        """The precompiled SELECT of a row terminal and its parameter values, for a query
-        with plain lookups, simple ordering and no loader options (else None)."""
-        if self._options or self._group_by or self._having:
+    def _plan(self) -> dict[str, Any]:
+        """The loading plan of the row terminals (see ``loading.build_plan``)."""
+        from ormkit.orm.loading import build_plan
+
+        model: Any = self._model
+        if not self._options:
+            cache = precompiled.model_cache(model)
+            empty = cache.get(("default-plan-empty",))
+            if empty is None:
+                empty = precompiled.store(cache, ("default-plan-empty",), not build_plan(model, ()))
+            if empty:
+                return {}
+        return build_plan(model, self._options)
+
+    def _rows_template(
+        self, limit: int | None
+    ) -> tuple[precompiled.Template, list[Any], dict[str, Any]] | None:
+        """The precompiled SELECT of a row terminal, its parameter values and the loading
+        plan to run after it, for a query with plain lookups, simple ordering and no
+        joined loading at the top (else None)."""
+        if self._group_by or self._having:
             return None
         plain = self._plain()
         if plain is None:
@@ -316,6 +333,10 @@ class Query(Generic[T]):
         order = self._order_shape()
         if order is None:
             return None
+        plan = self._plan()
+        for node in plan.values():
+            if node.strategy == "joined":
+                return None
         values, shape = plain
         dialect = self._session.dialect
         offset = self._offset
@@ -334,27 +355,23 @@ class Query(Generic[T]):
         template = cache.get(key, _MISSING)
         if template is _MISSING:
             template = precompiled.store(cache, key, self._build_rows_template(limit, len(values)))
-        if template is None:
-            return None
         if limit is not None:
             values.append(limit)
         if offset is not None:
             values.append(offset)
-        return template, values
+        return template, values, plan
 
-    def _build_rows_template(self, limit: int | None, n: int) -> precompiled.Template | None:
-        from ormkit.orm.loading import build_plan
-
+    def _build_rows_template(self, limit: int | None, n: int) -> precompiled.Template:
+        # What _rows() builds when the plan has no joined step at its top.
         model: Any = self._model
-        if build_plan(model, ()):
-            return None  # relationship defaults load something: the full loader runs
         slotted = self._slotted()
         if limit is not None:
             limit = precompiled.slot(n, limit)
             n += 1
-        if self._offset is not None:
-            slotted = slotted._copy(offset=precompiled.slot(n, self._offset))
-        stmt, _plan = slotted._rows(limit)
+        offset = self._offset
+        if offset is not None:
+            offset = precompiled.slot(n, offset)
+        stmt = slotted._copy(limit=limit, offset=offset)._select()
         dialect = self._session.dialect
         return precompiled.compile_template(
             stmt, dialect, precompiled.all_converters(model, dialect)
@@ -426,7 +443,8 @@ class Query(Generic[T]):
     async def _load(self, limit: int | None) -> list[T]:
         fast = self._rows_template(limit)
         if fast is not None:
-            return await self._session._load_template(self._model, *fast)
+            template, values, plan = fast
+            return await self._session._load_template(self._model, template, values, plan)
         stmt, plan = self._rows(limit)
         return await self._session._load(self._model, stmt, plan)
 

@@ -131,19 +131,27 @@ class AsyncSession(SessionBase):
         self, model: type[Any], stmt: Select, plan: dict[str, loading.PlanNode]
     ) -> list[Any]:
         with self._using():
-            stmt.to_sql(self.dialect)  # bad names fail here, before any flush
+            compiled = stmt.to_sql(self.dialect)  # bad names fail here, before any flush
             await self._autoflush()
-            objs, _extra = await strategies.load_objects(self, model, stmt, plan)
+            objs, _extra = await strategies.load_objects(self, model, stmt, plan, (), compiled)
             return _unique(objs)
 
     async def _load_template(
-        self, model: type[Any], template: precompiled.Template, values: list[Any]
+        self,
+        model: type[Any],
+        template: precompiled.Template,
+        values: list[Any],
+        plan: dict[str, loading.PlanNode],
     ) -> list[Any]:
-        """Objects of ``model`` from a precompiled SELECT of all its columns."""
+        """Objects of ``model`` from a precompiled SELECT of all its columns, then what
+        ``plan`` loads (no joined step at its top)."""
         with self._using():
             await self._autoflush()
             result = await self._runner().execute(template.sql, template.params(values))
-            return _unique(self._uow.load(model, result, template.converters))
+            objs = self._uow.load(model, result, template.converters)
+            if plan and objs:
+                await strategies.run_plan(self, model, objs, plan)
+            return _unique(objs)
 
     async def _scalar_sql(self, sql: str, params: list[Any]) -> Any:
         with self._using():

@@ -205,14 +205,18 @@ async def load_objects(
     stmt: Select,
     plan: dict[str, PlanNode],
     extra: Sequence[str] = (),
+    compiled: tuple[str, list[Any]] | None = None,
 ) -> tuple[list[Any], list[list[Any]]]:
     """Run ``stmt`` with the plan's joined steps, hydrate, run the selectin steps.
 
     Returns the objects (one per row, so repeated for repeated rows) and, per name in
-    ``extra``, the values of that extra result column (removed from the objects)."""
+    ``extra``, the values of that extra result column (removed from the objects).
+    ``compiled`` is ``stmt.to_sql(dialect)`` when the caller has it already."""
     uow = session._uow
-    stmt, levels, converters = _add_joins(stmt, model, plan, session.dialect)
-    sql, params = stmt.to_sql(session.dialect)
+    joined, levels, converters = _add_joins(stmt, model, plan, session.dialect)
+    if compiled is None or joined is not stmt:
+        compiled = joined.to_sql(session.dialect)
+    sql, params = compiled
     result = await session._runner().execute(sql, params)
     extras: list[list[Any]] = []
     if levels:
