@@ -331,8 +331,12 @@ async def _selectin(session: AsyncSession, rel: Any, parents: list[Any], node: P
     many_to_one = rel.direction == "many_to_one"
     local = rel.local_columns
     by_key: dict[tuple[Any, ...], list[Any]] = {}
+    single = local[0] if len(local) == 1 else None
     for parent in parents:
-        key = tuple(parent.__dict__.get(c) for c in local)
+        if single is not None:
+            key: tuple[Any, ...] = (parent.__dict__.get(single),)
+        else:
+            key = tuple(parent.__dict__.get(c) for c in local)
         if None in key:
             _assign(uow, rel, parent, [])
         else:
@@ -380,9 +384,39 @@ async def _selectin(session: AsyncSession, rel: Any, parents: list[Any], node: P
                     key = tuple(obj.__dict__.get(c) for c in remote)
                     if key in found:
                         found[key].append(obj)
-    for key, group in by_key.items():
-        for parent in group:
-            _assign(uow, rel, parent, found[key])
+    _assign_many(
+        uow, rel, [(parent, found[key]) for key, group in by_key.items() for parent in group]
+    )
+
+
+def _assign_many(uow: UnitOfWork, rel: Any, pairs: list[tuple[Any, list[Any]]]) -> None:
+    """:func:`_assign` for many (parent, children) pairs of one relationship."""
+    key = rel.key
+    uselist = rel.uselist
+    back = rel.back_populates
+    if back is not None:
+        reverse = rel.target.__relationships__.get(back)
+        if rel.direction == "many_to_many" or reverse is None or reverse.uselist:
+            back = None
+    states = uow.states
+    for parent, children in pairs:
+        d = parent.__dict__
+        if key in d and not _can_set(uow, parent, key):
+            continue
+        value: Any = children if uselist else (children[0] if children else None)
+        d[key] = value  # set_loaded(uow, parent, key, value), inlined
+        state = states.get(id(parent))
+        if state is not None and state.persistent:
+            state.snapshot[key] = list(value) if uselist else value
+        if back is None:
+            continue
+        for child in children:
+            cd = child.__dict__
+            if back not in cd:
+                cd[back] = parent
+                child_state = states.get(id(child))
+                if child_state is not None and child_state.persistent:
+                    child_state.snapshot[back] = parent
 
 
 async def _selectin_one(session: AsyncSession, rel: Any, keys: list[Any]) -> list[Any]:
