@@ -25,7 +25,7 @@ from ormkit.orm import precompiled
 from ormkit.orm.mixins import utcnow
 from ormkit.orm.validation import validate_values
 from ormkit.sql import Column, ColumnExpr, Q, delete, func, not_, select, update
-from ormkit.sql.expressions import ClauseElement, OrderBy
+from ormkit.sql.expressions import BinaryExpression, BindParam, ClauseElement, OrderBy
 from ormkit.sql.statements import _check_count, _require_model
 
 if TYPE_CHECKING:
@@ -61,6 +61,8 @@ _PLAIN_VALUES = frozenset(
 )
 #: lookup operators that bind the value as it is, once
 _PLAIN_OPS = frozenset({"", "exact", "ne", "gt", "gte", "lt", "lte", "like", "ilike"})
+#: comparison operators of ``BinaryExpression`` conditions a precompiled statement takes
+_COMPARISONS = frozenset({"=", "<>", "<", "<=", ">", ">="})
 _MISSING: Any = object()
 
 
@@ -249,10 +251,25 @@ class Query(Generic[T]):
         """The values and shape of the conditions when every one is a keyword lookup on a
         column of the model that binds its value as it is (``id=5``, ``age__gte=18``);
         None otherwise. Queries of one shape share one precompiled statement."""
-        columns: Any = self._model.__columns__  # type: ignore[attr-defined]
+        model = self._model
+        columns: Any = model.__columns__  # type: ignore[attr-defined]
         values: list[Any] = []
         shape: list[Any] = []
         for cond in self._where:
+            if type(cond) is BinaryExpression:
+                # ``User.age >= 18``: a column of the model compared with a plain value
+                left, right = cond.left, cond.right
+                if (
+                    type(left) is not Column
+                    or left.model is not model
+                    or cond.op not in _COMPARISONS
+                    or type(right) is not BindParam
+                    or type(right.value) not in _PLAIN_VALUES
+                ):
+                    return None
+                shape.append((left.key, cond.op))
+                values.append(right.value)
+                continue
             if type(cond) is not Q or cond.negated or cond.connector != "AND":
                 return None
             for child in cond.children:
@@ -279,6 +296,10 @@ class Query(Generic[T]):
         where: list[ClauseElement] = []
         n = first
         for cond in self._where:
+            if isinstance(cond, BinaryExpression):
+                where.append(BinaryExpression(cond.left, cond.op, BindParam(precompiled.slot(n))))
+                n += 1
+                continue
             assert isinstance(cond, Q)
             lookups: dict[str, Any] = {}
             for child in cond.children:

@@ -43,6 +43,9 @@ def _plain_queries(session: AsyncSession) -> list[Query[User]]:
         q.filter(age__gte=16).order_by("id").limit(4).offset(2),
         q.filter(age__gte=16).order_by("id").offset(3),
         q.filter(active=True).distinct(),
+        q.filter(User.age >= 18).order_by("id"),
+        q.filter(User.age != 20, name__like="user%").filter(User.email < "u5").limit(2),
+        q.filter(User.age > 18).order_by(User.age.desc()),
     ]
 
 
@@ -76,6 +79,10 @@ async def test_templates_are_shared_by_shape_not_values(session: AsyncSession) -
     assert [u.email for u in await q.filter(name="user 7").all()] == ["u7@x.org"]
     assert len(await q.filter(age=None).all()) == 3  # IS NULL: the ordinary path
     assert len(await q.filter(age__in=[17, 18]).all()) == 2
+    assert len(await q.filter(User.age.in_([17, 18])).all()) == 2
+    assert q.filter(User.age.in_([17, 18]))._rows_template(None) is None
+    assert len(await q.filter(User.age == None).all()) == 3  # noqa: E711 - IS NULL
+    assert [u.age for u in await q.filter(User.age > 25).all()] == [26]
     with pytest.raises(TypeError):
         await q.filter(name__like=5).all()
 
