@@ -14,8 +14,6 @@ then soft-deletes unless ``force=True``.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Hashable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -25,7 +23,7 @@ from ormkit.orm import precompiled
 from ormkit.orm.mixins import utcnow
 from ormkit.orm.validation import validate_values
 from ormkit.sql import Column, ColumnExpr, Q, delete, func, not_, select, update
-from ormkit.sql.expressions import BinaryExpression, BindParam, ClauseElement, OrderBy
+from ormkit.sql.expressions import ClauseElement, OrderBy
 from ormkit.sql.statements import _check_count, _require_model
 
 if TYPE_CHECKING:
@@ -54,15 +52,6 @@ def soft_delete_condition(model: type[Any], mode: str) -> ClauseElement | None:
     return col.is_(None) if mode == "exclude" else col.is_not(None)
 
 
-#: value types a plain lookup binds as they are (the SQL does not depend on the value)
-_PLAIN_VALUES = frozenset(
-    {int, float, str, bytes, bool, Decimal, _dt.datetime, _dt.date, _dt.time, _dt.timedelta}
-    | {uuid.UUID}
-)
-#: lookup operators that bind the value as it is, once
-_PLAIN_OPS = frozenset({"", "exact", "ne", "gt", "gte", "lt", "lte", "like", "ilike"})
-#: comparison operators of ``BinaryExpression`` conditions a precompiled statement takes
-_COMPARISONS = frozenset({"=", "<>", "<", "<=", ">", ">="})
 _MISSING: Any = object()
 
 
@@ -248,67 +237,15 @@ class Query(Generic[T]):
     # -- precompiled statements -------------------------------------------------------
 
     def _plain(self) -> tuple[list[Any], tuple[Any, ...]] | None:
-        """The values and shape of the conditions when every one is a keyword lookup on a
-        column of the model that binds its value as it is (``id=5``, ``age__gte=18``);
-        None otherwise. Queries of one shape share one precompiled statement."""
-        model = self._model
-        columns: Any = model.__columns__  # type: ignore[attr-defined]
-        values: list[Any] = []
-        shape: list[Any] = []
-        for cond in self._where:
-            if type(cond) is BinaryExpression:
-                # ``User.age >= 18``: a column of the model compared with a plain value
-                left, right = cond.left, cond.right
-                if (
-                    type(left) is not Column
-                    or left.model is not model
-                    or cond.op not in _COMPARISONS
-                    or type(right) is not BindParam
-                    or type(right.value) not in _PLAIN_VALUES
-                ):
-                    return None
-                shape.append((left.key, cond.op))
-                values.append(right.value)
-                continue
-            if type(cond) is not Q or cond.negated or cond.connector != "AND":
-                return None
-            for child in cond.children:
-                if type(child) is not tuple:
-                    return None
-                key, value = child
-                kind = type(value)
-                if kind not in _PLAIN_VALUES:
-                    return None
-                name, _sep, op = key.partition("__")
-                info = columns.get(name)
-                if info is None or info.type.is_json or op not in _PLAIN_OPS:
-                    return None
-                if kind is not str and (op == "like" or op == "ilike"):
-                    return None
-                shape.append(key)
-                values.append(value)
-            shape.append(None)
-        return values, tuple(shape)
+        """The values and shape of the conditions when every one is plain (see
+        ``precompiled.plain_conditions``); None otherwise. Queries of one shape share
+        one precompiled statement."""
+        return precompiled.plain_conditions(self._model, self._where)
 
     def _slotted(self, first: int = 0) -> Query[T]:
-        """This query with slots numbered from ``first`` in place of the lookup values
+        """This query with slots numbered from ``first`` in place of the condition values
         (only for queries :meth:`_plain` accepts)."""
-        where: list[ClauseElement] = []
-        n = first
-        for cond in self._where:
-            if isinstance(cond, BinaryExpression):
-                where.append(BinaryExpression(cond.left, cond.op, BindParam(precompiled.slot(n))))
-                n += 1
-                continue
-            assert isinstance(cond, Q)
-            lookups: dict[str, Any] = {}
-            for child in cond.children:
-                assert isinstance(child, tuple)
-                key, value = child
-                lookups[key] = precompiled.slot(n, value if isinstance(value, str) else None)
-                n += 1
-            where.append(Q(**lookups))
-        return self._copy(where=tuple(where))
+        return self._copy(where=precompiled.slotted_conditions(self._where, first))
 
     def _order_shape(self) -> tuple[Any, ...] | None:
         model = self._model
@@ -330,15 +267,9 @@ class Query(Generic[T]):
         """The loading plan of the row terminals (see ``loading.build_plan``)."""
         from ormkit.orm.loading import build_plan
 
-        model: Any = self._model
         if not self._options:
-            cache = precompiled.model_cache(model)
-            empty = cache.get(("default-plan-empty",))
-            if empty is None:
-                empty = precompiled.store(cache, ("default-plan-empty",), not build_plan(model, ()))
-            if empty:
-                return {}
-        return build_plan(model, self._options)
+            return precompiled.default_plan(self._model)
+        return build_plan(self._model, self._options)
 
     def _rows_template(
         self, limit: int | None

@@ -280,3 +280,26 @@ async def test_plain_lookup_values_of_other_types(session: AsyncSession) -> None
     assert await q.filter(joined__lt=date(2020, 1, 1)).all() == []
     assert (await q.filter(active=True).one()).id == user.id
     assert (await q.filter(meta__plan="pro").all()) == []  # JSON path: the ordinary path
+
+
+async def test_execute_select_statements(session: AsyncSession, sql_log: SqlLog) -> None:
+    await _users(session)
+    statements = [
+        select(User).where(User.age >= 20).order_by(User.id.desc()).limit(3),
+        select(User).filter_by(name="user 3"),
+        select(User).filter(age__gt=16, age__lt=22).order_by("name").offset(1),
+        select(User).where(User.age.in_([17, 18])),  # the ordinary path
+        select(User).where(User.age.is_(None)).order_by("id"),  # the ordinary path
+    ]
+    for stmt in statements:
+        sql, params = stmt.to_sql(session.dialect)
+        sql_log.clear()
+        result = await session.execute(stmt)
+        assert sql_log.sql == [sql]
+        rows = await session.execute_raw(sql, params)
+        assert [u.id for u in result.scalars().all()] == [r["id"] for r in rows]
+    assert precompiled.select_template(statements[0], session.dialect) is not None
+    assert precompiled.select_template(statements[3], session.dialect) is None
+    assert precompiled.select_template(select(User.id), session.dialect) is None
+    values = await session.execute(select(User.name).where(User.age >= 25).order_by("id"))
+    assert values.scalars().all() == ["user 10", "user 11"]

@@ -12,13 +12,17 @@ The cache lives on the model class (``_ormkit_sql``), so it goes away with the c
 
 from __future__ import annotations
 
+import datetime as _dt
+import uuid
 from collections.abc import Hashable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ormkit.sql.expressions import ClauseElement
+from ormkit.sql.expressions import BinaryExpression, BindParam, ClauseElement, Column, OrderBy
+from ormkit.sql.lookups import Q
 
 if TYPE_CHECKING:
-    from ormkit.sql.statements import Statement
+    from ormkit.sql.statements import Select, Statement
     from ormkit.types import Converter
 
 __all__ = [
@@ -27,14 +31,18 @@ __all__ = [
     "StrSlot",
     "Template",
     "compile_template",
+    "default_plan",
     "delete_by_pk",
     "delete_in",
     "get_by_pk",
     "has_expression",
     "insert_rows",
     "model_cache",
+    "plain_conditions",
     "plain_key",
+    "select_template",
     "slot",
+    "slotted_conditions",
     "store",
     "update_by_pk",
 ]
@@ -168,6 +176,162 @@ def plain_key(model: type[Any], values: Any) -> bool:
     if len(values) != len(pk):
         return False
     return not any(value is None or isinstance(value, ClauseElement) for value in values)
+
+
+#: value types a plain condition binds as they are (the SQL does not depend on the value)
+_PLAIN_VALUES = frozenset(
+    {int, float, str, bytes, bool, Decimal, _dt.datetime, _dt.date, _dt.time, _dt.timedelta}
+    | {uuid.UUID}
+)
+#: lookup operators that bind the value as it is, once
+_PLAIN_OPS = frozenset({"", "exact", "ne", "gt", "gte", "lt", "lte", "like", "ilike"})
+#: comparison operators of plain ``BinaryExpression`` conditions
+_COMPARISONS = frozenset({"=", "<>", "<", "<=", ">", ">="})
+
+
+def plain_conditions(
+    model: Any, where: Sequence[ClauseElement]
+) -> tuple[list[Any], tuple[Any, ...]] | None:
+    """The values and the shape of ``where`` when every condition is *plain*: a ``Q`` of
+    keyword lookups (ANDed, not negated) on non-JSON columns of ``model`` with operators
+    that bind their value as it is (``id=5``, ``age__gte=18``, ``name__like="A%"``), or
+    a column of ``model`` compared with a value (``User.age >= 18``), every value of a
+    scalar type. Conditions of one shape compile to the same SQL whatever the values;
+    anything else (None, lists, JSON paths, relationships, other expressions): None."""
+    columns: Any = model.__columns__
+    values: list[Any] = []
+    shape: list[Any] = []
+    for cond in where:
+        if type(cond) is BinaryExpression:
+            left, right = cond.left, cond.right
+            if (
+                type(left) is not Column
+                or left.model is not model
+                or cond.op not in _COMPARISONS
+                or type(right) is not BindParam
+                or type(right.value) not in _PLAIN_VALUES
+            ):
+                return None
+            shape.append((left.key, cond.op))
+            values.append(right.value)
+            continue
+        if type(cond) is not Q or cond.negated or cond.connector != "AND":
+            return None
+        for child in cond.children:
+            if type(child) is not tuple:
+                return None
+            key, value = child
+            kind = type(value)
+            if kind not in _PLAIN_VALUES:
+                return None
+            name, _sep, op = key.partition("__")
+            info = columns.get(name)
+            if info is None or info.type.is_json or op not in _PLAIN_OPS:
+                return None
+            if kind is not str and (op == "like" or op == "ilike"):
+                return None
+            shape.append(key)
+            values.append(value)
+        shape.append(None)
+    return values, tuple(shape)
+
+
+def slotted_conditions(where: Sequence[ClauseElement], first: int = 0) -> tuple[Any, ...]:
+    """``where`` (accepted by :func:`plain_conditions`) with slots numbered from ``first``
+    in place of its values, in the same order."""
+    out: list[ClauseElement] = []
+    n = first
+    for cond in where:
+        if isinstance(cond, BinaryExpression):
+            out.append(BinaryExpression(cond.left, cond.op, BindParam(Slot(n))))
+            n += 1
+            continue
+        assert isinstance(cond, Q)
+        lookups: dict[str, Any] = {}
+        for child in cond.children:
+            assert isinstance(child, tuple)
+            key, value = child
+            lookups[key] = slot(n, value if isinstance(value, str) else None)
+            n += 1
+        out.append(Q(**lookups))
+    return tuple(out)
+
+
+def default_plan(model: type[Any]) -> dict[str, Any]:
+    """``loading.build_plan(model, ())``, with the common answer (nothing to load)
+    remembered per model. Plans may be changed by their user: a non-empty one is new."""
+    from ormkit.orm.loading import build_plan
+
+    cache = _cache(model)
+    empty = cache.get(("default-plan-empty",))
+    if empty is None:
+        plan = build_plan(model, ())
+        _store(cache, ("default-plan-empty",), not plan)
+        return plan
+    return {} if empty else build_plan(model, ())
+
+
+def select_template(
+    stmt: Select, dialect: str
+) -> tuple[Template, list[Any], dict[str, Any]] | None:
+    """For ``select(Model)`` with plain conditions (:func:`plain_conditions`), ordering by
+    columns of the model, LIMIT/OFFSET and nothing else: the precompiled statement, its
+    parameter values and the default loading plan (None when a joined load or anything
+    else needs the ordinary path)."""
+    model: Any = stmt._model
+    if (
+        model is None
+        or len(stmt._entities) != 1
+        or stmt._entities[0] is not model
+        or stmt._joins
+        or stmt._group_by
+        or stmt._having
+        or stmt._wrap is not None
+    ):
+        return None
+    plain = plain_conditions(model, stmt._where)
+    if plain is None:
+        return None
+    order: list[Any] = []
+    for item in stmt._order_by:
+        expr = item.expr
+        if type(item) is not OrderBy or type(expr) is not Column or expr.model is not model:
+            return None
+        order.append((expr.key, item.descending, item.nulls))
+    plan = default_plan(model)
+    for node in plan.values():
+        if node.strategy == "joined":
+            return None
+    values, shape = plain
+    limit, offset = stmt._limit, stmt._offset
+    key: Hashable = (
+        "select",
+        dialect,
+        shape,
+        tuple(order),
+        limit is not None,
+        offset is not None,
+        stmt._distinct,
+        stmt._for_update,
+    )
+    cache = _cache(model)
+    template: Template | None = cache.get(key)
+    if template is None:
+        n = len(values)
+        slotted = stmt._clone()
+        slotted._where = slotted_conditions(stmt._where)
+        if limit is not None:
+            slotted._limit = slot(n, limit)
+            n += 1
+        if offset is not None:
+            slotted._offset = slot(n, offset)
+        template = compile_template(slotted, dialect, all_converters(model, dialect))
+        _store(cache, key, template)
+    if limit is not None:
+        values.append(limit)
+    if offset is not None:
+        values.append(offset)
+    return template, values, plan
 
 
 def _pk_names(model: type[Any]) -> tuple[str, ...]:

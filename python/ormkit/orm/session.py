@@ -302,7 +302,12 @@ class AsyncSession(SessionBase):
         entities = stmt._entities
         if len(entities) == 1 and isinstance(entities[0], type):
             model: Any = entities[0]
-            objs = await self._load(model, stmt, loading.build_plan(model, ()))
+            fast = precompiled.select_template(stmt, self.dialect) if type(stmt) is Select else None
+            if fast is not None:
+                template, values, plan = fast
+                objs = await self._load_template(model, template, values, plan)
+            else:
+                objs = await self._load(model, stmt, loading.build_plan(model, ()))
             return Result([(o,) for o in objs], [model.__name__], len(objs))
         with self._using():
             sql, params = stmt.to_sql(self.dialect)
