@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ormkit._ormkit import QueryResult
 from ormkit.orm import precompiled
 from ormkit.orm.loading import PlanNode, hydrate, set_loaded
+from ormkit.orm.state import model_pk
 from ormkit.query import soft_delete_condition
 from ormkit.sql import Select, and_, or_, select
 from ormkit.sql.expressions import AliasedColumn, Column, OrderBy
@@ -150,53 +152,49 @@ def _add_joins(
 def _hydrate_joined(
     uow: UnitOfWork,
     model: type[Any],
-    rows: list[dict[str, Any]],
+    result: QueryResult,
     levels: list[_Level],
+    converters: dict[str, Any],
 ) -> list[Any]:
-    """Objects of every level from one joined result (values converted in Rust)."""
+    """Objects of every level from one joined result (one root per row, so repeated for
+    repeated rows). Each level's distinct rows become instances in Rust
+    (``QueryResult.unique_models``); ``QueryResult.group_rows`` pairs them up."""
+    index = {name: i for i, name in enumerate(result.columns)}
     root_keys = list(model.__columns__)
-    new: Any = model.__new__
-    roots = []
-    for d in rows:
-        obj = new(model)
-        od = obj.__dict__
-        for key in root_keys:
-            od[key] = d[key]
-        roots.append(obj)
-    roots = uow.register_loaded(model, roots)
-    per_level: list[list[Any]] = []
+    parents, parent_rows = result.unique_models(
+        model,
+        [index[k] for k in model_pk(model)],
+        _converters([converters.get(k) for k in root_keys]),
+        [index[k] for k in root_keys],
+    )
+    parents = uow.register_loaded(model, parents)
+    level_objs: list[list[Any]] = []
+    level_rows: list[list[int]] = []
     for level in levels:
         target = level.rel.target
-        pk_label = level.labels[level.keys.index(_pk_columns(target)[0].key)]
-        make = target.__new__
-        found: list[Any] = []
-        positions: list[int] = []
-        for i, d in enumerate(rows):
-            if d[pk_label] is None:
-                continue
-            obj = make(target)
-            od = obj.__dict__
-            for key, label in zip(level.keys, level.labels, strict=True):
-                od[key] = d[label]
-            found.append(obj)
-            positions.append(i)
-        column: list[Any] = [None] * len(rows)
-        for i, obj in zip(positions, uow.register_loaded(target, found), strict=True):
-            column[i] = obj
-        per_level.append(column)
+        label_of = dict(zip(level.keys, level.labels, strict=True))
+        objs, rows = result.unique_models(
+            target,
+            [index[label_of[k]] for k in model_pk(target)],
+            _converters([converters.get(label) for label in level.labels]),
+            [(index[label], key) for key, label in zip(level.keys, level.labels, strict=True)],
+        )
+        level_objs.append(uow.register_loaded(target, objs))
+        level_rows.append(rows)
     for n, level in enumerate(levels):
-        parents = roots if level.parent is None else per_level[level.parent]
-        groups: dict[int, tuple[Any, list[Any], set[int]]] = {}
-        for parent, child in zip(parents, per_level[n], strict=True):
-            if parent is None:
-                continue
-            entry = groups.setdefault(id(parent), (parent, [], set()))
-            if child is not None and id(child) not in entry[2]:
-                entry[2].add(id(child))
-                entry[1].append(child)
-        for parent, children, _seen in groups.values():
-            _assign(uow, level.rel, parent, children)
-    return roots
+        if level.parent is None:
+            owners, owner_rows = parents, parent_rows
+        else:
+            owners, owner_rows = level_objs[level.parent], level_rows[level.parent]
+        children = level_objs[n]
+        groups = QueryResult.group_rows(owner_rows, level_rows[n], len(owners))
+        for owner, positions in zip(owners, groups, strict=True):
+            _assign(uow, level.rel, owner, [children[i] for i in positions])
+    return [parents[i] for i in parent_rows]
+
+
+def _converters(converters: list[Any]) -> list[Any] | None:
+    return converters if any(c is not None for c in converters) else None
 
 
 async def load_objects(
@@ -220,10 +218,8 @@ async def load_objects(
     result = await session._runner().execute(sql, params)
     extras: list[list[Any]] = []
     if levels:
-        convs = tuple(converters.get(name) for name in result.columns)
-        rows = result.all(convs)
-        extras = [[d[name] for d in rows] for name in extra]
-        objs = _hydrate_joined(uow, model, rows, levels)
+        extras = [result.column(name) for name in extra]
+        objs = _hydrate_joined(uow, model, result, levels, converters)
     elif extra:
         converters_ = model.__ormkit_converters__(session.dialect, result.columns)
         raw = result.to_models(model, converters_)
