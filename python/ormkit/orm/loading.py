@@ -18,6 +18,7 @@ raises ``RelationshipNotLoaded``; nothing is ever loaded behind the user's back.
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ __all__ = [
     "LoaderOption",
     "PlanNode",
     "build_plan",
+    "gc_paused",
     "hydrate",
     "hydrate_untracked",
     "joinedload",
@@ -50,6 +52,26 @@ MAX_DEFAULT_DEPTH = 4
 
 
 # -- hydration ------------------------------------------------------------------------
+
+
+class gc_paused:
+    """Pause the cyclic garbage collector while ``rows`` rows (at least
+    ``GC_PAUSE_ROWS``) become tracked objects: they are not garbage, and scanning them
+    again and again while they are made costs more than making them. It runs once
+    afterwards. Nothing happens for fewer rows or when the collector is off."""
+
+    __slots__ = ("paused",)
+
+    def __init__(self, rows: int) -> None:
+        self.paused = rows >= GC_PAUSE_ROWS and gc.isenabled()
+
+    def __enter__(self) -> None:
+        if self.paused:
+            gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.paused:
+            gc.enable()
 
 
 def hydrate(uow: UnitOfWork, model: type[Any], result: QueryResult) -> list[Any]:

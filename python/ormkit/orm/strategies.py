@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ormkit._ormkit import QueryResult
 from ormkit.orm import precompiled
-from ormkit.orm.loading import PlanNode, hydrate, set_loaded
+from ormkit.orm.loading import PlanNode, gc_paused, hydrate, set_loaded
 from ormkit.orm.state import model_pk
 from ormkit.query import soft_delete_condition
 from ormkit.sql import Select, and_, or_, select
@@ -219,12 +219,14 @@ async def load_objects(
     extras: list[list[Any]] = []
     if levels:
         extras = [result.column(name) for name in extra]
-        objs = _hydrate_joined(uow, model, result, levels, converters)
+        with gc_paused(len(result)):
+            objs = _hydrate_joined(uow, model, result, levels, converters)
     elif extra:
         converters_ = model.__ormkit_converters__(session.dialect, result.columns)
-        raw = result.to_models(model, converters_)
-        extras = [[o.__dict__.pop(name) for o in raw] for name in extra]
-        objs = uow.register_loaded(model, raw)
+        with gc_paused(len(result)):
+            raw = result.to_models(model, converters_)
+            extras = [[o.__dict__.pop(name) for o in raw] for name in extra]
+            objs = uow.register_loaded(model, raw)
     else:
         objs = hydrate(uow, model, result)
     if plan and objs:

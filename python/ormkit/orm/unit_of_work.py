@@ -13,7 +13,6 @@ object before the first statement is sent.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Hashable, Iterable, Sequence
 from datetime import datetime
 from itertools import chain, repeat
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ormkit.dialects.base import get_dialect
 from ormkit.errors import InterfaceError, StaleDataError
 from ormkit.orm import cascade, precompiled
-from ormkit.orm.loading import GC_PAUSE_ROWS
+from ormkit.orm.loading import gc_paused
 from ormkit.orm.state import (
     InstanceState,
     Journal,
@@ -91,16 +90,10 @@ class UnitOfWork:
         self, model: type[Any], result: QueryResult, converters: tuple[Converter, ...] | None
     ) -> list[Any]:
         """Instances of ``model`` for the rows of ``result`` (made in Rust), registered in
-        the identity map. For a large result the cyclic garbage collector is paused
-        meanwhile: the new objects are not garbage, and scanning them again and again
-        while they are made costs more than the making (it runs once afterwards)."""
-        if len(result) < GC_PAUSE_ROWS or not gc.isenabled():
+        the identity map (the cyclic GC paused meanwhile for a large result: see
+        ``loading.gc_paused``)."""
+        with gc_paused(len(result)):
             return self.register_loaded(model, result.to_models(model, converters))
-        gc.disable()
-        try:
-            return self.register_loaded(model, result.to_models(model, converters))
-        finally:
-            gc.enable()
 
     def register_loaded(self, model: type[Any], objs: list[Any]) -> list[Any]:
         """Put freshly hydrated ``objs`` (their ``__dict__`` holds column values only) in
