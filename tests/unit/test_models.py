@@ -139,6 +139,16 @@ def test_constructor_defaults_and_unknown_keyword() -> None:
         User(nmae="x")
 
 
+def test_constructor_fills_every_column_in_order() -> None:
+    user = User(email="e", meta=None, name="n")
+    assert list(user.__dict__) == list(User.__columns__)
+    assert user.meta is None  # given explicitly: the default is not applied
+    assert user.to_dict() == {"id": None, "name": "n", "email": "e", "age": None, "meta": None}
+    post = Post(title="t", author=User(id=2, name="a", email="e"))
+    assert list(post.__dict__)[: len(Post.__columns__)] == list(Post.__columns__)
+    assert post.author_id is None and post.version == 1
+
+
 def test_constructor_accepts_relationships() -> None:
     user = User(id=1, name="a", email="e")
     post = Post(title="t", author=user)
