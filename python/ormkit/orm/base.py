@@ -348,18 +348,10 @@ class Base(metaclass=DeclarativeMeta):
     def __init__(self, **kwargs: Any) -> None:
         cls = type(self)
         d = self.__dict__
-        blank, defaults = _init_spec(cls)
-        if kwargs.keys() <= blank.keys():  # only columns: set them all at once
-            d.update(blank)
-            d.update(kwargs)
-            for key, info in defaults:
-                if key not in kwargs:
-                    d[key] = info.make_default()
-            return
-        for key, info, has_default, _generated in _insert_spec(cls):
+        for key, info in cls.__columns__.items():
             if key in kwargs:
                 d[key] = kwargs.pop(key)
-            elif has_default:
+            elif info.default is not None:
                 d[key] = info.make_default()
             else:
                 d[key] = None
@@ -460,22 +452,6 @@ class Base(metaclass=DeclarativeMeta):
         if len(cache) < 256:
             cache[cache_key] = result
         return result
-
-
-def _init_spec(model: type) -> tuple[dict[str, None], tuple[tuple[str, ColumnInfo], ...]]:
-    """Every column key of ``model`` mapped to None (in column order), and the columns
-    with a default (cached on the class)."""
-    spec: tuple[dict[str, None], tuple[tuple[str, ColumnInfo], ...]] | None = model.__dict__.get(
-        "_ormkit_init_spec"
-    )
-    if spec is None:
-        columns: dict[str, ColumnInfo] = model.__columns__  # type: ignore[attr-defined]
-        spec = (
-            dict.fromkeys(columns),
-            tuple((key, info) for key, info in columns.items() if info.default is not None),
-        )
-        model._ormkit_init_spec = spec  # type: ignore[attr-defined]
-    return spec
 
 
 def _insert_spec(model: type) -> tuple[tuple[str, ColumnInfo, bool, bool], ...]:
