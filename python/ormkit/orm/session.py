@@ -3,7 +3,11 @@
 A session holds a connection only while a transaction is open: from ``begin()`` (or
 the first flush) to commit or rollback. Reads outside a transaction run on the
 engine's pool. Active-record calls (``insert``, ``update``, ``remove`` …) are each
-their own transaction unless one is open, in which case they join it.
+their own transaction unless one is open, in which case they join it. A call that is
+one statement (an insert of one model without hooks or relationship work, an update or
+delete of one row without hooks or cascades, a query's ``update()``/``delete()``) is
+sent alone, without BEGIN/COMMIT: a single statement is atomic by itself, and a failure
+puts the objects back as a rollback would.
 
 ``begin()``/``transaction()`` commit on exit and roll back on any exception,
 cancellation included; nested ``begin()`` uses SAVEPOINTs. A rollback reaches the

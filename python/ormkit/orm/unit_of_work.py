@@ -3,8 +3,10 @@
 One :class:`UnitOfWork` belongs to one session. It knows every object the session
 tracks (``states``, by ``id(obj)``), maps each row to one object (``identity``), holds
 the objects waiting to be inserted (``new``) or deleted (``deleted``), and writes
-them through whatever connection the session gives it (a transaction). Statements are
-built with :mod:`ormkit.sql` and rows come back through ``QueryResult.to_models``.
+them through whatever runs SQL for the session (a transaction, or the engine for a
+write that is one statement). Statements are built with :mod:`ormkit.sql` — the
+single-row and multi-row shapes once per model and dialect (:mod:`ormkit.orm.precompiled`)
+— and rows come back through ``QueryResult.to_models``.
 
 Flush order: inserts (referenced tables first), then updates, then deletes
 (referencing tables first). Within a write, before-hooks and validation run for every
