@@ -307,13 +307,15 @@ class Query(Generic[T]):
         template = cache.get(key, _MISSING)
         if template is _MISSING:
             template = precompiled.store(cache, key, self._build_rows_template(limit, len(values)))
+        if template is None:
+            return None
         if limit is not None:
             values.append(limit)
         if offset is not None:
             values.append(offset)
         return template, values, plan
 
-    def _build_rows_template(self, limit: int | None, n: int) -> precompiled.Template:
+    def _build_rows_template(self, limit: int | None, n: int) -> precompiled.Template | None:
         # What _rows() builds when the plan has no joined step at its top.
         model: Any = self._model
         slotted = self._slotted()
@@ -325,9 +327,7 @@ class Query(Generic[T]):
             offset = precompiled.slot(n, offset)
         stmt = slotted._copy(limit=limit, offset=offset)._select()
         dialect = self._session.dialect
-        return precompiled.compile_template(
-            stmt, dialect, precompiled.all_converters(model, dialect)
-        )
+        return precompiled.try_template(stmt, dialect, precompiled.all_converters(model, dialect))
 
     def _count_template(self) -> tuple[precompiled.Template, list[Any]] | None:
         if self._group_by or self._having:
@@ -359,7 +359,9 @@ class Query(Generic[T]):
             if offset is not None:
                 slotted = slotted._copy(offset=precompiled.slot(n, offset))
             stmt = slotted._select(ordered=False).count()
-            template = precompiled.store(cache, key, precompiled.compile_template(stmt, dialect))
+            template = precompiled.store(cache, key, precompiled.try_template(stmt, dialect))
+        if template is None:
+            return None
         if limit is not None:
             values.append(limit)
         if offset is not None:
@@ -531,14 +533,14 @@ class Query(Generic[T]):
             dialect = self._session.dialect
             key: Hashable = ("delete", dialect, "force" if force else self._deleted, shape)
             cache = precompiled.model_cache(self._model)
-            template = cache.get(key)
-            if template is None:
+            template = cache.get(key, _MISSING)
+            if template is _MISSING:
                 slotted = self._slotted()
                 where = slotted._conditions() if not force else slotted._where
                 stmt = delete(self._model).where(*where)
-                template = precompiled.compile_template(stmt, dialect)
-                precompiled.store(cache, key, template)
-            return await self._session._write_sql(template.sql, template.params(values))
+                template = precompiled.store(cache, key, precompiled.try_template(stmt, dialect))
+            if template is not None:
+                return await self._session._write_sql(template.sql, template.params(values))
         where = self._conditions() if not force else self._where
         stmt = delete(self._model).where(*where)
         return await self._session._write_count(stmt)
@@ -566,14 +568,14 @@ class Query(Generic[T]):
             names = tuple(values)
             key = ("update", dialect, self._deleted, shape, names)
             cache = precompiled.model_cache(model)
-            template = cache.get(key)
-            if template is None:
+            template = cache.get(key, _MISSING)
+            if template is _MISSING:
                 sets = {k: precompiled.slot(i) for i, k in enumerate(names)}
                 slotted = self._slotted(len(names))
                 stmt = update(model).values(sets).where(*slotted._conditions())
-                template = precompiled.compile_template(stmt, dialect)
-                precompiled.store(cache, key, template)
-            params = template.params([*values.values(), *where_values])
-            return await self._session._write_sql(template.sql, params)
+                template = precompiled.store(cache, key, precompiled.try_template(stmt, dialect))
+            if template is not None:
+                params = template.params([*values.values(), *where_values])
+                return await self._session._write_sql(template.sql, params)
         stmt = update(model).values(values).where(*self._conditions())
         return await self._session._write_count(stmt)

@@ -44,11 +44,13 @@ __all__ = [
     "slot",
     "slotted_conditions",
     "store",
+    "try_template",
     "update_by_pk",
 ]
 
 #: at most this many templates per model (insert shapes vary with the row count)
 _MAX_PER_MODEL = 256
+_MISSING: Any = object()
 
 
 class Slot:
@@ -129,6 +131,17 @@ def compile_template(
 ) -> Template:
     """Compile ``stmt`` (built with slots for its values) into a template."""
     sql, params = stmt.to_sql(dialect)
+    return Template(sql, params, converters)
+
+
+def try_template(
+    stmt: Statement, dialect: str, converters: tuple[Converter, ...] | None = None
+) -> Template | None:
+    """:func:`compile_template`, or None when the compiled statement binds a value that
+    is not a slot (a shape that is not worth a template: the ordinary path runs)."""
+    sql, params = stmt.to_sql(dialect)
+    if any(type(param) not in _SLOT_TYPES for param in params):
+        return None
     return Template(sql, params, converters)
 
 
@@ -315,8 +328,8 @@ def select_template(
         stmt._for_update,
     )
     cache = _cache(model)
-    template: Template | None = cache.get(key)
-    if template is None:
+    template: Template | None = cache.get(key, _MISSING)
+    if template is _MISSING:
         n = len(values)
         slotted = stmt._clone()
         slotted._where = slotted_conditions(stmt._where)
@@ -325,8 +338,10 @@ def select_template(
             n += 1
         if offset is not None:
             slotted._offset = slot(n, offset)
-        template = compile_template(slotted, dialect, all_converters(model, dialect))
+        template = try_template(slotted, dialect, all_converters(model, dialect))
         _store(cache, key, template)
+    if template is None:
+        return None
     if limit is not None:
         values.append(limit)
     if offset is not None:
