@@ -462,6 +462,25 @@ _PLAIN_TYPES: dict[str, frozenset[type]] = {
 }
 
 
+# Deeper JSON documents could be stored but not decoded again by Python's json module
+# (it recurses once per level), so they are refused before anything is written.
+JSON_MAX_DEPTH = 500
+
+
+def _nested_deeper_than(value: Any, limit: int = JSON_MAX_DEPTH) -> bool:
+    """Whether dicts/lists nest more than ``limit`` levels (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
+
+
 def check_value(ctype: ColumnType, value: Any) -> str | None:
     """Return why ``value`` does not fit a column of type ``ctype``, or None if it does.
 
@@ -470,9 +489,11 @@ def check_value(ctype: ColumnType, value: Any) -> str | None:
     aware datetime and a naive column a naive one; an enum column accepts a member or
     a member's value; a JSON column declared ``dict``/``list`` needs that container.
     """
+    kind = ctype.kind
+    if kind == "json" and isinstance(value, dict | list) and _nested_deeper_than(value):
+        return f"JSON nested deeper than {JSON_MAX_DEPTH} levels cannot be read back"
     if type(value) in ctype.plain_types:
         return None
-    kind = ctype.kind
     if kind == "datetime" and type(value) is _dt.datetime and value.tzinfo is None:
         return None
     if kind in ("int", "int4"):

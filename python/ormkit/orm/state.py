@@ -13,7 +13,6 @@ the transaction or of a SAVEPOINT) can put the objects back as they were.
 
 from __future__ import annotations
 
-import copy
 import inspect
 from collections.abc import Hashable
 from typing import Any
@@ -61,6 +60,28 @@ def mutable_columns(model: type[Any]) -> tuple[str, ...]:
     return found
 
 
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON-shaped value (dicts and lists of anything), made without
+    recursion so documents nested deeper than Python's recursion limit copy too."""
+    if not isinstance(value, dict | list):
+        return value
+    root: Any = {} if isinstance(value, dict) else []
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in items:
+            if isinstance(item, dict | list):
+                child: Any = {} if isinstance(item, dict) else []
+                stack.append((item, child))
+                item = child
+            if isinstance(target, dict):
+                target[key] = item
+            else:
+                target.append(item)
+    return root
+
+
 def take_snapshot(obj: Any) -> dict[str, Any]:
     """A copy of ``obj.__dict__`` to compare with at flush (JSON values deep-copied,
     loaded collections copied)."""
@@ -72,7 +93,7 @@ def take_snapshot(obj: Any) -> dict[str, Any]:
     for key in mutable:
         value = snap.get(key)
         if isinstance(value, dict | list):
-            snap[key] = copy.deepcopy(value)
+            snap[key] = copy_json(value)
     if len(snap) > len(model.__columns__):
         for key in model.__relationships__:
             value = snap.get(key)
