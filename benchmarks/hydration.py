@@ -204,16 +204,18 @@ async def main() -> int:
         "SELECT p.id, p.name, c.id AS c_id, c.parent_id, c.label FROM hydration_parents p "
         "LEFT OUTER JOIN hydration_children c ON c.parent_id = p.id ORDER BY p.id, c.id"
     )
-    py_objs, rust_objs = joined_in_python(joined), joined_in_rust(joined)
-    assert len(py_objs) == len(rust_objs) == 1000
-    for x, y in zip(py_objs, rust_objs, strict=True):
-        assert (x.id, x.name, [vars(c) for c in x.children]) == (
-            y.id,
-            y.name,
-            [vars(c) for c in y.children],
-        )
     t_f1 = timeit(lambda: joined_in_python(joined), ns.repeat)
-    t_f2 = timeit(lambda: joined_in_rust(joined), ns.repeat)
+    t_f2 = float("nan")
+    if hasattr(joined, "unique_models"):  # older builds lack it
+        py_objs, rust_objs = joined_in_python(joined), joined_in_rust(joined)
+        assert len(py_objs) == len(rust_objs) == 1000
+        for x, y in zip(py_objs, rust_objs, strict=True):
+            assert (x.id, x.name, [vars(c) for c in x.children]) == (
+                y.id,
+                y.name,
+                [vars(c) for c in y.children],
+            )
+        t_f2 = timeit(lambda: joined_in_rust(joined), ns.repeat)
     await engine.execute("DROP TABLE hydration_children")
     await engine.execute("DROP TABLE hydration_parents")
     await engine.close()
