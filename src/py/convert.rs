@@ -403,7 +403,26 @@ fn timestamp_to_py<'py>(
     let rest = micros.rem_euclid(MICROS_PER_DAY);
     let days = i32::try_from(days)
         .map_err(|_| crate::py::errors::to_pyerr_plain(&Error::data("timestamp out of range")))?;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = civil_from_days_cached(days);
     let (h, mi, s, us) = split_time(rest);
     Ok(PyDateTime::new(py, y, m as u8, d as u8, h as u8, mi as u8, s as u8, us, tz)?.into_any())
+}
+
+thread_local! {
+    /// The last day converted and its date: the timestamps of a result often share days.
+    static LAST_DAY: std::cell::Cell<(i32, (i32, u32, u32))> =
+        const { std::cell::Cell::new((0, (2000, 1, 1))) };
+}
+
+/// `civil_from_days`, remembering the last answer.
+fn civil_from_days_cached(days: i32) -> (i32, u32, u32) {
+    LAST_DAY.with(|last| {
+        let (day, date) = last.get();
+        if day == days {
+            return date;
+        }
+        let date = civil_from_days(days);
+        last.set((days, date));
+        date
+    })
 }

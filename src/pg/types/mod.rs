@@ -88,7 +88,22 @@ impl Decoder {
     /// The decoder of a column of type `oid` received in `format`.
     pub fn new(oid: u32, format: i16) -> Decoder {
         if format != FORMAT_BINARY {
-            return Decoder::Other(oid, format);
+            // Text format: the types `text::decode` parses, else the text as it is.
+            return match oid {
+                oid::INT2
+                | oid::INT4
+                | oid::INT8
+                | oid::OID
+                | oid::FLOAT4
+                | oid::FLOAT8
+                | oid::BOOL
+                | oid::NUMERIC
+                | oid::JSON
+                | oid::JSONB
+                | oid::BYTEA
+                | oid::UUID => Decoder::Other(oid, format),
+                _ => Decoder::Text(oid),
+            };
         }
         match oid {
             oid::BOOL => Decoder::Bool,
