@@ -11,9 +11,9 @@ use super::errors::{to_pyerr, to_pyerr_plain, with_context};
 use super::result::QueryResult;
 use super::runtime::{completer, handle, spawn, yield_once, Completer, OnCancel};
 use crate::error::Error;
-use crate::sqlite::job::{Abandon, Reply};
+use crate::sqlite::job::{Abandon, Reply, Slot};
 use crate::sqlite::pool::Route;
-use crate::sqlite::stream::Stream;
+use crate::sqlite::stream::{Batch, Stream};
 use crate::sqlite::transaction::{Chunk, Transaction};
 use crate::sqlite::{Output, PoolConfig, SqlitePool, Target};
 use crate::value::Value;
@@ -232,7 +232,7 @@ impl SqliteBackend {
             .stream(sql.clone(), values, batch_size)
             .map_err(|e| to_pyerr(&e, Some(&sql), params.as_ref()))?;
         Ok(SqliteStream {
-            inner: Arc::new(tokio::sync::Mutex::new(Some(stream))),
+            inner: Mutex::new(Some(stream)),
             sql,
         })
     }
@@ -270,7 +270,7 @@ impl SqliteBackend {
 /// Batches of a streamed statement.
 #[pyclass(module = "ormkit._ormkit", name = "SqliteStream", frozen)]
 pub struct SqliteStream {
-    inner: Arc<tokio::sync::Mutex<Option<Stream>>>,
+    inner: Mutex<Option<Stream>>,
     sql: String,
 }
 
@@ -278,35 +278,41 @@ pub struct SqliteStream {
 impl SqliteStream {
     /// The next batch as a QueryResult; an empty one means the stream is done.
     fn fetch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let inner = self.inner.clone();
+        let (fut, done) = completer(py)?;
         let sql = self.sql.clone();
-        spawn(
-            py,
-            async move {
-                let mut guard = inner.lock().await;
-                let next = match guard.as_mut() {
-                    Some(stream) => stream.next().await,
-                    None => None,
-                };
-                if !matches!(next, Some(Ok(_))) {
-                    guard.take();
-                }
-                next
-            },
-            move |py, next| {
+        let reply: Reply<Option<Batch>> = Box::new(move |next| {
+            done.complete(next, move |py, next| {
                 let result = match next {
-                    Some(Ok(batch)) => QueryResult::new(batch.columns, batch.rows, -1, None, false),
-                    Some(Err(e)) => return Err(with_context(&e, &sql, None)),
-                    None => QueryResult::new(Vec::new().into(), Vec::new(), 0, None, false),
+                    Ok(Some(batch)) => QueryResult::new(batch.columns, batch.rows, -1, None, false),
+                    Err(e) => return Err(with_context(&e, &sql, None)),
+                    Ok(None) => QueryResult::new(Vec::new().into(), Vec::new(), 0, None, false),
                 };
                 Ok(Py::new(py, result)?.into_any())
-            },
-        )
+            })
+        });
+        let slot = Slot::new(reply);
+        {
+            let guard = match self.inner.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            match guard.as_ref() {
+                Some(stream) => stream.fetch(slot.clone()),
+                None => {
+                    if let Some(reply) = slot.take() {
+                        reply(Ok(None));
+                    }
+                }
+            }
+        }
+        // Cancelled before its turn, the fetch takes no batch (no rows are skipped).
+        withdraw_on_cancel(&fut, Some(slot))?;
+        Ok(fut)
     }
 
-    /// Stops the stream early; the reading thread ends at its next batch.
+    /// Stops the stream early; the reading thread ends once its current batch is made.
     fn close(&self) {
-        if let Ok(mut guard) = self.inner.try_lock() {
+        if let Ok(mut guard) = self.inner.lock() {
             guard.take();
         }
     }

@@ -1,17 +1,19 @@
-//! Streaming a large result in batches with bounded memory: a dedicated thread
-//! steps the statement and hands over one batch at a time through a channel of
-//! capacity one, so at most two batches exist at once. Dropping the stream stops
-//! the thread at its next batch.
+//! Streaming a large result in batches with bounded memory, outside a transaction:
+//! a dedicated thread with its own read connection steps the statement up to two
+//! batches ahead of the reader and replies to each fetch straight to the waiting
+//! event loop (one thread crossing each way). Dropping the stream stops the thread
+//! once its current batch is made.
 
 use super::connection::{bind, open};
 use super::errors::map;
+use super::job::{Reply, Slot};
 use super::placeholders::scan;
 use super::types::from_sqlite;
 use crate::error::{Error, Result};
 use crate::value::{Row, Value};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// One batch of a streamed result.
 pub struct Batch {
@@ -19,15 +21,106 @@ pub struct Batch {
     pub rows: Vec<Row>,
 }
 
-/// The receiving end of a streamed statement.
+/// Batches made ahead of the fetches at most.
+const AHEAD: usize = 2;
+
+/// A fetch: replied with the next batch, or `None` once every row was delivered.
+/// A fetch withdrawn before its turn takes no batch: the next one gets it.
+pub type Fetch = Arc<Slot<Option<Batch>>>;
+
+#[derive(Default)]
+struct Requests {
+    queue: VecDeque<Fetch>,
+    /// The thread has ended: fetches are answered `None` at once.
+    ended: bool,
+    /// The stream was dropped: the thread may stop.
+    dropped: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    requests: Mutex<Requests>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn requests(&self) -> MutexGuard<'_, Requests> {
+        match self.requests.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The reply of the next fetch not withdrawn; None once the stream was dropped.
+    fn next_live(&self) -> Option<Reply<Option<Batch>>> {
+        let mut r = self.requests();
+        loop {
+            while let Some(fetch) = r.queue.pop_front() {
+                if let Some(reply) = fetch.take() {
+                    return Some(reply);
+                }
+            }
+            if r.dropped {
+                return None;
+            }
+            r = match self.wake.wait(r) {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+        }
+    }
+
+    /// The reply of a fetch not withdrawn that is waiting already.
+    fn try_next_live(&self) -> Option<Reply<Option<Batch>>> {
+        let mut r = self.requests();
+        while let Some(fetch) = r.queue.pop_front() {
+            if let Some(reply) = fetch.take() {
+                return Some(reply);
+            }
+        }
+        None
+    }
+
+    /// The thread ends: what is queued, and what comes later, is answered `None`.
+    fn end(&self) {
+        let queued = {
+            let mut r = self.requests();
+            r.ended = true;
+            std::mem::take(&mut r.queue)
+        };
+        for fetch in queued {
+            if let Some(reply) = fetch.take() {
+                reply(Ok(None));
+            }
+        }
+    }
+}
+
+/// The reading end of a streamed statement.
 pub struct Stream {
-    rx: mpsc::Receiver<Result<Batch>>,
+    shared: Arc<Shared>,
 }
 
 impl Stream {
-    /// The next batch; `None` once every row was delivered.
-    pub async fn next(&mut self) -> Option<Result<Batch>> {
-        self.rx.recv().await
+    /// Asks for the next batch (replied `None` once every row was delivered).
+    pub fn fetch(&self, fetch: Fetch) {
+        let mut r = self.shared.requests();
+        if r.ended {
+            drop(r);
+            if let Some(reply) = fetch.take() {
+                reply(Ok(None));
+            }
+            return;
+        }
+        r.queue.push_back(fetch);
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.shared.requests().dropped = true;
+        self.shared.wake.notify_one();
     }
 }
 
@@ -40,17 +133,29 @@ pub fn start(
     params: Vec<Value>,
     batch_size: usize,
 ) -> Result<Stream> {
-    let (tx, rx) = mpsc::channel(1);
+    let shared = Arc::new(Shared::default());
+    let serving = shared.clone();
     let batch_size = batch_size.max(1);
     std::thread::Builder::new()
         .name("ormkit-sqlite-stream".into())
         .spawn(move || {
-            if let Err(e) = produce(&path, uri, busy_timeout, &sql, &params, batch_size, &tx) {
-                let _ = tx.blocking_send(Err(e));
+            if let Err(e) = produce(
+                &path,
+                uri,
+                busy_timeout,
+                &sql,
+                &params,
+                batch_size,
+                &serving,
+            ) {
+                if let Some(reply) = serving.next_live() {
+                    reply(Err(e));
+                }
             }
+            serving.end();
         })
         .map_err(|e| Error::operational(format!("could not start a stream thread: {e}")))?;
-    Ok(Stream { rx })
+    Ok(Stream { shared })
 }
 
 fn produce(
@@ -60,7 +165,7 @@ fn produce(
     sql: &str,
     params: &[Value],
     batch_size: usize,
-    tx: &mpsc::Sender<Result<Batch>>,
+    requests: &Shared,
 ) -> Result<()> {
     let conn = open(path, uri, busy_timeout, false)?;
     let scanned = scan(sql);
@@ -78,31 +183,118 @@ fn produce(
         .map(|s| (*s).to_owned())
         .collect::<Vec<_>>()
         .into();
-    let mut cursor = stmt.raw_query();
-    loop {
-        let mut rows = Vec::with_capacity(batch_size);
-        while rows.len() < batch_size {
-            let Some(row) = cursor.next().map_err(map)? else {
+    // Up to AHEAD batches are made before anyone asks, so a short result is read to
+    // the end (and the statement finished, its read lock released) while the
+    // caller works on the first batch.
+    let mut ready: VecDeque<Batch> = VecDeque::new();
+    {
+        let mut cursor = stmt.raw_query();
+        loop {
+            let mut rows = Vec::with_capacity(batch_size.min(4096));
+            while rows.len() < batch_size {
+                let Some(row) = cursor.next().map_err(map)? else {
+                    break;
+                };
+                let mut out = Row::with_capacity(ncols);
+                for i in 0..ncols {
+                    out.push(from_sqlite(row.get_ref(i).map_err(map)?));
+                }
+                rows.push(out);
+            }
+            let last = rows.len() < batch_size;
+            if !rows.is_empty() {
+                ready.push_back(Batch {
+                    columns: columns.clone(),
+                    rows,
+                });
+            }
+            if last {
                 break;
-            };
-            let mut out = Row::with_capacity(ncols);
-            for i in 0..ncols {
-                out.push(from_sqlite(row.get_ref(i).map_err(map)?));
             }
-            rows.push(out);
-        }
-        let last = rows.len() < batch_size;
-        if !rows.is_empty() {
-            let batch = Batch {
-                columns: columns.clone(),
-                rows,
-            };
-            if tx.blocking_send(Ok(batch)).is_err() {
-                return Ok(());
+            // Hand over what is asked for already, then wait while AHEAD are made.
+            while !ready.is_empty() {
+                let Some(reply) = requests.try_next_live() else {
+                    break;
+                };
+                reply(Ok(ready.pop_front()));
+            }
+            while ready.len() >= AHEAD {
+                let Some(reply) = requests.next_live() else {
+                    return Ok(());
+                };
+                reply(Ok(ready.pop_front()));
             }
         }
-        if last {
+    }
+    drop(stmt);
+    drop(conn);
+    for batch in ready {
+        let Some(reply) = requests.next_live() else {
             return Ok(());
+        };
+        reply(Ok(Some(batch)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::job::Abandon;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn counting(n: &Arc<AtomicUsize>) -> Fetch {
+        let n = n.clone();
+        Slot::new(Box::new(move |_| {
+            n.fetch_add(1, Ordering::SeqCst);
+        }))
+    }
+
+    #[test]
+    fn a_withdrawn_fetch_takes_no_batch() {
+        let shared = Shared::default();
+        let (withdrawn, live) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let a = counting(&withdrawn);
+        shared.requests().queue.push_back(a.clone());
+        shared.requests().queue.push_back(counting(&live));
+        assert!(a.cancel());
+        let reply = shared.next_live().expect("a live fetch");
+        reply(Ok(None));
+        assert_eq!(withdrawn.load(Ordering::SeqCst), 0);
+        assert_eq!(live.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn fetches_after_the_end_are_answered() {
+        let dir = std::env::temp_dir().join(format!("ormkit-stream-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("s.db").to_string_lossy().into_owned();
+        let conn = open(&path, false, Duration::from_millis(100), false).expect("open");
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS t (v INTEGER); DELETE FROM t; INSERT INTO t VALUES (1), (2), (3)")
+            .expect("fill");
+        let stream = start(
+            path,
+            false,
+            Duration::from_millis(100),
+            "SELECT v FROM t".into(),
+            vec![],
+            2,
+        )
+        .expect("start");
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..5 {
+            let tx = tx.clone();
+            stream.fetch(Slot::new(Box::new(move |r: Result<Option<Batch>>| {
+                let _ = tx.send(r.map(|b| b.map_or(0, |b| b.rows.len())));
+            })));
         }
+        let sizes: Vec<usize> = (0..5)
+            .map(|_| {
+                rx.recv_timeout(Duration::from_secs(5))
+                    .expect("answered")
+                    .expect("ok")
+            })
+            .collect();
+        assert_eq!(sizes, vec![2, 1, 0, 0, 0]);
     }
 }

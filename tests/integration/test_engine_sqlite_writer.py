@@ -376,3 +376,24 @@ async def test_close_waits_for_the_transaction_then_closes(tmp_path: Path) -> No
     e2 = await create_engine(f"sqlite:///{tmp_path / 'c.db'}")
     assert (await e2.execute("SELECT count(*) FROM t")).scalar() == 0
     await e2.close()
+
+
+# --- engine.stream (its own connection and thread) ------------------------------------
+
+
+async def test_engine_stream_batches_and_end(engine: ormkit.Engine) -> None:
+    await fill(engine, 7)
+    got = [
+        b.column("id") async for b in engine.stream("SELECT id FROM t ORDER BY id", batch_size=3)
+    ]
+    assert got == [[1, 2, 3], [4, 5, 6], [7]]
+    stream = engine._live_backend().stream("SELECT id FROM t ORDER BY id", None, 4)
+    try:
+        sizes = [len(await stream.fetch()) for _ in range(5)]
+        # After the last rows every fetch is answered, empty.
+        assert sizes == [4, 3, 0, 0, 0]
+    finally:
+        stream.close()
+    with pytest.raises(ProgrammingError, match="read-only"):
+        async for _ in engine.stream("DELETE FROM t RETURNING id"):
+            pass
