@@ -7,6 +7,7 @@
 use super::job::{closed, Abandon, Counters, Db, Slot, Work};
 use crate::error::{Error, Result};
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -126,7 +127,9 @@ impl Readers {
         loop {
             if let Some(work) = st.run.pop_front() {
                 drop(st);
-                work(Ok(&db));
+                // A panic (a bug) fails this read only (its reply, dropped while
+                // unwinding, tells its caller).
+                let _ = catch_unwind(AssertUnwindSafe(|| work(Ok(&db))));
                 st = self.state();
                 continue;
             }

@@ -12,6 +12,7 @@ use super::types::from_sqlite;
 use crate::error::{Error, Result};
 use crate::value::{Row, Value};
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -139,15 +140,19 @@ pub fn start(
     std::thread::Builder::new()
         .name("ormkit-sqlite-stream".into())
         .spawn(move || {
-            if let Err(e) = produce(
-                &path,
-                uri,
-                busy_timeout,
-                &sql,
-                &params,
-                batch_size,
-                &serving,
-            ) {
+            let made = catch_unwind(AssertUnwindSafe(|| {
+                produce(
+                    &path,
+                    uri,
+                    busy_timeout,
+                    &sql,
+                    &params,
+                    batch_size,
+                    &serving,
+                )
+            }))
+            .unwrap_or_else(|_| Err(Error::internal("the stream thread failed")));
+            if let Err(e) = made {
                 if let Some(reply) = serving.next_live() {
                     reply(Err(e));
                 }

@@ -31,6 +31,7 @@ use rusqlite::InterruptHandle;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ffi::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -160,7 +161,11 @@ impl Writer {
                 task.fail(closed());
                 continue;
             };
-            let replies = deferring(|| self.perform(db, task));
+            let replies = deferring(|| {
+                // A panic (a bug) fails this job only: its reply, dropped while
+                // unwinding, tells its caller; the thread goes on.
+                let _ = catch_unwind(AssertUnwindSafe(|| self.perform(db, task)));
+            });
             {
                 let mut st = self.state();
                 if st.run.is_empty() {
