@@ -3,7 +3,7 @@
 //! out as protocol bytes; protocol bytes go in through [`Transport::send`]
 //! and come out of [`Transport::take_output`] as socket bytes.
 
-use std::io::{ErrorKind as IoErrorKind, Read, Write};
+use std::io::{BufRead, ErrorKind as IoErrorKind, Write};
 
 use rustls::ClientConnection;
 
@@ -87,15 +87,20 @@ impl Transport {
 }
 
 fn drain_plaintext(tls: &mut ClientConnection, inbuf: &mut Vec<u8>) -> Result<bool> {
-    let mut chunk = [0u8; 16 * 1024];
+    // Copies straight out of rustls' buffer (BufRead): no scratch buffer to zero.
     loop {
-        match tls.reader().read(&mut chunk) {
-            Ok(0) => return Ok(true),
-            Ok(n) => inbuf.extend_from_slice(&chunk[..n]),
+        let mut reader = tls.reader();
+        let n = match reader.fill_buf() {
+            Ok([]) => return Ok(true),
+            Ok(plain) => {
+                inbuf.extend_from_slice(plain);
+                plain.len()
+            }
             Err(e) if e.kind() == IoErrorKind::WouldBlock => return Ok(false),
             // The peer went away without close_notify: treated as a close.
             Err(e) if e.kind() == IoErrorKind::UnexpectedEof => return Ok(true),
             Err(e) => return Err(tls_failure(e)),
-        }
+        };
+        reader.consume(n);
     }
 }

@@ -129,6 +129,19 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
 
 /// One Python value as a `Value`.
 pub fn to_value(v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    to_value_at_depth(v, 0)
+}
+
+/// Lists nested deeper than this are refused: converting (and later encoding) them
+/// recurses once per level, and a deep enough list would overflow the thread's stack.
+const MAX_NESTING: usize = 256;
+
+fn to_value_at_depth(v: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    if depth > MAX_NESTING {
+        return Err(crate::py::errors::to_pyerr_plain(&Error::data(format!(
+            "a list parameter is nested deeper than {MAX_NESTING} levels"
+        ))));
+    }
     let py = v.py();
     if v.is_none() {
         return Ok(Value::Null);
@@ -146,7 +159,7 @@ pub fn to_value(v: &Bound<'_, PyAny>) -> PyResult<Value> {
     }
     if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
         if v.is_instance(enum_type(py)?)? {
-            return to_value(&v.getattr("value")?);
+            return to_value_at_depth(&v.getattr("value")?, depth + 1);
         }
         return match v.extract::<i64>() {
             Ok(i) => Ok(Value::Int(i)),
@@ -216,19 +229,19 @@ pub fn to_value(v: &Bound<'_, PyAny>) -> PyResult<Value> {
     if let Ok(list) = v.cast::<PyList>() {
         return list
             .iter()
-            .map(|x| to_value(&x))
+            .map(|x| to_value_at_depth(&x, depth + 1))
             .collect::<PyResult<Vec<_>>>()
             .map(Value::Array);
     }
     if let Ok(tuple) = v.cast::<PyTuple>() {
         return tuple
             .iter()
-            .map(|x| to_value(&x))
+            .map(|x| to_value_at_depth(&x, depth + 1))
             .collect::<PyResult<Vec<_>>>()
             .map(Value::Array);
     }
     if v.is_instance(enum_type(py)?)? {
-        return to_value(&v.getattr("value")?);
+        return to_value_at_depth(&v.getattr("value")?, depth + 1);
     }
     if let Ok(b) = v.cast::<PyByteArray>() {
         return Ok(Value::Bytes(b.to_vec()));

@@ -541,3 +541,17 @@ async def test_inline_reads_do_not_starve_other_tasks(sqlite_engine: ormkit.Engi
     done = True
     await task
     assert progressed >= 10
+
+
+async def test_deeply_nested_list_parameter_is_a_clear_error(
+    sqlite_engine: ormkit.Engine,
+) -> None:
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(DataError, match="nested deeper than 256 levels"):
+        await sqlite_engine.execute("SELECT $1", [deep])
+    shallow: list[object] = [1]
+    for _ in range(200):
+        shallow = [shallow]
+    assert (await sqlite_engine.execute("SELECT length($1)", [shallow])).scalar() > 200
