@@ -67,4 +67,5 @@ bench: build
 
 # Long reliability runs (load and soak against the private PostgreSQL server).
 soak: build
+	PROPTEST_CASES=100000 cargo test --release --quiet
 	ORMKIT_SOAK=1 scripts/run_tests.sh -m soak tests/reliability

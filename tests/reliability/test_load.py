@@ -1,5 +1,5 @@
 """Load: 50 tasks on a pool of 10, mixed reads and writes, for a bounded time (about
-20 s in the default run, ``ORMKIT_LOAD_SECONDS`` to change it; the ``soak`` variant runs
+60 s in the default run, ``ORMKIT_LOAD_SECONDS`` to change it; the ``soak`` variant runs
 ``ORMKIT_SOAK_SECONDS``, 300 by default). Zero errors, no leaked connection, memory
 flat after warm-up (RSS growth under 20 MB), queries per second reported."""
 
@@ -146,7 +146,7 @@ async def test_load(
     app_name: str,
     figure: Callable[[str, str], None],
 ) -> None:
-    seconds = float(os.environ.get("ORMKIT_LOAD_SECONDS", "20"))
+    seconds = float(os.environ.get("ORMKIT_LOAD_SECONDS", "60"))
     await run_load(pg_url, engines, admin, app_name, seconds, figure)
 
 
