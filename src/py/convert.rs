@@ -60,6 +60,11 @@ pub fn json_loads(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     JSON_LOADS.import(py, "json", "loads")
 }
 
+/// Converts the parameters of `sql`; a conversion error names the statement too.
+pub fn statement_params(sql: &str, params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
+    params_to_values(params).map_err(|e| crate::py::errors::attach_statement(e, sql, params))
+}
+
 /// Converts a parameter sequence (list or tuple; None means no parameters).
 pub fn params_to_values(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
     let Some(params) = params else {

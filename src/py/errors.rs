@@ -90,3 +90,29 @@ pub fn with_context(err: &Error, sql: &str, params: Option<&Py<PyAny>>) -> PyErr
         to_pyerr(err, Some(sql), bound.as_ref())
     })
 }
+
+static ERROR_BASE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static SHORTEN_PARAMS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Adds the statement and its (shortened) parameters to an `ormkit.errors.Error`
+/// raised before the statement was sent (e.g. a parameter that cannot be converted).
+pub fn attach_statement(err: PyErr, sql: &str, params: Option<&Bound<'_, PyAny>>) -> PyErr {
+    Python::attach(|py| {
+        let value = err.value(py);
+        let is_ours = ERROR_BASE
+            .import(py, "ormkit.errors", "Error")
+            .and_then(|base| value.is_instance(base))
+            .unwrap_or(false);
+        if is_ours && value.getattr("sql").map(|s| s.is_none()).unwrap_or(false) {
+            let _ = value.setattr("sql", sql);
+            if let Some(p) = params {
+                if let Ok(shorten) = SHORTEN_PARAMS.import(py, "ormkit.errors", "shorten_params") {
+                    if let Ok(text) = shorten.call1((p,)) {
+                        let _ = value.setattr("params", text);
+                    }
+                }
+            }
+        }
+        err
+    })
+}

@@ -7,7 +7,7 @@
 //! after the Rust state is updated and its borrow released, so re-entrant calls
 //! from asyncio (e.g. `pause_writing` inside `transport.write`) are safe.
 
-use super::convert::params_to_values;
+use super::convert::{params_to_values, statement_params};
 use super::errors::{to_pyerr, to_pyerr_plain};
 use super::result::QueryResult;
 use crate::error::Error;
@@ -512,7 +512,7 @@ impl PgProtocol {
         sql: String,
         params: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let values = params_to_values(params.as_ref())?;
+        let values = statement_params(&sql, params.as_ref())?;
         let params = params.map(|p| p.unbind());
         Self::start_job(slf, sql, params, Job::Query, |c, sql| c.query(sql, values))
     }
@@ -546,7 +546,7 @@ impl PgProtocol {
         portal: String,
         max_rows: usize,
     ) -> PyResult<Py<PyAny>> {
-        let values = params_to_values(params.as_ref())?;
+        let values = statement_params(&sql, params.as_ref())?;
         let params = params.map(|p| p.unbind());
         Self::start_job(slf, sql, params, Job::Chunk, |c, sql| {
             c.portal_open(sql, values, &portal, max_rows)

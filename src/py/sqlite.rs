@@ -6,7 +6,7 @@
 //! crossing each way). Work that has to wait for a connection is withdrawn when
 //! its future is cancelled (`runtime::OnCancel`).
 
-use super::convert::params_to_values;
+use super::convert::{params_to_values, statement_params};
 use super::errors::{to_pyerr, to_pyerr_plain, with_context};
 use super::result::QueryResult;
 use super::runtime::{completer, handle, spawn, yield_once, Completer, OnCancel};
@@ -154,7 +154,7 @@ impl SqliteBackend {
         sql: String,
         params: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let values = params_to_values(params.as_ref())?;
+        let values = statement_params(&sql, params.as_ref())?;
         let write = match self.pool.route(&sql, &values) {
             Route::Done(done) => return done_now(py, *done, &sql, params.as_ref()),
             Route::Read => false,
@@ -226,7 +226,7 @@ impl SqliteBackend {
         params: Option<Bound<'_, PyAny>>,
         batch_size: usize,
     ) -> PyResult<SqliteStream> {
-        let values = params_to_values(params.as_ref())?;
+        let values = statement_params(&sql, params.as_ref())?;
         let stream = self
             .pool
             .stream(sql.clone(), values, batch_size)
@@ -375,7 +375,7 @@ impl SqliteTransaction {
         sql: String,
         params: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let values = params_to_values(params.as_ref())?;
+        let values = statement_params(&sql, params.as_ref())?;
         let now = self.tx().try_inline(&sql, &values, self.budget);
         if let Some(done) = now {
             return done_now(py, done, &sql, params.as_ref());
@@ -425,7 +425,7 @@ impl SqliteTransaction {
         params: Option<Bound<'_, PyAny>>,
         batch_size: usize,
     ) -> PyResult<SqliteTxStream> {
-        let values = params_to_values(params.as_ref())?;
+        let values = statement_params(&sql, params.as_ref())?;
         if slf.get().tx().is_finished() {
             return Err(to_pyerr_plain(&Error::interface(
                 "the transaction is already finished",

@@ -555,3 +555,15 @@ async def test_deeply_nested_list_parameter_is_a_clear_error(
     for _ in range(200):
         shallow = [shallow]
     assert (await sqlite_engine.execute("SELECT length($1)", [shallow])).scalar() > 200
+
+
+async def test_conversion_errors_name_the_statement(sqlite_engine: ormkit.Engine) -> None:
+    with pytest.raises(DataError) as exc:
+        await sqlite_engine.execute("SELECT $1, $2", [1, 2**64])
+    assert exc.value.sql == "SELECT $1, $2"
+    assert exc.value.params is not None and "18446744073709551616" in exc.value.params
+    assert "[SQL: SELECT $1, $2]" in str(exc.value)
+    async with sqlite_engine.transaction() as tx:
+        with pytest.raises(ProgrammingError) as bad_type:
+            await tx.execute("SELECT $1", [object()])
+    assert bad_type.value.sql == "SELECT $1"
