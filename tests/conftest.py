@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from backends import ALL_BACKENDS, SQLITE_BACKENDS, backend_url
+from fake_pg.support import EngineFactory, engine_factory
 from pg_cluster import ensure_cluster
 
 import ormkit
@@ -22,6 +23,23 @@ import ormkit
 def pg_cluster() -> dict[str, str]:
     """The private PostgreSQL server (started on first use when not given by make test)."""
     return ensure_cluster()
+
+
+@pytest.fixture
+async def engines() -> AsyncIterator[EngineFactory]:
+    """Engines opened through the factory are closed after the test."""
+    async with engine_factory() as factory:
+        yield factory
+
+
+@pytest.fixture
+async def admin(pg_cluster: dict[str, str]) -> AsyncIterator[ormkit.Engine]:
+    """A superuser engine over the private server's unix socket, to watch the server."""
+    engine = await ormkit.create_engine(pg_cluster["ORMKIT_TEST_PG_ADMIN_URL"])
+    try:
+        yield engine
+    finally:
+        await engine.close()
 
 
 @pytest.fixture

@@ -27,15 +27,6 @@ async def engine(pg_url: str) -> AsyncIterator[ormkit.Engine]:
 
 
 @pytest.fixture
-async def admin(pg_cluster: dict[str, str]) -> AsyncIterator[ormkit.Engine]:
-    e = await create_engine(pg_cluster["ORMKIT_TEST_PG_ADMIN_URL"])
-    try:
-        yield e
-    finally:
-        await e.close()
-
-
-@pytest.fixture
 async def table(engine: ormkit.Engine) -> AsyncIterator[str]:
     name = f"hot_{uuid.uuid4().hex[:12]}"
     await engine.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, v text)")

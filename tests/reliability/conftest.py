@@ -13,9 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from fake_pg.proxy import FaultProxy
-from fake_pg.support import EngineFactory, engine_factory, unique
-
-import ormkit
+from fake_pg.support import unique
 
 # (test, figure, value) measured by the tests, printed in pytest's summary.
 FIGURES: list[tuple[str, str, str]] = []
@@ -54,21 +52,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "soak" in item.keywords:
             item.add_marker(skip)
-
-
-@pytest.fixture
-async def engines() -> AsyncIterator[EngineFactory]:
-    async with engine_factory() as factory:
-        yield factory
-
-
-@pytest.fixture
-async def admin(pg_cluster: dict[str, str]) -> AsyncIterator[ormkit.Engine]:
-    engine = await ormkit.create_engine(pg_cluster["ORMKIT_TEST_PG_ADMIN_URL"])
-    try:
-        yield engine
-    finally:
-        await engine.close()
 
 
 @pytest.fixture
