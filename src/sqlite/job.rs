@@ -100,6 +100,14 @@ impl<T> Slot<T> {
         inner.reply.take()
     }
 
+    /// Takes the reply to answer it without running the job (its timer, if
+    /// any, is the caller or no longer needed).
+    fn take_expired(&self) -> Option<Reply<T>> {
+        let mut inner = self.lock();
+        inner.timer = None;
+        inner.reply.take()
+    }
+
     /// Whether nobody took the reply yet.
     pub fn is_waiting(&self) -> bool {
         self.lock().reply.is_some()
@@ -119,8 +127,11 @@ impl<T: Send + 'static> Slot<T> {
         let slot = self.clone();
         let task = runtime.spawn(async move {
             tokio::time::sleep(after).await;
-            if slot.expire(error()) {
+            // Counted before the reply is sent, so a caller woken by the
+            // timeout already sees it in `engine.stats()`.
+            if let Some(reply) = slot.take_expired() {
                 counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                reply(Err(error()));
             }
         });
         let mut inner = self.lock();
@@ -139,12 +150,7 @@ impl<T: Send> Abandon for Slot<T> {
     }
 
     fn expire(&self, error: Error) -> bool {
-        let reply = {
-            let mut inner = self.lock();
-            inner.timer = None;
-            inner.reply.take()
-        };
-        match reply {
+        match self.take_expired() {
             Some(reply) => {
                 reply(Err(error));
                 true
