@@ -377,22 +377,10 @@ class Query(Generic[T]):
     def _rows(self, limit: int | None) -> tuple[Select, dict[str, Any]]:
         """The SELECT for row terminals and its loading plan. With a LIMIT/OFFSET and a
         joined collection, the limit applies to the parents: ``pk IN (SELECT pk …)``."""
-        from ormkit.orm.loading import build_plan, has_joined_collection
+        from ormkit.orm.loading import build_plan, limit_parents
 
         plan = build_plan(self._model, self._options)
-        limited = self._copy(limit=limit)
-        if (limit is None and self._offset is None) or not has_joined_collection(plan):
-            return limited._select(), plan
-        model: Any = self._model
-        pk = model.__primary_key__
-        if not isinstance(pk, str):
-            from ormkit.orm.loading import demote_joined
-
-            demote_joined(plan)
-            return limited._select(), plan
-        column = model.__columns__[pk].expr
-        inner = limited._select().with_only_columns(column)
-        return self._select(limited=False).where(column.in_(inner)), plan
+        return limit_parents(self._model, self._copy(limit=limit)._select(), plan), plan
 
     async def _load(self, limit: int | None) -> list[T]:
         fast = self._rows_template(limit)

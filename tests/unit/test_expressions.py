@@ -205,3 +205,26 @@ def test_reserved_and_mixed_case_columns() -> None:
 def test_columns_of_other_models_need_a_join() -> None:
     with pytest.raises(ValueError, match="Post is not part of this statement"):
         select(User).where(Post.title == "x").to_sql("postgresql")
+
+
+def test_row_values_compare_composite_keys() -> None:
+    from ormkit.sql.expressions import tuple_
+
+    row = tuple_(User.id, User.name)
+    assert where("postgresql", row.in_([(1, "a"), (2, "b")])) == (
+        "(id, name) IN (($1, $2), ($3, $4))",
+        [1, "a", 2, "b"],
+    )
+    assert where("sqlite", row.in_([(1, "a")])) == ("(id, name) IN ((?, ?))", [1, "a"])
+    assert where("sqlite", row.in_([])) == ("1 = 0", [])
+    inner = select(User.id, User.name).where(User.age > 3).limit(2)
+    assert where("postgresql", row.in_(inner)) == (
+        "(id, name) IN (SELECT id, name FROM users WHERE age > $1 LIMIT $2)",
+        [3, 2],
+    )
+    with pytest.raises(ValueError, match="tuples of 2 values"):
+        row.in_([(1,)])
+    with pytest.raises(TypeError, match="list of tuples"):
+        row.in_("ab")
+    with pytest.raises(ValueError, match="at least one"):
+        tuple_()

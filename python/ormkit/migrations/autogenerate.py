@@ -40,6 +40,7 @@ from ormkit.migrations.operations import (
     conv,
 )
 from ormkit.migrations.version_table import VERSION_TABLE
+from ormkit.orm.foreign_keys import foreign_key_groups
 from ormkit.schema.introspect import Inspector, normalise_type
 
 __all__ = [
@@ -264,18 +265,17 @@ def model_schema(models: Iterable[type[Any]], dialect: str) -> dict[str, TableSp
                 )
             elif info.unique and not sole_pk:
                 spec.uniques.append(UniqueSpec(conv(f"uq_{table}_{info.name}"), [info.name]))
-            fk = info.foreign_key
-            if fk is not None:
-                spec.foreign_keys.append(
-                    ForeignKeySpec(
-                        conv(f"fk_{table}_{info.name}_{fk.table}"),
-                        [info.name],
-                        fk.table,
-                        [fk.column],
-                        fk.ondelete,
-                        fk.onupdate,
-                    )
+        for fk in foreign_key_groups(model):
+            spec.foreign_keys.append(
+                ForeignKeySpec(
+                    conv(f"fk_{table}_{'_'.join(fk.names)}_{fk.table}"),
+                    list(fk.names),
+                    fk.table,
+                    list(fk.referenced),
+                    fk.ondelete,
+                    fk.onupdate,
                 )
+            )
         out[table] = spec
     return out
 

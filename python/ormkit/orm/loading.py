@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ormkit._ormkit import QueryResult
     from ormkit.orm.unit_of_work import UnitOfWork
+    from ormkit.sql.statements import Select
     from ormkit.types import Converter
 
 __all__ = [
@@ -280,9 +281,29 @@ def has_joined_collection(plan: dict[str, PlanNode]) -> bool:
     return False
 
 
-def demote_joined(plan: dict[str, PlanNode]) -> None:
-    """Turn the joined steps of ``plan`` into selectin ones (in place)."""
-    for node in plan.values():
-        if node.strategy == "joined":
-            node.strategy = "selectin"
-        demote_joined(node.children)
+def limit_parents(model: type[Any], stmt: Select, plan: dict[str, PlanNode]) -> Select:
+    """``stmt`` ready to load ``plan``. With a LIMIT/OFFSET and a joined collection the
+    limit must count parents, not joined rows: ``pk IN (SELECT pk … LIMIT …)`` (a row
+    value for a composite primary key)."""
+    if (stmt._limit is None and stmt._offset is None) or not has_joined_collection(plan):
+        return stmt
+    from ormkit.sql.expressions import tuple_
+
+    pk = model.__primary_key__
+    if isinstance(pk, str):
+        column: Any = model.__columns__[pk].expr
+        inner = stmt.with_only_columns(column)
+    else:
+        key = [model.__columns__[k].expr for k in pk]
+        column = tuple_(*key)
+        inner = stmt.with_only_columns(*key)
+    outer = stmt._clone()
+    outer._limit = None
+    outer._offset = None
+    return outer.where(column.in_(inner))
+
+
+def limited_select(model: type[Any], stmt: Select) -> tuple[Select, dict[str, PlanNode]]:
+    """The statement and loading plan of ``session.execute(select(model).options(...))``."""
+    plan = build_plan(model, stmt._options)
+    return limit_parents(model, stmt, plan), plan

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ormkit.orm.fields import Mapped
+from ormkit.orm.foreign_keys import ForeignKeyGroup, foreign_key_groups
 from ormkit.sql.expressions import ColumnExpr, OrderBy
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class RelationshipProperty(Mapped[T]):
         order_by: Any,
         cascade: frozenset[str],
         target: Any,
-        foreign_key: str | None,
+        foreign_key: str | Sequence[str] | None,
     ) -> None:
         self.back_populates = back_populates
         self.uselist = uselist
@@ -112,7 +113,7 @@ def relationship(
     order_by: Any = None,
     cascade: str | Sequence[str] | None = None,
     target: str | type | None = None,
-    foreign_key: str | None = None,
+    foreign_key: str | Sequence[str] | None = None,
 ) -> Any:
     """Declare a relationship to another model.
 
@@ -120,9 +121,13 @@ def relationship(
     collection, ``Mapped["User"]`` / ``Mapped["User | None"]`` a single object) or from
     ``target=``. ``secondary`` names the association table (or model) of a
     many-to-many relationship. ``foreign_key`` names the foreign-key column (on either
-    model) when two models are linked by more than one. ``lazy`` is the default loader:
-    ``"raise"`` (reading an unloaded relationship raises), ``"select"``,
-    ``"selectin"``, ``"joined"`` or ``"noload"``. ``order_by`` orders collections
+    model) when two models are linked by more than one; for a composite foreign key,
+    name one of its columns or give all of them as a tuple. A composite foreign key
+    (one ``ForeignKey`` per column of the target's composite primary key, see
+    :mod:`ormkit.orm.foreign_keys`) makes a relationship that joins on all its columns.
+    ``lazy`` is the default loader: ``"raise"`` (reading an unloaded relationship
+    raises), ``"select"``, ``"selectin"``, ``"joined"`` or ``"noload"``. ``order_by``
+    orders collections
     (``"-created_at"`` or an expression); ``cascade`` is e.g. ``"all, delete-orphan"``.
     """
     if back_populates is not None and not isinstance(back_populates, str):
@@ -132,6 +137,17 @@ def relationship(
         )
     if lazy not in LAZY_STRATEGIES:
         raise ValueError(f"lazy must be one of {sorted(LAZY_STRATEGIES)}, got {lazy!r}")
+    if foreign_key is not None and not isinstance(foreign_key, str):
+        if (
+            isinstance(foreign_key, Sequence)
+            and foreign_key
+            and all(isinstance(k, str) for k in foreign_key)
+        ):
+            foreign_key = tuple(foreign_key)
+        else:
+            raise TypeError(
+                f"foreign_key must be a column name or a tuple of column names, got {foreign_key!r}"
+            )
     return RelationshipProperty(
         back_populates,
         uselist,
@@ -366,23 +382,34 @@ class RelationshipInfo:
                 )
         self._resolved = True
 
-    def _fk_columns(self, holder: type[Any], referenced: type[Any]) -> list[Any]:
+    def _fk_columns(self, holder: type[Any], referenced: type[Any]) -> list[ForeignKeyGroup]:
+        """The foreign keys (single or composite) of ``holder`` to ``referenced``."""
         table = referenced.__tablename__
-        return [
-            info
-            for info in holder.__columns__.values()
-            if info.foreign_key is not None and info.foreign_key.table == table
-        ]
+        return [g for g in foreign_key_groups(holder) if g.table == table]
 
-    def _referenced_key(self, fk_info: Any, referenced: type[Any]) -> str:
+    def _named(self, groups: list[ForeignKeyGroup]) -> list[ForeignKeyGroup]:
+        """The groups the declaration's ``foreign_key=`` names (one of their columns,
+        or all of them as a tuple)."""
+        named = self._declaration.foreign_key
+        if named is None:
+            return groups
+        if isinstance(named, str):
+            return [g for g in groups if named in g.keys]
+        wanted = set(named)
+        return [g for g in groups if set(g.keys) == wanted]
+
+    def _referenced_key(self, group: ForeignKeyGroup, referenced: type[Any]) -> tuple[str, ...]:
         names = referenced.__column_names__
-        key = names.get(fk_info.foreign_key.column)
-        if key is None:
-            raise self._error(
-                f"foreign key {fk_info.key} references {fk_info.foreign_key.target}, "
-                f"which is not a column of {referenced.__name__}"
-            )
-        return str(key)
+        keys = []
+        for name in group.referenced:
+            key = names.get(name)
+            if key is None:
+                raise self._error(
+                    f"foreign key {', '.join(group.keys)} references {group.table}.{name}, "
+                    f"which is not a column of {referenced.__name__}"
+                )
+            keys.append(str(key))
+        return tuple(keys)
 
     def _resolve_direct(self, target: type[Any], uselist: bool | None) -> None:
         model = self.model
@@ -390,8 +417,8 @@ class RelationshipInfo:
         remote = self._fk_columns(target, model)
         named = self._declaration.foreign_key
         if named is not None:
-            local = [c for c in local if c.key == named]
-            remote = [c for c in remote if c.key == named]
+            local = self._named(local)
+            remote = self._named(remote)
             if not local and not remote:
                 raise self._error(
                     f"foreign_key={named!r} is not a foreign key between "
@@ -408,20 +435,20 @@ class RelationshipInfo:
                 raise self._error(self._ambiguous(local))
             if uselist:
                 raise self._error(
-                    f"the foreign key {local[0].key} is on {model.__name__}, so this is "
-                    "many-to-one: annotate it with a single object, not a list"
+                    f"the foreign key {', '.join(local[0].keys)} is on {model.__name__}, "
+                    "so this is many-to-one: annotate it with a single object, not a list"
                 )
             self._direction = Direction.MANY_TO_ONE
             self._uselist = False
-            self._local = (local[0].key,)
-            self._remote = (self._referenced_key(local[0], target),)
+            self._local = local[0].keys
+            self._remote = self._referenced_key(local[0], target)
         elif remote and not local:
             if len(remote) > 1:
                 raise self._error(self._ambiguous(remote))
             self._uselist = True if uselist is None else uselist
             self._direction = Direction.ONE_TO_MANY if self._uselist else Direction.ONE_TO_ONE
-            self._local = (self._referenced_key(remote[0], model),)
-            self._remote = (remote[0].key,)
+            self._local = self._referenced_key(remote[0], model)
+            self._remote = remote[0].keys
         elif local and remote:
             raise self._error(
                 "foreign keys point both ways between "
@@ -433,8 +460,10 @@ class RelationshipInfo:
                 f"{target.__tablename__}; add ForeignKey(...) to a column"
             )
 
-    def _ambiguous(self, candidates: list[Any]) -> str:
-        names = ", ".join(c.key for c in candidates)
+    def _ambiguous(self, candidates: list[ForeignKeyGroup]) -> str:
+        names = ", ".join(
+            "(" + ", ".join(g.keys) + ")" if g.composite else g.keys[0] for g in candidates
+        )
         return f"several foreign keys could link the models ({names}); pass foreign_key='...'"
 
     def _resolve_many_to_many(self, target: type[Any], uselist: bool | None) -> None:
@@ -453,14 +482,14 @@ class RelationshipInfo:
         local = self._fk_columns(secondary, self.model)
         remote = self._fk_columns(secondary, target)
         if self.model is target:
-            named = self._declaration.foreign_key
-            if named is None or named not in {c.key for c in local}:
+            chosen = self._named(local) if self._declaration.foreign_key else []
+            if len(chosen) != 1:
                 raise self._error(
                     "a self-referential many-to-many needs foreign_key= naming the "
                     "association column that points at this side"
                 )
-            local = [c for c in local if c.key == named]
-            remote = [c for c in remote if c.key != named]
+            local = chosen
+            remote = [g for g in remote if g != chosen[0]]
         if len(local) != 1 or len(remote) != 1:
             raise self._error(
                 f"{secondary.__name__} needs exactly one foreign key to each of "
@@ -471,10 +500,10 @@ class RelationshipInfo:
         self._direction = Direction.MANY_TO_MANY
         self._uselist = True
         self._secondary_model = secondary
-        self._secondary_local = (local[0].key,)
-        self._secondary_remote = (remote[0].key,)
-        self._local = (self._referenced_key(local[0], self.model),)
-        self._remote = (self._referenced_key(remote[0], target),)
+        self._secondary_local = local[0].keys
+        self._secondary_remote = remote[0].keys
+        self._local = self._referenced_key(local[0], self.model)
+        self._remote = self._referenced_key(remote[0], target)
 
 
 class RelationshipAttribute:

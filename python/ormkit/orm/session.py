@@ -306,12 +306,14 @@ class AsyncSession(SessionBase):
         entities = stmt._entities
         if len(entities) == 1 and isinstance(entities[0], type):
             model: Any = entities[0]
-            fast = precompiled.select_template(stmt, self.dialect) if type(stmt) is Select else None
+            fast = None
+            if type(stmt) is Select and not stmt._options:
+                fast = precompiled.select_template(stmt, self.dialect)
             if fast is not None:
                 template, values, plan = fast
                 objs = await self._load_template(model, template, values, plan)
             else:
-                objs = await self._load(model, stmt, loading.build_plan(model, ()))
+                objs = await self._load(model, *loading.limited_select(model, stmt))
             return Result([(o,) for o in objs], [model.__name__], len(objs))
         with self._using():
             sql, params = stmt.to_sql(self.dialect)

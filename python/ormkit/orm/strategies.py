@@ -16,8 +16,8 @@ from ormkit.orm import precompiled
 from ormkit.orm.loading import PlanNode, gc_paused, hydrate, set_loaded
 from ormkit.orm.state import model_pk
 from ormkit.query import soft_delete_condition
-from ormkit.sql import Select, and_, or_, select
-from ormkit.sql.expressions import AliasedColumn, Column, OrderBy
+from ormkit.sql import Select, select
+from ormkit.sql.expressions import AliasedColumn, Column, OrderBy, tuple_
 
 if TYPE_CHECKING:
     from ormkit.orm.session import AsyncSession
@@ -317,7 +317,7 @@ def _chunks(keys: list[tuple[Any, ...]], width: int, max_params: int) -> list[li
 def _in(cols: Sequence[Any], keys: list[tuple[Any, ...]]) -> Any:
     if len(cols) == 1:
         return cols[0].in_([k[0] for k in keys])
-    return or_(*(and_(*(c == v for c, v in zip(cols, k, strict=True))) for k in keys))
+    return tuple_(*cols).in_(keys)
 
 
 async def _selectin(session: AsyncSession, rel: Any, parents: list[Any], node: PlanNode) -> None:

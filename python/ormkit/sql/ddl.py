@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ormkit.dialects.base import Dialect, get_dialect
+from ormkit.orm.foreign_keys import foreign_key_groups
 
 __all__ = ["create_all_sql", "create_table_sql", "drop_all_sql", "index_name", "sort_models"]
 
@@ -60,11 +61,10 @@ def create_table_sql(model: type[Any], dialect: str | Dialect) -> list[str]:
     lines = [_column_sql(info, d, inline and info.key == pk_keys[0]) for info in columns.values()]
     if not inline:
         lines.append("PRIMARY KEY (" + ", ".join(q(columns[k].name) for k in pk_keys) + ")")
-    for info in columns.values():
-        fk = info.foreign_key
-        if fk is None:
-            continue
-        line = f"FOREIGN KEY ({q(info.name)}) REFERENCES {q(fk.table)} ({q(fk.column)})"
+    for fk in foreign_key_groups(model):
+        own = ", ".join(q(n) for n in fk.names)
+        referenced = ", ".join(q(n) for n in fk.referenced)
+        line = f"FOREIGN KEY ({own}) REFERENCES {q(fk.table)} ({referenced})"
         if fk.ondelete:
             line += f" ON DELETE {fk.ondelete}"
         if fk.onupdate:

@@ -42,6 +42,7 @@ __all__ = [
     "not_",
     "or_",
     "text",
+    "tuple_",
 ]
 
 T = TypeVar("T")
@@ -576,6 +577,47 @@ class InSubquery(ColumnExpr[bool]):
         sql_ctx.params = ctx.params  # placeholders continue the outer numbering
         inner = self.query._sql(sql_ctx)
         return f"{operand} {'NOT IN' if self.negate else 'IN'} ({inner})"
+
+
+class Tuple(ColumnExpr[Any]):
+    """A row value ``(a, b, …)``, for comparing composite keys: ``tuple_(A.x, A.y).in_(
+    [(1, "a"), (2, "b")])`` or ``.in_(select(...))`` (PostgreSQL and SQLite both take
+    row values)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[ClauseElement, ...]) -> None:
+        self.items = items
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("tuple", tuple(item._key(ctx) for item in self.items))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return "(" + ", ".join(item._sql(ctx) for item in self.items) + ")"
+
+    def in_(self, values: Iterable[Any]) -> ColumnExpr[bool]:
+        """``(a, b) IN ((…), (…))`` from tuples of values (an empty list matches
+        nothing), or ``(a, b) IN (SELECT …)``."""
+        if hasattr(values, "_scope") and hasattr(values, "to_sql"):
+            return InSubquery(self, values, False)
+        if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+            raise TypeError(f"in_() needs a list of tuples, got {type(values).__name__}")
+        width = len(self.items)
+        rows: list[ClauseElement] = []
+        for row in values:
+            if not isinstance(row, tuple | list) or len(row) != width:
+                raise ValueError(f"in_() on a row of {width} needs tuples of {width} values")
+            rows.append(Tuple(tuple(coerce(v) for v in row)))
+        if not rows:
+            return FALSE
+        return InList(self, tuple(rows), False)
+
+
+def tuple_(*items: Any) -> Tuple:
+    """A row value of columns or values, e.g. ``tuple_(Order.region, Order.number)``."""
+    if not items:
+        raise ValueError("tuple_() needs at least one item")
+    return Tuple(tuple(coerce(item) for item in items))
 
 
 def in_list(operand: ClauseElement, values: Iterable[Any], negate: bool) -> ColumnExpr[bool]:

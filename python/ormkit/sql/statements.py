@@ -254,8 +254,23 @@ class Select(_Filtered):
         self._distinct = False
         self._for_update: tuple[bool, bool] | None = None
         self._wrap: str | None = None
+        self._options: tuple[Any, ...] = ()
 
     # -- builders ---------------------------------------------------------------------
+
+    def options(self, *loader_options: Any) -> Select:
+        """Relationship loader options for ``session.execute(select(Model))``:
+        ``selectinload("posts")``, ``joinedload("author")``, ``noload``, ``lazyload``
+        (as ``Query.options``). Only a ``select()`` of one model takes them."""
+        from ormkit.orm.loading import check_options
+
+        model = self._model
+        if model is None or len(self._entities) != 1 or self._entities[0] is not model:
+            raise ValueError("options() applies to select(Model) of one model")
+        check_options(model, loader_options)
+        new = self._clone()
+        new._options = (*self._options, *loader_options)
+        return new
 
     def select_from(self, model: type[Any]) -> Select:
         """Set the model to select from (for ``select(func.count())``)."""
