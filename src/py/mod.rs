@@ -3,6 +3,7 @@
 pub mod convert;
 pub mod errors;
 pub mod pg;
+pub mod pg_inline;
 pub mod result;
 pub mod runtime;
 pub mod sqlite;

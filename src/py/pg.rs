@@ -9,6 +9,7 @@
 
 use super::convert::{params_to_values, statement_params};
 use super::errors::{to_pyerr, to_pyerr_plain};
+use super::pg_inline::{self, InlineWait, Waited};
 use super::result::QueryResult;
 use crate::error::Error;
 use crate::pg::config::{Host, PgConfig};
@@ -19,6 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Parsed connection settings, shared by every connection of a pool.
 #[pyclass(module = "ormkit._ormkit", name = "PgConfig", frozen)]
@@ -176,6 +178,8 @@ pub struct PgProtocol {
     pending: Option<Pending>,
     idle_waiters: Vec<Py<PyAny>>,
     closed: bool,
+    /// Waiting for replies on the loop thread while the loop is idle (`pg_inline`).
+    inline: Option<InlineWait>,
 }
 
 fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -393,8 +397,58 @@ impl PgProtocol {
             });
         }
         Self::flush(slf, Vec::new())?;
+        Self::wait_inline(slf)?;
         Ok(fut)
     }
+
+    /// Waits for the reply of the statement just sent here, on the loop thread, while
+    /// the loop has nothing else to do (see `pg_inline`). Returns with the statement
+    /// complete (its future done) or still pending for asyncio to finish.
+    fn wait_inline(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let (fds, until) = {
+            let this = slf.borrow();
+            let Some(inline) = &this.inline else {
+                return Ok(());
+            };
+            match inline.budget(py) {
+                Ok(Some(budget)) => (inline.fds(), Instant::now() + budget),
+                Ok(None) => return Ok(()),
+                Err(_) => {
+                    // The loop is not what it looked like: keep to the plain path.
+                    drop(this);
+                    slf.borrow_mut().inline = None;
+                    return Ok(());
+                }
+            }
+        };
+        loop {
+            let Waited::Data(bytes) = pg_inline::wait(py, fds, until) else {
+                return Ok(());
+            };
+            let effects = {
+                let mut this = slf.borrow_mut();
+                // A decode error marks the connection broken and queues Closed.
+                let _ = this.conn.feed(&bytes);
+                this.drain_events(py)
+            };
+            Self::flush(slf, effects)?;
+            let this = slf.borrow();
+            if this.pending.is_none() || this.closed {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Whether inline waits are allowed: `ORMKIT_PG_INLINE_WAIT=0` turns them off (to
+/// compare, or to rule them out when chasing a problem).
+fn inline_enabled(py: Python<'_>) -> PyResult<bool> {
+    let value = py
+        .import(intern!(py, "os"))?
+        .getattr(intern!(py, "environ"))?
+        .call_method1(intern!(py, "get"), ("ORMKIT_PG_INLINE_WAIT",))?;
+    Ok(value.is_none() || value.extract::<String>().map(|v| v != "0").unwrap_or(true))
 }
 
 /// A future that is already resolved with `value`.
@@ -420,6 +474,7 @@ impl PgProtocol {
             pending: None,
             idle_waiters: Vec::new(),
             closed: false,
+            inline: None,
         }
     }
 
@@ -430,9 +485,16 @@ impl PgProtocol {
         // Called by the event loop that owns the transport: bind what every
         // statement needs once.
         let write = transport.bind(py).getattr(intern!(py, "write"))?.unbind();
-        let create_future = future_factory(&running_loop(py)?)?;
+        let event_loop = running_loop(py)?;
+        let create_future = future_factory(&event_loop)?;
+        let inline = if inline_enabled(py)? {
+            InlineWait::new(&event_loop, transport.bind(py))?
+        } else {
+            None
+        };
         let effects = {
             let mut this = slf.borrow_mut();
+            this.inline = inline;
             this.transport = Some(transport);
             this.write = Some(write);
             this.create_future = Some(create_future);

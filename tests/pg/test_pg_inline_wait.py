@@ -1,0 +1,121 @@
+"""Replies read on the loop thread while the loop is idle (src/py/pg_inline.rs): a
+statement sent with nothing else to do completes before `query()` returns; anything
+else that wants the loop — a ready callback, a due timer, another socket, a slow
+reply — gets it, and the statement completes through asyncio as before."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+from fake_pg.support import EngineFactory
+
+import ormkit
+from ormkit._pg import PgBackend
+
+pytestmark = pytest.mark.pg
+
+
+def _proto(engine: ormkit.Engine) -> object:
+    backend = engine._backend
+    assert isinstance(backend, PgBackend)
+    (conn,) = backend.pool.idle
+    return conn.proto
+
+
+@pytest.fixture
+def no_inline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("ORMKIT_PG_INLINE_WAIT", "0")
+    yield
+
+
+async def test_an_idle_loop_gets_the_reply_before_query_returns(
+    pg_url: str, engines: EngineFactory
+) -> None:
+    engine = await engines(pg_url, max_connections=1, min_connections=1)
+    proto = _proto(engine)
+    fut = proto.query("SELECT $1::int AS n", [41])  # type: ignore[attr-defined]
+    assert fut.done() and fut.result().scalar() == 41
+    # A callback waiting to run: the loop is not idle, the statement waits for asyncio.
+    asyncio.get_running_loop().call_soon(lambda: None)
+    fut = proto.query("SELECT 2")  # type: ignore[attr-defined]
+    assert not fut.done()
+    assert (await fut).scalar() == 2
+
+
+@pytest.mark.usefixtures("no_inline")
+async def test_inline_waits_can_be_turned_off(pg_url: str, engines: EngineFactory) -> None:
+    engine = await engines(pg_url, max_connections=1, min_connections=1)
+    fut = _proto(engine).query("SELECT 1")  # type: ignore[attr-defined]
+    assert not fut.done()
+    assert (await fut).scalar() == 1
+
+
+async def test_a_slow_reply_completes_through_asyncio(pg_url: str, engines: EngineFactory) -> None:
+    engine = await engines(pg_url, max_connections=1, min_connections=1)
+    fut = _proto(engine).query("SELECT pg_sleep(0.15), 'late' AS v")  # type: ignore[attr-defined]
+    assert not fut.done()  # the wait here stops long before 150 ms
+    assert (await fut).column("v") == ["late"]
+
+
+async def test_timers_fire_on_time_during_a_stream_of_queries(
+    pg_url: str, engines: EngineFactory
+) -> None:
+    engine = await engines(pg_url, max_connections=1)
+    await engine.execute("SELECT 1")
+    lateness: list[float] = []
+
+    async def ticker() -> None:
+        for _ in range(20):
+            due = time.perf_counter() + 0.005
+            await asyncio.sleep(0.005)
+            lateness.append(time.perf_counter() - due)
+
+    tick = asyncio.create_task(ticker())
+    count = 0
+    while not tick.done():
+        assert (await engine.execute("SELECT $1::int", [count])).scalar() == count
+        count += 1
+    await tick
+    assert count > 20 and len(lateness) == 20
+    # A timer is never held up behind a wait here (sleeping is never precise: the
+    # bound only rules out waits as long as this module's 20 ms limit).
+    assert sorted(lateness)[len(lateness) // 2] < 0.015
+
+
+async def test_another_connection_is_served_while_one_waits(
+    pg_url: str, engines: EngineFactory
+) -> None:
+    engine = await engines(pg_url, max_connections=2, min_connections=2)
+    started = time.perf_counter()
+    slow = asyncio.create_task(engine.execute("SELECT pg_sleep(0.3), 'slow'"))
+    await asyncio.sleep(0)
+    fast = [(await engine.execute("SELECT $1::int", [i])).scalar() for i in range(50)]
+    assert fast == list(range(50))
+    assert time.perf_counter() - started < 0.3 and not slow.done()
+    assert (await slow).tuples()[0][1] == "slow"
+
+
+async def test_a_timeout_still_cancels(pg_url: str, engines: EngineFactory) -> None:
+    engine = await engines(pg_url, max_connections=1)
+    t0 = time.perf_counter()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await engine.execute("SELECT pg_sleep(2)")
+    assert time.perf_counter() - t0 < 0.5
+    assert (await engine.execute("SELECT 'next'")).scalar() == "next"
+
+
+async def test_large_results_and_errors_arrive_whole(pg_url: str, engines: EngineFactory) -> None:
+    engine = await engines(pg_url, max_connections=1)
+    res = await engine.execute(
+        "SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 20000) AS g"
+    )
+    assert len(res) == 20000 and res.column("g")[-1] == 20000
+    with pytest.raises(ormkit.ProgrammingError, match="no_such_table"):
+        await engine.execute("SELECT * FROM no_such_table")
+    async with await engine.transaction() as tx:
+        assert (await tx.execute("SELECT 3")).scalar() == 3
+    assert (await engine.execute("SELECT 4")).scalar() == 4
