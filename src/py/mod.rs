@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod errors;
+pub mod loop_idle;
 pub mod pg;
 pub mod pg_inline;
 pub mod result;

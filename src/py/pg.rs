@@ -9,7 +9,7 @@
 
 use super::convert::{params_to_values, statement_params};
 use super::errors::{to_pyerr, to_pyerr_plain};
-use super::pg_inline::{self, InlineWait, Waited};
+use super::pg_inline::{self, InlineWait};
 use super::result::QueryResult;
 use crate::error::Error;
 use crate::pg::config::{Host, PgConfig};
@@ -423,7 +423,7 @@ impl PgProtocol {
             }
         };
         loop {
-            let Waited::Data(bytes) = pg_inline::wait(py, fds, until) else {
+            let Some(bytes) = pg_inline::read(py, fds, until) else {
                 return Ok(());
             };
             let effects = {
@@ -439,16 +439,6 @@ impl PgProtocol {
             }
         }
     }
-}
-
-/// Whether inline waits are allowed: `ORMKIT_PG_INLINE_WAIT=0` turns them off (to
-/// compare, or to rule them out when chasing a problem).
-fn inline_enabled(py: Python<'_>) -> PyResult<bool> {
-    let value = py
-        .import(intern!(py, "os"))?
-        .getattr(intern!(py, "environ"))?
-        .call_method1(intern!(py, "get"), ("ORMKIT_PG_INLINE_WAIT",))?;
-    Ok(value.is_none() || value.extract::<String>().map(|v| v != "0").unwrap_or(true))
 }
 
 /// A future that is already resolved with `value`.
@@ -487,11 +477,7 @@ impl PgProtocol {
         let write = transport.bind(py).getattr(intern!(py, "write"))?.unbind();
         let event_loop = running_loop(py)?;
         let create_future = future_factory(&event_loop)?;
-        let inline = if inline_enabled(py)? {
-            InlineWait::new(&event_loop, transport.bind(py))?
-        } else {
-            None
-        };
+        let inline = InlineWait::new(&event_loop, transport.bind(py))?;
         let effects = {
             let mut this = slf.borrow_mut();
             this.inline = inline;

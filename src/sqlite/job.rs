@@ -176,6 +176,12 @@ where
     })
 }
 
+/// Replies `out` now, or after the current [`deferring`] scope when called on a
+/// connection thread (so the caller never sees the thread still busy).
+pub fn reply_deferred<T: Send + 'static>(reply: Reply<T>, out: Result<T>) {
+    deliver(Box::new(move || reply(out)));
+}
+
 /// A reply ready to be sent.
 pub type Sending = Box<dyn FnOnce()>;
 

@@ -22,7 +22,7 @@
 use super::budget::{run_budgeted, Budgeted};
 use super::connection::{bind, is_read_only, run, run_many, Output};
 use super::errors::map;
-use super::job::{flush_deferred, job, Abandon, Db, Reply, Slot, Work};
+use super::job::{flush_deferred, job, reply_deferred, Abandon, Db, Reply, Slot, Work};
 use super::pool::retry_elsewhere;
 use super::types::from_sqlite;
 use super::writer::{batch, Task, Writer};
@@ -210,12 +210,13 @@ impl Transaction {
         self.finished = true;
         let id = self.id;
         let work: Work = Box::new(move |db| {
-            reply(match db {
+            let out = match db {
                 Ok(db) => leave(db, id, commit),
                 Err(e) if commit => Err(e),
                 // A closed connection rolled back whatever was open.
                 Err(_) => Ok(()),
-            })
+            };
+            reply_deferred(reply, out);
         });
         self.writer.end(id, Some(Task::End(work)));
         Ok(())

@@ -156,28 +156,34 @@ impl Writer {
                 stops.push(reply);
                 break;
             }
-            let guard = relock(self.db.lock());
-            let Some(db) = guard.as_ref() else {
-                task.fail(closed());
-                continue;
+            let replies = {
+                let guard = relock(self.db.lock());
+                let Some(db) = guard.as_ref() else {
+                    task.fail(closed());
+                    continue;
+                };
+                deferring(|| {
+                    // A panic (a bug) fails this job only: its reply, dropped while
+                    // unwinding, tells its caller; the thread goes on.
+                    let _ = catch_unwind(AssertUnwindSafe(|| self.perform(db, task)));
+                })
             };
-            let replies = deferring(|| {
-                // A panic (a bug) fails this job only: its reply, dropped while
-                // unwinding, tells its caller; the thread goes on.
-                let _ = catch_unwind(AssertUnwindSafe(|| self.perform(db, task)));
-            });
             {
                 let mut st = self.state();
                 if st.run.is_empty() {
                     st.busy = false;
                 }
             }
+            // The connection is free before the replies go: a caller woken by one
+            // may use it at once from its own thread (`claim`).
             for reply in replies {
                 reply();
             }
             // After the reply: nobody waits for the checkpoint.
             if wal_is_long() {
-                checkpoint(db);
+                if let Some(db) = relock(self.db.lock()).as_ref() {
+                    checkpoint(db);
+                }
             }
         }
         // Closing the connection rolls back a transaction left open.

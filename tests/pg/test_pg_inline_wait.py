@@ -27,7 +27,7 @@ def _proto(engine: ormkit.Engine) -> object:
 
 @pytest.fixture
 def no_inline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("ORMKIT_PG_INLINE_WAIT", "0")
+    monkeypatch.setenv("ORMKIT_INLINE_WAIT", "0")
     yield
 
 

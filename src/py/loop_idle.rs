@@ -1,0 +1,200 @@
+//! Waiting on the event-loop thread while the loop is idle.
+//!
+//! When a statement has been sent to the PostgreSQL server, asyncio would block in `epoll_wait` until the reply's
+//! descriptor is readable, run the read callback, complete the statement's future,
+//! run one more loop pass to wake the awaiting task, and only then resume it. When
+//! the loop has nothing else to do — no callback ready, no timer due before the wait
+//! ends — the same wait can happen on the spot: block in `poll` on the reply's
+//! descriptor *and* the loop's own selector (readable as soon as anything the loop
+//! watches is), handle the reply, and give the caller a future that is already done.
+//! Whenever anything else wants the loop (a ready callback, a timer, another socket,
+//! a signal's wake-up fd) or the reply is slow, the wait stops and the reply arrives
+//! through asyncio as usual: nothing is read twice and nothing is lost.
+//!
+//! Only with asyncio's own selector event loop on a selector that has a descriptor
+//! (epoll, kqueue); other loops (uvloop, a proactor, a custom one) keep the plain
+//! path, and so does everything when `ORMKIT_INLINE_WAIT=0` is set.
+//!
+//! Not used for replies from the SQLite connection threads: there the loop's own
+//! work after handing a job over overlaps with the job, and waiting on the spot
+//! measured no faster (benchmarks/NOTES.md).
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+/// The longest wait done here; a slower reply completes through asyncio.
+pub const MAX_WAIT: Duration = Duration::from_millis(20);
+
+/// An event loop seen from the inside, to tell whether it is idle.
+pub struct IdleLoop {
+    selector: RawFd,
+    event_loop: Py<PyAny>,
+    ready: Py<PyAny>,
+    scheduled: Py<PyAny>,
+}
+
+/// What ended a wait.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Woken {
+    /// The descriptor waited on is readable.
+    Readable,
+    /// Something else wants the loop, the time is up, or a signal came.
+    Yield,
+}
+
+/// Whether inline waits are allowed: `ORMKIT_INLINE_WAIT=0` turns them off (to
+/// compare, or to rule them out when chasing a problem).
+pub fn enabled(py: Python<'_>) -> PyResult<bool> {
+    let value = py
+        .import(intern!(py, "os"))?
+        .getattr(intern!(py, "environ"))?
+        .call_method1(intern!(py, "get"), ("ORMKIT_INLINE_WAIT",))?;
+    Ok(value.is_none() || value.extract::<String>().map(|v| v != "0").unwrap_or(true))
+}
+
+impl IdleLoop {
+    /// `event_loop` seen from the inside, or None when it is not of the supported
+    /// kind or inline waits are turned off.
+    pub fn new(event_loop: &Bound<'_, PyAny>) -> PyResult<Option<Self>> {
+        let py = event_loop.py();
+        if !enabled(py)? {
+            return Ok(None);
+        }
+        let base = py
+            .import(intern!(py, "asyncio.selector_events"))?
+            .getattr(intern!(py, "BaseSelectorEventLoop"))?;
+        if !event_loop.is_instance(&base)? {
+            return Ok(None);
+        }
+        let (Ok(ready), Ok(scheduled), Ok(selector)) = (
+            event_loop.getattr(intern!(py, "_ready")),
+            event_loop.getattr(intern!(py, "_scheduled")),
+            event_loop.getattr(intern!(py, "_selector")),
+        ) else {
+            return Ok(None);
+        };
+        let Ok(selector_fd) = selector
+            .call_method0(intern!(py, "fileno"))
+            .and_then(|fd| fd.extract::<RawFd>())
+        else {
+            return Ok(None); // select/poll selectors have no descriptor to wait on
+        };
+        if selector_fd < 0 {
+            return Ok(None);
+        }
+        Ok(Some(IdleLoop {
+            selector: selector_fd,
+            event_loop: event_loop.clone().unbind(),
+            ready: ready.unbind(),
+            scheduled: scheduled.unbind(),
+        }))
+    }
+
+    /// How long the loop can spare: None when it has other work now (a ready
+    /// callback, a timer due).
+    pub fn budget(&self, py: Python<'_>) -> PyResult<Option<Duration>> {
+        if self.ready.bind(py).len()? != 0 {
+            return Ok(None);
+        }
+        let scheduled = self.scheduled.bind(py);
+        if scheduled.len()? == 0 {
+            return Ok(Some(MAX_WAIT));
+        }
+        let when: f64 = scheduled
+            .get_item(0)?
+            .call_method0(intern!(py, "when"))?
+            .extract()?;
+        let now: f64 = self
+            .event_loop
+            .bind(py)
+            .call_method0(intern!(py, "time"))?
+            .extract()?;
+        let left = when - now;
+        if !left.is_finite() || left <= 0.0 {
+            return Ok(None);
+        }
+        Ok(Some(Duration::from_secs_f64(left).min(MAX_WAIT)))
+    }
+
+    /// The loop's selector descriptor, for [`wait`].
+    pub fn selector(&self) -> RawFd {
+        self.selector
+    }
+}
+
+/// Blocks (without the GIL) until `fd` is readable, the loop's `selector` is
+/// readable for another reason, or `until` passes.
+pub fn wait(py: Python<'_>, fd: RawFd, selector: RawFd, until: Instant) -> Woken {
+    py.detach(move || wait_readable(fd, selector, until))
+}
+
+fn wait_readable(fd: RawFd, selector: RawFd, until: Instant) -> Woken {
+    let mut fds = [
+        libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: selector,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    let left = until.saturating_duration_since(Instant::now());
+    let timeout = libc::timespec {
+        tv_sec: left.as_secs() as libc::time_t,
+        tv_nsec: left.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `fds` is a valid array of two pollfd for the duration of the call;
+    // the timeout is a valid timespec and no signal mask is given.
+    let n = unsafe { libc::ppoll(fds.as_mut_ptr(), 2, &timeout, std::ptr::null()) };
+    // `fd` is also watched by the selector, so the selector alone being readable
+    // means another descriptor; an error or hang-up on `fd` is the loop's to see.
+    if n > 0 && fds[0].revents & libc::POLLIN != 0 {
+        Woken::Readable
+    } else {
+        Woken::Yield
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn readable_descriptor_wakes_the_wait() {
+        let (mut tx, rx) = UnixStream::pair().expect("socketpair");
+        let (_other_tx, other_rx) = UnixStream::pair().expect("socketpair");
+        let until = Instant::now() + Duration::from_millis(5);
+        assert_eq!(
+            wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until),
+            Woken::Yield
+        );
+        tx.write_all(b"x").expect("write");
+        let until = Instant::now() + Duration::from_secs(5);
+        assert_eq!(
+            wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until),
+            Woken::Readable
+        );
+    }
+
+    #[test]
+    fn other_work_for_the_loop_ends_the_wait() {
+        let (_tx, rx) = UnixStream::pair().expect("socketpair");
+        let (mut other_tx, other_rx) = UnixStream::pair().expect("socketpair");
+        other_tx.write_all(b"x").expect("write");
+        let started = Instant::now();
+        let until = started + Duration::from_secs(5);
+        assert_eq!(
+            wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until),
+            Woken::Yield
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+}
