@@ -4,7 +4,7 @@
 //! caller sends it to a connection thread instead: the work done inline is lost.
 //! So a statement that ran over lately is not tried inline again for its next
 //! [`SKIPS`] runs (a bulk insert of 1,000 rows, a 10,000-row select): they go to
-//! the thread at once. The memory is kept with the SQL text's plan
+//! the thread at once; each further overrun in a row doubles that (up to 64×). The memory is kept with the SQL text's plan
 //! (`placeholders::Plans`), which every statement looks up anyway.
 
 use super::connection::{is_transaction_control, run_prepared, Output};
@@ -15,7 +15,7 @@ use crate::value::Value;
 use std::time::Duration;
 
 /// Runs a statement that ran over the budget skips inline.
-const SKIPS: u8 = 16;
+const SKIPS: u16 = 16;
 
 /// What happened to a statement offered to the caller's thread.
 pub enum Budgeted {
@@ -53,6 +53,9 @@ pub fn run_budgeted(
             plan.ran_over(SKIPS);
             Ok(Budgeted::Elsewhere)
         }
-        done => Ok(Budgeted::Ran(Box::new(done))),
+        done => {
+            plan.ran_within();
+            Ok(Budgeted::Ran(Box::new(done)))
+        }
     }
 }

@@ -17,7 +17,7 @@
 
 use lru::LruCache;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The outcome of scanning one SQL text.
@@ -139,7 +139,9 @@ pub fn scan(sql: &str) -> Scan {
 pub struct Plan {
     scan: Scan,
     /// Runs left that go straight to a connection thread.
-    skips: AtomicU8,
+    skips: AtomicU16,
+    /// Overruns in a row (each one doubles the skips of the next, see `ran_over`).
+    overruns: AtomicU8,
 }
 
 /// Plans by SQL text, for the statements of one pool (an LRU of [`CAPACITY`]).
@@ -171,9 +173,23 @@ impl Planned<'_> {
             .is_ok()
     }
 
-    /// The statement ran over the inline budget: its next `runs` runs skip it.
-    pub fn ran_over(&self, runs: u8) {
-        self.plan.skips.store(runs, Ordering::Relaxed);
+    /// The statement ran over the inline budget: its next `runs` runs skip it, and
+    /// twice as many after each further overrun in a row (at most 64 times `runs`),
+    /// so a statement that is always slow costs one wasted inline try per
+    /// `64 * runs` runs instead of one per `runs`.
+    pub fn ran_over(&self, runs: u16) {
+        let row = self.plan.overruns.load(Ordering::Relaxed).min(6);
+        self.plan.overruns.store(row + 1, Ordering::Relaxed);
+        self.plan
+            .skips
+            .store(runs.saturating_mul(1 << row), Ordering::Relaxed);
+    }
+
+    /// The statement ran inline within the budget: the next overrun starts over.
+    pub fn ran_within(&self) {
+        if self.plan.overruns.load(Ordering::Relaxed) != 0 {
+            self.plan.overruns.store(0, Ordering::Relaxed);
+        }
     }
 }
 
@@ -217,7 +233,8 @@ impl Plans {
         };
         let plan = Arc::new(Plan {
             scan: scanned,
-            skips: AtomicU8::new(0),
+            skips: AtomicU16::new(0),
+            overruns: AtomicU8::new(0),
         });
         self.cache().put(sql.into(), plan.clone());
         Planned { plan, sql }
@@ -331,5 +348,17 @@ mod tests {
         assert!(b.skip_inline());
         assert!(plans.plan("SELECT $1").skip_inline());
         assert!(!b.skip_inline());
+        // Overruns in a row double the skips; a run within the budget resets them.
+        a.ran_over(2);
+        let skipped =
+            |p: &Planned<'_>| std::iter::from_fn(|| p.skip_inline().then_some(())).count();
+        assert_eq!(skipped(&a), 4);
+        for _ in 0..10 {
+            a.ran_over(2);
+        }
+        assert_eq!(skipped(&a), 128);
+        a.ran_within();
+        a.ran_over(2);
+        assert_eq!(skipped(&a), 2);
     }
 }
