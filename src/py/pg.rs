@@ -180,6 +180,8 @@ pub struct PgProtocol {
     closed: bool,
     /// Waiting for replies on the loop thread while the loop is idle (`pg_inline`).
     inline: Option<InlineWait>,
+    /// The buffer of those reads, kept between statements.
+    inline_buf: Vec<u8>,
 }
 
 fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -422,22 +424,30 @@ impl PgProtocol {
                 }
             }
         };
-        loop {
-            let Some(bytes) = pg_inline::read(py, fds, until) else {
-                return Ok(());
+        let mut buf = std::mem::take(&mut slf.borrow_mut().inline_buf);
+        let done = loop {
+            let Some(len) = pg_inline::read(py, fds, until, &mut buf) else {
+                break Ok(());
             };
             let effects = {
                 let mut this = slf.borrow_mut();
                 // A decode error marks the connection broken and queues Closed.
-                let _ = this.conn.feed(&bytes);
+                let _ = this.conn.feed(&buf[..len]);
                 this.drain_events(py)
             };
-            Self::flush(slf, effects)?;
+            if let Err(e) = Self::flush(slf, effects) {
+                break Err(e);
+            }
             let this = slf.borrow();
             if this.pending.is_none() || this.closed {
-                return Ok(());
+                break Ok(());
             }
+        };
+        // A large reply is not worth keeping a large buffer for.
+        if buf.capacity() <= 4 * pg_inline::CHUNK {
+            slf.borrow_mut().inline_buf = buf;
         }
+        done
     }
 }
 
@@ -465,6 +475,7 @@ impl PgProtocol {
             idle_waiters: Vec::new(),
             closed: false,
             inline: None,
+            inline_buf: Vec::new(),
         }
     }
 

@@ -10,7 +10,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 /// Bytes read per `recv`.
-const CHUNK: usize = 64 * 1024;
+pub const CHUNK: usize = 64 * 1024;
 
 /// A connection's socket and its idle-loop view, bound once per connection.
 pub struct InlineWait {
@@ -70,20 +70,31 @@ impl InlineWait {
     }
 }
 
-/// Waits until the socket has bytes (returned), or returns None when the wait must
-/// end: something else wants the loop, the time is up, or the socket has news (EOF,
-/// error) that the transport must see.
-pub fn read(py: Python<'_>, (sock, selector): (RawFd, RawFd), until: Instant) -> Option<Vec<u8>> {
+/// Waits until the socket has bytes and reads them into `buf` (returning how many),
+/// or returns None when the wait must end: something else wants the loop, the time
+/// is up, or the socket has news (EOF, error) that the transport must see. `buf`
+/// grows as needed and is kept by the caller for the next read.
+pub fn read(
+    py: Python<'_>,
+    (sock, selector): (RawFd, RawFd),
+    until: Instant,
+    buf: &mut Vec<u8>,
+) -> Option<usize> {
     if wait(py, sock, selector, until) != Woken::Readable {
         return None;
     }
-    py.detach(move || read_available(sock))
+    py.detach(|| read_available(sock, buf))
 }
 
-fn read_available(sock: RawFd) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; CHUNK];
+fn read_available(sock: RawFd, buf: &mut Vec<u8>) -> Option<usize> {
+    if buf.len() < CHUNK {
+        buf.resize(CHUNK, 0);
+    }
     let mut len = 0;
     loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
         // SAFETY: the pointer and length describe the unused tail of `buf`.
         let got = unsafe {
             libc::recv(
@@ -95,9 +106,6 @@ fn read_available(sock: RawFd) -> Option<Vec<u8>> {
         };
         if got > 0 {
             len += got as usize;
-            if len == buf.len() {
-                buf.resize(buf.len() * 2, 0);
-            }
             continue;
         }
         if got < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
@@ -107,9 +115,5 @@ fn read_available(sock: RawFd) -> Option<Vec<u8>> {
         // transport to see; what came before them is delivered.
         break;
     }
-    if len == 0 {
-        return None;
-    }
-    buf.truncate(len);
-    Some(buf)
+    (len > 0).then_some(len)
 }
