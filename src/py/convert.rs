@@ -65,6 +65,17 @@ pub fn statement_params(sql: &str, params: Option<&Bound<'_, PyAny>>) -> PyResul
     params_to_values(params).map_err(|e| crate::py::errors::attach_statement(e, sql, params))
 }
 
+/// Converts the parameter sets of an `executemany`; an error carries `sql` and the
+/// offending set (API.md §7), like [`statement_params`].
+pub fn many_statement_params(sql: &str, seq: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<Value>>> {
+    let mut sets = Vec::new();
+    for item in seq.try_iter()? {
+        let item = item?;
+        sets.push(statement_params(sql, Some(&item))?);
+    }
+    Ok(sets)
+}
+
 /// Converts a parameter sequence (list or tuple; None means no parameters).
 pub fn params_to_values(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
     let Some(params) = params else {

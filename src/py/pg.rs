@@ -7,7 +7,7 @@
 //! after the Rust state is updated and its borrow released, so re-entrant calls
 //! from asyncio (e.g. `pause_writing` inside `transport.write`) are safe.
 
-use super::convert::{params_to_values, statement_params};
+use super::convert::{many_statement_params, statement_params};
 use super::errors::{to_pyerr, to_pyerr_plain};
 use super::pg_inline::{self, InlineWait};
 use super::result::QueryResult;
@@ -584,10 +584,7 @@ impl PgProtocol {
         sql: String,
         seq_of_params: Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
-        let mut sets = Vec::new();
-        for item in seq_of_params.try_iter()? {
-            sets.push(params_to_values(Some(&item?))?);
-        }
+        let sets = many_statement_params(&sql, &seq_of_params)?;
         if sets.is_empty() {
             let py = slf.py();
             return resolved(&slf.borrow(), py, 0i64.into_pyobject(py)?.into_any());

@@ -6,7 +6,7 @@
 //! crossing each way). Work that has to wait for a connection is withdrawn when
 //! its future is cancelled (`runtime::OnCancel`).
 
-use super::convert::{params_to_values, statement_params};
+use super::convert::{many_statement_params, statement_params};
 use super::errors::{to_pyerr, to_pyerr_plain, with_context};
 use super::result::QueryResult;
 use super::runtime::{completer, handle, spawn, yield_once, Completer, OnCancel};
@@ -67,14 +67,6 @@ fn count_or_error(
         Ok(n) => Ok(n.into_pyobject(py)?.into_any().unbind()),
         Err(e) => Err(with_context(&e, sql, None)),
     }
-}
-
-fn many_params(seq: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<Value>>> {
-    let mut sets = Vec::new();
-    for item in seq.try_iter()? {
-        sets.push(params_to_values(Some(&item?))?);
-    }
-    Ok(sets)
 }
 
 /// The reply of a statement: its QueryResult, or its exception with the SQL and
@@ -185,7 +177,7 @@ impl SqliteBackend {
         sql: String,
         seq_of_params: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let sets = many_params(&seq_of_params)?;
+        let sets = many_statement_params(&sql, &seq_of_params)?;
         let (fut, done) = completer(py)?;
         let waits = self
             .pool
@@ -397,7 +389,7 @@ impl SqliteTransaction {
         sql: String,
         seq_of_params: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let sets = many_params(&seq_of_params)?;
+        let sets = many_statement_params(&sql, &seq_of_params)?;
         self.tx().check().map_err(|e| to_pyerr_plain(&e))?;
         let (fut, done) = completer(py)?;
         let waits = self

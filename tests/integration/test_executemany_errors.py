@@ -1,0 +1,41 @@
+"""A parameter set that cannot be converted fails ``executemany`` before anything is
+sent, with the statement and the offending set on the error (API.md §7); on SQLite
+(file and memory) and PostgreSQL, on the engine and inside a transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from backends import ALL_BACKENDS, backend_url
+
+import ormkit
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ormkit.Engine]:
+    eng = await ormkit.create_engine(backend_url(request, request.param, tmp_path))
+    try:
+        yield eng
+    finally:
+        await eng.close()
+
+
+async def test_conversion_errors_carry_the_statement_and_the_set(engine: ormkit.Engine) -> None:
+    table = f"em_{uuid.uuid4().hex[:10]}"
+    await engine.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, n bigint)")
+    sql = f"INSERT INTO {table} (id, n) VALUES ($1, $2)"
+    try:
+        with pytest.raises(ormkit.DataError, match="64-bit") as info:
+            await engine.executemany(sql, [(1, 1), (2, 2**64)])
+        assert info.value.sql == sql
+        assert info.value.params is not None and str(2**64) in str(info.value.params)
+        with pytest.raises(ormkit.ProgrammingError, match="type") as info2:
+            async with engine.transaction() as tx:
+                await tx.executemany(sql, [(3, object())])
+        assert info2.value.sql == sql
+        assert (await engine.execute(f"SELECT count(*) FROM {table}")).scalar() == 0
+    finally:
+        await engine.execute(f"DROP TABLE {table}")
