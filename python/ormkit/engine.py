@@ -21,9 +21,6 @@ __all__ = ["Engine", "Transaction", "create_engine"]
 
 logger = logging.getLogger("ormkit")
 
-# How many statements may complete without suspending before execute() yields once.
-_INLINE_YIELD_EVERY = 32
-
 _FLOAT_OPTIONS = {
     "connect_timeout",
     "command_timeout",
@@ -151,7 +148,6 @@ class Engine:
         self._echo = bool(options.get("echo"))
         self.events = EventBus(self._refresh_observed)
         self._observed = False
-        self._inline_streak = 0
         self._refresh_observed()
         if self._echo:
             _echo_logging()
@@ -181,15 +177,10 @@ class Engine:
         if self._observed:
             return await self._observe(backend.execute, sql, params)
         result = backend.execute(sql, params)
+        # A QueryResult ran at once on this thread (a short SQLite read); the backend
+        # hands every 32nd such read in a row as an awaitable that lets the loop run.
         if result.__class__ is not QueryResult:
             result = await result
-        else:
-            # A read that ran at once on this thread did not yield to the event loop;
-            # yield now and then so a task reading in a loop cannot starve the others.
-            self._inline_streak += 1
-            if self._inline_streak >= _INLINE_YIELD_EVERY:
-                self._inline_streak = 0
-                await asyncio.sleep(0)
         return result  # type: ignore[no-any-return]
 
     async def _observe(
@@ -421,14 +412,8 @@ class Transaction:
         if engine._observed:
             return await engine._observe(tx.execute, sql, params)
         result = tx.execute(sql, params)
-        if result.__class__ is not QueryResult:
+        if result.__class__ is not QueryResult:  # else it ran at once (see Engine.execute)
             result = await result
-        else:
-            # Ran at once (a SQLite read while the writer is free): yield now and then.
-            engine._inline_streak += 1
-            if engine._inline_streak >= _INLINE_YIELD_EVERY:
-                engine._inline_streak = 0
-                await asyncio.sleep(0)
         return result  # type: ignore[no-any-return]
 
     async def stream(

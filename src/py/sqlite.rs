@@ -20,6 +20,7 @@ use crate::value::Value;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyTuple};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -94,6 +95,28 @@ fn withdraw_on_cancel(fut: &Bound<'_, PyAny>, waits: Option<Arc<dyn Abandon>>) -
 pub struct SqliteBackend {
     pool: Arc<SqlitePool>,
     budget: Option<Duration>,
+    /// Reads in a row that ran at once (see [`ran_at_once`]), shared with the
+    /// backend's transactions.
+    streak: Arc<AtomicU32>,
+}
+
+/// Every this many reads that ran at once on the loop thread, one lets the loop run.
+const YIELD_EVERY: u32 = 32;
+
+/// The outcome of a read that ran at once on the loop thread: the QueryResult
+/// itself, except every [`YIELD_EVERY`]-th time in a row, when it comes after one
+/// pass of the event loop, so a task reading in a loop cannot starve the others.
+/// (Writes done at once always let the loop run once: see `execute`.)
+fn ran_at_once<'py>(
+    py: Python<'py>,
+    streak: &AtomicU32,
+    result: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if streak.fetch_add(1, Ordering::Relaxed) + 1 < YIELD_EVERY {
+        return Ok(result);
+    }
+    streak.store(0, Ordering::Relaxed);
+    yield_once(py, result.unbind())
 }
 
 #[pymethods]
@@ -131,7 +154,15 @@ impl SqliteBackend {
                     .unwrap_or_else(|e| Err(Error::internal(format!("open failed: {e}"))))
             },
             move |py, out| match out {
-                Ok(pool) => Ok(Py::new(py, SqliteBackend { pool, budget })?.into_any()),
+                Ok(pool) => Ok(Py::new(
+                    py,
+                    SqliteBackend {
+                        pool,
+                        budget,
+                        streak: Arc::new(AtomicU32::new(0)),
+                    },
+                )?
+                .into_any()),
                 Err(e) => Err(to_pyerr_plain(&e)),
             },
         )
@@ -148,7 +179,10 @@ impl SqliteBackend {
     ) -> PyResult<Bound<'py, PyAny>> {
         let values = statement_params(&sql, params.as_ref())?;
         let write = match self.pool.route(&sql, &values) {
-            Route::Done(done) => return done_now(py, *done, &sql, params.as_ref()),
+            Route::Done(done) => {
+                let result = done_now(py, *done, &sql, params.as_ref())?;
+                return ran_at_once(py, &self.streak, result);
+            }
             Route::Read => false,
             Route::Write => true,
         };
@@ -190,9 +224,10 @@ impl SqliteBackend {
     /// writer is free, otherwise an awaitable of it.
     fn begin<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let budget = self.budget;
+        let streak = self.streak.clone();
         match self.pool.try_begin() {
             Ok(Some(tx)) => {
-                return Ok(Bound::new(py, SqliteTransaction::new(tx, budget))?.into_any())
+                return Ok(Bound::new(py, SqliteTransaction::new(tx, budget, streak))?.into_any())
             }
             Ok(None) => {}
             Err(e) => return Err(to_pyerr(&e, Some("BEGIN IMMEDIATE"), None)),
@@ -200,7 +235,7 @@ impl SqliteBackend {
         let (fut, done) = completer(py)?;
         let reply: Reply<Transaction> = Box::new(move |out| {
             done.complete(out, move |py, out| match out {
-                Ok(tx) => Ok(Py::new(py, SqliteTransaction::new(tx, budget))?.into_any()),
+                Ok(tx) => Ok(Py::new(py, SqliteTransaction::new(tx, budget, streak))?.into_any()),
                 Err(e) => Err(with_context(&e, "BEGIN IMMEDIATE", None)),
             })
         });
@@ -315,13 +350,15 @@ impl SqliteStream {
 pub struct SqliteTransaction {
     tx: Mutex<Transaction>,
     budget: Option<Duration>,
+    streak: Arc<AtomicU32>,
 }
 
 impl SqliteTransaction {
-    fn new(tx: Transaction, budget: Option<Duration>) -> SqliteTransaction {
+    fn new(tx: Transaction, budget: Option<Duration>, streak: Arc<AtomicU32>) -> SqliteTransaction {
         SqliteTransaction {
             tx: Mutex::new(tx),
             budget,
+            streak,
         }
     }
 
@@ -370,7 +407,8 @@ impl SqliteTransaction {
         let values = statement_params(&sql, params.as_ref())?;
         let now = self.tx().try_inline(&sql, &values, self.budget);
         if let Some(done) = now {
-            return done_now(py, done, &sql, params.as_ref());
+            let result = done_now(py, done, &sql, params.as_ref())?;
+            return ran_at_once(py, &self.streak, result);
         }
         self.tx().check().map_err(|e| to_pyerr_plain(&e))?;
         let (fut, done) = completer(py)?;
