@@ -250,7 +250,13 @@ impl PgProtocol {
             (out, write, close)
         };
         if let (Some(bytes), Some(write)) = (&out, &write) {
-            write.bind(py).call1((PyBytes::new(py, bytes),))?;
+            let sent = match &slf.borrow().inline {
+                Some(inline) => inline.send(py, bytes)?,
+                None => 0,
+            };
+            if sent < bytes.len() {
+                write.bind(py).call1((PyBytes::new(py, &bytes[sent..]),))?;
+            }
         }
         for effect in effects {
             match effect {

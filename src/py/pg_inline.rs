@@ -64,6 +64,44 @@ impl InlineWait {
         self.idle.budget(py)
     }
 
+    /// Sends what it can of `data` straight to the socket when the transport has
+    /// nothing buffered (what `transport.write` would do, without its Python
+    /// frames); returns how many bytes went. The rest, if any, is the transport's:
+    /// it buffers it, or meets the error (a broken pipe) and reports it.
+    pub fn send(&self, py: Python<'_>, data: &[u8]) -> PyResult<usize> {
+        if self
+            .write_buffer_size
+            .bind(py)
+            .call0()?
+            .extract::<usize>()?
+            != 0
+        {
+            return Ok(0);
+        }
+        let mut sent = 0;
+        while sent < data.len() {
+            // SAFETY: the pointer and length describe the unsent tail of `data`.
+            let n = unsafe {
+                libc::send(
+                    self.sock,
+                    data[sent..].as_ptr().cast(),
+                    data.len() - sent,
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n > 0 {
+                sent += n as usize;
+            } else if n < 0
+                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+            {
+                continue;
+            } else {
+                break;
+            }
+        }
+        Ok(sent)
+    }
+
     /// The descriptors [`read`] watches: the socket and the loop's selector.
     pub fn fds(&self) -> (RawFd, RawFd) {
         (self.sock, self.idle.selector())
