@@ -339,6 +339,14 @@ class AsyncSession(SessionBase):
             return items
         with self._using():
             uow = self._uow
+            prepared = uow.prepare_plain(items)
+            if prepared is not None:
+                if self._tx is None and uow.plain_one_statement(prepared):
+                    await uow.write_plain(self.engine, prepared)  # atomic by itself
+                else:
+                    async with self._writing() as tx:
+                        await uow.write_plain(tx, prepared)
+                return items
             plan = uow.plan_insert(items)
             if self._tx is None and uow.one_statement(plan):
                 await uow.write_insert(self.engine, plan)  # one INSERT: atomic by itself

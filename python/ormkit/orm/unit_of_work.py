@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Sequence
 from datetime import datetime
 from itertools import chain, repeat
-from operator import itemgetter
+from operator import itemgetter, lt
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ormkit.dialects.base import get_dialect
 from ormkit.errors import InterfaceError, StaleDataError
-from ormkit.orm import cascade, precompiled
+from ormkit.orm import bulk_insert, cascade, precompiled
 from ormkit.orm.loading import gc_paused
 from ormkit.orm.state import (
     InstanceState,
@@ -273,7 +273,7 @@ class UnitOfWork:
         :meth:`insert_alone`): a model without relationships, insert hooks or overridden
         insert/validate methods."""
         model = type(obj)
-        if not _plain_insert_model(model):
+        if not plain_insert_model(model):
             return False
         state = self.states.get(id(obj))
         if state is not None and state.persistent:
@@ -307,6 +307,103 @@ class UnitOfWork:
         state = self.attach(obj)
         if self.journal is not None:
             self.journal.record_insert(state, before)
+
+    def prepare_plain(self, objs: list[Any]) -> bulk_insert.Prepared | None:
+        """``objs`` checked for the fast INSERT of a plain model (see
+        :mod:`ormkit.orm.bulk_insert`), or None: the general path (:meth:`plan_insert`)
+        decides. Pending changes of tracked objects are validated as there."""
+        prepared = bulk_insert.prepare(objs, self.states)
+        if prepared is not None and self.states:
+            self._prevalidate(())
+        return prepared
+
+    def plain_one_statement(self, prepared: bulk_insert.Prepared) -> bool:
+        """Whether :meth:`write_plain` sends one statement (atomic by itself)."""
+        return len(prepared.objs) <= prepared.rows_per_statement(self.dialect)
+
+    async def write_plain(self, runner: Runner, prepared: bulk_insert.Prepared) -> None:
+        """INSERT prepared objects, multi-row, batched under the bind-parameter limit; what
+        the database fills comes back through RETURNING and is set on the objects, which
+        join the identity map batch by batch (a later failure: the caller's rollback
+        puts them back through the journal)."""
+        total = len(prepared.objs)
+        size = prepared.rows_per_statement(self.dialect)
+        width = len(prepared.columns)
+        params = prepared.params
+        for start in range(0, total, size):
+            count = min(size, total - start)
+            template = precompiled.insert_returning(
+                prepared.model, self.dialect, prepared.columns, count, prepared.returning
+            )
+            chunk = params if count == total else params[start * width : (start + count) * width]
+            if not template.in_order:
+                chunk = template.params(chunk)
+            result = await runner.execute(template.sql, chunk)
+            self._take_plain(prepared, start, count, result, template.converters)
+
+    def _take_plain(
+        self,
+        prepared: bulk_insert.Prepared,
+        start: int,
+        count: int,
+        result: QueryResult,
+        converters: tuple[Converter, ...] | None,
+    ) -> None:
+        """Set what RETURNING brought back on the objects of one statement and register
+        them (identity map, snapshots, journal)."""
+        model = prepared.model
+        end = start + count
+        objs = prepared.objs if count == len(prepared.objs) else prepared.objs[start:end]
+        dicts = prepared.dicts if count == len(prepared.objs) else prepared.dicts[start:end]
+        journal = self.journal
+        befores = list(map(dict, dicts)) if journal is not None else []
+        pk = prepared.spec.pk
+        returning = prepared.returning
+        if returning:
+            if len(result) != count:
+                raise InterfaceError(
+                    f"INSERT into {model.__tablename__} returned {len(result)} rows for {count}"
+                )
+            generated_pk = returning[0] == pk and pk not in prepared.columns
+            if len(returning) == 1 and converters is None:
+                # the generated key alone: assigned in VALUES order (ascending)
+                values = result.column(0)
+                if not all(map(lt, values, values[1:])):
+                    values.sort()
+                for d, value in zip(dicts, values, strict=True):
+                    d[pk] = value
+            else:
+                rows = result.tuples(converters)
+                if generated_pk:
+                    if not all(map(lt, rows, rows[1:])):
+                        rows.sort(key=itemgetter(0))
+                else:
+                    by_key = {row[0]: row for row in rows}
+                    try:
+                        rows = [by_key[d[pk]] for d in dicts]
+                    except (KeyError, TypeError):
+                        raise InterfaceError(
+                            f"INSERT into {model.__tablename__} returned rows that do not "
+                            "match the inserted keys"
+                        ) from None
+                for d, row in zip(dicts, rows, strict=True):
+                    d.update(zip(returning, row, strict=True))
+        keys = list(zip(repeat(model), map(itemgetter(pk), dicts)))
+        identity = self.identity
+        fresh: dict[Hashable, Any] = dict(zip(keys, objs, strict=True))
+        if len(fresh) == count and (not identity or identity.keys().isdisjoint(fresh)):
+            identity.update(fresh)
+            made = list(map(InstanceState, objs, keys, repeat(True), map(dict.copy, dicts)))
+            self.states.update(zip(map(id, objs), made, strict=True))
+        else:
+            made = [self.attach(obj) for obj in objs]
+        new = self.new
+        if new:
+            for obj in objs:
+                new.pop(id(obj), None)
+        if journal is not None:
+            for state, before in zip(made, befores, strict=True):
+                journal.record_insert(state, before)
 
     def plan_insert(self, objs: Sequence[Any]) -> cascade.FlushPlan:
         """Check that ``objs`` can be inserted, find what their loaded relationships add,
@@ -397,6 +494,10 @@ class UnitOfWork:
                 await self._insert_model(runner, model, generation)
 
     async def _insert_model(self, runner: Runner, model: type[Any], objs: list[Any]) -> None:
+        prepared = bulk_insert.prepare(objs, self.states)
+        if prepared is not None:
+            await self.write_plain(runner, prepared)
+            return
         for obj in objs:
             if getattr(obj, "before_insert", None) is not None:
                 await run_hook(obj, "before_insert")
@@ -751,7 +852,7 @@ class UnitOfWork:
             self._restore(state, state.snapshot)
 
 
-def _plain_insert_model(model: type[Any]) -> bool:
+def plain_insert_model(model: type[Any]) -> bool:
     """A mapped model without relationships whose insert and validate methods are
     ``Base``'s own (cached on the class)."""
     found: bool | None = model.__dict__.get("_ormkit_plain_insert")
