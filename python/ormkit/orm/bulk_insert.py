@@ -44,6 +44,7 @@ class ColumnSpec:
         "key",
         "max_length",
         "naive",
+        "none",
         "nullable",
         "plain",
     )
@@ -58,6 +59,15 @@ class ColumnSpec:
         self.nullable: bool = info.nullable
         self.has_default: bool = info.default is not None
         self.generated: bool = info.generated
+        #: what a None value means: the column is left out (the database fills it),
+        #: written as NULL, or the general path decides (a default, a missing value)
+        self.none: bool | None
+        if self.has_default:
+            self.none = False
+        elif self.generated:
+            self.none = None
+        else:
+            self.none = self.nullable
 
     def accepts(self, values: Sequence[Any]) -> bool | None:
         """True when every value fits as it is, None when the column is to be left out
@@ -167,21 +177,49 @@ def prepare(objs: list[Any], states: dict[int, Any]) -> Prepared | None:
     spec = model_spec(model)
     if spec is None:
         return None
-    if len(set(map(type, objs))) != 1:
-        return None
-    if states and not states.keys().isdisjoint(map(id, objs)):
-        return None  # tracked already: the general path says what that means
-    dicts = [obj.__dict__ for obj in objs]
     ncols = len(spec.keys)
-    if set(map(len, dicts)) != {ncols}:
-        return None  # a relationship value, a missing column or an attribute of its own
+    if len(objs) == 1:
+        dicts = [objs[0].__dict__]
+        if len(dicts[0]) != ncols or (states and id(objs[0]) in states):
+            return None
+    else:
+        if len(set(map(type, objs))) != 1:
+            return None
+        if states and not states.keys().isdisjoint(map(id, objs)):
+            return None  # tracked already: the general path says what that means
+        dicts = [obj.__dict__ for obj in objs]
+        if set(map(len, dicts)) != {ncols}:
+            return None  # a relationship value, a missing column or an attribute of its own
     try:
         if ncols == 1:
             table: list[Sequence[Any]] = [[d[spec.keys[0]] for d in dicts]]
+        elif len(dicts) == 1:
+            table = [spec.getter(dicts[0])]
         else:
             table = list(zip(*map(spec.getter, dicts), strict=True))
     except KeyError:
         return None
+    checked = _check_one(spec, table[0]) if len(dicts) == 1 else _check(spec, table, dicts)
+    if checked is None:
+        return None
+    columns, omitted, params = checked
+    pk = spec.pk
+    if pk in omitted and not spec.autoincrement:
+        return None  # a key from a server default: match rows the general way
+    if not columns:
+        return None  # DEFAULT VALUES rows: one statement each, the general way
+    # the key comes back first, to match rows on (unless it is not needed at all)
+    returning = (pk, *omitted) if omitted and pk not in omitted else omitted
+    return Prepared(model, spec, list(objs), dicts, columns, params, returning)
+
+
+_Checked = tuple[tuple[str, ...], tuple[str, ...], list[Any]]
+
+
+def _check(
+    spec: ModelSpec, table: list[Sequence[Any]], dicts: list[dict[str, Any]]
+) -> _Checked | None:
+    """Columns written, columns left out and the flat parameters, column by column."""
     written: list[str] = []
     omitted: list[str] = []
     for column, values in zip(spec.columns, table, strict=True):
@@ -189,18 +227,30 @@ def prepare(objs: list[Any], states: dict[int, Any]) -> Prepared | None:
         if ok is False:
             return None
         (written if ok else omitted).append(column.key)
-    pk = spec.pk
-    if pk in omitted and not spec.autoincrement:
-        return None  # a key from a server default: match rows the general way
-    # the key comes back first, to match rows on (unless it is not needed at all)
-    returning = (pk, *omitted) if omitted and pk not in omitted else tuple(omitted)
-    columns = tuple(written)
-    if not columns:
-        return None  # DEFAULT VALUES rows: one statement each, the general way
-    if len(columns) == ncols:
+    if len(written) == len(spec.keys):
         params = list(chain.from_iterable(zip(*table, strict=True)))
-    elif len(columns) == 1:
-        params = list(table[spec.keys.index(columns[0])])
+    elif len(written) == 1:
+        params = list(table[spec.keys.index(written[0])])
     else:
-        params = list(chain.from_iterable(map(itemgetter(*columns), dicts)))
-    return Prepared(model, spec, list(objs), dicts, columns, params, returning)
+        params = list(chain.from_iterable(map(itemgetter(*written), dicts)))
+    return tuple(written), tuple(omitted), params
+
+
+def _check_one(spec: ModelSpec, values: Sequence[Any]) -> _Checked | None:
+    """:func:`_check` for one object, value by value."""
+    written: list[str] = []
+    omitted: list[str] = []
+    params: list[Any] = []
+    for column, value in zip(spec.columns, values, strict=True):
+        if value is None:
+            action = column.none
+            if action is None:
+                omitted.append(column.key)
+                continue
+            if not action:
+                return None
+        elif type(value) not in column.plain and not column.accepts((value,)):
+            return None
+        written.append(column.key)
+        params.append(value)
+    return tuple(written), tuple(omitted), params

@@ -285,6 +285,10 @@ class UnitOfWork:
     async def insert_alone(self, runner: Runner, obj: Any) -> None:
         """INSERT one object that :meth:`can_insert_alone` accepted: what :meth:`insert`
         does for it, without the relationship planning it does not need."""
+        prepared = bulk_insert.prepare([obj], self.states)
+        if prepared is not None:
+            await self.write_plain(runner, prepared)
+            return
         model = type(obj)
         self._prevalidate((obj,))
         row = obj.__ormkit_insert_values__()
@@ -327,6 +331,13 @@ class UnitOfWork:
         join the identity map batch by batch (a later failure: the caller's rollback
         puts them back through the journal)."""
         total = len(prepared.objs)
+        if total == 1:
+            template = precompiled.insert_returning(
+                prepared.model, self.dialect, prepared.columns, 1, prepared.returning
+            )
+            result = await runner.execute(template.sql, template.params(prepared.params))
+            self._take_one(prepared, result, template.converters)
+            return
         size = prepared.rows_per_statement(self.dialect)
         width = len(prepared.columns)
         params = prepared.params
@@ -340,6 +351,37 @@ class UnitOfWork:
                 chunk = template.params(chunk)
             result = await runner.execute(template.sql, chunk)
             self._take_plain(prepared, start, count, result, template.converters)
+
+    def _take_one(
+        self,
+        prepared: bulk_insert.Prepared,
+        result: QueryResult,
+        converters: tuple[Converter, ...] | None,
+    ) -> None:
+        """:meth:`_take_plain` for a single object."""
+        obj = prepared.objs[0]
+        d = prepared.dicts[0]
+        before = dict(d) if self.journal is not None else None
+        returning = prepared.returning
+        if returning:
+            rows = result.tuples(converters)
+            if len(rows) != 1:
+                raise InterfaceError(
+                    f"INSERT into {prepared.model.__tablename__} returned {len(rows)} rows for 1"
+                )
+            d.update(zip(returning, rows[0], strict=True))
+        key = (prepared.model, d[prepared.spec.pk])
+        if key not in self.identity and id(obj) not in self.states:
+            state = InstanceState(obj, key, True, d.copy())
+            self.states[id(obj)] = state
+            self.identity[key] = obj
+        else:
+            state = self.attach(obj)
+        if self.new:
+            self.new.pop(id(obj), None)
+        if before is not None:
+            assert self.journal is not None
+            self.journal.record_insert(state, before)
 
     def _take_plain(
         self,
