@@ -267,6 +267,9 @@ def _map_class(cls: type) -> None:
         dict.fromkeys(columns),
         tuple((key, info) for key, info in columns.items() if info.default is not None),
     )
+    cls._ormkit_onupdate = tuple(  # type: ignore[attr-defined]
+        (key, info) for key, info in columns.items() if info.onupdate is not None
+    )
     cls.__registry__.add(cls)  # type: ignore[attr-defined]
 
 
@@ -351,6 +354,8 @@ class Base(metaclass=DeclarativeMeta):
     _ormkit_converters: ClassVar[dict[Any, tuple[Converter, ...] | None]]
     #: what __init__ needs: the column keys, a dict of them all None, and the columns
     #: with a default (set by the metaclass)
+    #: the columns with ``onupdate`` (set by the metaclass)
+    _ormkit_onupdate: ClassVar[tuple[tuple[str, ColumnInfo], ...]]
     _ormkit_init: ClassVar[
         tuple[frozenset[str], dict[str, None], tuple[tuple[str, ColumnInfo], ...]]
     ]

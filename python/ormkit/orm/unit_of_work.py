@@ -38,6 +38,7 @@ from ormkit.orm.state import (
 )
 from ormkit.orm.validation import check_column, validate_values
 from ormkit.sql import delete, insert, pk_condition, sort_models, update
+from ormkit.sql.expressions import ClauseElement
 
 if TYPE_CHECKING:
     from ormkit._ormkit import QueryResult
@@ -652,8 +653,8 @@ class UnitOfWork:
             changes = {k: d[k] for k in (values or model.__columns__) if k not in pk and k in d}
             where_values = d
         columns = model.__columns__
-        for key, info in columns.items():
-            if info.onupdate is not None and key not in (values or ()):
+        for key, info in model._ormkit_onupdate:
+            if key not in (values or ()):
                 d[key] = changes[key] = info.make_onupdate()
         version = model.__version_column__
         pk_values = [where_values.get(k) for k in model_pk(model)]
@@ -704,6 +705,39 @@ class UnitOfWork:
         else:
             self.attach(obj)
         await run_hook(obj, "after_update")
+        return True
+
+    async def delete_plain(self, runner: Runner, obj: Any) -> bool:
+        """DELETE the row of one object of a model without relationships, delete hooks,
+        version column or composite key by its primary key, in one statement; False
+        (nothing done) for anything else: :meth:`delete` handles it."""
+        model = type(obj)
+        if not isinstance(model.__dict__.get("__columns__"), dict):
+            return False
+        if model.__dict__.get("_ormkit_plain_delete") is None:
+            model._ormkit_plain_delete = (
+                not model.__relationships__
+                and model.__version_column__ is None
+                and isinstance(model.__primary_key__, str)
+                and getattr(model, "before_delete", None) is None
+                and getattr(model, "after_delete", None) is None
+            )
+        if not model._ormkit_plain_delete or "before_delete" in obj.__dict__:
+            return False
+        if "after_delete" in obj.__dict__:
+            return False
+        state = self.states.get(id(obj))
+        where = state.snapshot if state is not None and state.persistent else obj.__dict__
+        value = where.get(model.__primary_key__)
+        if value is None or isinstance(value, ClauseElement):
+            return False
+        template = precompiled.delete_by_pk(model, self.dialect, False)
+        await runner.execute(template.sql, [value])
+        if state is not None:
+            if self.journal is not None:
+                self.journal.record_delete(state)
+            self.forget(obj)
+            state.persistent = False
         return True
 
     def delete_is_one_statement(self, objs: Sequence[Any]) -> bool:
