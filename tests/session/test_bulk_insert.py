@@ -268,3 +268,20 @@ async def test_single_insert_and_events(engine: ormkit.Engine, sql_log: SqlLog) 
         assert row.id is not None and row.status == "fresh"
         assert await session.get(Row, row.id) is row
     assert len(sql_log.writes()) == 1
+
+
+class Label(str):
+    """A str subclass: not a type the fast check takes as it is."""
+
+
+async def test_values_of_other_accepted_types_take_the_general_path(
+    engine: ormkit.Engine,
+) -> None:
+    rows = make(3, "sub")
+    rows[1].name = Label("lab")
+    rows[2].score = 4  # an int in a float column is fine as it is
+    async with AsyncSession(engine) as session:
+        await session.insert_all(rows)
+    assert all(o.id is not None for o in rows)
+    result = await engine.execute(f"SELECT name, score FROM {Row.__tablename__} ORDER BY id")
+    assert result.tuples() == [("n0", 0.0), ("lab", 0.25), ("n2", 4.0)]

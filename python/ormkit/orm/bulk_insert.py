@@ -1,14 +1,14 @@
-"""The INSERT of many new objects of one *plain* model, checked and gathered column-wise.
+"""The INSERT of many new objects of one *plain* model, checked and gathered in one pass.
 
 A plain model has no relationships, no JSON columns, no ``before_insert``/``after_insert``
 hooks and ``Base``'s own insert/validate methods. For objects of such a model whose
 values need no default applied and no per-value check beyond what the column's type
 says (the common case: what the constructor and the caller set), every step of an
-insert is a whole-column operation done by C loops: reading the values
-(``itemgetter``), checking them (the set of value types per column against the types
-the column accepts as they are, tzinfo of datetimes, lengths), and building the flat
-parameter list. RETURNING brings back only what the database fills (generated keys,
-server defaults), which is set on the objects.
+insert is done in one pass in Rust (``_ormkit.gather_insert_values``): reading the
+values from each ``__dict__``, checking each against the types its column accepts as
+they are (exact types, tzinfo of datetimes, lengths) and building the flat parameter
+list. RETURNING brings back only what the database fills (generated keys, server
+defaults), which is set on the objects.
 
 Anything else — a value of another type, None where a default or a check applies, a
 row shape that differs from the others, an object the session already tracks —
@@ -19,95 +19,69 @@ So this path never raises for a value: it only declines.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from itertools import chain
-from operator import attrgetter, itemgetter
 from typing import Any
 
+from ormkit._ormkit import InsertRules, gather_insert_values
 from ormkit.dialects.base import get_dialect
 
-__all__ = ["ColumnSpec", "ModelSpec", "Prepared", "model_spec", "prepare"]
-
-_NONE = type(None)
-_TZINFO = attrgetter("tzinfo")
-_UTCOFFSET = datetime.utcoffset
+__all__ = ["ModelSpec", "Prepared", "column_rule", "model_spec", "prepare"]
 
 
-class ColumnSpec:
-    """What one column accepts without a per-value check."""
+#: the value types a length-limited column takes (then checked for length)
+_LIMITED: dict[str, tuple[type, ...]] = {"str": (str,), "bytes": (bytes,)}
+_ZONES = {"datetime": 1, "datetime_tz": 2}
 
-    __slots__ = (
-        "aware",
-        "generated",
-        "has_default",
-        "key",
-        "max_length",
-        "naive",
-        "none",
-        "nullable",
-        "plain",
-    )
 
-    def __init__(self, info: Any) -> None:
-        ctype = info.type
-        self.key: str = info.key
-        self.plain: frozenset[type] = ctype.plain_types
-        self.naive: bool = ctype.kind == "datetime"
-        self.aware: bool = ctype.kind == "datetime_tz"
-        self.max_length: int | None = ctype.max_length
-        self.nullable: bool = info.nullable
-        self.has_default: bool = info.default is not None
-        self.generated: bool = info.generated
-        #: what a None value means: the column is left out (the database fills it),
-        #: written as NULL, or the general path decides (a default, a missing value)
-        self.none: bool | None
-        if self.has_default:
-            self.none = False
-        elif self.generated:
-            self.none = None
-        else:
-            self.none = self.nullable
-
-    def accepts(self, values: Sequence[Any]) -> bool | None:
-        """True when every value fits as it is, None when the column is to be left out
-        (all None and the database fills it), False when the general path must decide."""
-        types = set(map(type, values))
-        if _NONE in types:
-            if self.generated and not self.has_default:
-                return None if len(types) == 1 else False
-            if self.has_default or not self.nullable:
-                return False
-            types.discard(_NONE)
-            if not types:
-                return True
-            values = [v for v in values if v is not None]
-        if types <= self.plain:
-            return True
-        if types != {datetime}:
-            if self.max_length is not None and (types == {str} or types == {bytes}):
-                return max(map(len, values)) <= self.max_length
-            return False
-        if self.naive:
-            return set(map(_TZINFO, values)) == {None}
-        if self.aware:
-            return None not in set(map(_UTCOFFSET, values))
-        return False
+def column_rule(info: Any) -> tuple[str, tuple[type, ...], bool | None, int, int | None]:
+    """What ``gather_insert_values`` needs to know of one column: its key, the value
+    types it takes as they are, what a None means (None: left out, the database fills
+    it; True: written as NULL; False: the general path decides — a default or a missing
+    value), its datetime rule (0 none, 1 naive, 2 aware) and its length limit."""
+    ctype = info.type
+    limit: int | None = ctype.max_length
+    types = tuple(ctype.plain_types) if limit is None else _LIMITED.get(ctype.kind, ())
+    none: bool | None
+    if info.default is not None:
+        none = False
+    elif info.generated:
+        none = None
+    else:
+        none = bool(info.nullable)
+    return (info.key, types, none, _ZONES.get(ctype.kind, 0), limit)
 
 
 class ModelSpec:
     """Per model (cached on the class): whether the fast path applies, and its columns."""
 
-    __slots__ = ("autoincrement", "columns", "getter", "keys", "pk")
+    __slots__ = ("autoincrement", "keys", "pk", "rules", "shapes")
 
     def __init__(self, model: type[Any]) -> None:
         columns = model.__columns__
         self.keys: tuple[str, ...] = tuple(columns)
-        self.getter = itemgetter(*self.keys)
-        self.columns = tuple(ColumnSpec(info) for info in columns.values())
+        self.rules = InsertRules(tuple(column_rule(info) for info in columns.values()))
         pk = model.__primary_key__
         self.pk: str = pk if isinstance(pk, str) else ""
         self.autoincrement: bool = bool(self.pk) and bool(columns[self.pk].autoincrement)
+        self.shapes: dict[tuple[bool, ...], tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
+
+    def shape(self, omits: tuple[bool, ...]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """The columns written and the columns RETURNING brings back when the columns
+        flagged in ``omits`` are left out; None when the general path must write it."""
+        try:
+            return self.shapes[omits]
+        except KeyError:
+            pass
+        columns = tuple(k for k, left_out in zip(self.keys, omits, strict=True) if not left_out)
+        omitted = tuple(k for k, left_out in zip(self.keys, omits, strict=True) if left_out)
+        pk = self.pk
+        found: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        # not for a key from a server default (match rows the general way), nor for
+        # DEFAULT VALUES rows (one statement each)
+        if columns and (pk not in omitted or self.autoincrement):
+            # the key comes back first, to match rows on (unless it is not needed)
+            found = (columns, (pk, *omitted) if omitted and pk not in omitted else omitted)
+        self.shapes[omits] = found
+        return found
 
 
 def model_spec(model: type[Any]) -> ModelSpec | None:
@@ -133,11 +107,8 @@ def _eligible(model: type[Any]) -> bool:
         if getattr(model, hook, None) is not None:
             return False
     for info in model.__columns__.values():
-        ctype = info.type
-        if ctype.kind in ("json", "enum"):
-            return False
-        checked = ctype.kind in ("datetime", "datetime_tz") or ctype.max_length is not None
-        if not ctype.plain_types and not checked:
+        _key, types, _none, zone, _limit = column_rule(info)
+        if info.type.kind in ("json", "enum") or not (types or zone):
             return False
     return True
 
@@ -177,80 +148,21 @@ def prepare(objs: list[Any], states: dict[int, Any]) -> Prepared | None:
     spec = model_spec(model)
     if spec is None:
         return None
-    ncols = len(spec.keys)
     if len(objs) == 1:
-        dicts = [objs[0].__dict__]
-        if len(dicts[0]) != ncols or (states and id(objs[0]) in states):
-            return None
+        if states and id(objs[0]) in states:
+            return None  # tracked already: the general path says what that means
     else:
         if len(set(map(type, objs))) != 1:
             return None
         if states and not states.keys().isdisjoint(map(id, objs)):
-            return None  # tracked already: the general path says what that means
-        dicts = [obj.__dict__ for obj in objs]
-        if set(map(len, dicts)) != {ncols}:
-            return None  # a relationship value, a missing column or an attribute of its own
-    try:
-        if ncols == 1:
-            table: list[Sequence[Any]] = [[d[spec.keys[0]] for d in dicts]]
-        elif len(dicts) == 1:
-            table = [spec.getter(dicts[0])]
-        else:
-            table = list(zip(*map(spec.getter, dicts), strict=True))
-    except KeyError:
+            return None
+    dicts = [obj.__dict__ for obj in objs]
+    gathered = gather_insert_values(dicts, spec.rules)
+    if gathered is None:
         return None
-    checked = _check_one(spec, table[0]) if len(dicts) == 1 else _check(spec, table, dicts)
-    if checked is None:
+    params, omits = gathered
+    shape = spec.shape(tuple(omits))
+    if shape is None:
         return None
-    columns, omitted, params = checked
-    pk = spec.pk
-    if pk in omitted and not spec.autoincrement:
-        return None  # a key from a server default: match rows the general way
-    if not columns:
-        return None  # DEFAULT VALUES rows: one statement each, the general way
-    # the key comes back first, to match rows on (unless it is not needed at all)
-    returning = (pk, *omitted) if omitted and pk not in omitted else omitted
+    columns, returning = shape
     return Prepared(model, spec, list(objs), dicts, columns, params, returning)
-
-
-_Checked = tuple[tuple[str, ...], tuple[str, ...], list[Any]]
-
-
-def _check(
-    spec: ModelSpec, table: list[Sequence[Any]], dicts: list[dict[str, Any]]
-) -> _Checked | None:
-    """Columns written, columns left out and the flat parameters, column by column."""
-    written: list[str] = []
-    omitted: list[str] = []
-    for column, values in zip(spec.columns, table, strict=True):
-        ok = column.accepts(values)
-        if ok is False:
-            return None
-        (written if ok else omitted).append(column.key)
-    if len(written) == len(spec.keys):
-        params = list(chain.from_iterable(zip(*table, strict=True)))
-    elif len(written) == 1:
-        params = list(table[spec.keys.index(written[0])])
-    else:
-        params = list(chain.from_iterable(map(itemgetter(*written), dicts)))
-    return tuple(written), tuple(omitted), params
-
-
-def _check_one(spec: ModelSpec, values: Sequence[Any]) -> _Checked | None:
-    """:func:`_check` for one object, value by value."""
-    written: list[str] = []
-    omitted: list[str] = []
-    params: list[Any] = []
-    for column, value in zip(spec.columns, values, strict=True):
-        if value is None:
-            action = column.none
-            if action is None:
-                omitted.append(column.key)
-                continue
-            if not action:
-                return None
-        elif type(value) not in column.plain and not column.accepts((value,)):
-            return None
-        written.append(column.key)
-        params.append(value)
-    return tuple(written), tuple(omitted), params
