@@ -15,10 +15,11 @@ object before the first statement is sent.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
 from datetime import datetime
 from itertools import chain, repeat
-from operator import itemgetter, lt
+from operator import itemgetter, lt, setitem
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ormkit.dialects.base import get_dialect
@@ -402,6 +403,7 @@ class UnitOfWork:
         befores = list(map(dict, dicts)) if journal is not None else []
         pk = prepared.spec.pk
         returning = prepared.returning
+        values: list[Any] | None = None
         if returning:
             if len(result) != count:
                 raise InterfaceError(
@@ -413,8 +415,7 @@ class UnitOfWork:
                 values = result.column(0)
                 if not all(map(lt, values, values[1:])):
                     values.sort()
-                for d, value in zip(dicts, values, strict=True):
-                    d[pk] = value
+                deque(map(setitem, dicts, repeat(pk), values), maxlen=0)
             else:
                 rows = result.tuples(converters)
                 if generated_pk:
@@ -431,7 +432,7 @@ class UnitOfWork:
                         ) from None
                 for d, row in zip(dicts, rows, strict=True):
                     d.update(zip(returning, row, strict=True))
-        keys = list(zip(repeat(model), map(itemgetter(pk), dicts)))
+        keys = list(zip(repeat(model), values or map(itemgetter(pk), dicts)))
         identity = self.identity
         fresh: dict[Hashable, Any] = dict(zip(keys, objs, strict=True))
         if len(fresh) == count and (not identity or identity.keys().isdisjoint(fresh)):
