@@ -509,8 +509,14 @@ class UnitOfWork:
     def _prevalidate(self, new: Iterable[Any]) -> None:
         """Check the values of every object a write will touch before its first
         statement: types and lengths of new objects (missing values are checked once
-        defaults, hooks and foreign keys are applied), and every pending change."""
-        for obj in new:
+        defaults, hooks and foreign keys are applied), and every pending change. Objects
+        of a plain model whose values all fit as they are (the fast insert's check) need
+        no look one by one."""
+        rest: list[Any] = []
+        for group in _group(new).values():
+            if bulk_insert.prepare(group, {}) is None:
+                rest.extend(group)
+        for obj in rest:
             model = type(obj)
             columns = model.__columns__
             for key, value in obj.__dict__.items():
