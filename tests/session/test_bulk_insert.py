@@ -148,7 +148,7 @@ async def test_timestamps_and_defaults_are_set(engine: ormkit.Engine) -> None:
         assert obj.created_at >= before and obj.updated_at >= before
     # an explicit None where a default applies: the default is written
     row = make(1, "nd")[0]
-    row.rank = None  # type: ignore[assignment]
+    row.rank = None
     async with AsyncSession(engine) as session:
         await session.insert_all([row])
     assert row.rank == 7 and (await stored(engine))[row.id][3] == 7
@@ -185,7 +185,7 @@ async def test_aware_datetime_in_a_naive_column_is_rejected(
 
 async def test_missing_required_value_is_rejected(engine: ormkit.Engine, sql_log: SqlLog) -> None:
     rows = make(4, "miss")
-    rows[2].email = None  # type: ignore[assignment]
+    rows[2].email = None
     async with AsyncSession(engine) as session:
         with pytest.raises(ValidationError, match=r"Row\.email"):
             await session.insert_all(rows)
@@ -285,3 +285,17 @@ async def test_values_of_other_accepted_types_take_the_general_path(
     assert all(o.id is not None for o in rows)
     result = await engine.execute(f"SELECT name, score FROM {Row.__tablename__} ORDER BY id")
     assert result.tuples() == [("n0", 0.0), ("lab", 0.25), ("n2", 4.0)]
+
+
+async def test_flush_validates_every_new_object_before_the_first_write(
+    engine: ormkit.Engine, sql_log: SqlLog
+) -> None:
+    rows = make(3, "fv")
+    bad = Stamp(name=5)
+    async with AsyncSession(engine) as session:
+        session.add_all([*rows, bad])
+        with pytest.raises(ValidationError) as info:
+            await session.commit()
+        assert info.value.model == "Stamp" and info.value.field == "name"
+    assert sql_log.writes() == []
+    assert await stored(engine) == {}
