@@ -299,3 +299,16 @@ async def test_flush_validates_every_new_object_before_the_first_write(
         assert info.value.model == "Stamp" and info.value.field == "name"
     assert sql_log.writes() == []
     assert await stored(engine) == {}
+
+
+async def test_non_models_are_refused_as_before(engine: ormkit.Engine) -> None:
+    class Plain:
+        pass
+
+    async with AsyncSession(engine) as session:
+        for bad in (42, Plain()):
+            with pytest.raises(TypeError, match="model instance"):
+                await session.insert(bad)
+            with pytest.raises(TypeError, match="model instance"):
+                await session.insert_all([bad])
+    assert "_ormkit_bulk_spec" not in vars(Plain)

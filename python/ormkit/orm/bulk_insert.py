@@ -86,6 +86,8 @@ class ModelSpec:
 
 def model_spec(model: type[Any]) -> ModelSpec | None:
     """The spec of ``model``, or None when its objects never take this path."""
+    if not isinstance(model.__dict__.get("__columns__"), dict):
+        return None  # not a model: the general path says so
     found: ModelSpec | bool | None = model.__dict__.get("_ormkit_bulk_spec", False)
     if found is not False:
         return found if isinstance(found, ModelSpec) else None

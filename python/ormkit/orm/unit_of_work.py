@@ -286,11 +286,8 @@ class UnitOfWork:
 
     async def insert_alone(self, runner: Runner, obj: Any) -> None:
         """INSERT one object that :meth:`can_insert_alone` accepted: what :meth:`insert`
-        does for it, without the relationship planning it does not need."""
-        prepared = bulk_insert.prepare([obj], self.states)
-        if prepared is not None:
-            await self.write_plain(runner, prepared)
-            return
+        does for it, without the relationship planning it does not need (objects the fast
+        path takes, see :meth:`prepare_plain`, do not come here)."""
         model = type(obj)
         self._prevalidate((obj,))
         row = obj.__ormkit_insert_values__()
