@@ -19,6 +19,7 @@ import ormkit
 from ormkit import AsyncSession, Mapped, TimestampMixin, ValidationError, mapped_column
 from ormkit.orm import Registry, declarative_base
 from ormkit.orm.bulk_insert import model_spec
+from ormkit.sql import text
 
 S = f"_{os.getpid()}"
 Base: Any = declarative_base("BulkBase", registry=Registry(track=False))
@@ -312,3 +313,37 @@ async def test_non_models_are_refused_as_before(engine: ormkit.Engine) -> None:
             with pytest.raises(TypeError, match="model instance"):
                 await session.insert_all([bad])
     assert "_ormkit_bulk_spec" not in vars(Plain)
+
+
+RANDOM_KEY = {
+    "postgresql": "gen_random_uuid()::text",
+    "sqlite": "(lower(hex(randomblob(16))))",
+}
+
+
+async def test_keys_from_a_server_default_land_on_the_right_objects(
+    request: pytest.FixtureRequest, engine: ormkit.Engine, tmp_path: Path
+) -> None:
+    """A random key says nothing about the order of the rows: each object keeps its own
+    values and gets the key of its own row."""
+    reg: Any = declarative_base("TokBase", registry=Registry(track=False))
+
+    class Tok(reg):  # type: ignore[misc, valid-type]
+        __tablename__ = f"b_toks{S}"
+        id: Mapped[str] = mapped_column(
+            primary_key=True, server_default=text(RANDOM_KEY[engine.dialect])
+        )
+        label: Mapped[str]
+
+    await engine.drop_all([Tok])
+    await engine.create_all([Tok])
+    try:
+        objs = [Tok(label=f"l{i}") for i in range(60)]
+        async with AsyncSession(engine) as session:
+            await session.insert_all(objs)
+        assert [o.label for o in objs] == [f"l{i}" for i in range(60)]
+        result = await engine.execute(f"SELECT id, label FROM {Tok.__tablename__}")
+        stored = dict(result.tuples())
+        assert {o.id: o.label for o in objs} == stored
+    finally:
+        await engine.drop_all([Tok])

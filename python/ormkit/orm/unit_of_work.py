@@ -954,7 +954,9 @@ def _match_rows(
     model: type[Any], rows: list[dict[str, Any]], fresh: list[Any], keys: Sequence[str]
 ) -> list[Any]:
     """Returned rows in the order of the inserted ``rows``: matched on ``keys`` when the
-    rows carry them, else by generated primary key (assigned in VALUES order)."""
+    rows carry them, else by an autoincrement key (assigned in VALUES order, ascending),
+    else in the order the database returned them (a key from a server default such as
+    a random UUID says nothing about the order)."""
     if len(fresh) != len(rows):
         raise InterfaceError(
             f"INSERT into {model.__tablename__} returned {len(fresh)} rows for {len(rows)}"
@@ -966,6 +968,6 @@ def _match_rows(
         except (KeyError, TypeError):
             return fresh
     pk = model_pk(model)
-    if len(pk) == 1:
+    if len(pk) == 1 and model.__columns__[pk[0]].autoincrement:
         return sorted(fresh, key=lambda f: f.__dict__[pk[0]])
     return fresh
