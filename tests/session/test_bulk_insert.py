@@ -347,3 +347,15 @@ async def test_keys_from_a_server_default_land_on_the_right_objects(
         assert {o.id: o.label for o in objs} == stored
     finally:
         await engine.drop_all([Tok])
+
+
+async def test_rollback_after_a_flush_puts_the_objects_back(engine: ormkit.Engine) -> None:
+    rows = make(4, "fr")
+    async with AsyncSession(engine) as session:
+        session.add_all(rows)
+        await session.flush()
+        assert all(o.id is not None and o.status == "fresh" for o in rows)
+        await session.rollback()
+        assert all(o.id is None and o.status is None for o in rows)
+        assert all(o not in session for o in rows) and session.new == []
+    assert await stored(engine) == {}
