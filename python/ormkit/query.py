@@ -543,8 +543,8 @@ class Query(Generic[T]):
         model: Any = self._model
         validate_values(model, values)
         values = dict(values)
-        for key, info in model.__columns__.items():
-            if info.onupdate is not None and key not in values:
+        for key, info in model._ormkit_onupdate:
+            if key not in values:
                 values[key] = info.make_onupdate()
         version = model.__version_column__
         if version is not None and version not in values:

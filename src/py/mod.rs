@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod errors;
+pub mod insert;
 pub mod loop_idle;
 pub mod pg;
 pub mod pg_inline;
@@ -19,6 +20,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pg::PgProtocol>()?;
     m.add_class::<sqlite::SqliteTransaction>()?;
     m.add_class::<sqlite::SqliteStream>()?;
+    m.add_class::<insert::InsertRules>()?;
+    m.add_function(wrap_pyfunction!(insert::gather_insert_values, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_force_panic, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

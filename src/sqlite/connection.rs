@@ -85,6 +85,33 @@ pub(crate) fn is_transaction_control(sql: &str) -> bool {
     .any(|k| head.starts_with(k))
 }
 
+/// Whether `error` interrupted an autocommit write that had already committed.
+///
+/// SQLite consults the progress handler once more when a statement returns from the
+/// virtual machine, after `OP_Halt` has committed an autocommit write; a budget that ran
+/// out just then makes the statement report SQLITE_INTERRUPT although its changes are
+/// kept. Treated as interrupted, the statement would run a second time on a connection
+/// thread (rows inserted twice). `total_changes` counts only statements that completed,
+/// so it tells the two cases apart for every statement that changed a row (one that
+/// changed none can run again without harm).
+fn committed_anyway(
+    error: &rusqlite::Error,
+    read_only: bool,
+    autocommit: bool,
+    conn: &Connection,
+    before: u64,
+) -> bool {
+    let interrupted = matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::OperationInterrupted)
+    );
+    interrupted
+        && !read_only
+        && autocommit
+        && conn.is_autocommit()
+        && conn.total_changes() != before
+}
+
 /// Runs one statement. With `budget`, a statement that runs longer is interrupted
 /// (SQLITE_INTERRUPT) so the caller can move it to a connection thread.
 pub fn run(
@@ -133,11 +160,18 @@ fn run_inner(
         .map(|s| (*s).to_owned())
         .collect();
     let read_only = stmt.readonly();
+    let autocommit = conn.is_autocommit();
     let before = conn.total_changes();
     let mut rows = Vec::new();
     {
         let mut cursor = stmt.raw_query();
-        while let Some(row) = cursor.next().map_err(map)? {
+        loop {
+            let row = match cursor.next() {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(e) if committed_anyway(&e, read_only, autocommit, conn, before) => break,
+                Err(e) => return Err(map(e)),
+            };
             let mut out = Row::with_capacity(ncols);
             for i in 0..ncols {
                 out.push(from_sqlite(row.get_ref(i).map_err(map)?));
@@ -372,6 +406,41 @@ mod tests {
         assert_eq!(err.kind, ErrorKind::Operational);
         let out = run(&c, "SELECT 1", &[], None).expect("usable afterwards");
         assert_eq!(out.rows.len(), 1);
+    }
+
+    #[test]
+    fn a_write_interrupted_after_its_commit_reports_success() {
+        // With no budget at all, every progress callback interrupts, including the one
+        // SQLite makes after an autocommit INSERT has committed: that run must report
+        // success (it would otherwise be run again elsewhere), the others must have
+        // rolled back. So the rows stored are exactly the runs that succeeded.
+        let c = mem();
+        run(&c, "CREATE TABLE t (v INTEGER)", &[], None).expect("create");
+        let mut succeeded = 0;
+        let mut interrupted = 0;
+        for i in 0..3000 {
+            match run(
+                &c,
+                "INSERT INTO t VALUES ($1)",
+                &[Value::Int(i)],
+                Some(Duration::ZERO),
+            ) {
+                Ok(out) => {
+                    assert_eq!(out.rowcount, 1);
+                    succeeded += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e.sqlstate.as_deref(), Some("SQLITE_9"), "{e:?}");
+                    interrupted += 1;
+                }
+            }
+        }
+        assert!(
+            interrupted > 0,
+            "the budget never interrupted: the test proves nothing"
+        );
+        let out = run(&c, "SELECT count(*) FROM t", &[], None).expect("count");
+        assert_eq!(out.rows[0][0], Value::Int(succeeded));
     }
 
     #[test]

@@ -397,3 +397,18 @@ async def test_engine_stream_batches_and_end(engine: ormkit.Engine) -> None:
     with pytest.raises(ProgrammingError, match="read-only"):
         async for _ in engine.stream("DELETE FROM t RETURNING id"):
             pass
+
+
+async def test_a_write_interrupted_after_its_commit_is_not_run_twice(tmp_path: Path) -> None:
+    """With a budget that runs out at every check, some inline INSERTs are interrupted
+    by SQLite's last progress check, after their commit; each must be stored once."""
+    e = await create_engine(f"sqlite:///{tmp_path / 'i.db'}", inline_budget=1e-9)
+    try:
+        await e.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+        for i in range(2000):
+            assert (await e.execute("INSERT INTO t (v) VALUES ($1)", [i])).rowcount == 1
+        stored = (await e.execute("SELECT count(*), count(DISTINCT v) FROM t")).tuples()
+        assert stored == [(2000, 2000)]
+        assert e.stats()["inline_writes"] > 0 and e.stats()["writes"] > 0
+    finally:
+        await e.close()

@@ -262,6 +262,14 @@ def _map_class(cls: type) -> None:
     cls.__relationships__ = relationships  # type: ignore[attr-defined]
     cls.__version_column__ = versions[0] if versions else None  # type: ignore[attr-defined]
     cls._ormkit_converters = {}  # type: ignore[attr-defined]
+    cls._ormkit_init = (  # type: ignore[attr-defined]
+        frozenset(columns),
+        dict.fromkeys(columns),
+        tuple((key, info) for key, info in columns.items() if info.default is not None),
+    )
+    cls._ormkit_onupdate = tuple(  # type: ignore[attr-defined]
+        (key, info) for key, info in columns.items() if info.onupdate is not None
+    )
     cls.__registry__.add(cls)  # type: ignore[attr-defined]
 
 
@@ -344,10 +352,26 @@ class Base(metaclass=DeclarativeMeta):
     __primary_key__: ClassVar[str | tuple[str, ...]]
     __version_column__: ClassVar[str | None]
     _ormkit_converters: ClassVar[dict[Any, tuple[Converter, ...] | None]]
+    #: what __init__ needs: the column keys, a dict of them all None, and the columns
+    #: with a default (set by the metaclass)
+    #: the columns with ``onupdate`` (set by the metaclass)
+    _ormkit_onupdate: ClassVar[tuple[tuple[str, ColumnInfo], ...]]
+    _ormkit_init: ClassVar[
+        tuple[frozenset[str], dict[str, None], tuple[tuple[str, ColumnInfo], ...]]
+    ]
 
     def __init__(self, **kwargs: Any) -> None:
         cls = type(self)
         d = self.__dict__
+        names, blank, defaults = cls._ormkit_init
+        if names.issuperset(kwargs):
+            # only column values (the common case): C-level dict updates
+            d.update(blank)
+            d.update(kwargs)
+            for key, info in defaults:
+                if key not in kwargs:
+                    d[key] = info.make_default()
+            return
         for key, info in cls.__columns__.items():
             if key in kwargs:
                 d[key] = kwargs.pop(key)

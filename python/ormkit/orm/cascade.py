@@ -70,13 +70,13 @@ def prepare(uow: UnitOfWork, roots: Sequence[Any] | None) -> FlushPlan:
     plan = FlushPlan()
     if roots is None:
         starts = [*uow.new.values(), *(s.obj for s in uow.states.values() if s.persistent)]
-        for obj in uow.new.values():
-            plan.inserts[id(obj)] = obj
+        plan.inserts = dict(uow.new)
     else:
         starts = list(roots)
         plan.inserts = {id(obj): obj for obj in starts}
-        if not any(type(obj).__relationships__ for obj in starts):
-            return plan  # nothing reachable, no collections to compare
+    models: set[Any] = set(map(type, starts))
+    if not any(model.__relationships__ for model in models):
+        return plan  # nothing reachable, no collections to compare
     queue = list(starts)
     seen = {id(o) for o in queue}
     while queue:

@@ -36,6 +36,7 @@ __all__ = [
     "delete_in",
     "get_by_pk",
     "has_expression",
+    "insert_returning",
     "insert_rows",
     "model_cache",
     "plain_conditions",
@@ -409,6 +410,31 @@ def insert_rows(
     if returning:
         stmt = stmt.returning(model)
         converters = all_converters(model, dialect)
+    return _store(cache, key, compile_template(stmt, dialect, converters))  # type: ignore[no-any-return]
+
+
+def insert_returning(
+    model: type[Any], dialect: str, columns: tuple[str, ...], count: int, returning: tuple[str, ...]
+) -> Template:
+    """``INSERT INTO … (columns) VALUES (…), … [RETURNING returning]`` for ``count`` rows;
+    values row by row, each in ``columns`` order. The converters are those of the
+    RETURNING columns (None when nothing needs converting)."""
+    cache = _cache(model)
+    key = ("insert-returning", dialect, columns, count, returning)
+    try:
+        found: Template = cache[key]
+        return found
+    except KeyError:
+        pass
+    from ormkit.sql.statements import insert
+
+    values = iter(slots(len(columns) * count))
+    rows = [{c: next(values) for c in columns} for _ in range(count)]
+    stmt = insert(model).values(rows)
+    converters = None
+    if returning:
+        stmt = stmt.returning(*returning)
+        converters = model.__ormkit_converters__(dialect, list(returning))
     return _store(cache, key, compile_template(stmt, dialect, converters))  # type: ignore[no-any-return]
 
 

@@ -166,8 +166,13 @@ class AsyncSession(SessionBase):
     async def _write_sql(self, sql: str, params: list[Any]) -> int:
         """Run one UPDATE/DELETE (after an autoflush); returns its rowcount."""
         with self._using():
-            await self._autoflush()
-            result = await self._execute_write(sql, params)
+            uow = self._uow
+            if self.autoflush and (uow.new or uow.deleted or uow.states):
+                await self._flush_now()
+            if self._tx is None:  # the common case inline: one statement, autocommit
+                result = await self.engine.execute(sql, params)
+            else:
+                result = await self._execute_write(sql, params)
             return result.rowcount
 
     async def _scalar(self, stmt: Select, converter: Converter = None) -> Any:
@@ -326,6 +331,13 @@ class AsyncSession(SessionBase):
 
     async def insert(self, obj: T) -> T:
         """INSERT ``obj``; generated keys and server defaults are set on it."""
+        if self._tx is None:
+            with self._using():
+                uow = self._uow
+                prepared = uow.prepare_plain([obj])
+                if prepared is not None:  # one statement: atomic by itself
+                    await uow.write_plain(self.engine, prepared)
+                    return obj
         if self._tx is None and self._uow.can_insert_alone(obj):
             with self._using():
                 await self._uow.insert_alone(self.engine, obj)
@@ -341,6 +353,14 @@ class AsyncSession(SessionBase):
             return items
         with self._using():
             uow = self._uow
+            prepared = uow.prepare_plain(items)
+            if prepared is not None:
+                if self._tx is None and uow.plain_one_statement(prepared):
+                    await uow.write_plain(self.engine, prepared)  # atomic by itself
+                else:
+                    async with self._writing() as tx:
+                        await uow.write_plain(tx, prepared)
+                return items
             plan = uow.plan_insert(items)
             if self._tx is None and uow.one_statement(plan):
                 await uow.write_insert(self.engine, plan)  # one INSERT: atomic by itself
@@ -382,6 +402,10 @@ class AsyncSession(SessionBase):
 
     async def remove(self, obj: Any) -> None:
         """DELETE ``obj``'s row (on a soft-delete model: set ``deleted_at``)."""
+        if self._tx is None and soft_delete_column(type(obj)) is None:
+            with self._using():
+                if await self._uow.delete_plain(self.engine, obj):  # one statement
+                    return
         await self.remove_all([obj])
 
     async def remove_all(self, objs: Iterable[Any]) -> None:

@@ -15,15 +15,16 @@ object before the first statement is sent.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
 from datetime import datetime
 from itertools import chain, repeat
-from operator import itemgetter
+from operator import itemgetter, lt, setitem
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ormkit.dialects.base import get_dialect
 from ormkit.errors import InterfaceError, StaleDataError
-from ormkit.orm import cascade, precompiled
+from ormkit.orm import bulk_insert, cascade, precompiled
 from ormkit.orm.loading import gc_paused
 from ormkit.orm.state import (
     InstanceState,
@@ -38,6 +39,7 @@ from ormkit.orm.state import (
 )
 from ormkit.orm.validation import check_column, validate_values
 from ormkit.sql import delete, insert, pk_condition, sort_models, update
+from ormkit.sql.expressions import ClauseElement
 
 if TYPE_CHECKING:
     from ormkit._ormkit import QueryResult
@@ -273,7 +275,7 @@ class UnitOfWork:
         :meth:`insert_alone`): a model without relationships, insert hooks or overridden
         insert/validate methods."""
         model = type(obj)
-        if not _plain_insert_model(model):
+        if not plain_insert_model(model):
             return False
         state = self.states.get(id(obj))
         if state is not None and state.persistent:
@@ -284,7 +286,8 @@ class UnitOfWork:
 
     async def insert_alone(self, runner: Runner, obj: Any) -> None:
         """INSERT one object that :meth:`can_insert_alone` accepted: what :meth:`insert`
-        does for it, without the relationship planning it does not need."""
+        does for it, without the relationship planning it does not need (objects the fast
+        path takes, see :meth:`prepare_plain`, do not come here)."""
         model = type(obj)
         self._prevalidate((obj,))
         row = obj.__ormkit_insert_values__()
@@ -307,6 +310,141 @@ class UnitOfWork:
         state = self.attach(obj)
         if self.journal is not None:
             self.journal.record_insert(state, before)
+
+    def prepare_plain(self, objs: list[Any]) -> bulk_insert.Prepared | None:
+        """``objs`` checked for the fast INSERT of a plain model (see
+        :mod:`ormkit.orm.bulk_insert`), or None: the general path (:meth:`plan_insert`)
+        decides. Pending changes of tracked objects are validated as there."""
+        prepared = bulk_insert.prepare(objs, self.states)
+        if prepared is not None and self.states:
+            self._prevalidate(())
+        return prepared
+
+    def plain_one_statement(self, prepared: bulk_insert.Prepared) -> bool:
+        """Whether :meth:`write_plain` sends one statement (atomic by itself)."""
+        return len(prepared.objs) <= prepared.rows_per_statement(self.dialect)
+
+    async def write_plain(self, runner: Runner, prepared: bulk_insert.Prepared) -> None:
+        """INSERT prepared objects, multi-row, batched under the bind-parameter limit; what
+        the database fills comes back through RETURNING and is set on the objects, which
+        join the identity map batch by batch (a later failure: the caller's rollback
+        puts them back through the journal)."""
+        total = len(prepared.objs)
+        if total == 1:
+            template = precompiled.insert_returning(
+                prepared.model, self.dialect, prepared.columns, 1, prepared.returning
+            )
+            result = await runner.execute(template.sql, template.params(prepared.params))
+            self._take_one(prepared, result, template.converters)
+            return
+        size = prepared.rows_per_statement(self.dialect)
+        width = len(prepared.columns)
+        params = prepared.params
+        for start in range(0, total, size):
+            count = min(size, total - start)
+            template = precompiled.insert_returning(
+                prepared.model, self.dialect, prepared.columns, count, prepared.returning
+            )
+            chunk = params if count == total else params[start * width : (start + count) * width]
+            if not template.in_order:
+                chunk = template.params(chunk)
+            result = await runner.execute(template.sql, chunk)
+            self._take_plain(prepared, start, count, result, template.converters)
+
+    def _take_one(
+        self,
+        prepared: bulk_insert.Prepared,
+        result: QueryResult,
+        converters: tuple[Converter, ...] | None,
+    ) -> None:
+        """:meth:`_take_plain` for a single object."""
+        obj = prepared.objs[0]
+        d = prepared.dicts[0]
+        before = dict(d) if self.journal is not None else None
+        returning = prepared.returning
+        if returning:
+            rows = result.tuples(converters)
+            if len(rows) != 1:
+                raise InterfaceError(
+                    f"INSERT into {prepared.model.__tablename__} returned {len(rows)} rows for 1"
+                )
+            d.update(zip(returning, rows[0], strict=True))
+        key = (prepared.model, d[prepared.spec.pk])
+        if key not in self.identity and id(obj) not in self.states:
+            state = InstanceState(obj, key, True, d.copy())
+            self.states[id(obj)] = state
+            self.identity[key] = obj
+        else:
+            state = self.attach(obj)
+        if self.new:
+            self.new.pop(id(obj), None)
+        if before is not None:
+            assert self.journal is not None
+            self.journal.record_insert(state, before)
+
+    def _take_plain(
+        self,
+        prepared: bulk_insert.Prepared,
+        start: int,
+        count: int,
+        result: QueryResult,
+        converters: tuple[Converter, ...] | None,
+    ) -> None:
+        """Set what RETURNING brought back on the objects of one statement and register
+        them (identity map, snapshots, journal)."""
+        model = prepared.model
+        end = start + count
+        objs = prepared.objs if count == len(prepared.objs) else prepared.objs[start:end]
+        dicts = prepared.dicts if count == len(prepared.objs) else prepared.dicts[start:end]
+        journal = self.journal
+        befores = list(map(dict, dicts)) if journal is not None else []
+        pk = prepared.spec.pk
+        returning = prepared.returning
+        values: list[Any] | None = None
+        if returning:
+            if len(result) != count:
+                raise InterfaceError(
+                    f"INSERT into {model.__tablename__} returned {len(result)} rows for {count}"
+                )
+            generated_pk = returning[0] == pk and pk not in prepared.columns
+            if len(returning) == 1 and converters is None:
+                # the generated key alone: assigned in VALUES order (ascending)
+                values = result.column(0)
+                if not all(map(lt, values, values[1:])):
+                    values.sort()
+                deque(map(setitem, dicts, repeat(pk), values), maxlen=0)
+            else:
+                rows = result.tuples(converters)
+                if generated_pk:
+                    if not all(map(lt, rows, rows[1:])):
+                        rows.sort(key=itemgetter(0))
+                else:
+                    by_key = {row[0]: row for row in rows}
+                    try:
+                        rows = [by_key[d[pk]] for d in dicts]
+                    except (KeyError, TypeError):
+                        raise InterfaceError(
+                            f"INSERT into {model.__tablename__} returned rows that do not "
+                            "match the inserted keys"
+                        ) from None
+                for d, row in zip(dicts, rows, strict=True):
+                    d.update(zip(returning, row, strict=True))
+        keys = list(zip(repeat(model), values or map(itemgetter(pk), dicts)))
+        identity = self.identity
+        fresh: dict[Hashable, Any] = dict(zip(keys, objs, strict=True))
+        if len(fresh) == count and (not identity or identity.keys().isdisjoint(fresh)):
+            identity.update(fresh)
+            made = list(map(InstanceState, objs, keys, repeat(True), map(dict.copy, dicts)))
+            self.states.update(zip(map(id, objs), made, strict=True))
+        else:
+            made = [self.attach(obj) for obj in objs]
+        new = self.new
+        if new:
+            for obj in objs:
+                new.pop(id(obj), None)
+        if journal is not None:
+            for state, before in zip(made, befores, strict=True):
+                journal.record_insert(state, before)
 
     def plan_insert(self, objs: Sequence[Any]) -> cascade.FlushPlan:
         """Check that ``objs`` can be inserted, find what their loaded relationships add,
@@ -368,8 +506,14 @@ class UnitOfWork:
     def _prevalidate(self, new: Iterable[Any]) -> None:
         """Check the values of every object a write will touch before its first
         statement: types and lengths of new objects (missing values are checked once
-        defaults, hooks and foreign keys are applied), and every pending change."""
-        for obj in new:
+        defaults, hooks and foreign keys are applied), and every pending change. Objects
+        of a plain model whose values all fit as they are (the fast insert's check) need
+        no look one by one."""
+        rest: list[Any] = []
+        for group in _group(new).values():
+            if bulk_insert.prepare(group, {}) is None:
+                rest.extend(group)
+        for obj in rest:
             model = type(obj)
             columns = model.__columns__
             for key, value in obj.__dict__.items():
@@ -397,6 +541,10 @@ class UnitOfWork:
                 await self._insert_model(runner, model, generation)
 
     async def _insert_model(self, runner: Runner, model: type[Any], objs: list[Any]) -> None:
+        prepared = bulk_insert.prepare(objs, self.states)
+        if prepared is not None:
+            await self.write_plain(runner, prepared)
+            return
         for obj in objs:
             if getattr(obj, "before_insert", None) is not None:
                 await run_hook(obj, "before_insert")
@@ -509,8 +657,8 @@ class UnitOfWork:
             changes = {k: d[k] for k in (values or model.__columns__) if k not in pk and k in d}
             where_values = d
         columns = model.__columns__
-        for key, info in columns.items():
-            if info.onupdate is not None and key not in (values or ()):
+        for key, info in model._ormkit_onupdate:
+            if key not in (values or ()):
                 d[key] = changes[key] = info.make_onupdate()
         version = model.__version_column__
         pk_values = [where_values.get(k) for k in model_pk(model)]
@@ -561,6 +709,39 @@ class UnitOfWork:
         else:
             self.attach(obj)
         await run_hook(obj, "after_update")
+        return True
+
+    async def delete_plain(self, runner: Runner, obj: Any) -> bool:
+        """DELETE the row of one object of a model without relationships, delete hooks,
+        version column or composite key by its primary key, in one statement; False
+        (nothing done) for anything else: :meth:`delete` handles it."""
+        model = type(obj)
+        if not isinstance(model.__dict__.get("__columns__"), dict):
+            return False
+        if model.__dict__.get("_ormkit_plain_delete") is None:
+            model._ormkit_plain_delete = (
+                not model.__relationships__
+                and model.__version_column__ is None
+                and isinstance(model.__primary_key__, str)
+                and getattr(model, "before_delete", None) is None
+                and getattr(model, "after_delete", None) is None
+            )
+        if not model._ormkit_plain_delete or "before_delete" in obj.__dict__:
+            return False
+        if "after_delete" in obj.__dict__:
+            return False
+        state = self.states.get(id(obj))
+        where = state.snapshot if state is not None and state.persistent else obj.__dict__
+        value = where.get(model.__primary_key__)
+        if value is None or isinstance(value, ClauseElement):
+            return False
+        template = precompiled.delete_by_pk(model, self.dialect, False)
+        await runner.execute(template.sql, [value])
+        if state is not None:
+            if self.journal is not None:
+                self.journal.record_delete(state)
+            self.forget(obj)
+            state.persistent = False
         return True
 
     def delete_is_one_statement(self, objs: Sequence[Any]) -> bool:
@@ -751,7 +932,7 @@ class UnitOfWork:
             self._restore(state, state.snapshot)
 
 
-def _plain_insert_model(model: type[Any]) -> bool:
+def plain_insert_model(model: type[Any]) -> bool:
     """A mapped model without relationships whose insert and validate methods are
     ``Base``'s own (cached on the class)."""
     found: bool | None = model.__dict__.get("_ormkit_plain_insert")
@@ -773,7 +954,9 @@ def _match_rows(
     model: type[Any], rows: list[dict[str, Any]], fresh: list[Any], keys: Sequence[str]
 ) -> list[Any]:
     """Returned rows in the order of the inserted ``rows``: matched on ``keys`` when the
-    rows carry them, else by generated primary key (assigned in VALUES order)."""
+    rows carry them, else by an autoincrement key (assigned in VALUES order, ascending),
+    else in the order the database returned them (a key from a server default such as
+    a random UUID says nothing about the order)."""
     if len(fresh) != len(rows):
         raise InterfaceError(
             f"INSERT into {model.__tablename__} returned {len(fresh)} rows for {len(rows)}"
@@ -785,6 +968,6 @@ def _match_rows(
         except (KeyError, TypeError):
             return fresh
     pk = model_pk(model)
-    if len(pk) == 1:
+    if len(pk) == 1 and model.__columns__[pk[0]].autoincrement:
         return sorted(fresh, key=lambda f: f.__dict__[pk[0]])
     return fresh
