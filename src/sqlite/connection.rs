@@ -10,6 +10,8 @@ use super::types::{from_sqlite, to_sqlite};
 use crate::error::{Error, Result};
 use crate::value::{Row, Value};
 use rusqlite::{CachedStatement, Connection, OpenFlags};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What one statement produced.
@@ -91,15 +93,16 @@ pub(crate) fn is_transaction_control(sql: &str) -> bool {
 /// virtual machine, after `OP_Halt` has committed an autocommit write; a budget that ran
 /// out just then makes the statement report SQLITE_INTERRUPT although its changes are
 /// kept. Treated as interrupted, the statement would run a second time on a connection
-/// thread (rows inserted twice). `total_changes` counts only statements that completed,
-/// so it tells the two cases apart for every statement that changed a row (one that
-/// changed none can run again without harm).
+/// thread (rows inserted twice, or "table already exists"). Under a budget a commit
+/// hook records every commit (`committed`); `total_changes` (which counts only
+/// statements that completed) covers the rest.
 fn committed_anyway(
     error: &rusqlite::Error,
     read_only: bool,
     autocommit: bool,
     conn: &Connection,
     before: u64,
+    committed: Option<&AtomicBool>,
 ) -> bool {
     let interrupted = matches!(
         error.sqlite_error_code(),
@@ -109,7 +112,7 @@ fn committed_anyway(
         && !read_only
         && autocommit
         && conn.is_autocommit()
-        && conn.total_changes() != before
+        && (conn.total_changes() != before || committed.is_some_and(|c| c.load(Ordering::Relaxed)))
 }
 
 /// Runs one statement. With `budget`, a statement that runs longer is interrupted
@@ -133,16 +136,23 @@ pub(crate) fn run_prepared(
     params: &[Value],
     budget: Option<Duration>,
 ) -> Result<Output> {
-    if let Some(limit) = budget {
-        let start = Instant::now();
-        conn.progress_handler(1000, Some(move || start.elapsed() > limit))
-            .map_err(map)?;
-    }
-    let result = run_inner(conn, stmt, positional, params);
-    if budget.is_some() {
-        conn.progress_handler(0, None::<fn() -> bool>)
-            .map_err(map)?;
-    }
+    let Some(limit) = budget else {
+        return run_inner(conn, stmt, positional, params, None);
+    };
+    let start = Instant::now();
+    conn.progress_handler(1000, Some(move || start.elapsed() > limit))
+        .map_err(map)?;
+    let committed = Arc::new(AtomicBool::new(false));
+    let seen = committed.clone();
+    conn.commit_hook(Some(move || {
+        seen.store(true, Ordering::Relaxed);
+        false // let it commit
+    }))
+    .map_err(map)?;
+    let result = run_inner(conn, stmt, positional, params, Some(&committed));
+    conn.commit_hook(None::<fn() -> bool>).map_err(map)?;
+    conn.progress_handler(0, None::<fn() -> bool>)
+        .map_err(map)?;
     result
 }
 
@@ -151,6 +161,7 @@ fn run_inner(
     mut stmt: CachedStatement<'_>,
     positional: bool,
     params: &[Value],
+    committed: Option<&AtomicBool>,
 ) -> Result<Output> {
     bind(&mut stmt, params, positional)?;
     let ncols = stmt.column_count();
@@ -169,7 +180,9 @@ fn run_inner(
             let row = match cursor.next() {
                 Ok(Some(row)) => row,
                 Ok(None) => break,
-                Err(e) if committed_anyway(&e, read_only, autocommit, conn, before) => break,
+                Err(e) if committed_anyway(&e, read_only, autocommit, conn, before, committed) => {
+                    break
+                }
                 Err(e) => return Err(map(e)),
             };
             let mut out = Row::with_capacity(ncols);
@@ -441,6 +454,44 @@ mod tests {
         );
         let out = run(&c, "SELECT count(*) FROM t", &[], None).expect("count");
         assert_eq!(out.rows[0][0], Value::Int(succeeded));
+    }
+
+    #[test]
+    fn ddl_interrupted_after_its_commit_reports_success() {
+        // A statement that changes no row (DDL) leaves total_changes alone: the
+        // commit hook tells whether it committed before the interrupt.
+        let c = mem();
+        let mut interrupted = 0;
+        for i in 0..300 {
+            let table = format!("t{i}");
+            // CREATE TABLE … AS of a growing series: step counts of every size, so
+            // some runs end just past a progress check, after their commit.
+            let sql = format!(
+                "CREATE TABLE {table} AS WITH RECURSIVE c(x) AS \
+                 (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {i}) SELECT x FROM c"
+            );
+            let reported = run(&c, &sql, &[], Some(Duration::ZERO));
+            let exists = run(
+                &c,
+                "SELECT count(*) FROM sqlite_master WHERE name = $1",
+                &[Value::Text(table.clone().into())],
+                None,
+            )
+            .expect("look up");
+            let exists = exists.rows[0][0] == Value::Int(1);
+            match reported {
+                Ok(_) => assert!(exists, "{table} reported created but missing"),
+                Err(e) => {
+                    assert_eq!(e.sqlstate.as_deref(), Some("SQLITE_9"), "{e:?}");
+                    assert!(!exists, "{table} reported interrupted but created");
+                    interrupted += 1;
+                }
+            }
+        }
+        assert!(
+            interrupted > 0,
+            "the budget never interrupted: the test proves nothing"
+        );
     }
 
     #[test]
