@@ -474,7 +474,7 @@ mod tests {
             let exists = run(
                 &c,
                 "SELECT count(*) FROM sqlite_master WHERE name = $1",
-                &[Value::Text(table.clone().into())],
+                &[Value::Text(table.clone())],
                 None,
             )
             .expect("look up");
