@@ -70,6 +70,29 @@ class QueryResult:
         unless it was disabled before.
         """
 
+    def to_tracked_models(
+        self,
+        cls: type[_T],
+        key: Sequence[str],
+        session: tuple[dict[Any, Any], dict[int, Any], type[Any]],
+        converters: Sequence[Converter] | None = None,
+    ) -> tuple[list[_T], list[int]]:
+        """``to_models``, each instance registered in a session as it is made (the ORM's
+        read path in one pass). ``session`` is ``(identity, states, state_cls)``: each
+        instance goes in ``identity`` under ``(cls, pk)`` (``key``: the primary key
+        attribute names; ``pk`` is a tuple for several) and in ``states`` under
+        ``id(instance)``, as an instance of ``state_cls`` made without ``__init__`` (it
+        must not override ``__new__``) with the attributes ``obj``, ``key``,
+        ``persistent`` (True) and ``snapshot`` (a copy of the instance's ``__dict__``).
+
+        Returns the instances and the positions of the rows left unregistered: a key
+        with a None part, or a key already in ``identity`` (from before, or an earlier
+        row of this result); the instances at those positions are fresh ones, and
+        what to do with them is the caller's choice. Every row is made before the first
+        is registered, and an error (a converter refusing a value, an unhashable key)
+        leaves ``identity`` and ``states`` as they were.
+        """
+
     def unique_models(
         self,
         cls: type[_T],

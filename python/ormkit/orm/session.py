@@ -152,10 +152,10 @@ class AsyncSession(SessionBase):
         with self._using():
             await self._autoflush()
             result = await self._runner().execute(template.sql, template.params(values))
-            objs = self._uow.load(model, result, template.converters)
+            objs, fresh = self._uow.load_fresh(model, result, template.converters)
             if plan and objs:
                 await strategies.run_plan(self, model, objs, plan)
-            return _unique(objs)
+            return objs if fresh else _unique(objs)
 
     async def _scalar_sql(self, sql: str, params: list[Any]) -> Any:
         with self._using():
@@ -230,10 +230,8 @@ class AsyncSession(SessionBase):
             with self._using():
                 await self._autoflush()
                 result = await self._runner().execute(template.sql, template.params(values))
-                objs = result.to_models(m, template.converters)
-                if not objs:
-                    return None
-                return self._uow.register_loaded(m, objs)[0]  # type: ignore[no-any-return]
+                objs = self._uow.load(m, result, template.converters)
+                return objs[0] if objs else None
         stmt = select(m).where(pk_condition(m, pk))
         extra = soft_delete_condition(m, "exclude")
         if extra is not None:
