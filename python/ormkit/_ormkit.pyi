@@ -1,7 +1,7 @@
 """Type stub for the compiled module ``ormkit._ormkit`` (built from src/ by maturin)."""
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from os import PathLike
 from typing import Any, TypeVar, overload
 
@@ -241,3 +241,15 @@ class PgProtocol(asyncio.Protocol):
 class SqliteStream:
     def fetch(self) -> Awaitable[QueryResult]: ...
     def close(self) -> None: ...
+
+def group_by_attribute(objs: Iterable[Any], name: str) -> dict[Any, list[Any]]:
+    """``objs`` grouped by the value of their attribute ``name`` (read from ``__dict__``):
+    value → list of objects in order of first appearance. The same object appearing again
+    is counted once; objects whose value is None or missing are left out."""
+
+def set_reverse(
+    pairs: Iterable[tuple[Any, Sequence[Any]]], back: str, states: dict[int, Any]
+) -> None:
+    """For each ``(parent, children)``, in order: every child without the attribute
+    ``back`` gets ``parent`` there and, when ``states[id(child)]`` is persistent, in that
+    state's ``snapshot`` too (the reverse side of a loaded relationship)."""

@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod errors;
+pub mod loaders;
 pub mod pg;
 pub mod result;
 pub mod runtime;
@@ -17,6 +18,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pg::PgProtocol>()?;
     m.add_class::<sqlite::SqliteTransaction>()?;
     m.add_class::<sqlite::SqliteStream>()?;
+    m.add_function(wrap_pyfunction!(loaders::group_by_attribute, m)?)?;
+    m.add_function(wrap_pyfunction!(loaders::set_reverse, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_force_panic, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
