@@ -198,3 +198,37 @@ async def test_to_tracked_models_failure_registers_nothing(engine: ormkit.Engine
     objs, left = result.to_tracked_models(_Row, ("id",), (identity, states, _State))
     assert [o.id for o in objs] == [1, 2, 3]
     assert left == [] and len(identity) == len(states) == 4
+
+
+class _DictState:
+    """A state class without slots: its attributes are stored the ordinary way."""
+
+
+class _PropertyState:
+    """``snapshot`` is a property: the tracker must go through its setter."""
+
+    __slots__ = ("_snapshot", "key", "obj", "persistent")
+
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        return self._snapshot
+
+    @snapshot.setter
+    def snapshot(self, value: dict[str, Any]) -> None:
+        self._snapshot = {"via": "setter", **value}
+
+
+@pytest.mark.parametrize("state_cls", [_State, _DictState, _PropertyState])
+async def test_state_classes_with_and_without_slots(
+    engine: ormkit.Engine, state_cls: type[Any]
+) -> None:
+    result = await engine.execute("SELECT 7 AS id, 'x' AS name")
+    states: dict[int, Any] = {}
+    (obj,), left = result.to_tracked_models(_Row, ("id",), ({}, states, state_cls))
+    state = states[id(obj)]
+    assert left == [] and type(state) is state_cls
+    assert (state.obj, state.key, state.persistent) == (obj, (_Row, 7), True)
+    expected = {"id": 7, "name": "x"}
+    if state_cls is _PropertyState:
+        expected = {"via": "setter", **expected}
+    assert state.snapshot == expected

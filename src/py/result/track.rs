@@ -11,6 +11,7 @@
 
 use super::hydrate::Plan;
 use crate::py::convert::objects::{new_object, plain_new, set_attr, GcPause};
+use crate::py::convert::slots::SlotWriter;
 use crate::value::rows::Rows;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -26,6 +27,8 @@ pub struct Tracker<'py> {
     identity: Bound<'py, PyDict>,
     states: Bound<'py, PyDict>,
     state_type: Bound<'py, PyType>,
+    /// the state class's slots `obj`, `key`, `persistent`, `snapshot`, when it has them
+    slots: Option<SlotWriter<'py>>,
     no_args: Bound<'py, PyTuple>,
 }
 
@@ -63,12 +66,20 @@ impl<'py> Tracker<'py> {
                 .cloned()
                 .map_err(|_| PyTypeError::new_err(format!("{name} must be a dict")))
         };
+        let names = [
+            intern!(py, "obj"),
+            intern!(py, "key"),
+            intern!(py, "persistent"),
+            intern!(py, "snapshot"),
+        ];
+        let slots = SlotWriter::new(&state_type, &names)?;
         Ok(Tracker {
             cls: cls.clone(),
             key,
             identity: as_dict(identity, "identity")?,
             states: as_dict(states, "states")?,
             state_type,
+            slots,
             no_args: PyTuple::empty(py),
         })
     }
@@ -143,14 +154,16 @@ impl<'py> Tracker<'py> {
     ) -> PyResult<()> {
         let py = obj.py();
         let state = new_object(&self.state_type, &self.no_args)?;
-        set_attr(&state, intern!(py, "obj"), obj)?;
-        set_attr(&state, intern!(py, "key"), key.as_any())?;
-        set_attr(
-            &state,
-            intern!(py, "persistent"),
-            true.into_pyobject(py)?.as_any(),
-        )?;
-        set_attr(&state, intern!(py, "snapshot"), dict.copy()?.as_any())?;
+        let persistent = true.into_pyobject(py)?.to_owned().into_any();
+        let snapshot = dict.copy()?.into_any();
+        if let Some(slots) = &self.slots {
+            slots.fill(&state, &[obj, key.as_any(), &persistent, &snapshot])?;
+        } else {
+            set_attr(&state, intern!(py, "obj"), obj)?;
+            set_attr(&state, intern!(py, "key"), key.as_any())?;
+            set_attr(&state, intern!(py, "persistent"), &persistent)?;
+            set_attr(&state, intern!(py, "snapshot"), &snapshot)?;
+        }
         self.states.set_item(object_id(obj)?, state)
     }
 

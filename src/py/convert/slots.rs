@@ -1,0 +1,94 @@
+//! Filling the `__slots__` of instances made by `object.__new__`, by offset.
+//!
+//! A `__slots__` attribute of a Python class is a member descriptor: a fixed offset in
+//! the instance where an object pointer lives. `object.__setattr__` finds the descriptor
+//! (a type lookup) and stores through it (`PyMember_SetOne`); for an instance just made
+//! by `object.__new__`, whose slots are all empty, storing the pointer at the offset is
+//! the same thing without the lookups. [`SlotWriter::new`] checks, once per class, that
+//! each name is such a slot (an object member, not read-only, inside the instance) and
+//! gives up otherwise, so the caller can use `object.__setattr__` instead.
+
+use super::objects::lookup_in_mro;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyType};
+
+/// Where the named slots of one class are.
+pub struct SlotWriter<'py> {
+    ty: Bound<'py, PyType>,
+    offsets: Vec<usize>,
+}
+
+impl<'py> SlotWriter<'py> {
+    /// The slots `names` of `ty`, in that order; None when one of them is not a
+    /// writable object slot of `ty`'s instances.
+    pub fn new(ty: &Bound<'py, PyType>, names: &[&Bound<'py, PyString>]) -> PyResult<Option<Self>> {
+        // SAFETY: reading a field of a live type.
+        let basicsize = unsafe { (*ty.as_type_ptr()).tp_basicsize };
+        let mut offsets = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(found) = lookup_in_mro(ty, name)? else {
+                return Ok(None);
+            };
+            // The type of member descriptors is a static of the interpreter: compared by
+            // address.
+            let is_member =
+                found.get_type().as_type_ptr() == std::ptr::addr_of_mut!(ffi::PyMemberDescr_Type);
+            if !is_member {
+                return Ok(None);
+            }
+            // SAFETY: `found` is a member descriptor (checked just above), so it has the
+            // layout of `PyMemberDescrObject`, whose `d_member` points to the member
+            // definition the descriptor was made from (it lives as long as the class).
+            let member = unsafe {
+                let descr = found.as_ptr().cast::<ffi::PyMemberDescrObject>();
+                *(*descr).d_member
+            };
+            let inside = usize::try_from(member.offset)
+                .ok()
+                .filter(|&o| o >= std::mem::size_of::<ffi::PyObject>())
+                .filter(|&o| {
+                    o + std::mem::size_of::<*mut ffi::PyObject>() <= basicsize.max(0) as usize
+                });
+            match inside {
+                Some(offset)
+                    if member.type_code == ffi::Py_T_OBJECT_EX
+                        && member.flags & ffi::Py_READONLY == 0 =>
+                {
+                    offsets.push(offset)
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(SlotWriter {
+            ty: ty.clone(),
+            offsets,
+        }))
+    }
+
+    /// Store `values` (in the order of the names) into the slots of `obj`, an instance
+    /// of exactly this writer's class.
+    pub fn fill(&self, obj: &Bound<'py, PyAny>, values: &[&Bound<'py, PyAny>]) -> PyResult<()> {
+        if !obj.get_type().is(&self.ty) || values.len() != self.offsets.len() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "slots filled on an instance of another class, or with a wrong count",
+            ));
+        }
+        for (&offset, value) in self.offsets.iter().zip(values) {
+            // SAFETY: `obj` is an instance of `self.ty` (checked above), whose instances
+            // have an object pointer at `offset` (checked in `new`: an object member
+            // within `tp_basicsize`, past the object header). We store a new reference
+            // there and release whatever was there before, as `PyMember_SetOne` does.
+            unsafe {
+                let slot = obj
+                    .as_ptr()
+                    .cast::<u8>()
+                    .add(offset)
+                    .cast::<*mut ffi::PyObject>();
+                let old = std::ptr::replace(slot, (*value).clone().into_ptr());
+                ffi::Py_XDECREF(old);
+            }
+        }
+        Ok(())
+    }
+}
