@@ -8,6 +8,31 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Hashes object addresses (the only keys it sees) with one multiplication: they are
+/// distinct, aligned and not chosen by anyone, so SipHash's protection buys nothing.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A set of object addresses.
+type Addresses = HashSet<usize, BuildHasherDefault<AddressHasher>>;
 
 /// `obj.__dict__` (made on first use for an instance that keeps its attributes inline).
 fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
@@ -41,7 +66,7 @@ pub fn group_by_attribute<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let py = objs.py();
     let groups = PyDict::new(py);
-    let mut seen: HashSet<usize> = HashSet::new();
+    let mut seen = Addresses::default();
     for obj in objs.try_iter()? {
         let obj = obj?;
         if !seen.insert(obj.as_ptr() as usize) {
@@ -89,9 +114,11 @@ pub fn set_reverse<'py>(
                 continue;
             };
             if state.getattr(intern!(py, "persistent"))?.is_truthy()? {
-                state
-                    .getattr(intern!(py, "snapshot"))?
-                    .set_item(back, &parent)?;
+                let snapshot = state.getattr(intern!(py, "snapshot"))?;
+                match snapshot.cast::<PyDict>() {
+                    Ok(snapshot) => snapshot.set_item(back, &parent)?,
+                    Err(_) => snapshot.set_item(back, &parent)?,
+                }
             }
         }
     }
