@@ -150,7 +150,8 @@ class AsyncSession(SessionBase):
         """Objects of ``model`` from a precompiled SELECT of all its columns, then what
         ``plan`` loads (no joined step at its top)."""
         with self._using():
-            await self._autoflush()
+            if self._flush_due():
+                await self._flush_now()
             result = await self._runner().execute(template.sql, template.params(values))
             objs, fresh = self._uow.load_fresh(model, result, template.converters)
             if plan and objs:
@@ -228,7 +229,8 @@ class AsyncSession(SessionBase):
         template = precompiled.get_by_pk(m, self.dialect)
         if template is not None and precompiled.plain_key(m, values):
             with self._using():
-                await self._autoflush()
+                if self._flush_due():
+                    await self._flush_now()
                 result = await self._runner().execute(template.sql, template.params(values))
                 objs = self._uow.load(m, result, template.converters)
                 return objs[0] if objs else None

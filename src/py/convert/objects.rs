@@ -57,19 +57,17 @@ fn has_dict(ty: &Bound<'_, PyType>) -> bool {
     unsafe { (*ty.as_type_ptr()).tp_dictoffset != 0 }
 }
 
-/// What `name` names on `ty` or a base, as attribute lookup on an instance finds it
-/// before looking at the instance itself (`_PyType_Lookup`, without its cache): along
-/// `__mro__`, the first type whose namespace has the name. None when none has it.
-pub fn lookup_in_mro<'py>(
-    ty: &Bound<'py, PyType>,
-    name: &Bound<'py, PyString>,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
+/// Whether `name` is a data descriptor (a property, a slot, `__class__`) on `ty` or a
+/// base: then `object.__setattr__` would call it instead of storing into the instance.
+/// The lookup `object.__setattr__` makes, without its cache: along `__mro__`, the first
+/// type whose namespace has the name decides, by its type's `__set__` slot.
+fn data_descriptor(ty: &Bound<'_, PyType>, name: &Bound<'_, PyString>) -> PyResult<bool> {
     let py = ty.py();
     // SAFETY: `tp_mro` of a ready type is a tuple the type owns (we hold the type), read
     // as a borrowed reference; NULL is handled.
     let mro = unsafe { (*ty.as_type_ptr()).tp_mro };
     if mro.is_null() {
-        return Err(PyTypeError::new_err("a type without __mro__"));
+        return Ok(true);
     }
     // SAFETY: non-NULL, owned by `ty` which outlives this borrow.
     let mro = unsafe { Borrowed::from_ptr(py, mro) };
@@ -87,25 +85,12 @@ pub fn lookup_in_mro<'py>(
                 .cast::<PyDict>()?
                 .get_item(name)?
         };
-        if found.is_some() {
-            return Ok(found);
+        if let Some(found) = found {
+            // SAFETY: reading a slot of the live type of a live object.
+            return Ok(unsafe { (*found.get_type().as_type_ptr()).tp_descr_set }.is_some());
         }
     }
-    Ok(None)
-}
-
-/// Whether `name` is a data descriptor (a property, a slot, `__class__`) on `ty` or a
-/// base: then `object.__setattr__` would call it instead of storing into the instance.
-fn data_descriptor(ty: &Bound<'_, PyType>, name: &Bound<'_, PyString>) -> PyResult<bool> {
-    // SAFETY: reading a field of a live type.
-    if unsafe { (*ty.as_type_ptr()).tp_mro }.is_null() {
-        return Ok(true);
-    }
-    Ok(match lookup_in_mro(ty, name)? {
-        // SAFETY: reading a slot of the live type of a live object.
-        Some(found) => unsafe { (*found.get_type().as_type_ptr()).tp_descr_set }.is_some(),
-        None => false,
-    })
+    Ok(false)
 }
 
 /// `object.__new__(ty)` for a type [`plain_new`] accepted.

@@ -4,11 +4,11 @@
 //! the instance where an object pointer lives. `object.__setattr__` finds the descriptor
 //! (a type lookup) and stores through it (`PyMember_SetOne`); for an instance just made
 //! by `object.__new__`, whose slots are all empty, storing the pointer at the offset is
-//! the same thing without the lookups. [`SlotWriter::new`] checks, once per class, that
-//! each name is such a slot (an object member, not read-only, inside the instance) and
-//! gives up otherwise, so the caller can use `object.__setattr__` instead.
+//! the same thing without the lookups. [`SlotWriter::new`] checks, once per call, that
+//! each name is such a slot of the class or a base (an object member, not read-only,
+//! inside the instance) and gives up otherwise, so the caller can use
+//! `object.__setattr__` instead.
 
-use super::objects::lookup_in_mro;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyType};
@@ -27,7 +27,9 @@ impl<'py> SlotWriter<'py> {
         let basicsize = unsafe { (*ty.as_type_ptr()).tp_basicsize };
         let mut offsets = Vec::with_capacity(names.len());
         for name in names {
-            let Some(found) = lookup_in_mro(ty, name)? else {
+            // The class attribute: for a slot, its member descriptor (found through the
+            // type's attribute cache; `type` itself has no attribute of these names).
+            let Ok(found) = ty.getattr(name) else {
                 return Ok(None);
             };
             // The type of member descriptors is a static of the interpreter: compared by
@@ -40,10 +42,15 @@ impl<'py> SlotWriter<'py> {
             // SAFETY: `found` is a member descriptor (checked just above), so it has the
             // layout of `PyMemberDescrObject`, whose `d_member` points to the member
             // definition the descriptor was made from (it lives as long as the class).
-            let member = unsafe {
+            let (owner, member) = unsafe {
                 let descr = found.as_ptr().cast::<ffi::PyMemberDescrObject>();
-                *(*descr).d_member
+                ((*descr).d_common.d_type, *(*descr).d_member)
             };
+            // The descriptor must describe `ty`'s own layout: made for `ty` or a base.
+            // SAFETY: both are live types (the descriptor holds its owner).
+            if owner.is_null() || unsafe { ffi::PyType_IsSubtype(ty.as_type_ptr(), owner) } == 0 {
+                return Ok(None);
+            }
             let inside = usize::try_from(member.offset)
                 .ok()
                 .filter(|&o| o >= std::mem::size_of::<ffi::PyObject>())
