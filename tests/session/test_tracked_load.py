@@ -232,3 +232,27 @@ async def test_state_classes_with_and_without_slots(
     if state_cls is _PropertyState:
         expected = {"via": "setter", **expected}
     assert state.snapshot == expected
+
+
+async def test_a_state_class_changed_after_use_is_seen(engine: ormkit.Engine) -> None:
+    class Changing:
+        __slots__ = ("_other", "key", "obj", "persistent", "snapshot")
+
+    result = await engine.execute("SELECT 1 AS id")
+    states: dict[int, Any] = {}
+    (first,), _ = result.to_tracked_models(_Row, ("id",), ({}, states, Changing))
+    assert states[id(first)].snapshot == {"id": 1}  # slots filled (and remembered)
+    slot = Changing.snapshot  # type: ignore[attr-defined]
+
+    def get(self: Any) -> Any:
+        return ("via property", self._other)
+
+    def put(self: Any, value: Any) -> None:
+        self._other = value
+
+    Changing.snapshot = property(get, put)  # type: ignore[attr-defined]
+    states.clear()
+    (second,), _ = result.to_tracked_models(_Row, ("id",), ({}, states, Changing))
+    assert states[id(second)].snapshot == ("via property", {"id": 1})
+    with pytest.raises(AttributeError):  # the slot itself was not written
+        slot.__get__(states[id(second)], Changing)

@@ -7,11 +7,29 @@
 //! the same thing without the lookups. [`SlotWriter::new`] checks, once per call, that
 //! each name is such a slot of the class or a base (an object member, not read-only,
 //! inside the instance) and gives up otherwise, so the caller can use
-//! `object.__setattr__` instead.
+//! `object.__setattr__` instead. The answer for the last class asked is remembered with
+//! the class's version tag, which CPython changes whenever the class or a base is
+//! modified, so a session's reads (always the same state class) skip the lookups.
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyType};
+use std::sync::Mutex;
+
+/// The last answer: the class, its version tag then, the names asked, the offsets.
+type Remembered = (Py<PyType>, u32, Vec<Py<PyString>>, Option<Vec<usize>>);
+
+static LAST: Mutex<Option<Remembered>> = Mutex::new(None);
+
+/// `ty`'s version tag, or None when it has no valid one (then nothing is remembered).
+fn version_tag(ty: &Bound<'_, PyType>) -> Option<u32> {
+    // SAFETY: reading two fields of a live type.
+    let (flags, tag) = unsafe {
+        let t = ty.as_type_ptr();
+        ((*t).tp_flags, (*t).tp_version_tag)
+    };
+    (flags & ffi::Py_TPFLAGS_VALID_VERSION_TAG != 0 && tag != 0).then_some(tag)
+}
 
 /// Where the named slots of one class are.
 pub struct SlotWriter<'py> {
@@ -23,6 +41,37 @@ impl<'py> SlotWriter<'py> {
     /// The slots `names` of `ty`, in that order; None when one of them is not a
     /// writable object slot of `ty`'s instances.
     pub fn new(ty: &Bound<'py, PyType>, names: &[&Bound<'py, PyString>]) -> PyResult<Option<Self>> {
+        let same = |(t, v, n, _): &Remembered| {
+            t.is(ty)
+                && Some(*v) == version_tag(ty)
+                && n.len() == names.len()
+                && n.iter().zip(names).all(|(a, b)| a.is(*b))
+        };
+        {
+            let last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(remembered) = last.as_ref().filter(|r| same(r)) {
+                return Ok(remembered.3.clone().map(|offsets| SlotWriter {
+                    ty: ty.clone(),
+                    offsets,
+                }));
+            }
+        }
+        let found = Self::find(ty, names)?;
+        if let Some(tag) = version_tag(ty) {
+            let offsets = found.as_ref().map(|w| w.offsets.clone());
+            let names = names.iter().map(|n| (*n).clone().unbind()).collect();
+            let entry = Some((ty.clone().unbind(), tag, names, offsets));
+            let previous = std::mem::replace(
+                &mut *LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+                entry,
+            );
+            drop(previous); // outside the lock: releasing a class may run Python code
+        }
+        Ok(found)
+    }
+
+    /// [`SlotWriter::new`] without the remembered answer.
+    fn find(ty: &Bound<'py, PyType>, names: &[&Bound<'py, PyString>]) -> PyResult<Option<Self>> {
         // SAFETY: reading a field of a live type.
         let basicsize = unsafe { (*ty.as_type_ptr()).tp_basicsize };
         let mut offsets = Vec::with_capacity(names.len());
