@@ -47,6 +47,10 @@ __all__ = ["Runner", "UnitOfWork"]
 
 #: converters to take from the result's columns (statements compiled the ordinary way)
 _FROM_RESULT: Any = object()
+#: per model, the primary key names ``to_tracked_models`` registers under, or None for a
+#: model with JSON columns (its snapshots copy the JSON: the Python path)
+_TRACKED_KEY: dict[type[Any], tuple[str, ...] | None] = {}
+_MISSING_KEY: Any = object()
 
 
 class Runner(Protocol):
@@ -103,13 +107,16 @@ class UnitOfWork:
         in Rust (``QueryResult.to_tracked_models``); the rows it leaves (a NULL key, a
         key already mapped) and models with JSON columns (their snapshots copy the JSON)
         go through :meth:`register_loaded`'s Python path."""
-        if mutable_columns(model):
+        key = _TRACKED_KEY.get(model, _MISSING_KEY)
+        if key is _MISSING_KEY:
+            key = _TRACKED_KEY[model] = None if mutable_columns(model) else model_pk(model)
+        if key is None:
             with gc_paused(len(result)):  # see ``loading.gc_paused``
                 raw = result.to_models(model, converters)
                 objs = self.register_loaded(model, raw)
             return objs, objs is raw
         raw, left = result.to_tracked_models(
-            model, model_pk(model), (self.identity, self.states, InstanceState), converters
+            model, key, (self.identity, self.states, InstanceState), converters
         )
         if not left:
             return raw, True
