@@ -2,11 +2,12 @@
 //! steps of a selectin load, grouping the loaded objects by their link attribute and
 //! setting the reverse side on them, done without a Python bytecode per object.
 
+use super::convert::slots::SlotWriter;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -97,6 +98,15 @@ pub fn set_reverse<'py>(
     states: &Bound<'py, PyDict>,
 ) -> PyResult<()> {
     let py = pairs.py();
+    // The states' slots, read by offset when their class has them (the names and order of
+    // `to_tracked_models`, so both share the remembered offsets).
+    let state_names = [
+        intern!(py, "obj"),
+        intern!(py, "key"),
+        intern!(py, "persistent"),
+        intern!(py, "snapshot"),
+    ];
+    let mut slots: Option<(Bound<'py, PyType>, Option<SlotWriter<'py>>)> = None;
     for pair in pairs.try_iter()? {
         let pair = pair?;
         let pair = pair
@@ -113,8 +123,24 @@ pub fn set_reverse<'py>(
             let Some(state) = states.get_item(object_id(&child)?)? else {
                 continue;
             };
-            if state.getattr(intern!(py, "persistent"))?.is_truthy()? {
-                let snapshot = state.getattr(intern!(py, "snapshot"))?;
+            let ty = state.get_type();
+            if slots.as_ref().is_none_or(|(t, _)| !t.is(&ty)) {
+                slots = Some((ty.clone(), SlotWriter::new(&ty, &state_names)?));
+            }
+            let slot = |i: usize| {
+                slots
+                    .as_ref()
+                    .and_then(|(_, s)| s.as_ref()?.read(&state, i))
+            };
+            let persistent = match slot(2) {
+                Some(value) => value,
+                None => state.getattr(intern!(py, "persistent"))?,
+            };
+            if persistent.is_truthy()? {
+                let snapshot = match slot(3) {
+                    Some(value) => value,
+                    None => state.getattr(intern!(py, "snapshot"))?,
+                };
                 match snapshot.cast::<PyDict>() {
                     Ok(snapshot) => snapshot.set_item(back, &parent)?,
                     Err(_) => snapshot.set_item(back, &parent)?,

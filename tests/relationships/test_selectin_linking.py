@@ -113,3 +113,28 @@ def test_set_reverse() -> None:
     assert states[id(holding)].snapshot == {"parent": p2}
     with pytest.raises(TypeError, match="tuples"):
         set_reverse([[p1, [tracked]]], "parent", states)
+
+
+class _PlainState:
+    """A state without slots (read as attributes)."""
+
+    def __init__(self, obj: Any, persistent: bool) -> None:
+        self.obj, self.key, self.persistent = obj, None, persistent
+        self.snapshot = dict(obj.__dict__)
+
+
+def test_set_reverse_reads_any_state_class() -> None:
+    parent = _Obj(name="p")
+    a, b, c, d = _Obj(), _Obj(), _Obj(), _Obj()
+    half = _State(d, True)
+    del half.snapshot  # an empty slot reads as a missing attribute
+    states = {
+        id(a): _State(a, True),
+        id(b): _PlainState(b, True),
+        id(c): _State(c, True),
+        id(d): half,
+    }
+    set_reverse([(parent, [a, b, c])], "parent", states)
+    assert [states[id(o)].snapshot for o in (a, b, c)] == [{"parent": parent}] * 3
+    with pytest.raises(AttributeError):
+        set_reverse([(parent, [d])], "parent", states)

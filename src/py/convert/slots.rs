@@ -1,4 +1,4 @@
-//! Filling the `__slots__` of instances made by `object.__new__`, by offset.
+//! Filling (and reading) the `__slots__` of instances made by `object.__new__`, by offset.
 //!
 //! A `__slots__` attribute of a Python class is a member descriptor: a fixed offset in
 //! the instance where an object pointer lives. `object.__setattr__` finds the descriptor
@@ -120,6 +120,26 @@ impl<'py> SlotWriter<'py> {
             ty: ty.clone(),
             offsets,
         }))
+    }
+
+    /// The value in slot `index` (in the order of the names) of `obj`; None when `obj` is
+    /// not an instance of exactly this class, `index` is out of range or the slot is empty
+    /// (where reading the attribute would raise `AttributeError`).
+    pub fn read(&self, obj: &Bound<'py, PyAny>, index: usize) -> Option<Bound<'py, PyAny>> {
+        let offset = *self.offsets.get(index)?;
+        if !obj.get_type().is(&self.ty) {
+            return None;
+        }
+        // SAFETY: `obj` is an instance of `self.ty` (checked above), which holds an object
+        // pointer (or NULL) at `offset` (checked in `new`); we take a new reference to it.
+        unsafe {
+            let slot = obj
+                .as_ptr()
+                .cast::<u8>()
+                .add(offset)
+                .cast::<*mut ffi::PyObject>();
+            Bound::from_borrowed_ptr_or_opt(obj.py(), *slot)
+        }
     }
 
     /// Store `values` (in the order of the names) into the slots of `obj`, an instance
