@@ -1,7 +1,7 @@
 """Type stub for the compiled module ``ormkit._ormkit`` (built from src/ by maturin)."""
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from os import PathLike
 from typing import Any, TypeVar, overload
 
@@ -68,6 +68,29 @@ class QueryResult:
         AttributeError. The cyclic garbage collector is held off while 256 rows or more
         are built (none of these objects can form a cycle) and re-enabled afterwards
         unless it was disabled before.
+        """
+
+    def to_tracked_models(
+        self,
+        cls: type[_T],
+        key: Sequence[str],
+        session: tuple[dict[Any, Any], dict[int, Any], type[Any]],
+        converters: Sequence[Converter] | None = None,
+    ) -> tuple[list[_T], list[int]]:
+        """``to_models``, each instance registered in a session as it is made (the ORM's
+        read path in one pass). ``session`` is ``(identity, states, state_cls)``: each
+        instance goes in ``identity`` under ``(cls, pk)`` (``key``: the primary key
+        attribute names; ``pk`` is a tuple for several) and in ``states`` under
+        ``id(instance)``, as an instance of ``state_cls`` made without ``__init__`` (it
+        must not override ``__new__``) with the attributes ``obj``, ``key``,
+        ``persistent`` (True) and ``snapshot`` (a copy of the instance's ``__dict__``).
+
+        Returns the instances and the positions of the rows left unregistered: a key
+        with a None part, or a key already in ``identity`` (from before, or an earlier
+        row of this result); the instances at those positions are fresh ones, and
+        what to do with them is the caller's choice. Every row is made before the first
+        is registered, and an error (a converter refusing a value, an unhashable key)
+        leaves ``identity`` and ``states`` as they were.
         """
 
     def unique_models(
@@ -228,3 +251,14 @@ class InsertRules:
 def gather_insert_values(
     dicts: list[dict[str, Any]], rules: InsertRules
 ) -> tuple[list[Any], list[bool]] | None: ...
+def group_by_attribute(objs: Iterable[Any], name: str) -> dict[Any, list[Any]]:
+    """``objs`` grouped by the value of their attribute ``name`` (read from ``__dict__``):
+    value → list of objects in order of first appearance. The same object appearing again
+    is counted once; objects whose value is None or missing are left out."""
+
+def set_reverse(
+    pairs: Iterable[tuple[Any, Sequence[Any]]], back: str, states: dict[int, Any]
+) -> None:
+    """For each ``(parent, children)``, in order: every child without the attribute
+    ``back`` gets ``parent`` there and, when ``states[id(child)]`` is persistent, in that
+    state's ``snapshot`` too (the reverse side of a loaded relationship)."""

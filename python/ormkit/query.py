@@ -105,6 +105,9 @@ class Query(Generic[T]):
         self._deleted = "exclude"
 
     def _copy(self, **changes: Any) -> Query[T]:
+        """A copy with ``changes`` (``limit=5`` sets ``_limit``). The common builders
+        (``filter``, ``order_by``, ``limit``, ``offset``) call it without any and set
+        their one attribute on the copy: no keyword dict, no setattr by name."""
         new: Query[T] = Query.__new__(Query)
         new._session = self._session
         new._model = self._model
@@ -133,7 +136,9 @@ class Query(Generic[T]):
             if not isinstance(cond, ClauseElement):
                 raise TypeError(f"filter() needs SQL conditions or Q objects, got {cond!r}")
         extra = (Q(**lookups),) if lookups else ()
-        return self._copy(where=(*self._where, *conditions, *extra))
+        new = self._copy()
+        new._where = (*self._where, *conditions, *extra)
+        return new
 
     def filter_by(self, **equals: Any) -> Query[T]:
         """Add keyword lookups (``name="Ann"``)."""
@@ -166,17 +171,23 @@ class Query(Generic[T]):
             ):
                 select(self._model).order_by(*items)  # checks every item now
                 break
-        return self._copy(order=(*self._order, *items))
+        new = self._copy()
+        new._order = (*self._order, *items)
+        return new
 
     def limit(self, n: int | None) -> Query[T]:
         """At most ``n`` rows (None: no limit)."""
         _check_count(n, "limit()")
-        return self._copy(limit=n)
+        new = self._copy()
+        new._limit = n
+        return new
 
     def offset(self, n: int | None) -> Query[T]:
         """Skip ``n`` rows."""
         _check_count(n, "offset()")
-        return self._copy(offset=n)
+        new = self._copy()
+        new._offset = n
+        return new
 
     def distinct(self, flag: bool = True) -> Query[T]:
         """SELECT DISTINCT."""

@@ -3,6 +3,7 @@
 
 pub mod cells;
 pub mod objects;
+pub mod slots;
 
 use crate::error::Error;
 use crate::value::{civil_from_days, days_from_civil, split_time, Value, MICROS_PER_DAY};

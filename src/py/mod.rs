@@ -3,6 +3,7 @@
 pub mod convert;
 pub mod errors;
 pub mod insert;
+pub mod loaders;
 pub mod loop_idle;
 pub mod pg;
 pub mod pg_inline;
@@ -22,6 +23,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sqlite::SqliteStream>()?;
     m.add_class::<insert::InsertRules>()?;
     m.add_function(wrap_pyfunction!(insert::gather_insert_values, m)?)?;
+    m.add_function(wrap_pyfunction!(loaders::group_by_attribute, m)?)?;
+    m.add_function(wrap_pyfunction!(loaders::set_reverse, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_force_panic, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -2,6 +2,7 @@
 //! asks for them as dicts, tuples or model instances.
 
 mod hydrate;
+mod track;
 
 use super::convert::cells::cell_to_py;
 use super::errors::{multiple_results_found, no_result_found};
@@ -12,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PySlice, PyString};
 use std::sync::{Arc, Mutex};
+use track::{tracked_models, Tracker};
 
 #[pyclass(module = "ormkit._ormkit", name = "QueryResult", frozen)]
 pub struct QueryResult {
@@ -297,6 +299,28 @@ impl QueryResult {
     ) -> PyResult<Bound<'py, PyList>> {
         self.plan(py, columns, converters)?
             .models(py, &self.rows, cls)
+    }
+
+    /// `to_models`, each instance registered in a session as it is made (see
+    /// `track.rs`). `session` is `(identity, states, state_cls)`: each instance goes in
+    /// `identity` under `(cls, pk)` (`key`: the primary key attribute names; `pk` a tuple
+    /// for several) and in `states` under `id(instance)`, as an instance of `state_cls`
+    /// (made without `__init__`) with `obj`, `key`, `persistent=True` and `snapshot` (a
+    /// copy of the instance's `__dict__`). Returns the instances and the positions of
+    /// the rows it did not register: a NULL key, or a key already in `identity` (then
+    /// the instance there is the caller's to use).
+    #[pyo3(signature = (cls, key, session, converters=None))]
+    fn to_tracked_models<'py>(
+        &self,
+        py: Python<'py>,
+        cls: &Bound<'py, PyAny>,
+        key: &Bound<'py, PyAny>,
+        session: (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>),
+        converters: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyList>, Vec<usize>)> {
+        let (identity, states, state_cls) = session;
+        let tracker = Tracker::new(cls, key, &identity, &states, &state_cls)?;
+        tracked_models(&self.plan(py, None, converters)?, py, &self.rows, &tracker)
     }
 
     /// One instance per distinct value of the `key` columns (a column index or a

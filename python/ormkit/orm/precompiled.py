@@ -52,6 +52,8 @@ __all__ = [
 #: at most this many templates per model (insert shapes vary with the row count)
 _MAX_PER_MODEL = 256
 _MISSING: Any = object()
+#: what a key of several values may be (a constant: ``tuple | list`` is built per call)
+_SEQUENCES = (tuple, list)
 
 
 class Slot:
@@ -179,7 +181,7 @@ def has_expression(values: Any) -> bool:
 def plain_key(model: type[Any], values: Any) -> bool:
     """Whether ``values`` are a full primary key of ``model`` made of plain values (no
     None, no SQL expression): what a template can bind."""
-    if not isinstance(values, tuple | list):
+    if not isinstance(values, _SEQUENCES):
         return False
     pk = model.__primary_key__
     if isinstance(pk, str):

@@ -150,12 +150,13 @@ class AsyncSession(SessionBase):
         """Objects of ``model`` from a precompiled SELECT of all its columns, then what
         ``plan`` loads (no joined step at its top)."""
         with self._using():
-            await self._autoflush()
+            if self._flush_due():
+                await self._flush_now()
             result = await self._runner().execute(template.sql, template.params(values))
-            objs = self._uow.load(model, result, template.converters)
+            objs, fresh = self._uow.load_fresh(model, result, template.converters)
             if plan and objs:
                 await strategies.run_plan(self, model, objs, plan)
-            return _unique(objs)
+            return objs if fresh else _unique(objs)
 
     async def _scalar_sql(self, sql: str, params: list[Any]) -> Any:
         with self._using():
@@ -233,12 +234,11 @@ class AsyncSession(SessionBase):
         template = precompiled.get_by_pk(m, self.dialect)
         if template is not None and precompiled.plain_key(m, values):
             with self._using():
-                await self._autoflush()
+                if self._flush_due():
+                    await self._flush_now()
                 result = await self._runner().execute(template.sql, template.params(values))
-                objs = result.to_models(m, template.converters)
-                if not objs:
-                    return None
-                return self._uow.register_loaded(m, objs)[0]  # type: ignore[no-any-return]
+                objs = self._uow.load(m, result, template.converters)
+                return objs[0] if objs else None
         stmt = select(m).where(pk_condition(m, pk))
         extra = soft_delete_condition(m, "exclude")
         if extra is not None:

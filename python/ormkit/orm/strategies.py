@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ormkit._ormkit import QueryResult
+from ormkit._ormkit import QueryResult, group_by_attribute, set_reverse
 from ormkit.orm import precompiled
 from ormkit.orm.loading import PlanNode, gc_paused, hydrate, set_loaded
 from ormkit.orm.state import model_pk
@@ -372,11 +372,10 @@ async def _selectin(session: AsyncSession, rel: Any, parents: list[Any], node: P
                     stmt = stmt.order_by(*order)
                 objs, _ = await load_objects(session, target, stmt, node.children)
             if len(remote) == 1:
-                name = remote[0]
-                for obj in _unique(objs):
-                    bucket = found.get((obj.__dict__.get(name),))
+                for value, group in group_by_attribute(objs, remote[0]).items():
+                    bucket = found.get((value,))
                     if bucket is not None:
-                        bucket.append(obj)
+                        bucket.extend(group)
             else:
                 for obj in _unique(objs):
                     key = tuple(obj.__dict__.get(c) for c in remote)
@@ -397,6 +396,7 @@ def _assign_many(uow: UnitOfWork, rel: Any, pairs: list[tuple[Any, list[Any]]]) 
         if rel.direction == "many_to_many" or reverse is None or reverse.uselist:
             back = None
     states = uow.states
+    reverse_pairs: list[tuple[Any, list[Any]]] = []
     for parent, children in pairs:
         d = parent.__dict__
         if key in d and not _can_set(uow, parent, key):
@@ -406,15 +406,12 @@ def _assign_many(uow: UnitOfWork, rel: Any, pairs: list[tuple[Any, list[Any]]]) 
         state = states.get(id(parent))
         if state is not None and state.persistent:
             state.snapshot[key] = list(value) if uselist else value
-        if back is None:
-            continue
-        for child in children:
-            cd = child.__dict__
-            if back not in cd:
-                cd[back] = parent
-                child_state = states.get(id(child))
-                if child_state is not None and child_state.persistent:
-                    child_state.snapshot[back] = parent
+        if back is not None and children:
+            reverse_pairs.append((parent, children))
+    if reverse_pairs:
+        assert back is not None
+        # each child without ``back`` gets its parent (and so does its snapshot), in Rust
+        set_reverse(reverse_pairs, back, states)
 
 
 async def _selectin_one(session: AsyncSession, rel: Any, keys: list[Any]) -> list[Any]:

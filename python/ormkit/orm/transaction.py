@@ -322,7 +322,13 @@ class SessionBase:
                 await self._rollback_level(self._levels[0])
             raise
 
-    async def _autoflush(self) -> None:
+    def _flush_due(self) -> bool:
+        """Whether a query must flush first (autoflush on and something tracked). Hot
+        read paths test this before awaiting ``_flush_now`` instead of awaiting
+        ``_autoflush`` (a coroutine per query that mostly does nothing)."""
         uow = self._uow
-        if self.autoflush and (uow.new or uow.deleted or uow.states):
+        return self.autoflush and bool(uow.new or uow.deleted or uow.states)
+
+    async def _autoflush(self) -> None:
+        if self._flush_due():
             await self._flush_now()

@@ -49,6 +49,10 @@ __all__ = ["Runner", "UnitOfWork"]
 
 #: converters to take from the result's columns (statements compiled the ordinary way)
 _FROM_RESULT: Any = object()
+#: per model, the primary key names ``to_tracked_models`` registers under, or None for a
+#: model with JSON columns (its snapshots copy the JSON: the Python path)
+_TRACKED_KEY: dict[type[Any], tuple[str, ...] | None] = {}
+_MISSING_KEY: Any = object()
 
 
 class Runner(Protocol):
@@ -93,11 +97,33 @@ class UnitOfWork:
     def load(
         self, model: type[Any], result: QueryResult, converters: tuple[Converter, ...] | None
     ) -> list[Any]:
-        """Instances of ``model`` for the rows of ``result`` (made in Rust), registered in
-        the identity map (the cyclic GC paused meanwhile for a large result: see
-        ``loading.gc_paused``)."""
-        with gc_paused(len(result)):
-            return self.register_loaded(model, result.to_models(model, converters))
+        """Instances of ``model`` for the rows of ``result``, registered in the identity
+        map: one object per row (a row already mapped gives its object)."""
+        return self.load_fresh(model, result, converters)[0]
+
+    def load_fresh(
+        self, model: type[Any], result: QueryResult, converters: tuple[Converter, ...] | None
+    ) -> tuple[list[Any], bool]:
+        """:meth:`load`, and whether every object was made from this result (then none
+        repeats). Instances are made and registered, with their snapshots, in one pass
+        in Rust (``QueryResult.to_tracked_models``); the rows it leaves (a NULL key, a
+        key already mapped) and models with JSON columns (their snapshots copy the JSON)
+        go through :meth:`register_loaded`'s Python path."""
+        key = _TRACKED_KEY.get(model, _MISSING_KEY)
+        if key is _MISSING_KEY:
+            key = _TRACKED_KEY[model] = None if mutable_columns(model) else model_pk(model)
+        if key is None:
+            with gc_paused(len(result)):  # see ``loading.gc_paused``
+                raw = result.to_models(model, converters)
+                objs = self.register_loaded(model, raw)
+            return objs, objs is raw
+        raw, left = result.to_tracked_models(
+            model, key, (self.identity, self.states, InstanceState), converters
+        )
+        if not left:
+            return raw, True
+        objs = self._merge_loaded(model, raw, left)
+        return objs, objs is raw
 
     def register_loaded(self, model: type[Any], objs: list[Any]) -> list[Any]:
         """Put freshly hydrated ``objs`` (their ``__dict__`` holds column values only) in
@@ -139,8 +165,21 @@ class UnitOfWork:
                         )
                     )
                     return objs
+        return self._merge_loaded(model, objs, range(len(objs)))
+
+    def _merge_loaded(
+        self, model: type[Any], objs: list[Any], positions: Iterable[int]
+    ) -> list[Any]:
+        """Register the fresh objects at ``positions`` of ``objs`` one by one: a row
+        already mapped gives its object instead (which takes the row's values unless it
+        has unflushed changes), a NULL key leaves the object untracked. Returns ``objs``,
+        or a copy with those replacements."""
+        identity = self.identity
+        states = self.states
+        pk = model.__primary_key__
         out = objs
-        for i, obj in enumerate(objs):
+        for i in positions:
+            obj = objs[i]
             d = obj.__dict__
             if isinstance(pk, str):
                 value = d.get(pk)

@@ -158,13 +158,13 @@ impl<'py> Plan<'py> {
     }
 
     /// How to make instances of `cls` with this plan's attributes.
-    fn maker(&self, cls: &Bound<'py, PyAny>) -> PyResult<Maker<'py>> {
+    pub(super) fn maker(&self, cls: &Bound<'py, PyAny>) -> PyResult<Maker<'py>> {
         Maker::new(cls, self.columns.iter().map(|(_, name, _)| name))
     }
 
     /// One row as an instance.
     #[inline]
-    fn model(
+    pub(super) fn model(
         &self,
         py: Python<'py>,
         rows: &Rows,

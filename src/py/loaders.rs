@@ -1,0 +1,152 @@
+//! Helpers of the ORM's relationship loaders (`ormkit.orm.strategies`): the per-object
+//! steps of a selectin load, grouping the loaded objects by their link attribute and
+//! setting the reverse side on them, done without a Python bytecode per object.
+
+use super::convert::slots::SlotWriter;
+use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Hashes object addresses (the only keys it sees) with one multiplication: they are
+/// distinct, aligned and not chosen by anyone, so SipHash's protection buys nothing.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A set of object addresses.
+type Addresses = HashSet<usize, BuildHasherDefault<AddressHasher>>;
+
+/// `obj.__dict__` (made on first use for an instance that keeps its attributes inline).
+fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    // SAFETY: `obj` is a live object; `PyObject_GenericGetDict` returns a new reference
+    // to its `__dict__` or NULL with an exception set (an instance without one).
+    let dict = unsafe {
+        Bound::from_owned_ptr_or_err(
+            obj.py(),
+            ffi::PyObject_GenericGetDict(obj.as_ptr(), std::ptr::null_mut()),
+        )
+    }?;
+    dict.cast_into::<PyDict>()
+        .map_err(|_| PyTypeError::new_err("an instance's __dict__ must be a dict"))
+}
+
+/// `id(obj)`.
+fn object_id<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: `PyLong_FromVoidPtr` of a live object's address is what `id()` returns: a
+    // new reference, or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(obj.py(), ffi::PyLong_FromVoidPtr(obj.as_ptr().cast())) }
+}
+
+/// The objects of `objs` grouped by the value of their attribute `name` (read from
+/// `__dict__`): value → list of objects in order of first appearance. An object that
+/// appears again (the same object) is counted once; objects whose value is None or
+/// missing are left out.
+#[pyfunction]
+pub fn group_by_attribute<'py>(
+    objs: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let py = objs.py();
+    let groups = PyDict::new(py);
+    let mut seen = Addresses::default();
+    for obj in objs.try_iter()? {
+        let obj = obj?;
+        if !seen.insert(obj.as_ptr() as usize) {
+            continue;
+        }
+        let Some(value) = instance_dict(&obj)?.get_item(name)? else {
+            continue;
+        };
+        if value.is_none() {
+            continue;
+        }
+        match groups.get_item(&value)? {
+            Some(group) => group.cast_into::<PyList>()?.append(&obj)?,
+            None => groups.set_item(&value, PyList::new(py, [&obj])?)?,
+        }
+    }
+    Ok(groups)
+}
+
+/// For each `(parent, children)` of `pairs`, in order: every child without the
+/// attribute `back` gets `parent` there, and, when the session tracks the child as a
+/// persistent row (`states[id(child)].persistent`), in its snapshot too (the reverse
+/// side of a loaded relationship, loaded along with it).
+#[pyfunction]
+pub fn set_reverse<'py>(
+    pairs: &Bound<'py, PyAny>,
+    back: &Bound<'py, PyString>,
+    states: &Bound<'py, PyDict>,
+) -> PyResult<()> {
+    let py = pairs.py();
+    // The states' slots, read by offset when their class has them (the names and order of
+    // `to_tracked_models`, so both share the remembered offsets).
+    let state_names = [
+        intern!(py, "obj"),
+        intern!(py, "key"),
+        intern!(py, "persistent"),
+        intern!(py, "snapshot"),
+    ];
+    let mut slots: Option<(Bound<'py, PyType>, Option<SlotWriter<'py>>)> = None;
+    for pair in pairs.try_iter()? {
+        let pair = pair?;
+        let pair = pair
+            .cast::<PyTuple>()
+            .map_err(|_| PyTypeError::new_err("pairs must be (parent, children) tuples"))?;
+        let parent = pair.get_item(0)?;
+        for child in pair.get_item(1)?.try_iter()? {
+            let child = child?;
+            let dict = instance_dict(&child)?;
+            if dict.contains(back)? {
+                continue;
+            }
+            dict.set_item(back, &parent)?;
+            let Some(state) = states.get_item(object_id(&child)?)? else {
+                continue;
+            };
+            let ty = state.get_type();
+            if slots.as_ref().is_none_or(|(t, _)| !t.is(&ty)) {
+                slots = Some((ty.clone(), SlotWriter::new(&ty, &state_names)?));
+            }
+            let slot = |i: usize| {
+                slots
+                    .as_ref()
+                    .and_then(|(_, s)| s.as_ref()?.read(&state, i))
+            };
+            let persistent = match slot(2) {
+                Some(value) => value,
+                None => state.getattr(intern!(py, "persistent"))?,
+            };
+            if persistent.is_truthy()? {
+                let snapshot = match slot(3) {
+                    Some(value) => value,
+                    None => state.getattr(intern!(py, "snapshot"))?,
+                };
+                match snapshot.cast::<PyDict>() {
+                    Ok(snapshot) => snapshot.set_item(back, &parent)?,
+                    Err(_) => snapshot.set_item(back, &parent)?,
+                }
+            }
+        }
+    }
+    Ok(())
+}

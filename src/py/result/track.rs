@@ -1,0 +1,220 @@
+//! Model instances registered in a session's identity map as they are made.
+//!
+//! `QueryResult.to_tracked_models` is the ORM's read path in one pass: each row becomes
+//! an instance (as `to_models` makes it), goes into the session's identity map under
+//! `(cls, pk)` (`pk` a tuple for a composite key) and gets its tracking state, an
+//! instance of the session's state class made without `__init__` with the attributes
+//! `obj`, `key`, `persistent` (True) and `snapshot` (a copy of the instance's
+//! `__dict__`). Rows whose key is NULL or already in the identity map (from an earlier
+//! query, or an earlier row of this one) are left to the caller: their positions come
+//! back with the instances, which are then fresh and unregistered.
+
+use super::hydrate::Plan;
+use crate::py::convert::objects::{new_object, plain_new, set_attr, GcPause};
+use crate::py::convert::slots::SlotWriter;
+use crate::value::rows::Rows;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+
+/// Where and how one result's instances are registered.
+pub struct Tracker<'py> {
+    cls: Bound<'py, PyAny>,
+    /// primary key attribute names
+    key: Vec<Bound<'py, PyString>>,
+    identity: Bound<'py, PyDict>,
+    states: Bound<'py, PyDict>,
+    state_type: Bound<'py, PyType>,
+    /// the state class's slots `obj`, `key`, `persistent`, `snapshot`, when it has them
+    slots: Option<SlotWriter<'py>>,
+    no_args: Bound<'py, PyTuple>,
+}
+
+impl<'py> Tracker<'py> {
+    pub fn new(
+        cls: &Bound<'py, PyAny>,
+        key: &Bound<'py, PyAny>,
+        identity: &Bound<'py, PyAny>,
+        states: &Bound<'py, PyAny>,
+        state_type: &Bound<'py, PyAny>,
+    ) -> PyResult<Tracker<'py>> {
+        let py = cls.py();
+        let key: Vec<Bound<'py, PyString>> = key
+            .try_iter()?
+            .map(|name| {
+                name?
+                    .cast_into::<PyString>()
+                    .map_err(|_| PyTypeError::new_err("a key attribute name must be a str"))
+            })
+            .collect::<PyResult<_>>()?;
+        if key.is_empty() {
+            return Err(PyValueError::new_err("a key needs at least one attribute"));
+        }
+        let state_type = state_type
+            .cast::<PyType>()
+            .map_err(|_| PyTypeError::new_err("the state class must be a class"))?
+            .clone();
+        if !plain_new(&state_type) {
+            return Err(PyTypeError::new_err(
+                "the state class must be made by object.__new__ (no __new__ of its own)",
+            ));
+        }
+        let as_dict = |what: &Bound<'py, PyAny>, name: &str| {
+            what.cast::<PyDict>()
+                .cloned()
+                .map_err(|_| PyTypeError::new_err(format!("{name} must be a dict")))
+        };
+        let names = [
+            intern!(py, "obj"),
+            intern!(py, "key"),
+            intern!(py, "persistent"),
+            intern!(py, "snapshot"),
+        ];
+        let slots = SlotWriter::new(&state_type, &names)?;
+        Ok(Tracker {
+            cls: cls.clone(),
+            key,
+            identity: as_dict(identity, "identity")?,
+            states: as_dict(states, "states")?,
+            state_type,
+            slots,
+            no_args: PyTuple::empty(py),
+        })
+    }
+
+    /// `(cls, pk)` from the instance's attributes, or None while a key part is None or
+    /// missing.
+    fn identity_key(&self, dict: &Bound<'py, PyDict>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let py = dict.py();
+        let value = |name: &Bound<'py, PyString>| -> PyResult<Option<Bound<'py, PyAny>>> {
+            Ok(dict.get_item(name)?.filter(|v| !v.is_none()))
+        };
+        let pk = if let [name] = &self.key[..] {
+            match value(name)? {
+                Some(v) => v,
+                None => return Ok(None),
+            }
+        } else {
+            let mut parts = Vec::with_capacity(self.key.len());
+            for name in &self.key {
+                match value(name)? {
+                    Some(v) => parts.push(v),
+                    None => return Ok(None),
+                }
+            }
+            PyTuple::new(py, parts)?.into_any()
+        };
+        Ok(Some(PyTuple::new(py, [self.cls.clone(), pk])?))
+    }
+
+    /// Register `obj` (freshly made) and return its key; None when its key is NULL or
+    /// already mapped. On an error nothing stays registered.
+    fn register(&self, obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let py = obj.py();
+        // SAFETY: `obj` is a live object; `PyObject_GenericGetDict` returns a new
+        // reference to its `__dict__` (made on first use) or NULL with an exception set.
+        let dict = unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyObject_GenericGetDict(obj.as_ptr(), std::ptr::null_mut()),
+            )
+        }?
+        .cast_into::<PyDict>()?;
+        let Some(key) = self.identity_key(&dict)? else {
+            return Ok(None);
+        };
+        // SAFETY: live dict, key and value; `PyDict_SetDefault` returns a borrowed
+        // reference to the value now under `key` (the existing one, or `obj` inserted),
+        // or NULL with an exception set (an unhashable key).
+        let mapped =
+            unsafe { ffi::PyDict_SetDefault(self.identity.as_ptr(), key.as_ptr(), obj.as_ptr()) };
+        if mapped.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        if mapped != obj.as_ptr() {
+            return Ok(None);
+        }
+        match self.add_state(obj, &key, &dict) {
+            Ok(()) => Ok(Some(key)),
+            Err(err) => {
+                self.identity.del_item(&key)?;
+                Err(err)
+            }
+        }
+    }
+
+    /// `states[id(obj)]`: a new state of `obj` under `key`, snapshot a copy of `dict`.
+    fn add_state(
+        &self,
+        obj: &Bound<'py, PyAny>,
+        key: &Bound<'py, PyTuple>,
+        dict: &Bound<'py, PyDict>,
+    ) -> PyResult<()> {
+        let py = obj.py();
+        let state = new_object(&self.state_type, &self.no_args)?;
+        let persistent = true.into_pyobject(py)?.to_owned().into_any();
+        let snapshot = dict.copy()?.into_any();
+        if let Some(slots) = &self.slots {
+            slots.fill(&state, &[obj, key.as_any(), &persistent, &snapshot])?;
+        } else {
+            set_attr(&state, intern!(py, "obj"), obj)?;
+            set_attr(&state, intern!(py, "key"), key.as_any())?;
+            set_attr(&state, intern!(py, "persistent"), &persistent)?;
+            set_attr(&state, intern!(py, "snapshot"), &snapshot)?;
+        }
+        self.states.set_item(object_id(obj)?, state)
+    }
+
+    /// Take back registrations made by `register` (key, instance).
+    fn forget(&self, done: &[(Bound<'py, PyTuple>, &Bound<'py, PyAny>)]) {
+        for (key, obj) in done {
+            // Best effort while another error is on its way out: a failure here has
+            // nothing better to do than leave the entry.
+            let _ = self.identity.del_item(key);
+            if let Ok(id) = object_id(obj) {
+                let _ = self.states.del_item(id);
+            }
+        }
+    }
+}
+
+/// `id(obj)`.
+fn object_id<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: `PyLong_FromVoidPtr` of a live object's address is what `id()` returns: a
+    // new reference, or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(obj.py(), ffi::PyLong_FromVoidPtr(obj.as_ptr().cast())) }
+}
+
+/// One instance per row, registered by `tracker` where it can be; the positions it
+/// left to the caller. Every row becomes an instance before the first is registered,
+/// and a failed registration takes back the earlier ones: on an error (a converter
+/// refusing a value, an unhashable key) the session's maps are as they were.
+pub fn tracked_models<'py>(
+    plan: &Plan<'py>,
+    py: Python<'py>,
+    rows: &Rows,
+    tracker: &Tracker<'py>,
+) -> PyResult<(Bound<'py, PyList>, Vec<usize>)> {
+    let maker = plan.maker(&tracker.cls)?;
+    let _gc = GcPause::new(py, rows.len());
+    let objs = rows
+        .iter()
+        .map(|row| plan.model(py, rows, row, &maker))
+        .collect::<PyResult<Vec<_>>>()?;
+    let mut left = Vec::new();
+    let mut done = Vec::with_capacity(objs.len());
+    for (r, obj) in objs.iter().enumerate() {
+        match tracker.register(obj) {
+            Ok(Some(key)) => done.push((key, obj)),
+            Ok(None) => left.push(r),
+            Err(err) => {
+                tracker.forget(&done);
+                return Err(err);
+            }
+        }
+    }
+    drop(done);
+    Ok((PyList::new(py, objs)?, left))
+}

@@ -1,0 +1,140 @@
+"""A selectin load links children to parents in Rust (``group_by_attribute``,
+``set_reverse``): the reverse side is set on objects and snapshots alike, objects that
+already hold it keep it, and change tracking sees exactly what the user changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rel_models import Author, Node, Post
+from rel_support import Queries
+
+import ormkit
+from ormkit import AsyncSession, selectinload
+from ormkit._ormkit import group_by_attribute, set_reverse
+
+
+async def _authors(engine: ormkit.Engine) -> tuple[int, int]:
+    async with AsyncSession(engine) as s:
+        ann = Author(name="ann", posts=[Post(title=f"a{i}") for i in range(3)])
+        bob = Author(name="bob", posts=[Post(title="b0")])
+        await s.insert_all([ann, bob, Author(name="cy")])
+        return ann.id, bob.id
+
+
+async def test_children_point_back_and_nothing_is_dirty(
+    engine: ormkit.Engine, queries: Queries
+) -> None:
+    await _authors(engine)
+    async with AsyncSession(engine) as s:
+        ann, bob, cy = await s.query(Author).options(selectinload("posts")).order_by("id").all()
+        assert [p.title for p in ann.posts] == ["a0", "a1", "a2"]
+        assert [p.title for p in bob.posts] == ["b0"] and cy.posts == []
+        assert all(p.author is ann for p in ann.posts) and bob.posts[0].author is bob
+        for post in (*ann.posts, *bob.posts):
+            assert s._uow.states[id(post)].snapshot["author"] is post.__dict__["author"]
+        assert s.dirty == []
+        queries.clear()
+        await s.commit()
+        assert queries.sql == []  # loading wrote nothing
+        ann.posts[1].author = bob  # moved: only its foreign key is written
+        await s.commit()
+        updates = [q for q in queries.sql if q.startswith("UPDATE")]
+        assert len(updates) == 1 and updates[0].startswith(f"UPDATE {Post.__tablename__} SET")
+        assert "author_id" in updates[0] and "title" not in updates[0]
+    async with AsyncSession(engine) as s:
+        moved = await s.query(Post).filter(title="a1").one()
+        assert moved.author_id == bob.id
+
+
+async def test_a_reverse_side_already_held_is_kept(engine: ormkit.Engine) -> None:
+    ann_id, bob_id = await _authors(engine)
+    async with AsyncSession(engine, autoflush=False) as s:
+        post = await s.query(Post).filter(title="a0").one()
+        bob = await s.get_or_raise(Author, bob_id)
+        post.author = bob  # unflushed: the row still says ann
+        ann = await s.query(Author).options(selectinload("posts")).filter(id=ann_id).one()
+        assert post in ann.posts  # the row links it to ann...
+        assert post.author is bob  # ...but the object keeps what the user set
+        assert s.dirty == [post]
+
+
+async def test_self_referential_children(engine: ormkit.Engine) -> None:
+    async with AsyncSession(engine) as s:
+        root = Node(name="root", children=[Node(name="b"), Node(name="a")])
+        await s.insert(root)
+        root_id = root.id
+    async with AsyncSession(engine) as s:
+        nodes = await s.query(Node).options(selectinload("children")).order_by("id").all()
+        top = next(n for n in nodes if n.id == root_id)
+        assert [c.name for c in top.children] == ["a", "b"]
+        assert all(c.parent is top for c in top.children)
+        assert all(c.children == [] for c in top.children)
+        assert s.dirty == []
+
+
+class _Obj:
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
+class _State:
+    __slots__ = ("key", "obj", "persistent", "snapshot")
+
+    def __init__(self, obj: Any, persistent: bool) -> None:
+        self.obj, self.key, self.persistent = obj, None, persistent
+        self.snapshot = dict(obj.__dict__)
+
+
+def test_group_by_attribute() -> None:
+    a, b, c, d, e = _Obj(k=1), _Obj(k=2), _Obj(k=1), _Obj(k=None), _Obj(other=1)
+    groups = group_by_attribute([a, b, c, a, d, e, b], "k")
+    assert list(groups) == [1, 2]
+    assert groups[1] == [a, c] and groups[2] == [b]
+    assert group_by_attribute([], "k") == {}
+    with pytest.raises(TypeError, match="unhashable"):
+        group_by_attribute([_Obj(k=[1])], "k")
+
+
+def test_set_reverse() -> None:
+    p1, p2 = _Obj(name="p1"), _Obj(name="p2")
+    tracked, pending, untracked, holding = _Obj(), _Obj(), _Obj(), _Obj(parent=p2)
+    states = {
+        id(tracked): _State(tracked, True),
+        id(pending): _State(pending, False),
+        id(holding): _State(holding, True),
+    }
+    set_reverse([(p1, [tracked, pending, untracked, holding]), (p2, [tracked])], "parent", states)
+    assert tracked.parent is p1 and pending.parent is p1 and untracked.parent is p1
+    assert holding.parent is p2  # already set: kept
+    assert states[id(tracked)].snapshot == {"parent": p1}
+    assert states[id(pending)].snapshot == {}  # not persistent: no snapshot to keep
+    assert states[id(holding)].snapshot == {"parent": p2}
+    with pytest.raises(TypeError, match="tuples"):
+        set_reverse([[p1, [tracked]]], "parent", states)
+
+
+class _PlainState:
+    """A state without slots (read as attributes)."""
+
+    def __init__(self, obj: Any, persistent: bool) -> None:
+        self.obj, self.key, self.persistent = obj, None, persistent
+        self.snapshot = dict(obj.__dict__)
+
+
+def test_set_reverse_reads_any_state_class() -> None:
+    parent = _Obj(name="p")
+    a, b, c, d = _Obj(), _Obj(), _Obj(), _Obj()
+    half = _State(d, True)
+    del half.snapshot  # an empty slot reads as a missing attribute
+    states = {
+        id(a): _State(a, True),
+        id(b): _PlainState(b, True),
+        id(c): _State(c, True),
+        id(d): half,
+    }
+    set_reverse([(parent, [a, b, c])], "parent", states)
+    assert [states[id(o)].snapshot for o in (a, b, c)] == [{"parent": parent}] * 3
+    with pytest.raises(AttributeError):
+        set_reverse([(parent, [d])], "parent", states)

@@ -1,0 +1,258 @@
+"""The read path that makes and registers objects in one pass in Rust
+(``QueryResult.to_tracked_models``, used by ``UnitOfWork.load``): the identity map and
+change tracking behave as they do for objects registered in Python."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from session_models import Item, Setting, User
+from session_support import SqlLog
+
+import ormkit
+from ormkit import AsyncSession
+from ormkit.orm.state import InstanceState
+
+
+def _items(n: int) -> list[Item]:
+    return [Item(a=i, b=f"b{i}", c=i / 2, d=i % 2 == 0, e=None, f=i) for i in range(n)]
+
+
+async def _stored_items(engine: ormkit.Engine, n: int) -> list[int]:
+    async with AsyncSession(engine) as s:
+        return [o.id for o in await s.insert_all(_items(n))]
+
+
+async def test_one_object_per_row_with_its_snapshot(engine: ormkit.Engine) -> None:
+    ids = await _stored_items(engine, 300)  # over the size that pauses the collector
+    async with AsyncSession(engine) as s:
+        first = await s.query(Item).order_by("id").all()
+        assert [o.id for o in first] == ids
+        second = await s.query(Item).order_by("-id").all()
+        assert [id(o) for o in second] == [id(o) for o in reversed(first)]
+        assert await s.get(Item, ids[7]) is first[7]
+        assert await s.query(Item).filter(id=ids[3]).one() is first[3]
+        uow = s._uow
+        assert len(uow.identity) == len(uow.states) == 300
+        for obj in first:
+            state = uow.states[id(obj)]
+            assert type(state) is InstanceState
+            assert state.obj is obj and state.persistent
+            assert state.key == (Item, obj.id)
+            assert uow.identity[state.key] is obj
+            assert state.snapshot == obj.__dict__ and state.snapshot is not obj.__dict__
+        assert s.dirty == []
+
+
+async def test_modified_attribute_flushed_alone(engine: ormkit.Engine, sql_log: SqlLog) -> None:
+    ids = await _stored_items(engine, 5)
+    async with AsyncSession(engine) as s:
+        objs = await s.query(Item).order_by("id").all()
+        sql_log.clear()
+        await s.commit()
+        assert sql_log.writes() == []  # nothing changed: nothing written
+        objs[2].b = "changed"
+        objs[4].f = None
+        assert s.dirty == [objs[2], objs[4]]
+        await s.commit()
+        writes = sql_log.writes()
+        table = Item.__tablename__
+        assert len(writes) == 2
+        assert writes[0].startswith(f"UPDATE {table} SET b = ")
+        assert writes[1].startswith(f"UPDATE {table} SET f = ")
+        sql_log.clear()
+        await s.commit()
+        assert sql_log.writes() == []  # the flush took new snapshots
+    async with AsyncSession(engine) as other:
+        fresh = {o.id: o for o in await other.query(Item).all()}
+        assert (fresh[ids[2]].b, fresh[ids[4]].f) == ("changed", None)
+        assert fresh[ids[1]].b == "b1"
+
+
+async def test_reload_keeps_objects_and_unflushed_changes(engine: ormkit.Engine) -> None:
+    ids = await _stored_items(engine, 3)
+    async with AsyncSession(engine, autoflush=False) as s:
+        objs = await s.query(Item).order_by("id").all()
+        objs[0].b = "local"
+        table = Item.__tablename__
+        await engine.execute(f"UPDATE {table} SET a = a + 100")
+        again = await s.query(Item).order_by("id").all()
+        assert [id(o) for o in again] == [id(o) for o in objs]
+        assert (objs[0].b, objs[0].a) == ("local", 0)  # a changed object is not overwritten
+        assert (objs[1].a, objs[2].a) == (101, 102)  # clean ones follow the database
+        assert s.dirty == [objs[0]]
+        assert s._uow.states[id(objs[1])].snapshot == objs[1].__dict__
+        assert await s.get(Item, ids[1]) is objs[1]
+
+
+async def test_two_sessions_give_distinct_objects(engine: ormkit.Engine) -> None:
+    await _stored_items(engine, 4)
+    async with AsyncSession(engine) as one, AsyncSession(engine) as two:
+        a = await one.query(Item).order_by("id").all()
+        b = await two.query(Item).order_by("id").all()
+        assert [o.id for o in a] == [o.id for o in b]
+        assert all(x is not y for x, y in zip(a, b, strict=True))
+        assert all(o in one and o not in two for o in a)
+        a[0].b = "only in one"
+        assert one.dirty == [a[0]] and two.dirty == []
+
+
+async def test_text_primary_key_and_json_model(engine: ormkit.Engine) -> None:
+    async with AsyncSession(engine) as s:
+        await s.insert_all([Setting(key="k1", value="v1"), Setting(key="k2", value="v2")])
+        await s.insert(User(name="u", email="u@x.org", meta={"a": [1]}))
+    async with AsyncSession(engine) as s:
+        settings = await s.query(Setting).order_by("key").all()
+        assert s._uow.states[id(settings[0])].key == (Setting, "k1")
+        assert await s.get(Setting, "k2") is settings[1]
+        user = await s.query(User).one()  # JSON column: snapshots copy the document
+        user.meta["a"].append(2)
+        assert s.dirty == [user]
+        await s.commit()
+    async with AsyncSession(engine) as s:
+        assert (await s.query(User).one()).meta == {"a": [1, 2]}
+
+
+class _State:
+    __slots__ = ("key", "obj", "persistent", "snapshot")
+
+
+class _Row:
+    pass
+
+
+async def test_to_tracked_models_leaves_null_and_repeated_keys(engine: ormkit.Engine) -> None:
+    result = await engine.execute(
+        "SELECT 1 AS id, 'a' AS name UNION ALL SELECT 2, 'b' UNION ALL SELECT 1, 'c' "
+        "UNION ALL SELECT NULL, 'd'"
+    )
+    earlier = _Row()
+    identity: dict[Any, Any] = {(_Row, 2): earlier}
+    states: dict[int, Any] = {}
+    objs, left = result.to_tracked_models(_Row, ("id",), (identity, states, _State))
+    assert [o.name for o in objs] == ["a", "b", "c", "d"]
+    assert left == [1, 2, 3]  # 2 was mapped before, 1 by an earlier row, NULL never
+    assert identity == {(_Row, 1): objs[0], (_Row, 2): earlier}
+    assert list(states) == [id(objs[0])]
+    state = states[id(objs[0])]
+    assert (state.obj, state.key, state.persistent) == (objs[0], (_Row, 1), True)
+    assert state.snapshot == {"id": 1, "name": "a"} and state.snapshot is not objs[0].__dict__
+
+
+async def test_to_tracked_models_composite_key(engine: ormkit.Engine) -> None:
+    result = await engine.execute(
+        "SELECT 1 AS a, 'x' AS b, 10 AS v UNION ALL SELECT 1, 'y', 11 "
+        "UNION ALL SELECT 1, 'x', 12 UNION ALL SELECT 2, NULL, 13"
+    )
+    identity: dict[Any, Any] = {}
+    states: dict[int, Any] = {}
+    objs, left = result.to_tracked_models(_Row, ["a", "b"], (identity, states, _State))
+    assert left == [2, 3]
+    assert identity == {(_Row, (1, "x")): objs[0], (_Row, (1, "y")): objs[1]}
+    assert states[id(objs[1])].key == (_Row, (1, "y"))
+
+
+async def test_to_tracked_models_rejects_bad_arguments(engine: ormkit.Engine) -> None:
+    result = await engine.execute("SELECT 1 AS id")
+
+    class OwnNew:
+        def __new__(cls) -> OwnNew:
+            return super().__new__(cls)
+
+    with pytest.raises(TypeError, match=r"object\.__new__"):
+        result.to_tracked_models(_Row, ("id",), ({}, {}, OwnNew))
+    with pytest.raises(TypeError, match="must be a str"):
+        result.to_tracked_models(_Row, (1,), ({}, {}, _State))
+    with pytest.raises(ValueError, match="at least one"):
+        result.to_tracked_models(_Row, (), ({}, {}, _State))
+    with pytest.raises(TypeError, match="identity must be a dict"):
+        result.to_tracked_models(_Row, ("id",), ([], {}, _State))
+    with pytest.raises(AttributeError):
+        result.to_tracked_models(_Row, ("id",), ({}, {}, object))  # no slot to set
+
+
+def _refuse_c(value: Any) -> Any:
+    if value == "c":
+        raise ValueError("no c")
+    return value
+
+
+def _list_for_2(value: Any) -> Any:
+    return [value] if value == 2 else value
+
+
+async def test_to_tracked_models_failure_registers_nothing(engine: ormkit.Engine) -> None:
+    result = await engine.execute(
+        "SELECT 1 AS id, 'a' AS name UNION ALL SELECT 2, 'b' UNION ALL SELECT 3, 'c'"
+    )
+    before = _Row()
+    identity: dict[Any, Any] = {(_Row, 9): before}
+    states: dict[int, Any] = {id(before): _State()}
+    with pytest.raises(ValueError, match="no c"):  # a converter refuses the last row
+        result.to_tracked_models(_Row, ("id",), (identity, states, _State), [None, _refuse_c])
+    assert list(identity) == [(_Row, 9)] and list(states) == [id(before)]
+    with pytest.raises(TypeError, match="unhashable"):  # the second key is a list
+        result.to_tracked_models(_Row, ("id",), (identity, states, _State), [_list_for_2, None])
+    assert list(identity) == [(_Row, 9)] and list(states) == [id(before)]
+    objs, left = result.to_tracked_models(_Row, ("id",), (identity, states, _State))
+    assert [o.id for o in objs] == [1, 2, 3]
+    assert left == [] and len(identity) == len(states) == 4
+
+
+class _DictState:
+    """A state class without slots: its attributes are stored the ordinary way."""
+
+
+class _PropertyState:
+    """``snapshot`` is a property: the tracker must go through its setter."""
+
+    __slots__ = ("_snapshot", "key", "obj", "persistent")
+
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        return self._snapshot
+
+    @snapshot.setter
+    def snapshot(self, value: dict[str, Any]) -> None:
+        self._snapshot = {"via": "setter", **value}
+
+
+@pytest.mark.parametrize("state_cls", [_State, _DictState, _PropertyState])
+async def test_state_classes_with_and_without_slots(
+    engine: ormkit.Engine, state_cls: type[Any]
+) -> None:
+    result = await engine.execute("SELECT 7 AS id, 'x' AS name")
+    states: dict[int, Any] = {}
+    (obj,), left = result.to_tracked_models(_Row, ("id",), ({}, states, state_cls))
+    state = states[id(obj)]
+    assert left == [] and type(state) is state_cls
+    assert (state.obj, state.key, state.persistent) == (obj, (_Row, 7), True)
+    expected = {"id": 7, "name": "x"}
+    if state_cls is _PropertyState:
+        expected = {"via": "setter", **expected}
+    assert state.snapshot == expected
+
+
+async def test_a_state_class_changed_after_use_is_seen(engine: ormkit.Engine) -> None:
+    class Changing:
+        __slots__ = ("_other", "key", "obj", "persistent", "snapshot")
+
+    result = await engine.execute("SELECT 1 AS id")
+    states: dict[int, Any] = {}
+    (first,), _ = result.to_tracked_models(_Row, ("id",), ({}, states, Changing))
+    assert states[id(first)].snapshot == {"id": 1}  # slots filled (and remembered)
+    slot = Changing.snapshot  # type: ignore[attr-defined]
+
+    def get(self: Any) -> Any:
+        return ("via property", self._other)
+
+    def put(self: Any, value: Any) -> None:
+        self._other = value
+
+    Changing.snapshot = property(get, put)  # type: ignore[attr-defined]
+    states.clear()
+    (second,), _ = result.to_tracked_models(_Row, ("id",), ({}, states, Changing))
+    assert states[id(second)].snapshot == ("via property", {"id": 1})
+    with pytest.raises(AttributeError):  # the slot itself was not written
+        slot.__get__(states[id(second)], Changing)
