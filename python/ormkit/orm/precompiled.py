@@ -396,23 +396,9 @@ def insert_rows(
 ) -> Template:
     """``INSERT INTO … (columns) VALUES (…), … [RETURNING <all columns>]`` for ``count``
     rows; values row by row, each in ``columns`` order."""
-    cache = _cache(model)
-    key = ("insert", dialect, columns, count, returning)
-    try:
-        found: Template = cache[key]
-        return found
-    except KeyError:
-        pass
-    from ormkit.sql.statements import insert
-
-    values = iter(slots(len(columns) * count))
-    rows = [{c: next(values) for c in columns} for _ in range(count)]
-    stmt = insert(model).values(rows)
-    converters = None
-    if returning:
-        stmt = stmt.returning(model)
-        converters = all_converters(model, dialect)
-    return _store(cache, key, compile_template(stmt, dialect, converters))  # type: ignore[no-any-return]
+    return insert_returning(
+        model, dialect, columns, count, tuple(model.__columns__) if returning else ()
+    )
 
 
 def insert_returning(
