@@ -235,6 +235,12 @@ impl PgProtocol {
 
     /// Moves pending output to the transport and runs the effects, outside any borrow.
     fn flush(slf: &Bound<'_, Self>, effects: Vec<Effect>) -> PyResult<()> {
+        Self::flush_output(slf, effects).map(|_| ())
+    }
+
+    /// [`flush`](Self::flush), saying whether the output went straight to the socket
+    /// in full (so the transport has nothing buffered).
+    fn flush_output(slf: &Bound<'_, Self>, effects: Vec<Effect>) -> PyResult<bool> {
         let py = slf.py();
         let (out, write, close) = {
             let mut this = slf.borrow_mut();
@@ -249,12 +255,14 @@ impl PgProtocol {
             };
             (out, write, close)
         };
+        let mut direct = false;
         if let (Some(bytes), Some(write)) = (&out, &write) {
             let sent = match &slf.borrow().inline {
                 Some(inline) => inline.send(py, bytes)?,
                 None => 0,
             };
-            if sent < bytes.len() {
+            direct = sent == bytes.len();
+            if !direct {
                 write.bind(py).call1((PyBytes::new(py, &bytes[sent..]),))?;
             }
         }
@@ -286,7 +294,7 @@ impl PgProtocol {
                 t.bind(py).call_method0(intern!(py, "close"))?;
             }
         }
-        Ok(())
+        Ok(direct)
     }
 
     /// Turns connection events into effects.
@@ -404,22 +412,23 @@ impl PgProtocol {
                 job,
             });
         }
-        Self::flush(slf, Vec::new())?;
-        Self::wait_inline(slf)?;
+        let direct = Self::flush_output(slf, Vec::new())?;
+        Self::wait_inline(slf, direct)?;
         Ok(fut)
     }
 
     /// Waits for the reply of the statement just sent here, on the loop thread, while
     /// the loop has nothing else to do (see `pg_inline`). Returns with the statement
     /// complete (its future done) or still pending for asyncio to finish.
-    fn wait_inline(slf: &Bound<'_, Self>) -> PyResult<()> {
+    /// `sent_direct`: the statement went straight to the socket (nothing buffered).
+    fn wait_inline(slf: &Bound<'_, Self>, sent_direct: bool) -> PyResult<()> {
         let py = slf.py();
         let (fds, until) = {
             let this = slf.borrow();
             let Some(inline) = &this.inline else {
                 return Ok(());
             };
-            match inline.budget(py) {
+            match inline.budget(py, !sent_direct) {
                 Ok(Some(budget)) => (inline.fds(), Instant::now() + budget),
                 Ok(None) => return Ok(()),
                 Err(_) => {

@@ -50,18 +50,23 @@ impl InlineWait {
     }
 
     /// How long the loop can spare: None when it has other work now, including
-    /// output the transport has not sent yet.
-    pub fn budget(&self, py: Python<'_>) -> PyResult<Option<Duration>> {
-        if self
+    /// output the transport has not sent yet (looked at when `check_buffer`; the
+    /// caller knows it is empty when its statement went straight to the socket).
+    pub fn budget(&self, py: Python<'_>, check_buffer: bool) -> PyResult<Option<Duration>> {
+        if check_buffer && self.buffered(py)? {
+            return Ok(None);
+        }
+        self.idle.budget(py)
+    }
+
+    /// Whether the transport holds output it has not sent yet.
+    fn buffered(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self
             .write_buffer_size
             .bind(py)
             .call0()?
             .extract::<usize>()?
-            != 0
-        {
-            return Ok(None);
-        }
-        self.idle.budget(py)
+            != 0)
     }
 
     /// Sends what it can of `data` straight to the socket when the transport has
@@ -69,13 +74,7 @@ impl InlineWait {
     /// frames); returns how many bytes went. The rest, if any, is the transport's:
     /// it buffers it, or meets the error (a broken pipe) and reports it.
     pub fn send(&self, py: Python<'_>, data: &[u8]) -> PyResult<usize> {
-        if self
-            .write_buffer_size
-            .bind(py)
-            .call0()?
-            .extract::<usize>()?
-            != 0
-        {
+        if self.buffered(py)? {
             return Ok(0);
         }
         let mut sent = 0;
