@@ -87,32 +87,19 @@ pub(crate) fn is_transaction_control(sql: &str) -> bool {
     .any(|k| head.starts_with(k))
 }
 
-/// Whether `error` interrupted an autocommit write that had already committed.
+/// Whether `error` interrupted a write that had already committed.
 ///
 /// SQLite consults the progress handler once more when a statement returns from the
 /// virtual machine, after `OP_Halt` has committed an autocommit write; a budget that ran
 /// out just then makes the statement report SQLITE_INTERRUPT although its changes are
 /// kept. Treated as interrupted, the statement would run a second time on a connection
-/// thread (rows inserted twice, or "table already exists"). Under a budget a commit
-/// hook records every commit (`committed`); `total_changes` (which counts only
-/// statements that completed) covers the rest.
-fn committed_anyway(
-    error: &rusqlite::Error,
-    read_only: bool,
-    autocommit: bool,
-    conn: &Connection,
-    before: u64,
-    committed: Option<&AtomicBool>,
-) -> bool {
-    let interrupted = matches!(
+/// thread (rows inserted twice, or "table already exists"). Under a budget, a write
+/// runs with a commit hook that records its commit (`committed`).
+fn committed_anyway(error: &rusqlite::Error, committed: Option<&AtomicBool>) -> bool {
+    matches!(
         error.sqlite_error_code(),
         Some(rusqlite::ErrorCode::OperationInterrupted)
-    );
-    interrupted
-        && !read_only
-        && autocommit
-        && conn.is_autocommit()
-        && (conn.total_changes() != before || committed.is_some_and(|c| c.load(Ordering::Relaxed)))
+    ) && committed.is_some_and(|c| c.load(Ordering::Relaxed))
 }
 
 /// Runs one statement. With `budget`, a statement that runs longer is interrupted
@@ -142,15 +129,20 @@ pub(crate) fn run_prepared(
     let start = Instant::now();
     conn.progress_handler(1000, Some(move || start.elapsed() > limit))
         .map_err(map)?;
-    let committed = Arc::new(AtomicBool::new(false));
-    let seen = committed.clone();
-    conn.commit_hook(Some(move || {
-        seen.store(true, Ordering::Relaxed);
-        false // let it commit
-    }))
-    .map_err(map)?;
-    let result = run_inner(conn, stmt, positional, params, Some(&committed));
-    conn.commit_hook(None::<fn() -> bool>).map_err(map)?;
+    // Only a write commits (and may then be interrupted after its commit).
+    let committed = (!stmt.readonly()).then(|| Arc::new(AtomicBool::new(false)));
+    if let Some(flag) = &committed {
+        let seen = flag.clone();
+        conn.commit_hook(Some(move || {
+            seen.store(true, Ordering::Relaxed);
+            false // let it commit
+        }))
+        .map_err(map)?;
+    }
+    let result = run_inner(conn, stmt, positional, params, committed.as_deref());
+    if committed.is_some() {
+        conn.commit_hook(None::<fn() -> bool>).map_err(map)?;
+    }
     conn.progress_handler(0, None::<fn() -> bool>)
         .map_err(map)?;
     result
@@ -171,7 +163,6 @@ fn run_inner(
         .map(|s| (*s).to_owned())
         .collect();
     let read_only = stmt.readonly();
-    let autocommit = conn.is_autocommit();
     let before = conn.total_changes();
     let mut rows = Vec::new();
     {
@@ -180,9 +171,7 @@ fn run_inner(
             let row = match cursor.next() {
                 Ok(Some(row)) => row,
                 Ok(None) => break,
-                Err(e) if committed_anyway(&e, read_only, autocommit, conn, before, committed) => {
-                    break
-                }
+                Err(e) if committed_anyway(&e, committed) => break,
                 Err(e) => return Err(map(e)),
             };
             let mut out = Row::with_capacity(ncols);
