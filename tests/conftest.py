@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from backends import ALL_BACKENDS, SQLITE_BACKENDS, backend_url
 from fake_pg.support import EngineFactory, engine_factory
 from pg_cluster import ensure_cluster
+from statement_log import SqlLog
 
 import ormkit
 
@@ -65,6 +66,27 @@ async def sqlite_engine(
         yield engine
     finally:
         await engine.close()
+
+
+@pytest.fixture
+async def session(engine: ormkit.Engine) -> AsyncIterator[ormkit.AsyncSession]:
+    """A session on the suite's ``engine`` fixture, closed afterwards."""
+    async with ormkit.AsyncSession(engine) as s:
+        yield s
+
+
+@pytest.fixture
+def sql_log(engine: ormkit.Engine) -> SqlLog:
+    """Records every statement the suite's ``engine`` sends from now on."""
+    log = SqlLog()
+    engine.events.on("query", log)
+    return log
+
+
+@pytest.fixture
+def queries(sql_log: SqlLog) -> SqlLog:
+    """The relationships suite's name for :func:`sql_log`."""
+    return sql_log
 
 
 def pytest_collection_modifyitems(config: Any, items: list[pytest.Item]) -> None:

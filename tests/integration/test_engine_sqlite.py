@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from loop_passes import loop_passes_during
 
 import ormkit
 from ormkit import (
@@ -528,28 +529,17 @@ async def test_inline_reads_do_not_starve_other_tasks(
     await sqlite_engine.execute("CREATE TABLE t (v INTEGER)")
     if where == "observed":  # the path that times statements for event listeners
         sqlite_engine.events.on("query", lambda event: None)
-    ticks = 0
-    done = False
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while not done:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    start = ticks
-    if where == "transaction":
-        async with sqlite_engine.transaction() as tx:
+    async def work() -> None:
+        if where == "transaction":
+            async with sqlite_engine.transaction() as tx:
+                for _ in range(1000):
+                    await tx.execute("SELECT count(*) FROM t")
+        else:
             for _ in range(1000):
-                await tx.execute("SELECT count(*) FROM t")
-    else:
-        for _ in range(1000):
-            await sqlite_engine.execute("SELECT count(*) FROM t")
-    progressed = ticks - start
-    done = True
-    await task
+                await sqlite_engine.execute("SELECT count(*) FROM t")
+
+    progressed = await loop_passes_during(work)
     # One loop pass every 32 reads that ran at once (src/py/sqlite.rs).
     assert progressed >= 1000 // 32 - 1
 

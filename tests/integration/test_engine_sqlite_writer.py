@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from loop_passes import loop_passes_during
 
 import ormkit
 from ormkit import InterfaceError, PoolTimeout, ProgrammingError, create_engine
@@ -201,23 +202,11 @@ async def test_a_long_autocommit_write_moves_to_the_writer_thread(engine: ormkit
 
 
 async def test_writes_let_other_tasks_run(engine: ormkit.Engine) -> None:
-    ticks = 0
-    done = False
+    async def work() -> None:
+        for i in range(50):
+            await engine.execute("INSERT INTO t (id) VALUES ($1)", [i])
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while not done:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    start = ticks
-    for i in range(50):
-        await engine.execute("INSERT INTO t (id) VALUES ($1)", [i])
-    progressed = ticks - start
-    done = True
-    await task
+    progressed = await loop_passes_during(work)
     assert progressed >= 45
 
 

@@ -19,7 +19,7 @@ from composite_models import (
     WarehouseSupplier,
     Zone,
 )
-from rel_support import Queries
+from statement_log import SqlLog
 
 import ormkit
 from ormkit import (
@@ -157,7 +157,7 @@ async def test_query_counts_do_not_grow_with_parents(
     ]
     await session.insert_all(whs)
     session.expunge_all()
-    log = Queries()
+    log = SqlLog()
     engine.events.on("query", log)
     loaded = await session.query(Warehouse).options(selectinload("bins.items")).all()
     assert len(log) == 3 and len(loaded) == parents
@@ -311,7 +311,7 @@ async def test_writes_set_every_key_column(session: AsyncSession, engine: ormkit
 async def test_select_statement_takes_loader_options(
     session: AsyncSession, engine: ormkit.Engine
 ) -> None:
-    log = Queries()
+    log = SqlLog()
     engine.events.on("query", log)
     stmt = select(Warehouse).where(Warehouse.region == "north").order_by(Warehouse.number)
     whs = (await session.execute(stmt.options(selectinload("bins.items")))).scalars().all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from rel_models import Author, Comment, Node, Post, Profile, Shop, ShopItem, Tag
-from rel_support import Queries
+from statement_log import SqlLog
 
 import ormkit
 from ormkit import (
@@ -130,7 +130,7 @@ async def test_self_referential_tree(session: AsyncSession, loader: object) -> N
 
 
 async def test_not_loaded_raises_and_names_the_fix(
-    session: AsyncSession, blog: dict[str, int], queries: Queries
+    session: AsyncSession, blog: dict[str, int], queries: SqlLog
 ) -> None:
     post = await session.query(Post).filter(title="p1").one()
     queries.clear()
@@ -158,7 +158,7 @@ async def test_noload_and_lazyload(session: AsyncSession, blog: dict[str, int]) 
     assert sum(len(p.comments) for p in posts) == 2
 
 
-async def test_relationship_defaults(session: AsyncSession, queries: Queries) -> None:
+async def test_relationship_defaults(session: AsyncSession, queries: SqlLog) -> None:
     shop = Shop(name="s", items=[ShopItem(name="i1"), ShopItem(name="i2")])
     await session.insert_all([shop, Shop(name="empty")])
     session.expunge_all()
@@ -191,7 +191,7 @@ async def make_tree(session: AsyncSession, parents: int) -> None:
 
 
 @pytest.mark.parametrize("parents", [10, 1000])
-async def test_query_counts(session: AsyncSession, queries: Queries, parents: int) -> None:
+async def test_query_counts(session: AsyncSession, queries: SqlLog, parents: int) -> None:
     await make_tree(session, parents)
     queries.clear()
     authors = await session.query(Author).options(selectinload("posts.comments")).all()
@@ -207,7 +207,7 @@ async def test_query_counts(session: AsyncSession, queries: Queries, parents: in
 
 
 async def test_in_lists_are_chunked(
-    session: AsyncSession, queries: Queries, monkeypatch: pytest.MonkeyPatch
+    session: AsyncSession, queries: SqlLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await make_tree(session, 120)
     dialect = ormkit.dialects.get_dialect(session.dialect)
@@ -219,7 +219,7 @@ async def test_in_lists_are_chunked(
 
 
 async def test_joinedload_with_limit_counts_parents(
-    session: AsyncSession, blog: dict[str, int], queries: Queries
+    session: AsyncSession, blog: dict[str, int], queries: SqlLog
 ) -> None:
     queries.clear()
     first = await session.query(Author).options(joinedload("posts")).order_by("name").first()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rel_models import Author, Comment, Node, Post, PostTag, Shop, ShopItem, Tag
-from rel_support import Queries
+from statement_log import SqlLog
 
 from ormkit import AsyncSession, joinedload, noload, selectinload
 
@@ -46,7 +46,7 @@ def _shape(authors: list[Any]) -> list[Any]:
 
 
 async def test_selectin_options_on_a_precompiled_select(
-    engine: Any, session: AsyncSession, queries: Queries
+    engine: Any, session: AsyncSession, queries: SqlLog
 ) -> None:
     await _data(session)
     options = (selectinload("posts").selectinload("comments"), selectinload("posts.tags"))

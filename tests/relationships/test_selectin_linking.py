@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from rel_models import Author, Node, Post
-from rel_support import Queries
+from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession, selectinload
@@ -24,7 +24,7 @@ async def _authors(engine: ormkit.Engine) -> tuple[int, int]:
 
 
 async def test_children_point_back_and_nothing_is_dirty(
-    engine: ormkit.Engine, queries: Queries
+    engine: ormkit.Engine, queries: SqlLog
 ) -> None:
     await _authors(engine)
     async with AsyncSession(engine) as s:

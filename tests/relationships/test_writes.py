@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from rel_models import Author, Comment, Node, Post, PostTag, Profile, Tag
-from rel_support import Queries
+from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession, selectinload
@@ -15,7 +15,7 @@ async def rows(engine: ormkit.Engine, sql: str) -> list[tuple[object, ...]]:
 
 
 async def test_assigning_many_to_one_sets_the_foreign_key(
-    session: AsyncSession, engine: ormkit.Engine, queries: Queries
+    session: AsyncSession, engine: ormkit.Engine, queries: SqlLog
 ) -> None:
     post = await session.insert(Post(title="t"))
     assert post.author_id is None
@@ -78,7 +78,7 @@ async def test_delete_orphan_and_cascade_delete(
 
 
 async def test_many_to_many_add_and_remove(
-    session: AsyncSession, engine: ormkit.Engine, queries: Queries
+    session: AsyncSession, engine: ormkit.Engine, queries: SqlLog
 ) -> None:
     x, y = Tag(label="x"), Tag(label="y")
     post = await session.insert(Post(title="p", tags=[x]))
@@ -116,7 +116,7 @@ async def test_one_to_one_assignment(session: AsyncSession, engine: ormkit.Engin
 
 
 async def test_self_referential_tree_in_one_flush(
-    session: AsyncSession, engine: ormkit.Engine, queries: Queries
+    session: AsyncSession, engine: ormkit.Engine, queries: SqlLog
 ) -> None:
     root = Node(name="root")
     child = Node(name="child", parent=root)

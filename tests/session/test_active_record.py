@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from session_models import Account, Doc, Hooked, Item, Setting, Stamped, User
-from session_support import SqlLog
+from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession, NoResultFound, StaleDataError

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from backends import ALL_BACKENDS, engine_with_tables
-from session_support import SqlLog
+from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession, Mapped, TimestampMixin, ValidationError, mapped_column
@@ -76,13 +76,6 @@ def make(n: int, tag: str = "r") -> list[Row]:
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ormkit.Engine]:
     async with engine_with_tables(request, request.param, tmp_path, MODELS) as eng:
         yield eng
-
-
-@pytest.fixture
-def sql_log(engine: ormkit.Engine) -> SqlLog:
-    log = SqlLog()
-    engine.events.on("query", log)
-    return log
 
 
 async def stored(engine: ormkit.Engine) -> dict[int, tuple[Any, ...]]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from session_models import Post, User
-from session_support import SqlLog
+from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession, Q, delete, insert, select, update

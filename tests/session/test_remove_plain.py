@@ -4,7 +4,7 @@ by the key the row was loaded with, and the object leaves the session."""
 from __future__ import annotations
 
 from session_models import Doc, Hooked, Item
-from session_support import SqlLog
+from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession

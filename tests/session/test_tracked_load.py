@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from session_models import Item, Setting, User
-from session_support import SqlLog
+from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from session_models import Account, Post, User
-from session_support import SqlLog
+from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession

@@ -1,4 +1,4 @@
-"""Helpers of the session suite."""
+"""A recorder of the statements an engine sends (``engine.events.on("query", log)``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ class SqlLog:
     def sql(self) -> list[str]:
         """The SQL of every statement, in order."""
         return [e.sql for e in self.events]
+
+    def __len__(self) -> int:
+        return len(self.events)
 
     def clear(self) -> None:
         """Forget what was recorded."""
