@@ -52,9 +52,6 @@ def soft_delete_condition(model: type[Any], mode: str) -> ClauseElement | None:
     return col.is_(None) if mode == "exclude" else col.is_not(None)
 
 
-_MISSING: Any = object()
-
-
 def model_column(model: type[Any], item: Any, what: str) -> Column[Any]:
     """The column ``item`` (a name or ``Model.attr``) of ``model``, else ValueError."""
     if isinstance(item, Column) and item.model is model:
@@ -301,42 +298,52 @@ class Query(Generic[T]):
             if node.strategy == "joined":
                 return None
         values, shape = plain
-        dialect = self._session.dialect
-        offset = self._offset
-        key: Hashable = (
-            "rows",
-            dialect,
+        key = self._shape_key("rows", shape, limit, order)
+        template = precompiled.cached(
+            self._model, key, lambda: self._build_rows_template(limit, len(values))
+        )
+        if template is None:
+            return None
+        return template, self._with_limits(values, limit), plan
+
+    def _shape_key(self, kind: str, shape: Any, limit: int | None, *more: Any) -> Hashable:
+        """The template-cache key of a row or count terminal of this query's shape."""
+        return (
+            kind,
+            self._session.dialect,
             self._deleted,
             shape,
-            order,
+            *more,
             limit is not None,
-            offset is not None,
+            self._offset is not None,
             self._distinct,
             self._for_update,
         )
-        cache = precompiled.model_cache(self._model)
-        template = cache.get(key, _MISSING)
-        if template is _MISSING:
-            template = precompiled.store(cache, key, self._build_rows_template(limit, len(values)))
-        if template is None:
-            return None
+
+    def _slotted_limits(self, n: int, limit: int | None) -> Query[T]:
+        """This query with slots for its condition values (``n`` of them) and then for
+        ``limit`` and the offset (see :meth:`_with_limits`)."""
+        slotted = self._slotted()
+        if limit is not None:
+            slotted = slotted._copy(limit=precompiled.slot(n, limit))
+            n += 1
+        if self._offset is not None:
+            slotted = slotted._copy(offset=precompiled.slot(n, self._offset))
+        return slotted
+
+    def _with_limits(self, values: list[Any], limit: int | None) -> list[Any]:
+        """``values`` followed by the limit and offset the slots of
+        :meth:`_slotted_limits` stand for."""
         if limit is not None:
             values.append(limit)
-        if offset is not None:
-            values.append(offset)
-        return template, values, plan
+        if self._offset is not None:
+            values.append(self._offset)
+        return values
 
     def _build_rows_template(self, limit: int | None, n: int) -> precompiled.Template | None:
         # What _rows() builds when the plan has no joined step at its top.
         model: Any = self._model
-        slotted = self._slotted()
-        if limit is not None:
-            limit = precompiled.slot(n, limit)
-            n += 1
-        offset = self._offset
-        if offset is not None:
-            offset = precompiled.slot(n, offset)
-        stmt = slotted._copy(limit=limit, offset=offset)._select()
+        stmt = self._slotted_limits(n, limit)._select()
         dialect = self._session.dialect
         return precompiled.try_template(stmt, dialect, precompiled.all_converters(model, dialect))
 
@@ -348,36 +355,16 @@ class Query(Generic[T]):
             return None
         values, shape = plain
         dialect = self._session.dialect
-        limit, offset = self._limit, self._offset
-        key: Hashable = (
-            "count",
-            dialect,
-            self._deleted,
-            shape,
-            limit is not None,
-            offset is not None,
-            self._distinct,
-            self._for_update,
-        )
-        cache = precompiled.model_cache(self._model)
-        template = cache.get(key, _MISSING)
-        if template is _MISSING:
-            n = len(values)
-            slotted = self._slotted()
-            if limit is not None:
-                slotted = slotted._copy(limit=precompiled.slot(n, limit))
-                n += 1
-            if offset is not None:
-                slotted = slotted._copy(offset=precompiled.slot(n, offset))
-            stmt = slotted._select(ordered=False).count()
-            template = precompiled.store(cache, key, precompiled.try_template(stmt, dialect))
+        limit = self._limit
+
+        def build() -> precompiled.Template | None:
+            stmt = self._slotted_limits(len(values), limit)._select(ordered=False).count()
+            return precompiled.try_template(stmt, dialect)
+
+        template = precompiled.cached(self._model, self._shape_key("count", shape, limit), build)
         if template is None:
             return None
-        if limit is not None:
-            values.append(limit)
-        if offset is not None:
-            values.append(offset)
-        return template, values
+        return template, self._with_limits(values, limit)
 
     def to_sql(self) -> tuple[str, list[Any]]:
         """The ``(sql, params)`` of ``all()`` for the session's dialect, without running."""
@@ -531,13 +518,14 @@ class Query(Generic[T]):
             values, shape = plain
             dialect = self._session.dialect
             key: Hashable = ("delete", dialect, "force" if force else self._deleted, shape)
-            cache = precompiled.model_cache(self._model)
-            template = cache.get(key, _MISSING)
-            if template is _MISSING:
+
+            def build() -> precompiled.Template | None:
                 slotted = self._slotted()
                 where = slotted._conditions() if not force else slotted._where
                 stmt = delete(self._model).where(*where)
-                template = precompiled.store(cache, key, precompiled.try_template(stmt, dialect))
+                return precompiled.try_template(stmt, dialect)
+
+            template = precompiled.cached(self._model, key, build)
             if template is not None:
                 return await self._session._write_sql(template.sql, template.params(values))
         where = self._conditions() if not force else self._where
@@ -566,13 +554,14 @@ class Query(Generic[T]):
             dialect = self._session.dialect
             names = tuple(values)
             key = ("update", dialect, self._deleted, shape, names)
-            cache = precompiled.model_cache(model)
-            template = cache.get(key, _MISSING)
-            if template is _MISSING:
+
+            def build() -> precompiled.Template | None:
                 sets = {k: precompiled.slot(i) for i, k in enumerate(names)}
                 slotted = self._slotted(len(names))
                 stmt = update(model).values(sets).where(*slotted._conditions())
-                template = precompiled.store(cache, key, precompiled.try_template(stmt, dialect))
+                return precompiled.try_template(stmt, dialect)
+
+            template = precompiled.cached(model, key, build)
             if template is not None:
                 params = template.params([*values.values(), *where_values])
                 return await self._session._write_sql(template.sql, params)

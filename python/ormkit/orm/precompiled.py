@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "Slot",
     "StrSlot",
     "Template",
+    "cached",
     "compile_template",
     "default_plan",
     "delete_by_pk",
@@ -156,6 +157,16 @@ def model_cache(model: type[Any]) -> dict[Hashable, Any]:
 def store(cache: dict[Hashable, Any], key: Hashable, value: Any) -> Any:
     """Put ``value`` in a model's template cache (bounded) and return it."""
     return _store(cache, key, value)
+
+
+def cached(model: type[Any], key: Hashable, build: Callable[[], Any]) -> Any:
+    """The entry ``key`` of ``model``'s template cache, made by ``build()`` and kept on
+    first use (a None, "no template for this shape", is kept too)."""
+    cache = _cache(model)
+    found = cache.get(key, _MISSING)
+    if found is _MISSING:
+        found = _store(cache, key, build())
+    return found
 
 
 def _cache(model: type[Any]) -> dict[Hashable, Any]:
