@@ -10,7 +10,7 @@
 
 use super::budget::{run_budgeted, Budgeted};
 use super::connection::{is_read_only, is_transaction_control, open, run, run_many, Output};
-use super::job::{closed, job, Abandon, Counters, Db, Reply, Slot};
+use super::job::{closed, job, Abandon, Counters, Db, Reply, Slot, Work};
 use super::placeholders::Plans;
 use super::readers::Readers;
 use super::transaction::Transaction;
@@ -182,17 +182,30 @@ impl SqlitePool {
         params: Vec<Value>,
         reply: Reply<Output>,
     ) -> Option<Arc<dyn Abandon>> {
+        let (slot, work) = self.statement_job(sql, params, reply, |c| &c.thread_reads)?;
+        self.readers.submit(&slot, work)
+    }
+
+    /// The job running `sql` once on a connection thread (counted in `counter`), or
+    /// None once it has failed the job because the pool is closed.
+    fn statement_job(
+        &self,
+        sql: String,
+        params: Vec<Value>,
+        reply: Reply<Output>,
+        counter: fn(&Counters) -> &AtomicU64,
+    ) -> Option<(Arc<Slot<Output>>, Work)> {
         let slot = Slot::new(reply);
         let counters = self.counters.clone();
         let work = job(&slot, move |db| {
-            counters.thread_reads.fetch_add(1, Ordering::Relaxed);
+            counter(&counters).fetch_add(1, Ordering::Relaxed);
             run(&db.conn, &db.plans, &sql, &params, None)
         });
         if let Err(e) = self.check_open() {
             work(Err(e));
             return None;
         }
-        self.readers.submit(&slot, work)
+        Some((slot, work))
     }
 
     /// Runs a write at once on the caller's thread when the writer is free and the
@@ -233,16 +246,7 @@ impl SqlitePool {
         params: Vec<Value>,
         reply: Reply<Output>,
     ) -> Option<Arc<dyn Abandon>> {
-        let slot = Slot::new(reply);
-        let counters = self.counters.clone();
-        let work = job(&slot, move |db| {
-            counters.writes.fetch_add(1, Ordering::Relaxed);
-            run(&db.conn, &db.plans, &sql, &params, None)
-        });
-        if let Err(e) = self.check_open() {
-            work(Err(e));
-            return None;
-        }
+        let (slot, work) = self.statement_job(sql, params, reply, |c| &c.writes)?;
         self.writer.queue(0, &slot, work)
     }
 
