@@ -114,6 +114,18 @@ class ForeignKeySpec:
             _action(self.onupdate),
         )
 
+    def create_op(self, table: str) -> CreateForeignKeyOp:
+        """``op.create_foreign_key`` of this constraint on ``table``."""
+        return CreateForeignKeyOp(
+            self.name,
+            table,
+            self.referred_table,
+            list(self.columns),
+            list(self.referred_columns),
+            ondelete=self.ondelete,
+            onupdate=self.onupdate,
+        )
+
 
 @dataclass
 class TableSpec:
@@ -482,8 +494,14 @@ def _compare_table(
             dropped.add(col.name.lower())
             drop_cols.append(DropColumnOp(name, col.name, existing=col.to_column()))
 
-    def on_dropped(columns: Sequence[str]) -> bool:
-        return any(c.lower() in dropped for c in columns)
+    def unnamed(kind: str, columns: Sequence[str]) -> None:
+        """A constraint not in the models that cannot be dropped by name: warn, unless
+        its columns go anyway."""
+        if not any(c.lower() in dropped for c in columns):
+            warnings.append(
+                f"{name}: an unnamed {kind} on ({', '.join(columns)}) is not in the models; "
+                "it cannot be dropped by name, drop it by hand"
+            )
 
     live_idx = {i.name: i for i in live.indexes}
     target_idx = {i.name: i for i in target.indexes}
@@ -522,11 +540,7 @@ def _compare_table(
         if cols_key(uq.columns) in target_unique_sets:
             continue
         if uq.name is None:
-            if not on_dropped(uq.columns):
-                warnings.append(
-                    f"{name}: an unnamed unique constraint on ({', '.join(uq.columns)}) is not "
-                    "in the models; it cannot be dropped by name, drop it by hand"
-                )
+            unnamed("unique constraint", uq.columns)
             continue
         existing_uq = CreateUniqueConstraintOp(uq.name, name, list(uq.columns))
         drop_uqs.append(DropConstraintOp(uq.name, name, "unique", existing=existing_uq))
@@ -535,37 +549,14 @@ def _compare_table(
     target_fks = {fk.key(): fk for fk in target.foreign_keys}
     for key, fk in target_fks.items():
         if key not in live_fks:
-            new_fks.append(
-                CreateForeignKeyOp(
-                    fk.name,
-                    name,
-                    fk.referred_table,
-                    list(fk.columns),
-                    list(fk.referred_columns),
-                    ondelete=fk.ondelete,
-                    onupdate=fk.onupdate,
-                )
-            )
+            new_fks.append(fk.create_op(name))
     for key, fk in live_fks.items():
         if key in target_fks:
             continue
         if fk.name is None:
-            if not on_dropped(fk.columns):
-                warnings.append(
-                    f"{name}: an unnamed foreign key on ({', '.join(fk.columns)}) is not in the "
-                    "models; it cannot be dropped by name, drop it by hand"
-                )
+            unnamed("foreign key", fk.columns)
             continue
-        existing_fk = CreateForeignKeyOp(
-            fk.name,
-            name,
-            fk.referred_table,
-            list(fk.columns),
-            list(fk.referred_columns),
-            ondelete=fk.ondelete,
-            onupdate=fk.onupdate,
-        )
-        drop_fks.append(DropConstraintOp(fk.name, name, "foreignkey", existing=existing_fk))
+        drop_fks.append(DropConstraintOp(fk.name, name, "foreignkey", existing=fk.create_op(name)))
 
     return adds + alters + drop_fks + drop_uqs + drop_idx + drop_cols + new_idx + new_uqs + new_fks
 
