@@ -206,6 +206,36 @@ async def test_infinity_parameters_as_text(engine: ormkit.Engine) -> None:
     assert math.isnan(row["d"])
 
 
+async def test_python_bounds_are_written_as_infinity(engine: ormkit.Engine) -> None:
+    """``datetime.max``/``date.max`` (and min) are how PostgreSQL's ±infinity reads
+    back, so they are written as ±infinity: a row read and written back keeps them."""
+    row = (
+        await engine.execute(
+            "SELECT $1::timestamp = 'infinity' AS a, $2::timestamp = '-infinity' AS b,"
+            " $3::timestamptz = 'infinity' AS c, $4::date = 'infinity' AS d,"
+            " $5::date = '-infinity' AS e, $6::timestamp AS f, $7::date AS g",
+            [
+                datetime.max,
+                datetime.min,
+                datetime.max.replace(tzinfo=UTC),
+                date.max,
+                date.min,
+                datetime(9999, 12, 31, 23, 59, 59),
+                date(9999, 12, 30),
+            ],
+        )
+    ).one()
+    assert row == {
+        "a": True,
+        "b": True,
+        "c": True,
+        "d": True,
+        "e": True,
+        "f": datetime(9999, 12, 31, 23, 59, 59),
+        "g": date(9999, 12, 30),
+    }
+
+
 async def test_enums_and_unknown_types_as_text(engine: ormkit.Engine) -> None:
     mood, table = unique("mood"), unique("enum_t")
     await engine.execute(f"CREATE TYPE {mood} AS ENUM ('sad', 'ok', 'happy ☺')")

@@ -119,17 +119,19 @@ pub fn encode(value: &Value, oid: u32, buf: &mut Vec<u8>) -> Result<()> {
             buf.extend_from_slice(no_nul(s, "text")?.as_bytes())
         }
         (BYTEA, Value::Bytes(b)) => buf.extend_from_slice(b),
-        (DATE, Value::Date(d)) => buf.extend_from_slice(&d.to_be_bytes()),
+        (DATE, Value::Date(d)) => buf.extend_from_slice(&date_or_infinity(*d).to_be_bytes()),
         (TIME, Value::Time(t)) => buf.extend_from_slice(&t.to_be_bytes()),
         (TIMETZ, Value::TimeTz(t, east)) => {
             let west = east.checked_neg().ok_or_else(|| out_of_range(east, oid))?;
             buf.extend_from_slice(&t.to_be_bytes());
             buf.extend_from_slice(&west.to_be_bytes());
         }
-        (TIMESTAMP, Value::Timestamp(t)) => buf.extend_from_slice(&t.to_be_bytes()),
+        (TIMESTAMP, Value::Timestamp(t)) => {
+            buf.extend_from_slice(&timestamp_or_infinity(*t).to_be_bytes())
+        }
         // A naive datetime given for timestamptz is taken as UTC.
         (TIMESTAMPTZ, Value::TimestampTz(t) | Value::Timestamp(t)) => {
-            buf.extend_from_slice(&t.to_be_bytes())
+            buf.extend_from_slice(&timestamp_or_infinity(*t).to_be_bytes())
         }
         (
             INTERVAL,
@@ -152,6 +154,30 @@ pub fn encode(value: &Value, oid: u32, buf: &mut Vec<u8>) -> Result<()> {
         _ => return Err(mismatch(value, oid)),
     }
     Ok(())
+}
+
+// Python's `date.max`/`date.min` and `datetime.max`/`datetime.min` stand for
+// PostgreSQL's `infinity`/`-infinity`: the decoder reads those back as them, so a value
+// read and written back stays what it was. Days and microseconds from 2000-01-01.
+const DATE_MAX: i32 = 2_921_939;
+const DATE_MIN: i32 = -730_119;
+const TIMESTAMP_MAX: i64 = 252_455_615_999_999_999;
+const TIMESTAMP_MIN: i64 = -63_082_281_600_000_000;
+
+fn date_or_infinity(days: i32) -> i32 {
+    match days {
+        DATE_MAX => i32::MAX,
+        DATE_MIN => i32::MIN,
+        d => d,
+    }
+}
+
+fn timestamp_or_infinity(micros: i64) -> i64 {
+    match micros {
+        TIMESTAMP_MAX => i64::MAX,
+        TIMESTAMP_MIN => i64::MIN,
+        t => t,
+    }
 }
 
 fn as_f64(value: &Value) -> f64 {

@@ -145,6 +145,34 @@ fn temporal() {
 }
 
 #[test]
+fn python_bounds_are_sent_as_infinity() {
+    use crate::value::{civil_from_days, days_from_civil, MICROS_PER_DAY};
+    let (max, min) = (days_from_civil(9999, 12, 31), days_from_civil(1, 1, 1));
+    assert_eq!(
+        (civil_from_days(max), civil_from_days(min)),
+        ((9999, 12, 31), (1, 1, 1))
+    );
+    assert_eq!(enc(&Value::Date(max), DATE), i32::MAX.to_be_bytes());
+    assert_eq!(enc(&Value::Date(min), DATE), i32::MIN.to_be_bytes());
+    assert_eq!(enc(&Value::Date(max - 1), DATE), (max - 1).to_be_bytes());
+    // datetime.max is 9999-12-31 23:59:59.999999, datetime.min 0001-01-01 00:00
+    let t_max = i64::from(max) * MICROS_PER_DAY + MICROS_PER_DAY - 1;
+    let t_min = i64::from(min) * MICROS_PER_DAY;
+    for oid in [TIMESTAMP, TIMESTAMPTZ] {
+        assert_eq!(enc(&Value::Timestamp(t_max), oid), i64::MAX.to_be_bytes());
+        assert_eq!(enc(&Value::Timestamp(t_min), oid), i64::MIN.to_be_bytes());
+        assert_eq!(
+            enc(&Value::Timestamp(t_max - 1), oid),
+            (t_max - 1).to_be_bytes()
+        );
+    }
+    assert_eq!(
+        enc(&Value::TimestampTz(t_max), TIMESTAMPTZ),
+        i64::MAX.to_be_bytes()
+    );
+}
+
+#[test]
 fn uuid_and_json() {
     let u = *b"\x12\x34\x56\x78\x9a\xbc\xde\xf0\x12\x34\x56\x78\x9a\xbc\xde\xf0";
     round(Value::Uuid(u), UUID);
