@@ -39,13 +39,11 @@ __all__ = [
     "has_expression",
     "insert_returning",
     "insert_rows",
-    "model_cache",
     "plain_conditions",
     "plain_key",
     "select_template",
     "slot",
     "slotted_conditions",
-    "store",
     "try_template",
     "update_by_pk",
 ]
@@ -147,16 +145,6 @@ def try_template(
     if any(type(param) not in _SLOT_TYPES for param in params):
         return None
     return Template(sql, params, converters)
-
-
-def model_cache(model: type[Any]) -> dict[Hashable, Any]:
-    """The template cache of ``model`` (keys: tuples starting with a kind and a dialect)."""
-    return _cache(model)
-
-
-def store(cache: dict[Hashable, Any], key: Hashable, value: Any) -> Any:
-    """Put ``value`` in a model's template cache (bounded) and return it."""
-    return _store(cache, key, value)
 
 
 def cached(model: type[Any], key: Hashable, build: Callable[[], Any]) -> Any:

@@ -419,10 +419,8 @@ async def _selectin_one(session: AsyncSession, rel: Any, keys: list[Any]) -> lis
     below them), through a precompiled statement per number of keys."""
     target = rel.target
     dialect = session.dialect
-    cache = precompiled.model_cache(target)
-    cache_key = ("selectin", dialect, rel.model, rel.key, len(keys))
-    template: precompiled.Template | None = cache.get(cache_key)
-    if template is None:
+
+    def build() -> precompiled.Template:
         (column,) = (target.__columns__[c].expr for c in rel.remote_columns)
         stmt = select(target).where(column.in_(precompiled.slots(len(keys))))
         soft = soft_delete_condition(target, "exclude")
@@ -430,10 +428,12 @@ async def _selectin_one(session: AsyncSession, rel: Any, keys: list[Any]) -> lis
             stmt = stmt.where(soft)
         if rel.uselist:
             stmt = stmt.order_by(*(rel.order_by or tuple(c.asc() for c in _pk_columns(target))))
-        template = precompiled.compile_template(
+        return precompiled.compile_template(
             stmt, dialect, precompiled.all_converters(target, dialect)
         )
-        precompiled.store(cache, cache_key, template)
+
+    cache_key = ("selectin", dialect, rel.model, rel.key, len(keys))
+    template: precompiled.Template = precompiled.cached(target, cache_key, build)
     result = await session._runner().execute(template.sql, template.params(keys))
     return session._uow.load(target, result, template.converters)
 
