@@ -7,7 +7,7 @@ mod track;
 use super::convert::cells::cell_to_py;
 use super::errors::{multiple_results_found, no_result_found};
 use crate::value::rows::Rows;
-use hydrate::{group_items, group_rows, key_columns, Plan};
+use hydrate::{each_row, group_items, group_rows, key_columns, Plan};
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -202,15 +202,10 @@ impl QueryResult {
                     ))
                 })?
         };
-        let values = self
-            .rows
-            .iter()
-            .map(|row| match row.get(idx) {
-                Some(&cell) => cell_to_py(py, &self.rows, cell),
-                None => Ok(py.None().into_bound(py)),
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, values)
+        each_row(py, &self.rows, |row| match row.get(idx) {
+            Some(&cell) => cell_to_py(py, &self.rows, cell),
+            None => Ok(py.None().into_bound(py)),
+        })
     }
 
     /// Rows changed by a write, or rows returned by a read.

@@ -313,6 +313,24 @@ async def test_many_rows_and_the_collector(engine: ormkit.Engine) -> None:
     with pytest.raises(RuntimeError):
         result.to_models(Plain, [boom, None, None])
     assert gc.isenabled()
+    # A failure in the middle of a row, half-way through the rows: the partly built
+    # tuple and list are dropped, and the result still reads whole afterwards.
+    with pytest.raises(RuntimeError, match="converter failed"):
+        result.tuples([None, None, lambda v: boom(5_000) if v == 2_500.0 else v])
+    with pytest.raises(RuntimeError, match="converter failed"):
+        result.tuples([boom, None, None])
+    assert gc.isenabled()
+    gc.collect()
+    assert result.tuples()[4_999] == (5_000, "name 5000", 2500.0)
+    assert len(result.all()) == 10_000 and result.column("i")[-1] == 10_000
+
+    def collect(value: Any) -> Any:
+        if value == 7_000:
+            gc.collect()  # sees the half-built tuple and list: empty slots are skipped
+        return value
+
+    rows = result.tuples([collect, None, None])
+    assert rows[6_999] == (7_000, "name 7000", 3500.0) and len(rows) == 10_000
     gc.disable()
     try:
         result.to_models(Plain)

@@ -15,7 +15,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 /// How instances of one class are made.
 pub enum Maker<'py> {
@@ -224,4 +224,51 @@ impl Drop for GcPause {
             unsafe { ffi::PyGC_Enable() };
         }
     }
+}
+
+fn ssize(n: usize) -> PyResult<ffi::Py_ssize_t> {
+    ffi::Py_ssize_t::try_from(n).map_err(|_| PyTypeError::new_err("too many items"))
+}
+
+/// A list of `n` items, item `i` made by `item(i)` and stored in place (`PyList_New`,
+/// then `PyList_SET_ITEM` taking the new reference): no intermediate vector, no
+/// reference-count round trip per item. On an error the partly filled list is dropped
+/// (its empty slots are NULL, which the list's deallocator skips).
+pub fn list_of<'py>(
+    py: Python<'py>,
+    n: usize,
+    mut item: impl FnMut(usize) -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let len = ssize(n)?;
+    // SAFETY: `PyList_New` returns a new list with `len` NULL slots, or NULL with an
+    // exception set.
+    let list = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(len)) }?;
+    for i in 0..n {
+        let value = item(i)?;
+        // SAFETY: `i < len` and slot `i` is still NULL; `PyList_SET_ITEM` steals the
+        // reference `into_ptr` hands over.
+        unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, value.into_ptr()) };
+    }
+    // SAFETY: made by `PyList_New` above.
+    Ok(unsafe { list.cast_into_unchecked() })
+}
+
+/// A tuple of `n` items made like [`list_of`]'s.
+#[inline]
+pub fn tuple_of<'py>(
+    py: Python<'py>,
+    n: usize,
+    mut item: impl FnMut(usize) -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let len = ssize(n)?;
+    // SAFETY: `PyTuple_New` returns a new tuple with `len` NULL slots, or NULL with an
+    // exception set.
+    let tuple = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(len)) }?;
+    for i in 0..n {
+        let value = item(i)?;
+        // SAFETY: as in `list_of`; the tuple is not visible to Python code yet.
+        unsafe { ffi::PyTuple_SET_ITEM(tuple.as_ptr(), i as ffi::Py_ssize_t, value.into_ptr()) };
+    }
+    // SAFETY: made by `PyTuple_New` above.
+    Ok(unsafe { tuple.cast_into_unchecked() })
 }

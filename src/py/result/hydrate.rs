@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::py::convert::cells::Conv;
-use crate::py::convert::objects::{new_object, set_attr, GcPause, Maker};
+use crate::py::convert::objects::{list_of, new_object, set_attr, tuple_of, GcPause, Maker};
 use crate::py::errors::to_pyerr_plain;
 use crate::value::rows::{Cell, Rows};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
@@ -33,6 +33,19 @@ fn column_index(i: &Bound<'_, PyAny>, ncols: usize) -> PyResult<usize> {
         .ok_or_else(|| {
             PyIndexError::new_err(format!("column index {i} out of range for {ncols} columns"))
         })
+}
+
+/// `make(row)` for every row of `rows`, in a list built in place ([`list_of`]).
+pub fn each_row<'py>(
+    py: Python<'py>,
+    rows: &Rows,
+    mut make: impl FnMut(&[Cell]) -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut iter = rows.iter();
+    list_of(py, rows.len(), |_| match iter.next() {
+        Some(row) => make(row),
+        None => Err(PyValueError::new_err("fewer rows than the result counts")),
+    })
 }
 
 impl<'py> Plan<'py> {
@@ -128,33 +141,23 @@ impl<'py> Plan<'py> {
         rows: &Rows,
         row: &[Cell],
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let mut items: SmallVec<[Bound<'py, PyAny>; 16]> =
-            SmallVec::with_capacity(self.columns.len());
-        for (i, _, conv) in &self.columns {
-            let cell = row.get(*i).copied().unwrap_or(Cell::Null);
-            items.push(conv.apply(py, rows, cell)?);
-        }
-        PyTuple::new(py, items)
+        let columns = &self.columns;
+        tuple_of(py, columns.len(), |j| {
+            let (i, _, conv) = &columns[j];
+            conv.apply(py, rows, row.get(*i).copied().unwrap_or(Cell::Null))
+        })
     }
 
     /// Every row as a dict.
     pub fn dicts(&self, py: Python<'py>, rows: &Rows) -> PyResult<Bound<'py, PyList>> {
         let _gc = GcPause::new(py, rows.len());
-        let out = rows
-            .iter()
-            .map(|row| self.dict(py, rows, row))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, out)
+        each_row(py, rows, |row| Ok(self.dict(py, rows, row)?.into_any()))
     }
 
     /// Every row as a tuple.
     pub fn tuples(&self, py: Python<'py>, rows: &Rows) -> PyResult<Bound<'py, PyList>> {
         let _gc = GcPause::new(py, rows.len());
-        let out = rows
-            .iter()
-            .map(|row| self.tuple(py, rows, row))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, out)
+        each_row(py, rows, |row| Ok(self.tuple(py, rows, row)?.into_any()))
     }
 
     /// How to make instances of `cls` with this plan's attributes.
@@ -191,11 +194,7 @@ impl<'py> Plan<'py> {
     ) -> PyResult<Bound<'py, PyList>> {
         let maker = self.maker(cls)?;
         let _gc = GcPause::new(py, rows.len());
-        let out = rows
-            .iter()
-            .map(|row| self.model(py, rows, row, &maker))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, out)
+        each_row(py, rows, |row| self.model(py, rows, row, &maker))
     }
 
     /// One instance of `cls` per distinct value of the `key` columns, in order of first
