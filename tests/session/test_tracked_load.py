@@ -4,6 +4,7 @@ change tracking behave as they do for objects registered in Python."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -42,7 +43,11 @@ async def test_one_object_per_row_with_its_snapshot(engine: ormkit.Engine) -> No
             assert state.key == (Item, obj.id)
             assert uow.identity[state.key] is obj
             assert state.snapshot == obj.__dict__ and state.snapshot is not obj.__dict__
+            # keys hold a class and values only: left out of the cycle collector's walk
+            assert not gc.is_tracked(state.key)
         assert s.dirty == []
+        gc.collect()
+        assert await s.get(Item, ids[7]) is first[7] and len(uow.identity) == 300
 
 
 async def test_modified_attribute_flushed_alone(engine: ormkit.Engine, sql_log: SqlLog) -> None:
@@ -151,6 +156,7 @@ async def test_to_tracked_models_composite_key(engine: ormkit.Engine) -> None:
     assert left == [2, 3]
     assert identity == {(_Row, (1, "x")): objs[0], (_Row, (1, "y")): objs[1]}
     assert states[id(objs[1])].key == (_Row, (1, "y"))
+    assert not any(gc.is_tracked(key) or gc.is_tracked(key[1]) for key in identity)
 
 
 async def test_to_tracked_models_rejects_bad_arguments(engine: ormkit.Engine) -> None:

@@ -104,9 +104,9 @@ impl<'py> Tracker<'py> {
                     None => return Ok(None),
                 }
             }
-            PyTuple::new(py, parts)?.into_any()
+            untracked(PyTuple::new(py, parts)?).into_any()
         };
-        Ok(Some(PyTuple::new(py, [self.cls.clone(), pk])?))
+        Ok(Some(untracked(PyTuple::new(py, [self.cls.clone(), pk])?)))
     }
 
     /// Register `obj` (freshly made) and return its key; None when its key is NULL or
@@ -178,6 +178,18 @@ impl<'py> Tracker<'py> {
             }
         }
     }
+}
+
+/// `tuple`, taken out of the cyclic collector's watch. An identity key holds the model
+/// class and column values: nothing in it leads back to the key, so it can never be part
+/// of a reference cycle, and the collector need not walk one key per loaded row (CPython
+/// itself untracks tuples of untracked items the same way; the class keeps this one
+/// tracked). Reference counting frees it as before.
+fn untracked(tuple: Bound<'_, PyTuple>) -> Bound<'_, PyTuple> {
+    // SAFETY: `tuple` is a live, newly made tuple that is tracked; `PyObject_GC_UnTrack`
+    // only unlinks it from the collector's list (and is a no-op if it is not tracked).
+    unsafe { ffi::PyObject_GC_UnTrack(tuple.as_ptr().cast()) };
+    tuple
 }
 
 /// `id(obj)`.
