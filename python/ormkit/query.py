@@ -3,8 +3,9 @@
 Every builder returns a new query; nothing runs until a terminal is awaited. The SQL
 comes from :mod:`ormkit.sql` (one compiler): a query only collects conditions, order
 and options, and builds a ``select``/``update``/``delete`` statement for its terminal.
-Unknown fields, lookups and hostile names raise ``ValueError`` when the statement is
-built, before anything is sent.
+Unknown fields, lookups and hostile names raise ``ValueError`` at once: in ``filter()``,
+``order_by()`` and friends (what depends on a value, when the statement is built), before
+anything is sent.
 
 On a model with ``SoftDeleteMixin``, soft-deleted rows are left out unless
 ``with_deleted()`` (all rows) or ``only_deleted()`` (only those) is used; ``delete()``
@@ -24,6 +25,7 @@ from ormkit.orm.mixins import utcnow
 from ormkit.orm.validation import validate_values
 from ormkit.sql import Column, ColumnExpr, Q, delete, func, not_, select, update
 from ormkit.sql.expressions import ClauseElement, OrderBy
+from ormkit.sql.lookups import check_lookup
 from ormkit.sql.statements import _check_count, _require_model
 
 if TYPE_CHECKING:
@@ -132,10 +134,19 @@ class Query(Generic[T]):
         for cond in conditions:
             if not isinstance(cond, ClauseElement):
                 raise TypeError(f"filter() needs SQL conditions or Q objects, got {cond!r}")
-        extra = (Q(**lookups),) if lookups else ()
+        extra = (self._lookups(lookups),) if lookups else ()
         new = self._copy()
         new._where = (*self._where, *conditions, *extra)
         return new
+
+    def _lookups(self, lookups: dict[str, Any]) -> Q:
+        """``Q(**lookups)``, after checking that every field and operator they name is
+        known (a misspelt lookup fails here, not when a terminal runs)."""
+        columns = self._model.__columns__  # type: ignore[attr-defined]
+        for key in lookups:
+            if key not in columns:
+                check_lookup(self._model, key)
+        return Q(**lookups)
 
     def filter_by(self, **equals: Any) -> Query[T]:
         """Add keyword lookups (``name="Ann"``)."""
@@ -143,7 +154,7 @@ class Query(Generic[T]):
 
     def exclude(self, *conditions: ClauseElement, **lookups: Any) -> Query[T]:
         """Leave out rows matching all of the given conditions and lookups."""
-        parts = (*conditions, *((Q(**lookups),) if lookups else ()))
+        parts = (*conditions, *((self._lookups(lookups),) if lookups else ()))
         if not parts:
             return self
         return self._copy(where=(*self._where, not_(Q(*parts))))
@@ -197,7 +208,7 @@ class Query(Generic[T]):
 
     def having(self, *conditions: ClauseElement, **lookups: Any) -> Query[T]:
         """HAVING conditions and lookups."""
-        extra = (Q(**lookups),) if lookups else ()
+        extra = (self._lookups(lookups),) if lookups else ()
         return self._copy(having=(*self._having, *conditions, *extra))
 
     def options(self, *loader_options: Any) -> Query[T]:

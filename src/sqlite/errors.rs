@@ -33,10 +33,14 @@ pub fn map(err: rusqlite::Error) -> Error {
             out
         }
         rusqlite::Error::SqlInputError {
-            msg, sql, offset, ..
+            error,
+            msg,
+            sql,
+            offset,
         } => {
             let mut out = Error::programming(format!("{msg} in {sql:?} at offset {offset}"));
             out.position = u32::try_from(offset).ok();
+            out.sqlstate = Some(format!("SQLITE_{}", error.extended_code));
             out
         }
         rusqlite::Error::InvalidParameterCount(got, expected) => Error::programming(format!(
@@ -78,5 +82,13 @@ mod tests {
         let e = map(err);
         assert_eq!(e.kind, ErrorKind::Integrity);
         assert!(e.message.contains("UNIQUE"), "{}", e.message);
+    }
+
+    #[test]
+    fn errors_at_a_token_carry_the_result_code() {
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        let e = map(conn.execute("SELEC 1", []).expect_err("syntax"));
+        assert_eq!(e.sqlstate.as_deref(), Some("SQLITE_1"), "{e:?}");
+        assert_eq!(e.position, Some(0));
     }
 }

@@ -32,7 +32,7 @@ from ormkit.sql.expressions import (
 if TYPE_CHECKING:
     from ormkit.sql.compiler import CompileContext
 
-__all__ = ["LOOKUPS", "Q", "register_lookup", "resolve_lookup"]
+__all__ = ["LOOKUPS", "Q", "check_lookup", "register_lookup", "resolve_lookup"]
 
 LookupFn = Callable[[ColumnExpr[Any], Any], ColumnExpr[bool]]
 
@@ -216,11 +216,41 @@ def resolve_lookup(ctx: CompileContext, key: str, value: Any) -> ColumnExpr[bool
             model = rel.target
             i += 1
             continue
-        raise ValueError(
-            f"unknown field {name!r} on {model.__name__} in lookup {key!r}; "
-            f"known fields: {', '.join([*columns, *relationships])}"
-        )
+        raise _unknown_field(model, name, key)
     raise ValueError(f"lookup {key!r} names a relationship, not a field: add a field name")
+
+
+def check_lookup(model: type[Any], key: str) -> None:
+    """Raise the ``ValueError`` :func:`resolve_lookup` raises for an unknown field or
+    operator in ``key``, without building anything: ``Query.filter`` calls it so that a
+    misspelt lookup fails at once. Values (and what depends on them) are checked when
+    the statement is built."""
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"invalid lookup {key!r}")
+    parts = key.split("__")
+    for i, name in enumerate(parts):
+        if not _FIELD_NAME.match(name):
+            raise ValueError(f"invalid field name {name!r} in lookup {key!r}")
+        rest = parts[i + 1 :]
+        columns = model.__columns__
+        if name in columns:
+            if not columns[name].type.is_json:  # JSON keys are free-form
+                _operator(rest, key)
+            return
+        relationships = getattr(model, "__relationships__", {})
+        if name not in relationships:
+            raise _unknown_field(model, name, key)
+        if not rest or (len(rest) == 1 and rest[0] in LOOKUPS):
+            return  # the relationship itself compared: checked with the value
+        model = relationships[name].target
+
+
+def _unknown_field(model: type[Any], name: str, key: str) -> ValueError:
+    known = [*model.__columns__, *getattr(model, "__relationships__", {})]
+    return ValueError(
+        f"unknown field {name!r} on {model.__name__} in lookup {key!r}; "
+        f"known fields: {', '.join(known)}"
+    )
 
 
 def _column(info: Any, alias: str | None) -> ColumnExpr[Any]:
@@ -232,21 +262,24 @@ def _column(info: Any, alias: str | None) -> ColumnExpr[Any]:
     return AliasedColumn(column, alias)
 
 
-def _apply(
-    col: ColumnExpr[Any], rest: Sequence[str], value: Any, key: str, model: type[Any]
-) -> ColumnExpr[bool]:
+def _operator(rest: Sequence[str], key: str) -> str:
+    """The operator named by what follows a column in lookup ``key``."""
     if not rest:
-        op = "exact"
-    elif len(rest) == 1 and rest[0] in LOOKUPS:
-        op = rest[0]
-    elif len(rest) == 1:
+        return "exact"
+    if len(rest) == 1 and rest[0] in LOOKUPS:
+        return rest[0]
+    if len(rest) == 1:
         raise ValueError(
             f"unknown lookup operator {rest[0]!r} in {key!r}; "
             f"known operators: {', '.join(sorted(LOOKUPS))}"
         )
-    else:
-        raise ValueError(f"invalid lookup {key!r}: {'__'.join(rest)!r} is not an operator")
-    return LOOKUPS[op](col, value)
+    raise ValueError(f"invalid lookup {key!r}: {'__'.join(rest)!r} is not an operator")
+
+
+def _apply(
+    col: ColumnExpr[Any], rest: Sequence[str], value: Any, key: str, model: type[Any]
+) -> ColumnExpr[bool]:
+    return LOOKUPS[_operator(rest, key)](col, value)
 
 
 def _direct_relationship_lookup(
