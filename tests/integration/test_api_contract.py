@@ -924,6 +924,17 @@ async def test_statements(session: AsyncSession, authors: list[Author]) -> None:
         [{"author_id": authors[2].id, "title": f"c{i}", "views": i} for i in (2, 3)]
     )
     assert (await session.execute(two)).rowcount == 2
+    # a column left out gets its default= (views=0), and an upsert's default SET list
+    # leaves it alone: the stored 99 is not reset by the row's default
+    fresh = insert(Post).values(author_id=authors[2].id, title="c9").returning(Post.views)
+    assert (await session.execute(fresh)).scalars().all() == [0]
+    again = (
+        insert(Post)
+        .values(id=new_id, author_id=authors[2].id, title="c1 again")
+        .on_conflict_do_update("id")
+        .returning(Post.title, Post.views)
+    )
+    assert (await session.execute(again)).all() == [("c1 again", 99)]
     # quoting: plain lower-case identifiers bare, reserved words and others quoted
     local = declarative_base("QuotingBase", registry=Registry(track=False))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -169,24 +170,43 @@ def test_result_converters() -> None:
 
 
 def test_insert(pg: Compile, lite: Compile) -> None:
+    # ``meta`` has ``default=dict``: a row that leaves it out gets it, as User() would
     stmt = insert(User).values(email="a@x", name="Ann").returning("id")
     assert pg(stmt) == (
-        "INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id",
-        ["Ann", "a@x"],
+        "INSERT INTO users (name, email, meta) VALUES ($1, $2, $3) RETURNING id",
+        ["Ann", "a@x", {}],
     )
     assert lite(stmt) == (
-        "INSERT INTO users (name, email) VALUES (?, ?) RETURNING id",
-        ["Ann", "a@x"],
+        "INSERT INTO users (name, email, meta) VALUES (?, ?, ?) RETURNING id",
+        ["Ann", "a@x", {}],
     )
     assert pg(insert(User).values()) == ("INSERT INTO users DEFAULT VALUES", [])
-    assert pg(insert(User).values({"name": "a"}, {"name": "b"}).returning(User)) == (
-        f"INSERT INTO users (name) VALUES ($1), ($2) RETURNING {USER_COLS}",
-        ["a", "b"],
+    two = insert(User).values({"name": "a"}, {"name": "b", "meta": {"k": 1}}).returning(User)
+    assert pg(two) == (
+        f"INSERT INTO users (name, meta) VALUES ($1, $2), ($3, $4) RETURNING {USER_COLS}",
+        ["a", {}, "b", {"k": 1}],
     )
     multi = insert(User).values([{"name": "a", "email": "x"}, {"name": "b", "email": "y"}])
     assert lite(multi) == (
-        "INSERT INTO users (name, email) VALUES (?, ?), (?, ?)",
-        ["a", "x", "b", "y"],
+        "INSERT INTO users (name, email, meta) VALUES (?, ?, ?), (?, ?, ?)",
+        ["a", "x", {}, "b", "y", {}],
+    )
+
+
+def test_insert_defaults_are_fresh_and_left_out_of_upserts(pg: Compile) -> None:
+    first, second = (insert(User).values(name="a") for _ in range(2))
+    meta_1, meta_2 = pg(first)[1][1], pg(second)[1][1]
+    assert meta_1 == meta_2 == {} and meta_1 is not meta_2  # default=dict called per row
+    upsert = insert(User).values(name="a", email="x").on_conflict_do_update(["email"])
+    assert pg(upsert)[0] == (
+        "INSERT INTO users (name, email, meta) VALUES ($1, $2, $3) "
+        "ON CONFLICT (email) DO UPDATE SET name = excluded.name"
+    )
+    given = insert(User).values(name="a", email="x", meta={"k": 1}).on_conflict_do_update("email")
+    assert pg(given)[0].endswith("DO UPDATE SET name = excluded.name, meta = excluded.meta")
+    mixed = insert(User).values([{"email": "x", "meta": {}}, {"email": "y"}])
+    assert pg(mixed.on_conflict_do_update("email"))[0].endswith(
+        "DO UPDATE SET email = excluded.email"  # meta came from a default in one row
     )
 
 
@@ -219,21 +239,20 @@ def test_values_reject_unknown_columns() -> None:
 
 
 def test_upsert(pg: Compile, lite: Compile) -> None:
-    rows = [{"name": "a", "email": "x"}, {"name": "b", "email": "y"}]
+    rows = [{"name": "a", "email": "x", "meta": {}}, {"name": "b", "email": "y", "meta": {}}]
     stmt = insert(User).values(rows).on_conflict_do_update(["email"]).returning(User.id)
     expected = (
-        "INSERT INTO users (name, email) VALUES ($1, $2), ($3, $4) "
-        "ON CONFLICT (email) DO UPDATE SET name = excluded.name RETURNING id"
+        "INSERT INTO users (name, email, meta) VALUES ($1, $2, $3), ($4, $5, $6) "
+        "ON CONFLICT (email) DO UPDATE SET name = excluded.name, meta = excluded.meta "
+        "RETURNING id"
     )
-    assert pg(stmt) == (expected, ["a", "x", "b", "y"])
-    assert lite(stmt)[0] == expected.replace("$1", "?").replace("$2", "?").replace(
-        "$3", "?"
-    ).replace("$4", "?")
+    assert pg(stmt) == (expected, ["a", "x", {}, "b", "y", {}])
+    assert lite(stmt)[0] == re.sub(r"\$\d", "?", expected)
     only = insert(User).values(name="a", email="x", age=3).on_conflict_do_update("email", ["age"])
     assert pg(only)[0].endswith("ON CONFLICT (email) DO UPDATE SET age = excluded.age")
     nothing_left = insert(User).values(email="x").on_conflict_do_update(["email"]).returning("id")
     assert pg(nothing_left)[0] == (
-        "INSERT INTO users (email) VALUES ($1) ON CONFLICT (email) "
+        "INSERT INTO users (email, meta) VALUES ($1, $2) ON CONFLICT (email) "
         "DO UPDATE SET email = excluded.email RETURNING id"
     )
     ignore = insert(PostTag).values(post_id=1, tag_id=2).on_conflict_do_nothing()
@@ -254,13 +273,17 @@ def test_insert_batches() -> None:
     rows.insert(3, {"name": "solo"})
     batches = insert(User).values(rows).returning("id").to_sql_batches("postgresql", max_rows=2)
     assert [n for _sql, _params, n in batches] == [2, 1, 1, 2, 2]
-    assert batches[2] == ("INSERT INTO users (name) VALUES ($1) RETURNING id", ["solo"], 1)
-    assert batches[0][1] == ["n0", "e0", "n1", "e1"]
-    many = [{"name": "x", "email": "y", "age": 1}] * 30000
+    assert batches[2] == (
+        "INSERT INTO users (name, meta) VALUES ($1, $2) RETURNING id",
+        ["solo", {}],
+        1,
+    )
+    assert batches[0][1] == ["n0", "e0", {}, "n1", "e1", {}]
+    many = [{"name": "x", "email": "y", "age": 1}] * 30000  # + meta: 4 parameters a row
     sizes = [n for *_rest, n in insert(User).values(many).to_sql_batches("sqlite")]
-    assert sizes == [10922, 10922, 8156]
+    assert sizes == [8191, 8191, 8191, 5427]  # 32,766 parameters at most
     sizes = [n for *_rest, n in insert(User).values(many).to_sql_batches("postgresql")]
-    assert sizes == [21845, 8155]
+    assert sizes == [16383, 13617]  # 65,535
     with pytest.raises(ValueError, match="to_sql_batches"):
         insert(User).values(many).to_sql("sqlite")
 

@@ -260,7 +260,7 @@ async def write_associations(uow: UnitOfWork, runner: Runner, plan: FlushPlan) -
         values = _assoc_values(rel, parent, child)
         adds.setdefault(rel.secondary_model, {})[tuple(sorted(values.items()))] = values
     for model, rows in adds.items():
-        stmt = insert(model).values(list(rows.values()))
+        stmt = insert(model)._values_as_given(list(rows.values()))
         for sql, params, _count in stmt.to_sql_batches(uow.dialect):
             await runner.execute(sql, params)
 

@@ -417,7 +417,7 @@ def insert_returning(
 
     values = iter(slots(len(columns) * count))
     rows = [{c: next(values) for c in columns} for _ in range(count)]
-    stmt = insert(model).values(rows)
+    stmt = insert(model)._values_as_given(rows)
     converters = None
     if returning:
         stmt = stmt.returning(*returning)

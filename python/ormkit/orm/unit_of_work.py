@@ -658,7 +658,7 @@ class UnitOfWork:
         else:
             values = []
         if precompiled.has_expression(values):
-            stmt = insert(model).values(rows).returning(model)
+            stmt = insert(model)._values_as_given(rows).returning(model)
             sql, params = stmt.to_sql(self.dialect)
             return sql, params, _FROM_RESULT
         template = precompiled.insert_rows(model, self.dialect, columns, len(rows), True)
@@ -892,7 +892,12 @@ class UnitOfWork:
             fields = [k for k in rows[0] if k not in skip] if rows else []
             fields = fields or list(target[:1])
         befores = [dict(obj.__dict__) for obj in items]
-        stmt = insert(model).values(rows).on_conflict_do_update(target, fields).returning(model)
+        stmt = (
+            insert(model)
+            ._values_as_given(rows)
+            .on_conflict_do_update(target, fields)
+            .returning(model)
+        )
         start = 0
         for sql, params, count in stmt.to_sql_batches(self.dialect):
             fresh = self._returned(model, await runner.execute(sql, params))

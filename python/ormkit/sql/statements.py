@@ -553,33 +553,52 @@ class Insert(Statement):
         self._rows: tuple[dict[str, Any], ...] = ()
         self._returning: tuple[Column[Any], ...] = ()
         self._conflict: tuple[str, tuple[str, ...], tuple[str, ...]] | None = None
+        #: columns some row got from its ``default=`` rather than from the caller
+        self._defaulted: frozenset[str] = frozenset()
 
-    def _row(self, row: Any) -> dict[str, Any]:
+    def _row(self, row: Any, defaulted: set[str] | None) -> dict[str, Any]:
         model = self._model
         assert model is not None
         if isinstance(row, model):
-            row = type(row).__ormkit_insert_values__(row)
+            return dict(type(row).__ormkit_insert_values__(row))  # defaults already set
         if not isinstance(row, Mapping):
             raise TypeError(f"values() takes dicts or {model.__name__} instances, got {row!r}")
         for key in row:
             _column_of(model, key, "values()")
-        return dict(row)
+        out = dict(row)
+        if defaulted is not None:
+            for key, info in model.__columns__.items():
+                if key not in out and info.has_default:
+                    out[key] = info.make_default()
+                    defaulted.add(key)
+        return out
 
     def values(self, *rows: Any, **values: Any) -> Insert:
         """Set the rows: ``values(name="Ann")``, ``values({...})``, ``values([{...}, …])``
-        or model instances. Keys are column attribute names."""
+        or model instances. Keys are column attribute names. A column left out of a row
+        gets its ``default=`` (as the model's constructor would give it); an upsert's
+        default update list leaves such columns alone."""
+        return self._values(rows, values, defaults=True)
+
+    def _values_as_given(self, rows: Sequence[Any]) -> Insert:
+        """``values(rows)`` without defaults: the rows the session builds are complete."""
+        return self._values(rows, {}, defaults=False)
+
+    def _values(self, rows: Sequence[Any], values: dict[str, Any], *, defaults: bool) -> Insert:
         items: list[dict[str, Any]] = []
+        defaulted: set[str] | None = set() if defaults else None
         for arg in rows:
             if isinstance(arg, list | tuple):
-                items.extend(self._row(r) for r in arg)
+                items.extend(self._row(r, defaulted) for r in arg)
             else:
-                items.append(self._row(arg))
+                items.append(self._row(arg, defaulted))
         if values:
             if items:
                 raise TypeError("values() takes rows or keywords, not both")
-            items.append(self._row(values))
+            items.append(self._row(values, defaulted))
         new = self._clone()
         new._rows = tuple(items)
+        new._defaulted = frozenset(defaulted or ())
         return new
 
     def returning(self, *cols: Any) -> Insert:
@@ -642,8 +661,9 @@ class Insert(Statement):
         if mode == "update":
             return fields
         pk = self._model.__primary_key__
-        pk_names = {pk} if isinstance(pk, str) else set(pk)
-        fields = tuple(c for c in columns if c not in target and c not in pk_names)
+        skip = {pk} if isinstance(pk, str) else set(pk)
+        skip.update(target, self._defaulted)
+        fields = tuple(c for c in columns if c not in skip)
         return fields or target[:1]
 
     def _key(self, ctx: CompileContext) -> Hashable:
