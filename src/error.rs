@@ -7,6 +7,8 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     Interface,
+    /// A bad connection URL or engine option (an `InterfaceError` and a `ValueError`).
+    Argument,
     Database,
     Data,
     Operational,
@@ -72,6 +74,10 @@ impl Error {
 
     pub fn interface(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Interface, message)
+    }
+
+    pub fn argument(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Argument, message)
     }
 
     pub fn operational(message: impl Into<String>) -> Error {

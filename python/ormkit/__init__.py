@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._ormkit import QueryResult, __version__
 from .engine import Engine, Transaction, create_engine
 from .errors import (
+    ArgumentError,
     DatabaseError,
     DataError,
     Error,
@@ -38,6 +39,7 @@ from .sql import Q, and_, delete, insert, not_, or_, select, update
 
 __all__ = [
     "JSON",
+    "ArgumentError",
     "AsyncSession",
     "Base",
     "DataError",

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from .errors import ArgumentError
+
 __all__ = ["ParsedURL", "parse_url", "redact_url"]
 
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9]*)(?:\+[A-Za-z0-9_]+)?:(?P<rest>.*)$", re.S)
@@ -23,21 +25,22 @@ class ParsedURL:
 
 
 def parse_url(url: str) -> ParsedURL:
-    """Parses ``url``; raises ValueError naming what is wrong (never echoing a password)."""
+    """Parses ``url``; raises ArgumentError (a ValueError) naming what is wrong (never
+    echoing a password)."""
     if not isinstance(url, str):
         raise TypeError(f"the database URL must be a str, not {type(url).__name__}")
     if "\x00" in url:
-        raise ValueError("the database URL contains a NUL byte")
+        raise ArgumentError("the database URL contains a NUL byte")
     m = _SCHEME.match(url)
     if not m:
-        raise ValueError(f"not a database URL: {redact_url(url)!r}")
+        raise ArgumentError(f"not a database URL: {redact_url(url)!r}")
     scheme = m.group("scheme").lower()
     rest = m.group("rest")
     if scheme == "sqlite":
         return _parse_sqlite(url, rest)
     if scheme in ("postgresql", "postgres"):
         return ParsedURL("postgresql", url)
-    raise ValueError(
+    raise ArgumentError(
         f"unsupported database {scheme!r} in {redact_url(url)!r}: use postgresql:// or sqlite://"
     )
 
@@ -52,14 +55,14 @@ def _parse_sqlite(url: str, rest: str) -> ParsedURL:
     if rest.startswith("///"):
         path = unquote(rest[3:])
     elif rest.startswith("//"):
-        raise ValueError(
+        raise ArgumentError(
             f"SQLite URLs have no host: write sqlite:///relative.db or sqlite:////absolute.db, "
             f"not {redact_url(url)!r}"
         )
     else:
         path = unquote(rest)
     if not path:
-        raise ValueError(f"the SQLite URL {redact_url(url)!r} names no database file")
+        raise ArgumentError(f"the SQLite URL {redact_url(url)!r} names no database file")
     return ParsedURL("sqlite", url, path, options)
 
 

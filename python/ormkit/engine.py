@@ -14,7 +14,7 @@ from typing import Any
 from . import _ormkit
 from ._ormkit import QueryResult
 from ._url import parse_url, redact_url
-from .errors import InterfaceError
+from .errors import ArgumentError, InterfaceError
 from .events import EventBus, QueryEvent
 
 __all__ = ["Engine", "Transaction", "create_engine"]
@@ -38,7 +38,7 @@ _KNOWN_OPTIONS = _FLOAT_OPTIONS | _INT_OPTIONS | _BOOL_OPTIONS | _STR_OPTIONS
 
 def _coerce(name: str, value: Any) -> Any:
     if name not in _KNOWN_OPTIONS:
-        raise ValueError(
+        raise ArgumentError(
             f"unknown engine option {name!r}; known: {', '.join(sorted(_KNOWN_OPTIONS))}"
         )
     if value is None:
@@ -67,7 +67,7 @@ def _coerce(name: str, value: Any) -> Any:
             return outf
         return str(value)
     except (TypeError, ValueError):
-        raise ValueError(f"invalid value {value!r} for engine option {name!r}") from None
+        raise ArgumentError(f"invalid value {value!r} for engine option {name!r}") from None
 
 
 def _echo_logging() -> None:
@@ -114,9 +114,9 @@ async def create_engine(
     for key, value in options.items():
         merged[key] = _coerce(key, value)
     if merged["max_connections"] < 1:
-        raise ValueError("max_connections must be at least 1")
+        raise ArgumentError("max_connections must be at least 1")
     if merged["min_connections"] > merged["max_connections"]:
-        raise ValueError("min_connections cannot be larger than max_connections")
+        raise ArgumentError("min_connections cannot be larger than max_connections")
     backend: Any
     if parsed.dialect == "sqlite":
         path = parsed.sqlite_path

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "ArgumentError",
     "DataError",
     "DatabaseError",
     "Error",
@@ -112,6 +113,11 @@ def _rebuild(cls: type[Error], message: str, state: dict[str, Any]) -> Error:
 
 class InterfaceError(Error):
     """The driver was misused or its connection is unusable (PEP 249)."""
+
+
+class ArgumentError(InterfaceError, ValueError):
+    """A bad connection URL or engine option (also a ``ValueError``); nothing was
+    connected."""
 
 
 class DatabaseError(Error):

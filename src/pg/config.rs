@@ -107,7 +107,7 @@ pub struct PgConfig {
 }
 
 fn config_error(message: impl Into<String>) -> Error {
-    Error::interface(message)
+    Error::argument(message)
 }
 
 fn decode(part: &str, what: &str) -> Result<String> {

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
 
-static CLASSES: [PyOnceLock<Py<PyType>>; 11] = [const { PyOnceLock::new() }; 11];
+static CLASSES: [PyOnceLock<Py<PyType>>; 12] = [const { PyOnceLock::new() }; 12];
 
 fn class_name(kind: ErrorKind) -> (usize, &'static str) {
     match kind {
@@ -18,6 +18,7 @@ fn class_name(kind: ErrorKind) -> (usize, &'static str) {
         ErrorKind::Programming => (6, "ProgrammingError"),
         ErrorKind::NotSupported => (7, "NotSupportedError"),
         ErrorKind::PoolTimeout => (8, "PoolTimeout"),
+        ErrorKind::Argument => (11, "ArgumentError"),
     }
 }
 

@@ -287,8 +287,24 @@ async def test_pg_statement_cache_size_zero_and_sslmode(request: pytest.FixtureR
     ) as engine:
         ssl = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
         assert (await engine.execute(ssl)).scalar() is True
-    with pytest.raises(ormkit.InterfaceError, match="invalid sslmode"):
-        await create_engine(url, sslmode="bogus")
+    # a bad URL or option is an ArgumentError, both an InterfaceError and a ValueError,
+    # however it is given
+    bad: list[tuple[str, dict[str, Any], str]] = [
+        (url, {"sslmode": "bogus"}, "invalid sslmode"),
+        (url + "?sslmode=bogus", {}, "invalid sslmode"),
+        (url + "?statement_cache_size=x", {}, "statement_cache_size"),
+        (url, {"statement_cache_size": -1}, "statement_cache_size"),
+        (url + "?bogus=1", {}, "bogus"),
+        (url.replace(cluster["ORMKIT_TEST_PG_PORT"], "99999"), {}, "invalid port"),
+        ("mysql://u@h/db", {}, "unsupported database"),
+        ("sqlite:///x.db?busy_timeout=soon", {}, "busy_timeout"),
+    ]
+    for bad_url, options, message in bad:
+        with pytest.raises(ormkit.ArgumentError, match=message) as caught:
+            await create_engine(bad_url, **options)
+        assert isinstance(caught.value, ormkit.InterfaceError)
+        assert isinstance(caught.value, ValueError)
+        assert cluster["ORMKIT_TEST_PG_PASSWORD"] not in str(caught.value)
     async with await create_engine(url, statement_cache_size=0, sslmode="disable") as engine:
         for _ in range(3):
             result = await engine.execute("SELECT $1::int + 1", [1])
