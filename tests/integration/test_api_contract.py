@@ -763,6 +763,11 @@ async def test_sqlalchemy_style_execute(session: AsyncSession, authors: list[Aut
         many.one()
     changed = await session.execute(update(Author).values(nickname="n").where(Author.age.is_(None)))
     assert changed.rowcount == 1
+    # SQLAlchemy 2.0's shortcuts: session.scalars() and session.scalar()
+    assert (await session.scalars(select(Author).where(Author.age >= 18))).all() == [authors[0]]
+    assert await session.scalar(select(Author.name).where(Author.age >= 18)) == "Ann"
+    assert await session.scalar(select(Author).where(Author.id < 0)) is None
+    assert await session.scalar(select(Author).where(Author.id == authors[1].id)) is authors[1]
 
 
 # -- 5. Query -----------------------------------------------------------------------------

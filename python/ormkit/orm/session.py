@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ormkit.errors import NoResultFound
 from ormkit.orm import loading, precompiled, strategies, streaming
 from ormkit.orm.mixins import utcnow
-from ormkit.orm.results import Result
+from ormkit.orm.results import Result, ScalarResult
 from ormkit.orm.state import Journal, identity_key, model_pk
 from ormkit.orm.transaction import SessionBase, SessionTransaction
 from ormkit.query import Query, soft_delete_column, soft_delete_condition
@@ -306,6 +306,15 @@ class AsyncSession(SessionBase):
             result = await self._execute_write(sql, params)
             rows = loading.plain_tuples(result, statement.result_converters(self.dialect))
             return Result(rows, statement.result_columns, result.rowcount)
+
+    async def scalars(self, statement: Select | Insert | Update | Delete) -> ScalarResult:
+        """``(await session.execute(statement)).scalars()``: the first column of every
+        row (model instances for ``select(Model)``), as in SQLAlchemy 2.0."""
+        return (await self.execute(statement)).scalars()
+
+    async def scalar(self, statement: Select | Insert | Update | Delete) -> Any:
+        """The first column of the first row, or None (``session.scalar(select(...))``)."""
+        return (await self.execute(statement)).scalar()
 
     async def _execute_select(self, stmt: Select) -> Result:
         entities = stmt._entities
