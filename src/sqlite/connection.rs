@@ -6,9 +6,10 @@
 
 use super::errors::map;
 use super::placeholders::Plans;
-use super::types::{from_sqlite, to_sqlite};
+use super::types::{push_row, to_sqlite};
 use crate::error::{Error, Result};
-use crate::value::{Row, Value};
+use crate::value::rows::Rows;
+use crate::value::Value;
 use rusqlite::{CachedStatement, Connection, OpenFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Default)]
 pub struct Output {
     pub columns: Vec<String>,
-    pub rows: Vec<Row>,
+    pub rows: Rows,
     /// Rows changed by a write, or rows returned by a read.
     pub rowcount: i64,
     pub last_insert_rowid: i64,
@@ -164,7 +165,7 @@ fn run_inner(
         .collect();
     let read_only = stmt.readonly();
     let before = conn.total_changes();
-    let mut rows = Vec::new();
+    let mut rows = Rows::new(ncols);
     {
         let mut cursor = stmt.raw_query();
         loop {
@@ -174,11 +175,7 @@ fn run_inner(
                 Err(e) if committed_anyway(&e, committed) => break,
                 Err(e) => return Err(map(e)),
             };
-            let mut out = Row::with_capacity(ncols);
-            for i in 0..ncols {
-                out.push(from_sqlite(row.get_ref(i).map_err(map)?));
-            }
-            rows.push(out);
+            push_row(&mut rows, row, ncols)?;
         }
     }
     let rowcount = if read_only {

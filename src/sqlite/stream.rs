@@ -8,9 +8,10 @@ use super::connection::{bind, open};
 use super::errors::map;
 use super::job::{Reply, Slot};
 use super::placeholders::scan;
-use super::types::from_sqlite;
+use super::types::push_row;
 use crate::error::{Error, Result};
-use crate::value::{Row, Value};
+use crate::value::rows::Rows;
+use crate::value::Value;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -19,7 +20,7 @@ use std::time::Duration;
 /// One batch of a streamed result.
 pub struct Batch {
     pub columns: Arc<[String]>,
-    pub rows: Vec<Row>,
+    pub rows: Rows,
 }
 
 /// Batches made ahead of the fetches at most.
@@ -195,16 +196,12 @@ fn produce(
     {
         let mut cursor = stmt.raw_query();
         loop {
-            let mut rows = Vec::with_capacity(batch_size.min(4096));
+            let mut rows = Rows::new(ncols);
             while rows.len() < batch_size {
                 let Some(row) = cursor.next().map_err(map)? else {
                     break;
                 };
-                let mut out = Row::with_capacity(ncols);
-                for i in 0..ncols {
-                    out.push(from_sqlite(row.get_ref(i).map_err(map)?));
-                }
-                rows.push(out);
+                push_row(&mut rows, row, ncols)?;
             }
             let last = rows.len() < batch_size;
             if !rows.is_empty() {

@@ -24,10 +24,11 @@ use super::connection::{bind, is_read_only, run, run_many, Output};
 use super::errors::map;
 use super::job::{flush_deferred, job, reply_deferred, Abandon, Db, Reply, Slot, Work};
 use super::pool::retry_elsewhere;
-use super::types::from_sqlite;
+use super::types::push_row;
 use super::writer::{batch, Task, Writer};
 use crate::error::{Error, Result};
-use crate::value::{Row, Value};
+use crate::value::rows::Rows;
+use crate::value::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +38,7 @@ static STREAM_IDS: AtomicU64 = AtomicU64::new(1);
 /// One batch of a stream, and whether more rows may follow.
 pub struct Chunk {
     pub columns: Arc<[String]>,
-    pub rows: Vec<Row>,
+    pub rows: Rows,
     pub more: bool,
 }
 
@@ -346,17 +347,13 @@ struct StreamOpen {
 }
 
 /// Up to `n` more rows of `cursor`.
-fn step(cursor: &mut rusqlite::Rows<'_>, n: usize, ncols: usize) -> Result<(Vec<Row>, bool)> {
-    let mut rows = Vec::with_capacity(n.min(4096));
+fn step(cursor: &mut rusqlite::Rows<'_>, n: usize, ncols: usize) -> Result<(Rows, bool)> {
+    let mut rows = Rows::new(ncols);
     while rows.len() < n {
         let Some(row) = cursor.next().map_err(map)? else {
             return Ok((rows, false));
         };
-        let mut out = Row::with_capacity(ncols);
-        for i in 0..ncols {
-            out.push(from_sqlite(row.get_ref(i).map_err(map)?));
-        }
-        rows.push(out);
+        push_row(&mut rows, row, ncols)?;
     }
     Ok((rows, true))
 }
@@ -445,7 +442,7 @@ impl StreamOpen {
     fn deliver(
         &self,
         reply: Reply<Chunk>,
-        batch: Result<(Vec<Row>, bool)>,
+        batch: Result<(Rows, bool)>,
         columns: &Arc<[String]>,
     ) -> bool {
         match batch {

@@ -3,6 +3,7 @@
 //! microseconds); docs/types.md lists the choices.
 
 use crate::error::{Error, Result};
+use crate::value::rows::{Cell, Rows, TextKind};
 use crate::value::{
     format_date, format_offset, format_time, format_timestamp, format_uuid, to_json_text, Value,
     MICROS_PER_DAY,
@@ -59,18 +60,29 @@ fn text(s: String) -> ToSqlOutput<'static> {
     ToSqlOutput::Owned(SqlValue::Text(s))
 }
 
-/// The `Value` of one SQLite column value as stored.
-pub fn from_sqlite(v: ValueRef<'_>) -> Value {
+/// Appends one SQLite column value as stored (text that is not UTF-8 as bytes).
+pub fn push_value(rows: &mut Rows, v: ValueRef<'_>) {
     match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Int(i),
-        ValueRef::Real(f) => Value::Float(f),
-        ValueRef::Text(t) => match std::str::from_utf8(t) {
-            Ok(s) => Value::Text(s.to_owned()),
-            Err(_) => Value::Bytes(t.to_vec()),
-        },
-        ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
+        ValueRef::Null => rows.push(Cell::Null),
+        ValueRef::Integer(i) => rows.push(Cell::Int(i)),
+        ValueRef::Real(f) => rows.push(Cell::Float(f)),
+        ValueRef::Text(t) => {
+            if !rows.push_utf8(t, TextKind::Text) {
+                rows.push_bytes(t);
+            }
+        }
+        ValueRef::Blob(b) => rows.push_bytes(b),
     }
+}
+
+/// Appends the first `ncols` columns of `row` to `rows` as one row. On an error the
+/// row is left half pushed: the caller drops `rows`.
+pub fn push_row(rows: &mut Rows, row: &rusqlite::Row<'_>, ncols: usize) -> Result<()> {
+    for i in 0..ncols {
+        push_value(rows, row.get_ref(i).map_err(super::errors::map)?);
+    }
+    rows.end_row();
+    Ok(())
 }
 
 #[cfg(test)]
@@ -112,10 +124,27 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_text_comes_back_as_bytes() {
+    fn values_read_into_compact_rows() {
+        let mut rows = Rows::new(5);
+        for v in [
+            ValueRef::Null,
+            ValueRef::Integer(-3),
+            ValueRef::Real(1.5),
+            ValueRef::Text("žluť".as_bytes()),
+            ValueRef::Text(&[0xff, 0x00]), // not UTF-8: comes back as bytes
+        ] {
+            push_value(&mut rows, v);
+        }
+        rows.end_row();
         assert_eq!(
-            from_sqlite(ValueRef::Text(&[0xff, 0x00])),
-            Value::Bytes(vec![0xff, 0])
+            rows[0].as_slice(),
+            &[
+                Value::Null,
+                Value::Int(-3),
+                Value::Float(1.5),
+                Value::Text("žluť".into()),
+                Value::Bytes(vec![0xff, 0])
+            ]
         );
     }
 }
