@@ -38,7 +38,18 @@ pub fn map(err: rusqlite::Error) -> Error {
             sql,
             offset,
         } => {
-            let mut out = Error::programming(format!("{msg} in {sql:?} at offset {offset}"));
+            // The statement itself travels with the exception (shortened when shown);
+            // the message names the place: at most 40 characters from the offset.
+            let near = usize::try_from(offset)
+                .ok()
+                .and_then(|at| sql.get(at..))
+                .map(|rest| rest.chars().take(40).collect::<String>())
+                .unwrap_or_default();
+            let mut out = if near.is_empty() {
+                Error::programming(format!("{msg} at offset {offset}"))
+            } else {
+                Error::programming(format!("{msg} at offset {offset}, near {near:?}"))
+            };
             out.position = u32::try_from(offset).ok();
             out.sqlstate = Some(format!("SQLITE_{}", error.extended_code));
             out
@@ -90,5 +101,15 @@ mod tests {
         let e = map(conn.execute("SELEC 1", []).expect_err("syntax"));
         assert_eq!(e.sqlstate.as_deref(), Some("SQLITE_1"), "{e:?}");
         assert_eq!(e.position, Some(0));
+        assert_eq!(
+            e.message,
+            r#"near "SELEC": syntax error at offset 0, near "SELEC 1""#
+        );
+        let long = format!(
+            "SELECT 1 FROM nowhere WHERE x IN ({})",
+            "1, ".repeat(5000) + "1"
+        );
+        let e = map(conn.execute(&long, []).expect_err("no table"));
+        assert!(e.message.len() < 200, "{}", e.message);
     }
 }

@@ -222,6 +222,9 @@ async def test_too_many_parameters_is_a_clear_error(one: ormkit.Engine, n: int, 
     with pytest.raises(ormkit.ProgrammingError, match=r"32766|too many SQL variables") as info:
         await one.execute(in_list(n, style), list(range(n)))
     assert info.value.params is not None and len(info.value.params) < 200
+    # the statement travels with the error; the message and its text stay short
+    assert info.value.sql is not None and len(info.value.message) < 300
+    assert len(str(info.value)) < 3000
     with pytest.raises(ormkit.ProgrammingError, match="takes 1 parameter, 65536 were given"):
         await one.executemany("INSERT INTO bad (id) VALUES ($1)", [list(range(65536))])
     await intact(one)
