@@ -266,7 +266,8 @@ pub fn tuple_of<'py>(
     let tuple = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(len)) }?;
     for i in 0..n {
         let value = item(i)?;
-        // SAFETY: as in `list_of`; the tuple is not visible to Python code yet.
+        // SAFETY: as in `list_of`. A converter run by `item` may run Python code, even a
+        // collection, while the tuple is half filled: the collector skips NULL slots.
         unsafe { ffi::PyTuple_SET_ITEM(tuple.as_ptr(), i as ffi::Py_ssize_t, value.into_ptr()) };
     }
     // SAFETY: made by `PyTuple_New` above.
