@@ -275,11 +275,19 @@ impl SqliteBackend {
         Ok(fut)
     }
 
-    /// Pool counters.
+    /// Pool counters: the keys PostgreSQL's pool has too (`max_size`, `size`, `idle`,
+    /// `in_use`, `waiting`, `timeouts`, `closed`) and SQLite's own (readers, writer,
+    /// where statements ran).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.pool.stats();
         let d = PyDict::new(py);
+        // connections: the writer's and the reader threads'
+        let size = s.readers_open + 1;
+        let in_use = usize::from(s.writer_in_use) + s.readers_open.saturating_sub(s.readers_idle);
         d.set_item("max_size", s.max_size)?;
+        d.set_item("size", size)?;
+        d.set_item("idle", size.saturating_sub(in_use))?;
+        d.set_item("in_use", in_use)?;
         d.set_item("readers_open", s.readers_open)?;
         d.set_item("readers_idle", s.readers_idle)?;
         d.set_item("writer_in_use", s.writer_in_use)?;
