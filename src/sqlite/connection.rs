@@ -263,6 +263,8 @@ fn wrong_count(expected: usize, got: usize) -> Error {
         if expected == 1 { "" } else { "s" },
         if got == 1 { "was" } else { "were" }
     ))
+    // SQLITE_RANGE: what SQLite answers for a parameter it has no slot for
+    .with_sqlstate("SQLITE_25")
 }
 
 #[cfg(test)]
@@ -371,6 +373,7 @@ mod tests {
         let c = mem();
         let err = run(&c, "SELECT ?", &[], None).expect_err("count");
         assert_eq!(err.kind, ErrorKind::Programming);
+        assert_eq!(err.sqlstate.as_deref(), Some("SQLITE_25"));
         let err = run(&c, "SELECT $1", &[Value::Int(1), Value::Int(2)], None).expect_err("count");
         assert!(
             err.message.contains("takes 1 parameter, 2 were given"),

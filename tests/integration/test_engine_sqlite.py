@@ -351,8 +351,9 @@ async def test_bad_parameters_give_clear_errors_and_leave_engine_usable(
     await sqlite_engine.execute("CREATE TABLE t (v INTEGER)")
     with pytest.raises(DataError, match="does not fit in a signed 64-bit integer"):
         await sqlite_engine.execute("INSERT INTO t VALUES ($1)", [2**64])
-    with pytest.raises(ProgrammingError, match="takes 2 parameters, 1 was given"):
+    with pytest.raises(ProgrammingError, match="takes 2 parameters, 1 was given") as count:
         await sqlite_engine.execute("SELECT $1, $2", [1])
+    assert count.value.sqlstate == "SQLITE_25" and count.value.sql == "SELECT $1, $2"
     with pytest.raises(ProgrammingError, match="takes 0 parameters, 1 was given"):
         await sqlite_engine.execute("SELECT 1", [1])
     with pytest.raises(ProgrammingError, match="type object is not supported"):

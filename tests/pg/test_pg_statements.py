@@ -87,6 +87,16 @@ async def test_65536_parameters_is_a_clear_error(one: ormkit.Engine) -> None:
     assert one.stats()["discarded"] == 0
 
 
+async def test_wrong_parameter_count_is_caught_before_sending(one: ormkit.Engine) -> None:
+    for params in ([1], [1, 2, 3]):
+        with pytest.raises(ormkit.ProgrammingError, match="takes 2 parameters") as info:
+            await one.execute("SELECT $1::int + $2::int", params)
+        assert info.value.sqlstate == "08P01"  # what the server would answer
+        assert info.value.sql == "SELECT $1::int + $2::int"
+    assert (await one.execute("SELECT $1::int + $2::int", [40, 2])).scalar() == 42
+    assert one.stats()["discarded"] == 0
+
+
 async def test_65535_parameters_work(one: ormkit.Engine) -> None:
     placeholders = ", ".join(f"${i}" for i in range(1, 65536))
     result = await one.execute(
