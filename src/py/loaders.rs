@@ -2,9 +2,9 @@
 //! steps of a selectin load, grouping the loaded objects by their link attribute and
 //! setting the reverse side on them, done without a Python bytecode per object.
 
-use super::convert::slots::SlotWriter;
+use super::convert::objects::{instance_dict, object_id};
+use super::convert::slots::{state_slot_names, SlotWriter};
 use pyo3::exceptions::PyTypeError;
-use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
@@ -34,27 +34,6 @@ impl Hasher for AddressHasher {
 
 /// A set of object addresses.
 type Addresses = HashSet<usize, BuildHasherDefault<AddressHasher>>;
-
-/// `obj.__dict__` (made on first use for an instance that keeps its attributes inline).
-fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
-    // SAFETY: `obj` is a live object; `PyObject_GenericGetDict` returns a new reference
-    // to its `__dict__` or NULL with an exception set (an instance without one).
-    let dict = unsafe {
-        Bound::from_owned_ptr_or_err(
-            obj.py(),
-            ffi::PyObject_GenericGetDict(obj.as_ptr(), std::ptr::null_mut()),
-        )
-    }?;
-    dict.cast_into::<PyDict>()
-        .map_err(|_| PyTypeError::new_err("an instance's __dict__ must be a dict"))
-}
-
-/// `id(obj)`.
-fn object_id<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: `PyLong_FromVoidPtr` of a live object's address is what `id()` returns: a
-    // new reference, or NULL with an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(obj.py(), ffi::PyLong_FromVoidPtr(obj.as_ptr().cast())) }
-}
 
 /// The objects of `objs` grouped by the value of their attribute `name` (read from
 /// `__dict__`): value → list of objects in order of first appearance. An object that
@@ -98,14 +77,8 @@ pub fn set_reverse<'py>(
     states: &Bound<'py, PyDict>,
 ) -> PyResult<()> {
     let py = pairs.py();
-    // The states' slots, read by offset when their class has them (the names and order of
-    // `to_tracked_models`, so both share the remembered offsets).
-    let state_names = [
-        intern!(py, "obj"),
-        intern!(py, "key"),
-        intern!(py, "persistent"),
-        intern!(py, "snapshot"),
-    ];
+    // The states' slots, read by offset when their class has them.
+    let state_names = state_slot_names(py);
     let mut slots: Option<(Bound<'py, PyType>, Option<SlotWriter<'py>>)> = None;
     for pair in pairs.try_iter()? {
         let pair = pair?;
@@ -141,10 +114,7 @@ pub fn set_reverse<'py>(
                     Some(value) => value,
                     None => state.getattr(intern!(py, "snapshot"))?,
                 };
-                match snapshot.cast::<PyDict>() {
-                    Ok(snapshot) => snapshot.set_item(back, &parent)?,
-                    Err(_) => snapshot.set_item(back, &parent)?,
-                }
+                snapshot.set_item(back, &parent)?;
             }
         }
     }

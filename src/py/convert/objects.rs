@@ -113,6 +113,27 @@ pub fn new_object<'py>(
     }
 }
 
+/// `obj.__dict__` (made on first use for an instance that keeps its attributes inline).
+pub fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    // SAFETY: `obj` is a live object; `PyObject_GenericGetDict` returns a new reference
+    // to its `__dict__` or NULL with an exception set (an instance without one).
+    let dict = unsafe {
+        Bound::from_owned_ptr_or_err(
+            obj.py(),
+            ffi::PyObject_GenericGetDict(obj.as_ptr(), std::ptr::null_mut()),
+        )
+    }?;
+    dict.cast_into::<PyDict>()
+        .map_err(|_| PyTypeError::new_err("an instance's __dict__ must be a dict"))
+}
+
+/// `id(obj)`.
+pub fn object_id<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: `PyLong_FromVoidPtr` of a live object's address is what `id()` returns: a
+    // new reference, or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(obj.py(), ffi::PyLong_FromVoidPtr(obj.as_ptr().cast())) }
+}
+
 /// `object.__setattr__(obj, name, value)`.
 #[inline]
 pub fn set_attr(

@@ -12,9 +12,22 @@
 //! modified, so a session's reads (always the same state class) skip the lookups.
 
 use pyo3::ffi;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyType};
 use std::sync::Mutex;
+
+/// The slots of the ORM's state class (`ormkit.orm.state.InstanceState`), in the order
+/// `to_tracked_models` fills them and the selectin loader reads them (one order, so both
+/// share the remembered offsets).
+pub fn state_slot_names(py: Python<'_>) -> [&Bound<'_, PyString>; 4] {
+    [
+        intern!(py, "obj"),
+        intern!(py, "key"),
+        intern!(py, "persistent"),
+        intern!(py, "snapshot"),
+    ]
+}
 
 /// The last answer: the class, its version tag then, the names asked, the offsets.
 type Remembered = (Py<PyType>, u32, Vec<Py<PyString>>, Option<Vec<usize>>);
@@ -29,6 +42,16 @@ fn version_tag(ty: &Bound<'_, PyType>) -> Option<u32> {
         ((*t).tp_flags, (*t).tp_version_tag)
     };
     (flags & ffi::Py_TPFLAGS_VALID_VERSION_TAG != 0 && tag != 0).then_some(tag)
+}
+
+/// The object pointer `offset` bytes into `obj`.
+///
+/// # Safety
+/// `offset` must be an object member of `obj`'s type, within its instances (as
+/// [`SlotWriter::new`] checks).
+unsafe fn slot_at(obj: &Bound<'_, PyAny>, offset: usize) -> *mut *mut ffi::PyObject {
+    // SAFETY: per the contract, `offset` stays inside the instance.
+    unsafe { obj.as_ptr().cast::<u8>().add(offset).cast() }
 }
 
 /// Where the named slots of one class are.
@@ -132,14 +155,7 @@ impl<'py> SlotWriter<'py> {
         }
         // SAFETY: `obj` is an instance of `self.ty` (checked above), which holds an object
         // pointer (or NULL) at `offset` (checked in `new`); we take a new reference to it.
-        unsafe {
-            let slot = obj
-                .as_ptr()
-                .cast::<u8>()
-                .add(offset)
-                .cast::<*mut ffi::PyObject>();
-            Bound::from_borrowed_ptr_or_opt(obj.py(), *slot)
-        }
+        unsafe { Bound::from_borrowed_ptr_or_opt(obj.py(), *slot_at(obj, offset)) }
     }
 
     /// Store `values` (in the order of the names) into the slots of `obj`, an instance
@@ -156,12 +172,7 @@ impl<'py> SlotWriter<'py> {
             // within `tp_basicsize`, past the object header). We store a new reference
             // there and release whatever was there before, as `PyMember_SetOne` does.
             unsafe {
-                let slot = obj
-                    .as_ptr()
-                    .cast::<u8>()
-                    .add(offset)
-                    .cast::<*mut ffi::PyObject>();
-                let old = std::ptr::replace(slot, (*value).clone().into_ptr());
+                let old = std::ptr::replace(slot_at(obj, offset), (*value).clone().into_ptr());
                 ffi::Py_XDECREF(old);
             }
         }

@@ -10,8 +10,10 @@
 //! back with the instances, which are then fresh and unregistered.
 
 use super::hydrate::Plan;
-use crate::py::convert::objects::{new_object, plain_new, set_attr, GcPause};
-use crate::py::convert::slots::SlotWriter;
+use crate::py::convert::objects::{
+    instance_dict, new_object, object_id, plain_new, set_attr, GcPause,
+};
+use crate::py::convert::slots::{state_slot_names, SlotWriter};
 use crate::value::rows::Rows;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -66,13 +68,7 @@ impl<'py> Tracker<'py> {
                 .cloned()
                 .map_err(|_| PyTypeError::new_err(format!("{name} must be a dict")))
         };
-        let names = [
-            intern!(py, "obj"),
-            intern!(py, "key"),
-            intern!(py, "persistent"),
-            intern!(py, "snapshot"),
-        ];
-        let slots = SlotWriter::new(&state_type, &names)?;
+        let slots = SlotWriter::new(&state_type, &state_slot_names(py))?;
         Ok(Tracker {
             cls: cls.clone(),
             key,
@@ -113,15 +109,7 @@ impl<'py> Tracker<'py> {
     /// already mapped. On an error nothing stays registered.
     fn register(&self, obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let py = obj.py();
-        // SAFETY: `obj` is a live object; `PyObject_GenericGetDict` returns a new
-        // reference to its `__dict__` (made on first use) or NULL with an exception set.
-        let dict = unsafe {
-            Bound::from_owned_ptr_or_err(
-                py,
-                ffi::PyObject_GenericGetDict(obj.as_ptr(), std::ptr::null_mut()),
-            )
-        }?
-        .cast_into::<PyDict>()?;
+        let dict = instance_dict(obj)?;
         let Some(key) = self.identity_key(&dict)? else {
             return Ok(None);
         };
@@ -190,13 +178,6 @@ fn untracked(tuple: Bound<'_, PyTuple>) -> Bound<'_, PyTuple> {
     // only unlinks it from the collector's list (and is a no-op if it is not tracked).
     unsafe { ffi::PyObject_GC_UnTrack(tuple.as_ptr().cast()) };
     tuple
-}
-
-/// `id(obj)`.
-fn object_id<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: `PyLong_FromVoidPtr` of a live object's address is what `id()` returns: a
-    // new reference, or NULL with an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(obj.py(), ffi::PyLong_FromVoidPtr(obj.as_ptr().cast())) }
 }
 
 /// One instance per row, registered by `tracker` where it can be; the positions it
