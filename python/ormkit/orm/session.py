@@ -167,8 +167,7 @@ class AsyncSession(SessionBase):
     async def _write_sql(self, sql: str, params: list[Any]) -> int:
         """Run one UPDATE/DELETE (after an autoflush); returns its rowcount."""
         with self._using():
-            uow = self._uow
-            if self.autoflush and (uow.new or uow.deleted or uow.states):
+            if self._flush_due():
                 await self._flush_now()
             if self._tx is None:  # the common case inline: one statement, autocommit
                 result = await self.engine.execute(sql, params)

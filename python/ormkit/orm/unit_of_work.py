@@ -765,9 +765,8 @@ class UnitOfWork:
                 and getattr(model, "before_delete", None) is None
                 and getattr(model, "after_delete", None) is None
             )
-        if not model._ormkit_plain_delete or "before_delete" in obj.__dict__:
-            return False
-        if "after_delete" in obj.__dict__:
+        d = obj.__dict__
+        if not model._ormkit_plain_delete or "before_delete" in d or "after_delete" in d:
             return False
         state = self.states.get(id(obj))
         where = state.snapshot if state is not None and state.persistent else obj.__dict__
