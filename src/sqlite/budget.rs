@@ -4,8 +4,9 @@
 //! caller sends it to a connection thread instead: the work done inline is lost.
 //! So a statement that ran over lately is not tried inline again for its next
 //! [`SKIPS`] runs (a bulk insert of 1,000 rows, a 10,000-row select): they go to
-//! the thread at once; each further overrun in a row doubles that (up to 64×). The memory is kept with the SQL text's plan
-//! (`placeholders::Plans`), which every statement looks up anyway.
+//! the thread at once; each further overrun in a row doubles that (up to 64×). The
+//! memory is kept with the SQL text's plan (`placeholders::Plans`), which every
+//! statement looks up anyway.
 
 use super::connection::{is_transaction_control, run_prepared, Output};
 use super::errors::map;
