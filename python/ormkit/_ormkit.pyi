@@ -93,6 +93,30 @@ class QueryResult:
         leaves ``identity`` and ``states`` as they were.
         """
 
+    def distinct_keys(
+        self, key: Sequence[str], converters: Sequence[Converter] | None = None
+    ) -> bool:
+        """Whether every row has a primary key (``key``: attribute names) that is not
+        None and that no other row has, judged from the raw values before any object is
+        made. False also when that cannot be told cheaply: a key column with a converter
+        that can map two raw values to one (SQLite text read as a datetime or UUID), or
+        of an unusual type."""
+
+    def track_models(
+        self,
+        objs: list[Any],
+        cls: type[Any],
+        key: Sequence[str],
+        session: tuple[dict[Any, Any], dict[int, Any], type[Any]],
+        converters: Sequence[Converter] | None = None,
+    ) -> list[int]:
+        """Registers ``objs``, the list ``to_models(cls, converters)`` made from this
+        result (perhaps changed since), as ``to_tracked_models`` would have registered
+        them: each row is converted again, and those values (not the objects' current
+        ones) give the key and the snapshot. Returns the positions it left unregistered
+        (a key with a None part, or one already in ``identity``); an error leaves
+        ``identity`` and ``states`` as they were."""
+
     def unique_models(
         self,
         cls: type[_T],

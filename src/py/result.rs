@@ -2,6 +2,7 @@
 //! asks for them as dicts, tuples or model instances.
 
 mod hydrate;
+mod keys;
 mod track;
 
 use super::convert::cells::cell_to_py;
@@ -13,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PySlice, PyString};
 use std::sync::{Arc, Mutex};
-use track::{tracked_models, Tracker};
+use track::{key_names, track_loaded, tracked_models, Tracker};
 
 #[pyclass(module = "ormkit._ormkit", name = "QueryResult", frozen)]
 pub struct QueryResult {
@@ -316,6 +317,52 @@ impl QueryResult {
         let (identity, states, state_cls) = session;
         let tracker = Tracker::new(cls, key, &identity, &states, &state_cls)?;
         tracked_models(&self.plan(py, None, converters)?, py, &self.rows, &tracker)
+    }
+
+    /// Whether every row has a primary key (`key`: attribute names, as for
+    /// `to_tracked_models`) that is not NULL and that no other row has, judged from the
+    /// raw values (False also when that cannot be told: a converted or unusual key
+    /// column). Then each row is its own object, and the ORM may register the objects
+    /// later with `track_models`.
+    #[pyo3(signature = (key, converters=None))]
+    fn distinct_keys<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        converters: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<bool> {
+        let key = key_names(key)?;
+        Ok(keys::distinct_keys(
+            &self.plan(py, None, converters)?,
+            &self.rows,
+            &key,
+        ))
+    }
+
+    /// Registers `objs`, the list `to_models(cls, converters)` made from this result
+    /// (perhaps changed since), in a session as `to_tracked_models` would have: the
+    /// key and snapshot of each come from its row converted again, not from its current
+    /// values. Returns the positions of the objects it did not register (a NULL key, or
+    /// a key already in `identity`).
+    #[pyo3(signature = (objs, cls, key, session, converters=None))]
+    fn track_models<'py>(
+        &self,
+        py: Python<'py>,
+        objs: &Bound<'py, PyList>,
+        cls: &Bound<'py, PyAny>,
+        key: &Bound<'py, PyAny>,
+        session: (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>),
+        converters: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Vec<usize>> {
+        let (identity, states, state_cls) = session;
+        let tracker = Tracker::new(cls, key, &identity, &states, &state_cls)?;
+        track_loaded(
+            &self.plan(py, None, converters)?,
+            py,
+            &self.rows,
+            objs,
+            &tracker,
+        )
     }
 
     /// One instance per distinct value of the `key` columns (a column index or a

@@ -75,10 +75,13 @@ class gc_paused:
             gc.enable()
 
 
-def hydrate(uow: UnitOfWork, model: type[Any], result: QueryResult) -> list[Any]:
-    """Instances of ``model`` for every row, one object per row in the identity map."""
+def hydrate(
+    uow: UnitOfWork, model: type[Any], result: QueryResult, defer: bool = False
+) -> list[Any]:
+    """Instances of ``model`` for every row, one object per row in the identity map
+    (``defer``: as for ``UnitOfWork.load_fresh``)."""
     converters = model.__ormkit_converters__(uow.dialect, result.columns)
-    return uow.load(model, result, converters)
+    return uow.load(model, result, converters, defer)
 
 
 def hydrate_untracked(uow: UnitOfWork, model: type[Any], result: QueryResult) -> list[Any]:

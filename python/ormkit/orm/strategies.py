@@ -228,7 +228,7 @@ async def load_objects(
             extras = [[o.__dict__.pop(name) for o in raw] for name in extra]
             objs = uow.register_loaded(model, raw)
     else:
-        objs = hydrate(uow, model, result)
+        objs = hydrate(uow, model, result, defer=not plan)
     if plan and objs:
         await run_plan(session, model, objs, plan)
     return objs, extras

@@ -326,8 +326,7 @@ class SessionBase:
         """Whether a query must flush first (autoflush on and something tracked). Hot
         read paths test this before awaiting ``_flush_now`` instead of awaiting
         ``_autoflush`` (a coroutine per query that mostly does nothing)."""
-        uow = self._uow
-        return self.autoflush and bool(uow.new or uow.deleted or uow.states)
+        return self.autoflush and self._uow.tracks_anything()
 
     async def _autoflush(self) -> None:
         if self._flush_due():

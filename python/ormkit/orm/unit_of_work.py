@@ -53,6 +53,13 @@ _FROM_RESULT: Any = object()
 #: model with JSON columns (its snapshots copy the JSON: the Python path)
 _TRACKED_KEY: dict[type[Any], tuple[str, ...] | None] = {}
 _MISSING_KEY: Any = object()
+#: the fewest rows a load defers registering (see ``UnitOfWork.load_fresh``): a single
+#: row is usually loaded to be changed, and registered at once
+_DEFER_MIN_ROWS = 2
+#: a deferred load: model, key names, the result, its converters, the objects made
+_Deferred = tuple[
+    type[Any], tuple[str, ...], "QueryResult", "tuple[Converter, ...] | None", list[Any]
+]
 
 
 class Runner(Protocol):
@@ -81,8 +88,10 @@ class UnitOfWork:
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
-        self.states: dict[int, InstanceState] = {}
-        self.identity: dict[Hashable, Any] = {}
+        self._states: dict[int, InstanceState] = {}
+        self._identity: dict[Hashable, Any] = {}
+        #: loads whose objects are not registered yet (see :meth:`load_fresh`)
+        self._deferred: list[_Deferred] = []
         self.new: dict[int, Any] = {}
         self.deleted: dict[int, Any] = {}
         #: the journal of the innermost open transaction level, if any
@@ -90,25 +99,74 @@ class UnitOfWork:
 
     # -- tracking ---------------------------------------------------------------------
 
+    @property
+    def states(self) -> dict[int, InstanceState]:
+        """Every tracked object's state, by ``id(obj)``."""
+        if self._deferred:
+            self._settle()
+        return self._states
+
+    @property
+    def identity(self) -> dict[Hashable, Any]:
+        """The identity map: ``(model, pk)`` → object."""
+        if self._deferred:
+            self._settle()
+        return self._identity
+
+    def tracks_anything(self) -> bool:
+        """Whether a flush could have anything to do (an object pending, deleted or
+        tracked), without registering deferred loads."""
+        return bool(self.new or self.deleted or self._states or self._deferred)
+
+    def _settle(self) -> None:
+        """Register the objects of deferred loads, as :meth:`load_fresh` would have at
+        once: their keys and snapshots come from their rows, not from their current
+        values, so changes made since are seen at the next flush."""
+        deferred, self._deferred = self._deferred, []
+        for model, key, result, converters, objs in deferred:
+            session = (self._identity, self._states, InstanceState)
+            left = result.track_models(objs, model, key, session, converters)
+            if left:  # a deferred load needs an empty identity map and distinct keys
+                raise InterfaceError(
+                    f"internal error: {len(left)} deferred {model.__name__} objects "
+                    "could not be registered"
+                )
+
     def state_of(self, obj: Any) -> InstanceState | None:
         """The state of ``obj`` if this session tracks it."""
         return self.states.get(id(obj))
 
     def load(
-        self, model: type[Any], result: QueryResult, converters: tuple[Converter, ...] | None
+        self,
+        model: type[Any],
+        result: QueryResult,
+        converters: tuple[Converter, ...] | None,
+        defer: bool = False,
     ) -> list[Any]:
         """Instances of ``model`` for the rows of ``result``, registered in the identity
-        map: one object per row (a row already mapped gives its object)."""
-        return self.load_fresh(model, result, converters)[0]
+        map: one object per row (a row already mapped gives its object). ``defer``: see
+        :meth:`load_fresh`."""
+        return self.load_fresh(model, result, converters, defer)[0]
 
     def load_fresh(
-        self, model: type[Any], result: QueryResult, converters: tuple[Converter, ...] | None
+        self,
+        model: type[Any],
+        result: QueryResult,
+        converters: tuple[Converter, ...] | None,
+        defer: bool = False,
     ) -> tuple[list[Any], bool]:
         """:meth:`load`, and whether every object was made from this result (then none
         repeats). Instances are made and registered, with their snapshots, in one pass
         in Rust (``QueryResult.to_tracked_models``); the rows it leaves (a NULL key, a
         key already mapped) and models with JSON columns (their snapshots copy the JSON)
-        go through :meth:`register_loaded`'s Python path."""
+        go through :meth:`register_loaded`'s Python path.
+
+        With ``defer`` (the caller does not use the session's maps before returning), a
+        result of several rows into an empty identity map, whose keys are present and
+        distinct, is only hydrated: registering waits until something reads ``states``
+        or ``identity`` (a flush, another query, ``get``, ``delete``...), and a session
+        closed before then never pays for it. That is the cost of a read-only session
+        that loads many rows: the identity map and snapshots were 2-3x the hydration."""
         key = _TRACKED_KEY.get(model, _MISSING_KEY)
         if key is _MISSING_KEY:
             key = _TRACKED_KEY[model] = None if mutable_columns(model) else model_pk(model)
@@ -117,6 +175,16 @@ class UnitOfWork:
                 raw = result.to_models(model, converters)
                 objs = self.register_loaded(model, raw)
             return objs, objs is raw
+        if (
+            defer
+            and not self._identity
+            and not self._deferred
+            and len(result) >= _DEFER_MIN_ROWS
+            and result.distinct_keys(key, converters)
+        ):
+            objs = result.to_models(model, converters)
+            self._deferred.append((model, key, result, converters, objs))
+            return objs, True
         raw, left = result.to_tracked_models(
             model, key, (self.identity, self.states, InstanceState), converters
         )
@@ -228,8 +296,9 @@ class UnitOfWork:
 
     def clear(self) -> None:
         """Forget every object."""
-        self.states.clear()
-        self.identity.clear()
+        self._deferred.clear()
+        self._states.clear()
+        self._identity.clear()
         self.new.clear()
         self.deleted.clear()
 

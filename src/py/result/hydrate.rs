@@ -160,6 +160,23 @@ impl<'py> Plan<'py> {
         each_row(py, rows, |row| Ok(self.tuple(py, rows, row)?.into_any()))
     }
 
+    /// For each attribute name of `names`, the result column it comes from and its
+    /// converter; None when one of them is not hydrated by this plan.
+    pub(super) fn sources(
+        &self,
+        names: &[Bound<'py, PyString>],
+    ) -> Option<Vec<(usize, &Conv<'py>)>> {
+        names
+            .iter()
+            .map(|name| {
+                self.columns
+                    .iter()
+                    .find(|(_, attr, _)| attr.as_any().eq(name).unwrap_or(false))
+                    .map(|(i, _, conv)| (*i, conv))
+            })
+            .collect()
+    }
+
     /// How to make instances of `cls` with this plan's attributes.
     pub(super) fn maker(&self, cls: &Bound<'py, PyAny>) -> PyResult<Maker<'py>> {
         Maker::new(cls, self.columns.iter().map(|(_, name, _)| name))

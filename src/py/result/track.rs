@@ -34,6 +34,22 @@ pub struct Tracker<'py> {
     no_args: Bound<'py, PyTuple>,
 }
 
+/// The primary key attribute names in `key` (a sequence of str, at least one).
+pub fn key_names<'py>(key: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyString>>> {
+    let key: Vec<Bound<'py, PyString>> = key
+        .try_iter()?
+        .map(|name| {
+            name?
+                .cast_into::<PyString>()
+                .map_err(|_| PyTypeError::new_err("a key attribute name must be a str"))
+        })
+        .collect::<PyResult<_>>()?;
+    if key.is_empty() {
+        return Err(PyValueError::new_err("a key needs at least one attribute"));
+    }
+    Ok(key)
+}
+
 impl<'py> Tracker<'py> {
     pub fn new(
         cls: &Bound<'py, PyAny>,
@@ -43,17 +59,7 @@ impl<'py> Tracker<'py> {
         state_type: &Bound<'py, PyAny>,
     ) -> PyResult<Tracker<'py>> {
         let py = cls.py();
-        let key: Vec<Bound<'py, PyString>> = key
-            .try_iter()?
-            .map(|name| {
-                name?
-                    .cast_into::<PyString>()
-                    .map_err(|_| PyTypeError::new_err("a key attribute name must be a str"))
-            })
-            .collect::<PyResult<_>>()?;
-        if key.is_empty() {
-            return Err(PyValueError::new_err("a key needs at least one attribute"));
-        }
+        let key = key_names(key)?;
         let state_type = state_type
             .cast::<PyType>()
             .map_err(|_| PyTypeError::new_err("the state class must be a class"))?
@@ -105,12 +111,24 @@ impl<'py> Tracker<'py> {
         Ok(Some(untracked(PyTuple::new(py, [self.cls.clone(), pk])?)))
     }
 
-    /// Register `obj` (freshly made) and return its key; None when its key is NULL or
-    /// already mapped. On an error nothing stays registered.
+    /// Register `obj` (freshly made) with a copy of its `__dict__` as its snapshot, and
+    /// return its key; None when its key is NULL or already mapped. On an error nothing
+    /// stays registered.
     fn register(&self, obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let py = obj.py();
         let dict = instance_dict(obj)?;
-        let Some(key) = self.identity_key(&dict)? else {
+        self.register_as(obj, &dict, || Ok(dict.copy()?.into_any()))
+    }
+
+    /// Register `obj` under the key read from `values` (its column values as loaded),
+    /// with `snapshot()` as its snapshot; as [`Tracker::register`] otherwise.
+    fn register_as(
+        &self,
+        obj: &Bound<'py, PyAny>,
+        values: &Bound<'py, PyDict>,
+        snapshot: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let py = obj.py();
+        let Some(key) = self.identity_key(values)? else {
             return Ok(None);
         };
         // SAFETY: live dict, key and value; `PyDict_SetDefault` returns a borrowed
@@ -124,7 +142,7 @@ impl<'py> Tracker<'py> {
         if mapped != obj.as_ptr() {
             return Ok(None);
         }
-        match self.add_state(obj, &key, &dict) {
+        match snapshot().and_then(|snapshot| self.add_state(obj, &key, &snapshot)) {
             Ok(()) => Ok(Some(key)),
             Err(err) => {
                 self.identity.del_item(&key)?;
@@ -133,30 +151,34 @@ impl<'py> Tracker<'py> {
         }
     }
 
-    /// `states[id(obj)]`: a new state of `obj` under `key`, snapshot a copy of `dict`.
+    /// `states[id(obj)]`: a new state of `obj` under `key` with `snapshot`.
     fn add_state(
         &self,
         obj: &Bound<'py, PyAny>,
         key: &Bound<'py, PyTuple>,
-        dict: &Bound<'py, PyDict>,
+        snapshot: &Bound<'py, PyAny>,
     ) -> PyResult<()> {
         let py = obj.py();
         let state = new_object(&self.state_type, &self.no_args)?;
         let persistent = true.into_pyobject(py)?.to_owned().into_any();
-        let snapshot = dict.copy()?.into_any();
         if let Some(slots) = &self.slots {
-            slots.fill(&state, &[obj, key.as_any(), &persistent, &snapshot])?;
+            slots.fill(&state, &[obj, key.as_any(), &persistent, snapshot])?;
         } else {
             set_attr(&state, intern!(py, "obj"), obj)?;
             set_attr(&state, intern!(py, "key"), key.as_any())?;
             set_attr(&state, intern!(py, "persistent"), &persistent)?;
-            set_attr(&state, intern!(py, "snapshot"), &snapshot)?;
+            set_attr(&state, intern!(py, "snapshot"), snapshot)?;
         }
         self.states.set_item(object_id(obj)?, state)
     }
 
     /// Take back registrations made by `register` (key, instance).
-    fn forget(&self, done: &[(Bound<'py, PyTuple>, &Bound<'py, PyAny>)]) {
+    fn forget<'a>(
+        &self,
+        done: impl IntoIterator<Item = (&'a Bound<'py, PyTuple>, &'a Bound<'py, PyAny>)>,
+    ) where
+        'py: 'a,
+    {
         for (key, obj) in done {
             // Best effort while another error is on its way out: a failure here has
             // nothing better to do than leave the entry.
@@ -203,11 +225,53 @@ pub fn tracked_models<'py>(
             Ok(Some(key)) => done.push((key, obj)),
             Ok(None) => left.push(r),
             Err(err) => {
-                tracker.forget(&done);
+                tracker.forget(done.iter().map(|(key, obj)| (key, *obj)));
                 return Err(err);
             }
         }
     }
     drop(done);
     Ok((PyList::new(py, objs)?, left))
+}
+
+/// Registers `objs`, made earlier from `rows` (one per row, in order) and perhaps
+/// changed since, as `tracked_models` would have registered them then: each row is
+/// converted again into a throwaway instance whose `__dict__` (the values as loaded)
+/// gives the key and becomes the snapshot. Returns the positions it did not register (a
+/// NULL key, or a key already mapped); on an error the session's maps are as they were.
+pub fn track_loaded<'py>(
+    plan: &Plan<'py>,
+    py: Python<'py>,
+    rows: &Rows,
+    objs: &Bound<'py, PyList>,
+    tracker: &Tracker<'py>,
+) -> PyResult<Vec<usize>> {
+    if objs.len() != rows.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} objects for {} rows",
+            objs.len(),
+            rows.len()
+        )));
+    }
+    let maker = plan.maker(&tracker.cls)?;
+    let _gc = GcPause::new(py, rows.len());
+    let mut left = Vec::new();
+    let mut done = Vec::with_capacity(rows.len());
+    for (r, (row, obj)) in rows.iter().zip(objs.iter()).enumerate() {
+        let registered = plan
+            .model(py, rows, row, &maker)
+            .and_then(|twin| instance_dict(&twin))
+            .and_then(|values| {
+                tracker.register_as(&obj, &values, || Ok(values.clone().into_any()))
+            });
+        match registered {
+            Ok(Some(key)) => done.push((key, obj)),
+            Ok(None) => left.push(r),
+            Err(err) => {
+                tracker.forget(done.iter().map(|(key, obj)| (key, obj)));
+                return Err(err);
+            }
+        }
+    }
+    Ok(left)
 }
