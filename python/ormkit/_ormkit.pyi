@@ -275,6 +275,18 @@ class InsertRules:
 def gather_insert_values(
     dicts: list[dict[str, Any]], rules: InsertRules
 ) -> tuple[list[Any], list[bool]] | None: ...
+def track_objects(
+    objs: list[Any],
+    cls: type[Any],
+    key: Sequence[str],
+    session: tuple[dict[Any, Any], dict[int, Any], type[Any]],
+) -> list[int]:
+    """Registers ``objs``, rows just written (each ``__dict__`` holds the row's values),
+    as ``QueryResult.to_tracked_models`` registers loaded rows: identity map, a state,
+    and a copy of the ``__dict__`` as its snapshot. Returns the positions left to the
+    caller: an object with a state already, a key with a None part, or a key already
+    in ``identity``. An error leaves ``identity`` and ``states`` as they were."""
+
 def group_by_attribute(objs: Iterable[Any], name: str) -> dict[Any, list[Any]]:
     """``objs`` grouped by the value of their attribute ``name`` (read from ``__dict__``):
     value → list of objects in order of first appearance. The same object appearing again

@@ -23,6 +23,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sqlite::SqliteStream>()?;
     m.add_class::<insert::InsertRules>()?;
     m.add_function(wrap_pyfunction!(insert::gather_insert_values, m)?)?;
+    m.add_function(wrap_pyfunction!(result::track::track_objects, m)?)?;
     m.add_function(wrap_pyfunction!(loaders::group_by_attribute, m)?)?;
     m.add_function(wrap_pyfunction!(loaders::set_reverse, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_force_panic, m)?)?;

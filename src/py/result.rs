@@ -3,7 +3,7 @@
 
 mod hydrate;
 mod keys;
-mod track;
+pub(crate) mod track;
 
 use super::convert::cells::cell_to_py;
 use super::errors::{multiple_results_found, no_result_found};

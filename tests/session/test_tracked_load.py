@@ -13,6 +13,7 @@ from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession
+from ormkit._ormkit import track_objects
 from ormkit.orm.state import InstanceState
 
 
@@ -262,3 +263,32 @@ async def test_a_state_class_changed_after_use_is_seen(engine: ormkit.Engine) ->
     assert states[id(second)].snapshot == ("via property", {"id": 1})
     with pytest.raises(AttributeError):  # the slot itself was not written
         slot.__get__(states[id(second)], Changing)
+
+
+def test_track_objects_registers_written_rows() -> None:
+    objs = [_Row() for _ in range(5)]
+    for i, obj in enumerate(objs):
+        obj.id, obj.name = i, f"n{i}"
+    objs[1].id = None  # no key yet: left
+    earlier = _Row()
+    identity: dict[Any, Any] = {(_Row, 2): earlier}  # mapped already: left
+    states: dict[int, Any] = {id(objs[3]): "a state already"}  # left too
+    left = track_objects(objs, _Row, ("id",), (identity, states, _State))
+    assert left == [1, 2, 3]
+    assert identity == {(_Row, 0): objs[0], (_Row, 2): earlier, (_Row, 4): objs[4]}
+    state = states[id(objs[4])]
+    assert (state.obj, state.key, state.persistent) == (objs[4], (_Row, 4), True)
+    assert state.snapshot == {"id": 4, "name": "n4"} and state.snapshot is not objs[4].__dict__
+    assert states[id(objs[3])] == "a state already"
+
+
+def test_track_objects_failure_registers_nothing() -> None:
+    objs = [_Row() for _ in range(3)]
+    for i, obj in enumerate(objs):
+        obj.id = i
+    objs[2].id = [2]  # unhashable: the whole call fails
+    identity: dict[Any, Any] = {}
+    states: dict[int, Any] = {}
+    with pytest.raises(TypeError, match="unhashable"):
+        track_objects(objs, _Row, ("id",), (identity, states, _State))
+    assert identity == {} and states == {}

@@ -22,6 +22,7 @@ from itertools import chain, repeat
 from operator import itemgetter, lt, setitem
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ormkit._ormkit import track_objects
 from ormkit.dialects.base import get_dialect
 from ormkit.errors import InterfaceError, StaleDataError
 from ormkit.orm import bulk_insert, cascade, precompiled
@@ -537,6 +538,16 @@ class UnitOfWork:
                         ) from None
                 for d, row in zip(dicts, rows, strict=True):
                     d.update(zip(returning, row, strict=True))
+        if journal is None:
+            # identity map, states and snapshots in one Rust pass; objects it leaves
+            # (a state already, a key already mapped) go through attach()
+            session = (self.identity, self.states, InstanceState)
+            for i in track_objects(objs, model, (pk,), session):
+                self.attach(objs[i])
+            if self.new:
+                for obj in objs:
+                    self.new.pop(id(obj), None)
+            return
         keys = list(zip(repeat(model), values or map(itemgetter(pk), dicts)))
         identity = self.identity
         fresh: dict[Hashable, Any] = dict(zip(keys, objs, strict=True))

@@ -275,3 +275,39 @@ pub fn track_loaded<'py>(
     }
     Ok(left)
 }
+
+/// Registers `objs`, rows just written (each `__dict__` holds what the row has), in a
+/// session as `to_tracked_models` registers loaded rows: identity map, state, and a copy
+/// of the `__dict__` as the snapshot. `session` is `(identity, states, state_cls)` and
+/// `key` the primary key attribute names. Returns the positions it left to the caller:
+/// an object the session has a state for already, a NULL key, or a key already mapped.
+/// On an error (an unhashable key) the session's maps are as they were.
+#[pyfunction]
+pub fn track_objects<'py>(
+    objs: &Bound<'py, PyList>,
+    cls: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyAny>,
+    session: (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>),
+) -> PyResult<Vec<usize>> {
+    let py = objs.py();
+    let (identity, states, state_cls) = session;
+    let tracker = Tracker::new(cls, key, &identity, &states, &state_cls)?;
+    let _gc = GcPause::new(py, objs.len());
+    let mut left = Vec::new();
+    let mut done = Vec::with_capacity(objs.len());
+    for (i, obj) in objs.iter().enumerate() {
+        if tracker.states.contains(object_id(&obj)?)? {
+            left.push(i);
+            continue;
+        }
+        match tracker.register(&obj) {
+            Ok(Some(key)) => done.push((key, obj)),
+            Ok(None) => left.push(i),
+            Err(err) => {
+                tracker.forget(done.iter().map(|(key, obj)| (key, obj)));
+                return Err(err);
+            }
+        }
+    }
+    Ok(left)
+}
