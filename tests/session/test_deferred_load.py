@@ -244,3 +244,26 @@ async def test_select_statements_defer_too(engine: ormkit.Engine) -> None:
         assert s.dirty == [objs[4]]
         await s.commit()
     assert (await _stored(engine))[ids[4]][1] == "through execute"
+
+
+async def test_a_failed_registration_is_kept_for_the_next_look(engine: ormkit.Engine) -> None:
+    await _stored_items(engine, 3)
+    async with AsyncSession(engine) as s:
+        objs = await s.query(Item).order_by("id").all()
+        uow = s._uow
+        (entry,) = uow._deferred
+        model, key, result, converters, made = entry
+        assert made is objs
+        failing = list(converters or [None] * len(result.columns))
+
+        def refuse(value: Any) -> Any:
+            raise MemoryError("no room")
+
+        failing[-1] = refuse
+        uow._deferred = [(model, key, result, tuple(failing), made)]
+        with pytest.raises(MemoryError):
+            s.dirty  # noqa: B018
+        assert not uow._states and len(uow._deferred) == 1  # nothing lost, nothing half-done
+        uow._deferred = [entry]
+        objs[0].b = "after the retry"
+        assert s.dirty == [objs[0]]

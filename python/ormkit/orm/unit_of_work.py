@@ -124,9 +124,14 @@ class UnitOfWork:
         once: their keys and snapshots come from their rows, not from their current
         values, so changes made since are seen at the next flush."""
         deferred, self._deferred = self._deferred, []
-        for model, key, result, converters, objs in deferred:
+        for i, (model, key, result, converters, objs) in enumerate(deferred):
             session = (self._identity, self._states, InstanceState)
-            left = result.track_models(objs, model, key, session, converters)
+            try:
+                left = result.track_models(objs, model, key, session, converters)
+            except BaseException:
+                # track_models registered nothing: keep it (and the rest) for next time
+                self._deferred = deferred[i:]
+                raise
             if left:  # a deferred load needs an empty identity map and distinct keys
                 raise InterfaceError(
                     f"internal error: {len(left)} deferred {model.__name__} objects "
