@@ -8,6 +8,11 @@
 //! `__dict__`). Rows whose key is NULL or already in the identity map (from an earlier
 //! query, or an earlier row of this one) are left to the caller: their positions come
 //! back with the instances, which are then fresh and unregistered.
+//!
+//! The same registration serves two more callers: `QueryResult.track_models` registers
+//! instances made earlier by `to_models` (a load the session deferred), with keys and
+//! snapshots from their rows converted again, and `track_objects` registers objects
+//! whose rows were just written (`insert_all`).
 
 use super::hydrate::Plan;
 use crate::py::convert::objects::{
