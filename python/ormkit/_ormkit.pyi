@@ -287,6 +287,13 @@ def track_objects(
     caller: an object with a state already, a key with a None part, or a key already
     in ``identity``. An error leaves ``identity`` and ``states`` as they were."""
 
+def changed_states(
+    states: dict[int, Any], deleted: dict[int, Any], first: bool = False
+) -> list[Any]:
+    """The states of ``states`` (``id(obj)`` → state with ``obj``, ``persistent`` and
+    ``snapshot``) whose object is persistent, not in ``deleted`` and whose ``__dict__``
+    differs (``!=``) from the snapshot, in order; with ``first``, at most the first."""
+
 def group_by_attribute(objs: Iterable[Any], name: str) -> dict[Any, list[Any]]:
     """``objs`` grouped by the value of their attribute ``name`` (read from ``__dict__``):
     value → list of objects in order of first appearance. The same object appearing again

@@ -3,11 +3,10 @@
 //! setting the reverse side on them, done without a Python bytecode per object.
 
 use super::convert::objects::{instance_dict, object_id};
-use super::convert::slots::{state_slot_names, SlotWriter};
+use super::convert::slots::{StateSlots, STATE_PERSISTENT, STATE_SNAPSHOT};
 use pyo3::exceptions::PyTypeError;
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -76,10 +75,7 @@ pub fn set_reverse<'py>(
     back: &Bound<'py, PyString>,
     states: &Bound<'py, PyDict>,
 ) -> PyResult<()> {
-    let py = pairs.py();
-    // The states' slots, read by offset when their class has them.
-    let state_names = state_slot_names(py);
-    let mut slots: Option<(Bound<'py, PyType>, Option<SlotWriter<'py>>)> = None;
+    let mut slots = StateSlots::new(pairs.py());
     for pair in pairs.try_iter()? {
         let pair = pair?;
         let pair = pair
@@ -96,25 +92,8 @@ pub fn set_reverse<'py>(
             let Some(state) = states.get_item(object_id(&child)?)? else {
                 continue;
             };
-            let ty = state.get_type();
-            if slots.as_ref().is_none_or(|(t, _)| !t.is(&ty)) {
-                slots = Some((ty.clone(), SlotWriter::new(&ty, &state_names)?));
-            }
-            let slot = |i: usize| {
-                slots
-                    .as_ref()
-                    .and_then(|(_, s)| s.as_ref()?.read(&state, i))
-            };
-            let persistent = match slot(2) {
-                Some(value) => value,
-                None => state.getattr(intern!(py, "persistent"))?,
-            };
-            if persistent.is_truthy()? {
-                let snapshot = match slot(3) {
-                    Some(value) => value,
-                    None => state.getattr(intern!(py, "snapshot"))?,
-                };
-                snapshot.set_item(back, &parent)?;
+            if slots.get(&state, STATE_PERSISTENT)?.is_truthy()? {
+                slots.get(&state, STATE_SNAPSHOT)?.set_item(back, &parent)?;
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Everything that touches pyo3 lives here; `pg` and `sqlite` stay plain Rust.
 
+pub mod changes;
 pub mod convert;
 pub mod errors;
 pub mod insert;
@@ -24,6 +25,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<insert::InsertRules>()?;
     m.add_function(wrap_pyfunction!(insert::gather_insert_values, m)?)?;
     m.add_function(wrap_pyfunction!(result::track::track_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(changes::changed_states, m)?)?;
     m.add_function(wrap_pyfunction!(loaders::group_by_attribute, m)?)?;
     m.add_function(wrap_pyfunction!(loaders::set_reverse, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_force_panic, m)?)?;

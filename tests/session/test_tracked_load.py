@@ -13,7 +13,7 @@ from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession
-from ormkit._ormkit import track_objects
+from ormkit._ormkit import changed_states, track_objects
 from ormkit.orm.state import InstanceState
 
 
@@ -292,3 +292,79 @@ def test_track_objects_failure_registers_nothing() -> None:
     with pytest.raises(TypeError, match="unhashable"):
         track_objects(objs, _Row, ("id",), (identity, states, _State))
     assert identity == {} and states == {}
+
+
+class _DictState:  # a state class without slots: read by getattr
+    def __init__(self, obj: Any, persistent: bool, snapshot: dict[str, Any]) -> None:
+        self.obj, self.key, self.persistent, self.snapshot = obj, None, persistent, snapshot
+
+
+def _tracked(n: int, state_cls: Any) -> tuple[list[_Row], dict[int, Any]]:
+    objs = []
+    states: dict[int, Any] = {}
+    for i in range(n):
+        obj = _Row()
+        obj.id, obj.name = i, f"n{i}"
+        objs.append(obj)
+        if state_cls is _State:
+            state = _State()
+            state.obj, state.key, state.persistent = obj, None, True
+            state.snapshot = dict(obj.__dict__)
+        else:
+            state = state_cls(obj, True, dict(obj.__dict__))
+        states[id(obj)] = state
+    return objs, states
+
+
+@pytest.mark.parametrize("state_cls", [_State, _DictState])
+def test_changed_states_finds_changed_persistent_objects(state_cls: Any) -> None:
+    objs, states = _tracked(6, state_cls)
+    assert changed_states(states, {}) == []
+    objs[4].name = "changed"
+    objs[1].extra = "a new attribute"
+    objs[2].name = "n2"  # an equal value is no change
+    objs[3].name = "deleted anyway"
+    states[id(objs[5])].persistent = False
+    objs[5].name = "not persistent"
+    found = changed_states(states, {id(objs[3]): objs[3]})
+    assert [s.obj for s in found] == [objs[1], objs[4]]  # in the order of states
+    assert [s.obj for s in changed_states(states, {}, True)] == [objs[1]]
+
+
+def test_changed_states_survives_a_value_that_changes_the_session() -> None:
+    objs, states = _tracked(3, _State)
+
+    class Meddler:
+        def __eq__(self, other: object) -> bool:
+            states.clear()  # the dict being scanned changes under the scan
+            return False
+
+        __hash__ = object.__hash__
+
+    objs[1].name = Meddler()
+    objs[2].name = "changed"
+    found = changed_states(states, {})  # a list of the states is scanned: no error
+    assert [s.obj for s in found] == objs[1:]
+    assert states == {}
+
+
+async def test_flush_of_a_large_session_writes_only_what_changed(
+    engine: ormkit.Engine, sql_log: SqlLog
+) -> None:
+    ids = await _stored_items(engine, 300)
+    async with AsyncSession(engine) as s:
+        objs = await s.query(Item).order_by("id").all()
+        objs[-1].b = "last one changed"
+        objs[150].c = objs[150].c  # the same value
+        await s.delete(objs[10])
+        objs[10].b = "deleted: its change is not written"
+        sql_log.clear()
+        assert s.dirty == [objs[-1]]
+        await s.commit()
+        writes = sql_log.writes()
+        assert len(writes) == 2
+        assert writes[0].startswith(f"UPDATE {Item.__tablename__} SET b = ")
+        assert writes[1].startswith(f"DELETE FROM {Item.__tablename__}")
+    async with AsyncSession(engine) as s:
+        rows = {o.id: o.b for o in await s.query(Item).all()}
+    assert len(rows) == 299 and ids[10] not in rows and rows[ids[-1]] == "last one changed"

@@ -62,6 +62,9 @@ class FlushPlan:
         self.assoc_remove: list[tuple[Any, Any, Any]] = []
         #: parents whose relationship snapshots change after the flush
         self.touched: dict[int, Any] = {}
+        #: whether a model in the flush has relationships (else every step of this
+        #: module has nothing to do)
+        self.relational = True
 
 
 def prepare(uow: UnitOfWork, roots: Sequence[Any] | None) -> FlushPlan:
@@ -76,6 +79,7 @@ def prepare(uow: UnitOfWork, roots: Sequence[Any] | None) -> FlushPlan:
         plan.inserts = {id(obj): obj for obj in starts}
     models: set[Any] = set(map(type, starts))
     if not any(model.__relationships__ for model in models):
+        plan.relational = False
         return plan  # nothing reachable, no collections to compare
     queue = list(starts)
     seen = {id(o) for o in queue}

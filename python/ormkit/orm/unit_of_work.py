@@ -22,7 +22,7 @@ from itertools import chain, repeat
 from operator import itemgetter, lt, setitem
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ormkit._ormkit import track_objects
+from ormkit._ormkit import changed_states, track_objects
 from ormkit.dialects.base import get_dialect
 from ormkit.errors import InterfaceError, StaleDataError
 from ormkit.orm import bulk_insert, cascade, precompiled
@@ -332,25 +332,21 @@ class UnitOfWork:
 
     def dirty_states(self) -> list[InstanceState]:
         """Persistent objects whose columns or loaded relationships changed since they
-        were loaded or written."""
-        deleted = self.deleted
-        out = []
-        for state in self.states.values():
-            if not state.persistent or id(state.obj) in deleted:
-                continue
-            if state.obj.__dict__ != state.snapshot and is_dirty(state.obj, state.snapshot):
-                out.append(state)
-        return out
+        were loaded or written (objects marked for deletion left out). The pass over
+        every state is ``_ormkit.changed_states``; what differs is judged here."""
+        return [
+            state
+            for state in changed_states(self.states, self.deleted)
+            if is_dirty(state.obj, state.snapshot)
+        ]
 
     def any_dirty(self) -> bool:
         """Whether :meth:`dirty_states` would find anything (stops at the first)."""
-        deleted = self.deleted
-        for state in self.states.values():
-            if not state.persistent or id(state.obj) in deleted:
-                continue
-            if state.obj.__dict__ != state.snapshot and is_dirty(state.obj, state.snapshot):
-                return True
-        return False
+        found = changed_states(self.states, self.deleted, True)
+        if not found:
+            return False
+        state = found[0]
+        return is_dirty(state.obj, state.snapshot) or bool(self.dirty_states())
 
     def has_changes(self) -> bool:
         """Whether a flush would write anything."""
@@ -362,14 +358,17 @@ class UnitOfWork:
         """Write pending inserts, changes and deletes through ``runner``, with what
         relationships imply (see :mod:`ormkit.orm.cascade`)."""
         plan = cascade.prepare(self, None)
-        self._prevalidate(plan.inserts.values())
+        dirty = self._prevalidate(plan.inserts.values())
         if plan.inserts:
             await self._insert_all(runner, list(plan.inserts.values()), plan)
-        for state in list(self.states.values()):
-            if state.persistent and id(state.obj) not in plan.inserts:
-                cascade.sync_foreign_keys(self, state.obj, plan)
-        cascade.apply_nullify(self, plan)
-        for state in self.dirty_states():
+        if plan.relational:
+            for state in list(self.states.values()):
+                if state.persistent and id(state.obj) not in plan.inserts:
+                    cascade.sync_foreign_keys(self, state.obj, plan)
+            cascade.apply_nullify(self, plan)
+        if plan.relational or plan.inserts:
+            dirty = self.dirty_states()  # inserts and relationships may have changed more
+        for state in dirty:
             await self.update(runner, state.obj)
         await cascade.write_associations(self, runner, plan)
         if self.deleted:
@@ -627,12 +626,12 @@ class UnitOfWork:
         await cascade.write_associations(self, runner, plan)
         cascade.finish(self, plan)
 
-    def _prevalidate(self, new: Iterable[Any]) -> None:
+    def _prevalidate(self, new: Iterable[Any]) -> list[InstanceState]:
         """Check the values of every object a write will touch before its first
         statement: types and lengths of new objects (missing values are checked once
         defaults, hooks and foreign keys are applied), and every pending change. Objects
         of a plain model whose values all fit as they are (the fast insert's check) need
-        no look one by one."""
+        no look one by one. Returns the dirty states it checked."""
         rest: list[Any] = []
         for group in _group(new).values():
             if bulk_insert.prepare(group, {}) is None:
@@ -652,8 +651,10 @@ class UnitOfWork:
                     ):
                         continue
                     check_column(model, key, value, insert=True)
-        for state in self.dirty_states():
+        dirty = self.dirty_states()
+        for state in dirty:
             validate_values(type(state.obj), changed_columns(state.obj, state.snapshot))
+        return dirty
 
     async def _insert_all(self, runner: Runner, objs: list[Any], plan: cascade.FlushPlan) -> None:
         groups = _group(objs)

@@ -179,3 +179,40 @@ impl<'py> SlotWriter<'py> {
         Ok(())
     }
 }
+
+/// Index of a state slot in [`state_slot_names`] order.
+pub const STATE_OBJ: usize = 0;
+pub const STATE_PERSISTENT: usize = 2;
+pub const STATE_SNAPSHOT: usize = 3;
+
+/// Reads the attributes of session states (`obj`, `key`, `persistent`, `snapshot`):
+/// by offset when the state's class has them as slots, by `getattr` otherwise. The
+/// offsets of the last class seen are kept, so a pass over one session's states looks
+/// its class up once.
+pub struct StateSlots<'py> {
+    py: Python<'py>,
+    last: Option<(Bound<'py, PyType>, Option<SlotWriter<'py>>)>,
+}
+
+impl<'py> StateSlots<'py> {
+    pub fn new(py: Python<'py>) -> StateSlots<'py> {
+        StateSlots { py, last: None }
+    }
+
+    /// Attribute `index` ([`STATE_OBJ`], ...) of `state`.
+    pub fn get(&mut self, state: &Bound<'py, PyAny>, index: usize) -> PyResult<Bound<'py, PyAny>> {
+        let ty = state.get_type();
+        if self.last.as_ref().is_none_or(|(t, _)| !t.is(&ty)) {
+            let writer = SlotWriter::new(&ty, &state_slot_names(self.py))?;
+            self.last = Some((ty, writer));
+        }
+        let by_offset = self
+            .last
+            .as_ref()
+            .and_then(|(_, slots)| slots.as_ref()?.read(state, index));
+        match by_offset {
+            Some(value) => Ok(value),
+            None => state.getattr(state_slot_names(self.py)[index]),
+        }
+    }
+}
