@@ -177,13 +177,32 @@ impl<'py> Tracker<'py> {
         self.states.set_item(object_id(obj)?, state)
     }
 
-    /// Take back registrations made by `register` (key, instance).
-    fn forget<'a>(
+    /// Registers `objs` in order through `register(position, obj)`, which returns the
+    /// key it registered the object under, or None to leave it to the caller. Returns
+    /// the positions left. On an error every registration made is taken back, so the
+    /// session's maps are as they were.
+    fn register_all(
         &self,
-        done: impl IntoIterator<Item = (&'a Bound<'py, PyTuple>, &'a Bound<'py, PyAny>)>,
-    ) where
-        'py: 'a,
-    {
+        objs: impl IntoIterator<Item = Bound<'py, PyAny>>,
+        mut register: impl FnMut(usize, &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>>,
+    ) -> PyResult<Vec<usize>> {
+        let mut left = Vec::new();
+        let mut done = Vec::new();
+        for (i, obj) in objs.into_iter().enumerate() {
+            match register(i, &obj) {
+                Ok(Some(key)) => done.push((key, obj)),
+                Ok(None) => left.push(i),
+                Err(err) => {
+                    self.forget(&done);
+                    return Err(err);
+                }
+            }
+        }
+        Ok(left)
+    }
+
+    /// Take back registrations (key, instance).
+    fn forget(&self, done: &[(Bound<'py, PyTuple>, Bound<'py, PyAny>)]) {
         for (key, obj) in done {
             // Best effort while another error is on its way out: a failure here has
             // nothing better to do than leave the entry.
@@ -223,19 +242,7 @@ pub fn tracked_models<'py>(
         .iter()
         .map(|row| plan.model(py, rows, row, &maker))
         .collect::<PyResult<Vec<_>>>()?;
-    let mut left = Vec::new();
-    let mut done = Vec::with_capacity(objs.len());
-    for (r, obj) in objs.iter().enumerate() {
-        match tracker.register(obj) {
-            Ok(Some(key)) => done.push((key, obj)),
-            Ok(None) => left.push(r),
-            Err(err) => {
-                tracker.forget(done.iter().map(|(key, obj)| (key, *obj)));
-                return Err(err);
-            }
-        }
-    }
-    drop(done);
+    let left = tracker.register_all(objs.iter().cloned(), |_, obj| tracker.register(obj))?;
     Ok((PyList::new(py, objs)?, left))
 }
 
@@ -260,25 +267,11 @@ pub fn track_loaded<'py>(
     }
     let maker = plan.maker(&tracker.cls)?;
     let _gc = GcPause::new(py, rows.len());
-    let mut left = Vec::new();
-    let mut done = Vec::with_capacity(rows.len());
-    for (r, (row, obj)) in rows.iter().zip(objs.iter()).enumerate() {
-        let registered = plan
-            .model(py, rows, row, &maker)
-            .and_then(|twin| instance_dict(&twin))
-            .and_then(|values| {
-                tracker.register_as(&obj, &values, || Ok(values.clone().into_any()))
-            });
-        match registered {
-            Ok(Some(key)) => done.push((key, obj)),
-            Ok(None) => left.push(r),
-            Err(err) => {
-                tracker.forget(done.iter().map(|(key, obj)| (key, obj)));
-                return Err(err);
-            }
-        }
-    }
-    Ok(left)
+    tracker.register_all(objs.iter(), |r, obj| {
+        let twin = plan.model(py, rows, rows.row(r), &maker)?;
+        let values = instance_dict(&twin)?;
+        tracker.register_as(obj, &values, || Ok(values.clone().into_any()))
+    })
 }
 
 /// Registers `objs`, rows just written (each `__dict__` holds what the row has), in a
@@ -298,21 +291,10 @@ pub fn track_objects<'py>(
     let (identity, states, state_cls) = session;
     let tracker = Tracker::new(cls, key, &identity, &states, &state_cls)?;
     let _gc = GcPause::new(py, objs.len());
-    let mut left = Vec::new();
-    let mut done = Vec::with_capacity(objs.len());
-    for (i, obj) in objs.iter().enumerate() {
-        if tracker.states.contains(object_id(&obj)?)? {
-            left.push(i);
-            continue;
+    tracker.register_all(objs.iter(), |_, obj| {
+        if tracker.states.contains(object_id(obj)?)? {
+            return Ok(None); // tracked already: attach() is the caller's
         }
-        match tracker.register(&obj) {
-            Ok(Some(key)) => done.push((key, obj)),
-            Ok(None) => left.push(i),
-            Err(err) => {
-                tracker.forget(done.iter().map(|(key, obj)| (key, obj)));
-                return Err(err);
-            }
-        }
-    }
-    Ok(left)
+        tracker.register(obj)
+    })
 }
