@@ -9,6 +9,7 @@ import datetime as dt
 import enum
 import gc
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -128,6 +129,30 @@ async def test_all_and_tuples_take_converters(engine: ormkit.Engine) -> None:
     assert result.all([str, None, None])[0] == {"id": "1", "odd": 1, "name": "p1"}
     with pytest.raises(InterfaceError):
         result.tuples([None])
+
+
+async def test_row_tuples_of_plain_values_are_left_out_of_the_collector(
+    engine: ormkit.Engine,
+) -> None:
+    # CPython untracks such tuples at the first collection they survive; ormkit does it
+    # as it makes them, so that collection does not walk a large result. A value that
+    # can hold references (a list, a dict, an object) keeps its row tracked.
+    result = await engine.execute("SELECT id, name, id * 1.5 AS f FROM hyd_parents ORDER BY id")
+    rows = result.tuples(["decimal", None, None])
+    assert rows[0] == (Decimal(1), "p1", 1.5)
+    assert not any(gc.is_tracked(row) for row in rows)
+    mixed = result.tuples([None, lambda name: [name], None])
+    assert mixed[0] == (1, ["p1"], 1.5) and all(gc.is_tracked(row) for row in mixed)
+
+    class Node:
+        row: Any = None
+
+    node = Node()
+    node.row = result.tuples([None, lambda name, n=node: n, None])[0]  # a cycle via a row
+    gone = weakref.ref(node)
+    del node
+    gc.collect()
+    assert gone() is None  # collectable
 
 
 JOINED = (

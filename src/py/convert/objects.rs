@@ -275,6 +275,12 @@ pub fn list_of<'py>(
 }
 
 /// A tuple of `n` items made like [`list_of`]'s.
+///
+/// When no item can be part of a reference cycle (str, int, float, datetime, None...:
+/// what a row holds), the tuple is taken out of the cyclic collector's watch at once,
+/// as CPython itself does to such a tuple at the first collection it survives. A large
+/// result then costs that collection nothing: otherwise it walks every row tuple still
+/// alive (0.5 ms for 10,000 rows here).
 #[inline]
 pub fn tuple_of<'py>(
     py: Python<'py>,
@@ -285,12 +291,33 @@ pub fn tuple_of<'py>(
     // SAFETY: `PyTuple_New` returns a new tuple with `len` NULL slots, or NULL with an
     // exception set.
     let tuple = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(len)) }?;
+    let mut atomic = true;
     for i in 0..n {
         let value = item(i)?;
+        // SAFETY: `value` is a live object and we hold the GIL.
+        atomic = atomic && !unsafe { may_be_tracked(value.as_ptr()) };
         // SAFETY: as in `list_of`. A converter run by `item` may run Python code, even a
         // collection, while the tuple is half filled: the collector skips NULL slots.
         unsafe { ffi::PyTuple_SET_ITEM(tuple.as_ptr(), i as ffi::Py_ssize_t, value.into_ptr()) };
     }
+    if atomic {
+        // SAFETY: a live tuple, filled; `PyObject_GC_UnTrack` only unlinks it from the
+        // collector's list (a no-op when it is not tracked).
+        unsafe { ffi::PyObject_GC_UnTrack(tuple.as_ptr().cast()) };
+    }
     // SAFETY: made by `PyTuple_New` above.
     Ok(unsafe { tuple.cast_into_unchecked() })
+}
+
+/// Whether the cyclic collector may be watching `obj`: an object of a collected type,
+/// except a tuple that is not tracked (CPython's own test when it untracks tuples).
+///
+/// # Safety
+/// `obj` must be a live object and the GIL held.
+unsafe fn may_be_tracked(obj: *mut ffi::PyObject) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        ffi::PyObject_IS_GC(obj) != 0
+            && (ffi::PyTuple_CheckExact(obj) == 0 || ffi::PyObject_GC_IsTracked(obj) != 0)
+    }
 }
