@@ -100,6 +100,9 @@ def _ops(rng: random.Random) -> list[Callable[[Side], Awaitable[Any]]]:
         n = rng_choice[0]
         side.session.add(Item(a=n, b=f"new{n}", c=0.5, d=True, e=None, f=n))
 
+    async def reorder(side: Side) -> Any:
+        side.seen.reverse()  # in place: the list a load returned is the caller's
+
     async def inspect(side: Side) -> Any:
         s = side.session
         return sorted(o.__dict__.get("id") or -1 for o in s.dirty), [o in s for o in side.seen]
@@ -117,7 +120,7 @@ def _ops(rng: random.Random) -> list[Callable[[Side], Awaitable[Any]]]:
         await side.session.close()
 
     choices = [load_all, load_all, load_some, change, change, change, get, delete]
-    choices += [expunge, add, commit, commit, rollback, flush, close, inspect, inspect]
+    choices += [expunge, add, commit, commit, rollback, flush, close, inspect, inspect, reorder]
     out: list[Callable[[Side], Awaitable[Any]]] = []
     for _ in range(40):
         op = rng.choice(choices)

@@ -253,7 +253,7 @@ async def test_a_failed_registration_is_kept_for_the_next_look(engine: ormkit.En
         uow = s._uow
         (entry,) = uow._deferred
         model, key, result, converters, made = entry
-        assert made is objs
+        assert made == objs and made is not objs  # a list of its own
         failing = list(converters or [None] * len(result.columns))
 
         def refuse(value: Any) -> Any:
@@ -267,3 +267,18 @@ async def test_a_failed_registration_is_kept_for_the_next_look(engine: ormkit.En
         uow._deferred = [entry]
         objs[0].b = "after the retry"
         assert s.dirty == [objs[0]]
+
+
+async def test_the_returned_list_is_the_callers_to_change(engine: ormkit.Engine) -> None:
+    ids = await _stored_items(engine, 6)
+    async with AsyncSession(engine) as s:
+        objs = await s.query(Item).order_by("id").all()
+        objs.reverse()  # row 0 is now last: registering must not pair objects and rows by it
+        objs[0].b = "was the last row"
+        kept = objs[:2]
+        objs.clear()
+        assert s.dirty == [kept[0]]
+        assert await s.get(Item, ids[-1]) is kept[0]
+        await s.commit()
+    stored = await _stored(engine)
+    assert stored[ids[-1]][1] == "was the last row" and stored[ids[0]][1] == "b0"

@@ -189,7 +189,8 @@ class UnitOfWork:
             and result.distinct_keys(key, converters)
         ):
             objs = result.to_models(model, converters)
-            self._deferred.append((model, key, result, converters, objs))
+            # its own list: the caller's may be sorted or cut before registering
+            self._deferred.append((model, key, result, converters, list(objs)))
             return objs, True
         raw, left = result.to_tracked_models(
             model, key, (self.identity, self.states, InstanceState), converters
