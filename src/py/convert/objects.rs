@@ -300,13 +300,19 @@ pub fn tuple_of<'py>(
         // collection, while the tuple is half filled: the collector skips NULL slots.
         unsafe { ffi::PyTuple_SET_ITEM(tuple.as_ptr(), i as ffi::Py_ssize_t, value.into_ptr()) };
     }
-    if atomic {
-        // SAFETY: a live tuple, filled; `PyObject_GC_UnTrack` only unlinks it from the
-        // collector's list (a no-op when it is not tracked).
-        unsafe { ffi::PyObject_GC_UnTrack(tuple.as_ptr().cast()) };
-    }
     // SAFETY: made by `PyTuple_New` above.
-    Ok(unsafe { tuple.cast_into_unchecked() })
+    let tuple = unsafe { tuple.cast_into_unchecked() };
+    Ok(if atomic { untracked(tuple) } else { tuple })
+}
+
+/// `tuple`, taken out of the cyclic collector's watch: for a tuple the caller knows can
+/// never be part of a reference cycle (nothing in it leads back to it). Reference
+/// counting frees it as before.
+pub fn untracked(tuple: Bound<'_, PyTuple>) -> Bound<'_, PyTuple> {
+    // SAFETY: `tuple` is a live tuple; `PyObject_GC_UnTrack` only unlinks it from the
+    // collector's list (a no-op when it is not tracked).
+    unsafe { ffi::PyObject_GC_UnTrack(tuple.as_ptr().cast()) };
+    tuple
 }
 
 /// Whether the cyclic collector may be watching `obj`: an object of a collected type,

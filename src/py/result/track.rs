@@ -16,7 +16,7 @@
 
 use super::hydrate::Plan;
 use crate::py::convert::objects::{
-    instance_dict, new_object, object_id, plain_new, set_attr, GcPause,
+    instance_dict, new_object, object_id, plain_new, set_attr, untracked, GcPause,
 };
 use crate::py::convert::slots::{state_slot_names, SlotWriter};
 use crate::value::rows::Rows;
@@ -113,6 +113,9 @@ impl<'py> Tracker<'py> {
             }
             untracked(PyTuple::new(py, parts)?).into_any()
         };
+        // An identity key holds the model class and column values: nothing in it leads
+        // back to the key, so it is never part of a cycle and the collector need not walk
+        // one key per loaded row (the class alone would keep CPython from untracking it).
         Ok(Some(untracked(PyTuple::new(py, [self.cls.clone(), pk])?)))
     }
 
@@ -212,18 +215,6 @@ impl<'py> Tracker<'py> {
             }
         }
     }
-}
-
-/// `tuple`, taken out of the cyclic collector's watch. An identity key holds the model
-/// class and column values: nothing in it leads back to the key, so it can never be part
-/// of a reference cycle, and the collector need not walk one key per loaded row (CPython
-/// itself untracks tuples of untracked items the same way; the class keeps this one
-/// tracked). Reference counting frees it as before.
-fn untracked(tuple: Bound<'_, PyTuple>) -> Bound<'_, PyTuple> {
-    // SAFETY: `tuple` is a live, newly made tuple that is tracked; `PyObject_GC_UnTrack`
-    // only unlinks it from the collector's list (and is a no-op if it is not tracked).
-    unsafe { ffi::PyObject_GC_UnTrack(tuple.as_ptr().cast()) };
-    tuple
 }
 
 /// One instance per row, registered by `tracker` where it can be; the positions it
