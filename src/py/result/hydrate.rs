@@ -1,6 +1,7 @@
 //! Rows to dicts, tuples and model instances: which columns go where, their
 //! converters, and the de-duplication and grouping a joined result needs.
 
+use super::keys::KeyIndex;
 use crate::error::Error;
 use crate::py::convert::cells::Conv;
 use crate::py::convert::objects::{list_of, new_object, set_attr, tuple_of, GcPause, Maker};
@@ -9,10 +10,8 @@ use crate::value::rows::{Cell, Rows};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
-use smallvec::SmallVec;
 use std::cell::OnceCell;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::collections::HashSet;
 
 /// Which result columns become which attributes, converted how.
 pub struct Plan<'py> {
@@ -226,41 +225,26 @@ impl<'py> Plan<'py> {
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
         let maker = self.maker(cls)?;
         let _gc = GcPause::new(py, rows.len());
-        let hasher = RandomState::new();
+        let mut index = KeyIndex::new(rows, key);
         let mut objects = Vec::new();
-        let mut first_row: Vec<usize> = Vec::new();
-        let mut by_hash: HashMap<u64, SmallVec<[usize; 1]>> = HashMap::new();
         let mut positions: Vec<isize> = Vec::with_capacity(rows.len());
         // (row, position) of the previous row with a key: joined rows come grouped.
         let mut previous: Option<(usize, usize)> = None;
         for (r, row) in rows.iter().enumerate() {
-            let cell = |k: usize| row.get(k).copied().unwrap_or(Cell::Null);
-            if key.iter().all(|&k| cell(k) == Cell::Null) {
+            if key
+                .iter()
+                .all(|&k| row.get(k).copied().unwrap_or(Cell::Null) == Cell::Null)
+            {
                 positions.push(-1);
                 continue;
             }
-            let same_key = |other: usize| {
-                let other = rows.row(other);
-                key.iter()
-                    .all(|&k| rows.same(cell(k), other.get(k).copied().unwrap_or(Cell::Null)))
-            };
-            if let Some((p, j)) = previous.filter(|&(p, _)| same_key(p)) {
-                positions.push(j as isize);
-                previous = Some((p, j));
-                continue;
-            }
-            let mut h = hasher.build_hasher();
-            for &k in key {
-                rows.hash_cell(cell(k), &mut h);
-            }
-            let bucket = by_hash.entry(std::hash::Hasher::finish(&h)).or_default();
-            let j = match bucket.iter().find(|&&j| same_key(first_row[j])) {
-                Some(&j) => j,
+            let j = match previous.filter(|&(p, _)| index.same(p, r)) {
+                Some((_, j)) => j,
                 None => {
-                    let j = objects.len();
-                    objects.push(self.model(py, rows, row, &maker)?);
-                    first_row.push(r);
-                    bucket.push(j);
+                    let (j, new) = index.number(r);
+                    if new {
+                        objects.push(self.model(py, rows, row, &maker)?);
+                    }
                     j
                 }
             };

@@ -1,5 +1,7 @@
-//! Whether a result's primary keys are all present and distinct, read from the raw
-//! cells before any Python object is made.
+//! Keys read from a result's raw cells before any Python object is made: [`KeyIndex`]
+//! tells which earlier row a row's key repeats (the joined loader's one object per
+//! distinct key, `Plan::unique_models`), and [`distinct_keys`] whether no row repeats
+//! one.
 //!
 //! The session registers a large result in its identity map only when it needs to (see
 //! `UnitOfWork.load_fresh`), which is safe when every row is a different object: no key
@@ -39,7 +41,6 @@ pub fn distinct_keys<'py>(plan: &Plan<'py>, rows: &Rows, key: &[Bound<'py, PyStr
     let Some(sources) = plan.sources(key) else {
         return false;
     };
-    let cell = |row: &[Cell], i: usize| row.get(i).copied().unwrap_or(Cell::Null);
     if !rows.iter().all(|row| {
         sources
             .iter()
@@ -53,26 +54,63 @@ pub fn distinct_keys<'py>(plan: &Plan<'py>, rows: &Rows, key: &[Bound<'py, PyStr
         }
     }
     let columns: SmallVec<[usize; 4]> = sources.iter().map(|(i, _)| *i).collect();
-    let hasher = RandomState::new();
-    let mut by_hash: HashMap<u64, SmallVec<[usize; 1]>> = HashMap::with_capacity(rows.len());
-    for (r, row) in rows.iter().enumerate() {
-        let mut h = hasher.build_hasher();
-        for &i in &columns {
-            rows.hash_cell(cell(row, i), &mut h);
+    let mut index = KeyIndex::new(rows, &columns);
+    (0..rows.len()).all(|r| index.number(r).1)
+}
+
+/// The distinct values of some columns of a result: which earlier row's values a row
+/// repeats. Each distinct value gets a number, in order of first appearance.
+pub struct KeyIndex<'a> {
+    rows: &'a Rows,
+    columns: &'a [usize],
+    hasher: RandomState,
+    /// the first row with each distinct value, by its number
+    first: Vec<usize>,
+    /// hash of a value → the numbers of the values with that hash
+    by_hash: HashMap<u64, SmallVec<[usize; 1]>>,
+}
+
+impl<'a> KeyIndex<'a> {
+    pub fn new(rows: &'a Rows, columns: &'a [usize]) -> KeyIndex<'a> {
+        KeyIndex {
+            rows,
+            columns,
+            hasher: RandomState::new(),
+            first: Vec::new(),
+            by_hash: HashMap::with_capacity(rows.len()),
         }
-        let bucket = by_hash.entry(h.finish()).or_default();
-        let same = |other: &usize| {
-            let other = rows.row(*other);
-            columns
-                .iter()
-                .all(|&i| rows.same(cell(row, i), cell(other, i)))
-        };
-        if bucket.iter().any(same) {
-            return false;
-        }
-        bucket.push(r);
     }
-    true
+
+    /// Whether rows `a` and `b` have the same values in the columns.
+    pub fn same(&self, a: usize, b: usize) -> bool {
+        let (a, b) = (self.rows.row(a), self.rows.row(b));
+        self.columns
+            .iter()
+            .all(|&i| self.rows.same(cell(a, i), cell(b, i)))
+    }
+
+    /// The number of row `r`'s values, and whether they are new (no earlier row had them).
+    pub fn number(&mut self, r: usize) -> (usize, bool) {
+        let row = self.rows.row(r);
+        let mut h = self.hasher.build_hasher();
+        for &i in self.columns {
+            self.rows.hash_cell(cell(row, i), &mut h);
+        }
+        let hash = h.finish();
+        if let Some(bucket) = self.by_hash.get(&hash) {
+            if let Some(&n) = bucket.iter().find(|&&n| self.same(self.first[n], r)) {
+                return (n, false);
+            }
+        }
+        let n = self.first.len();
+        self.first.push(r);
+        self.by_hash.entry(hash).or_default().push(n);
+        (n, true)
+    }
+}
+
+fn cell(row: &[Cell], i: usize) -> Cell {
+    row.get(i).copied().unwrap_or(Cell::Null)
 }
 
 /// For a column of integers, whether they are distinct (None when a cell is not an
