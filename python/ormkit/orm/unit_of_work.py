@@ -543,32 +543,18 @@ class UnitOfWork:
                         ) from None
                 for d, row in zip(dicts, rows, strict=True):
                     d.update(zip(returning, row, strict=True))
-        if journal is None:
-            # identity map, states and snapshots in one Rust pass; objects it leaves
-            # (a state already, a key already mapped) go through attach()
-            session = (self.identity, self.states, InstanceState)
-            for i in track_objects(objs, model, (pk,), session):
-                self.attach(objs[i])
-            if self.new:
-                for obj in objs:
-                    self.new.pop(id(obj), None)
-            return
-        keys = list(zip(repeat(model), values or map(itemgetter(pk), dicts)))
-        identity = self.identity
-        fresh: dict[Hashable, Any] = dict(zip(keys, objs, strict=True))
-        if len(fresh) == count and (not identity or identity.keys().isdisjoint(fresh)):
-            identity.update(fresh)
-            made = list(map(InstanceState, objs, keys, repeat(True), map(dict.copy, dicts)))
-            self.states.update(zip(map(id, objs), made, strict=True))
-        else:
-            made = [self.attach(obj) for obj in objs]
+        # identity map, states and snapshots in one Rust pass; objects it leaves (a
+        # state already, a key already mapped) go through attach()
+        states = self.states
+        for i in track_objects(objs, model, (pk,), (self.identity, states, InstanceState)):
+            self.attach(objs[i])
         new = self.new
         if new:
             for obj in objs:
                 new.pop(id(obj), None)
         if journal is not None:
-            for state, before in zip(made, befores, strict=True):
-                journal.record_insert(state, before)
+            for obj, before in zip(objs, befores, strict=True):
+                journal.record_insert(states[id(obj)], before)
 
     def plan_insert(self, objs: Sequence[Any]) -> cascade.FlushPlan:
         """Check that ``objs`` can be inserted, find what their loaded relationships add,
