@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from session_models import Item
+from tracking_helpers import items
 
 import ormkit
 from ormkit import AsyncSession
@@ -138,9 +139,7 @@ async def _engine() -> ormkit.Engine:
     engine = await ormkit.create_engine("sqlite::memory:")
     await engine.create_all([Item])
     async with AsyncSession(engine) as s:
-        await s.insert_all(
-            [Item(a=i, b=f"b{i}", c=i / 4, d=i % 2 == 0, e=None, f=i) for i in range(ROWS)]
-        )
+        await s.insert_all(items(ROWS))
     return engine
 
 

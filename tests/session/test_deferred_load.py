@@ -11,19 +11,11 @@ from typing import Any
 import pytest
 from session_models import Item, Setting
 from statement_log import SqlLog
+from tracking_helpers import Row, SlotState, stored_items
 
 import ormkit
 from ormkit import AsyncSession
 from ormkit.orm.state import InstanceState
-
-
-def _items(n: int) -> list[Item]:
-    return [Item(a=i, b=f"b{i}", c=i / 2, d=i % 2 == 0, e=None, f=i) for i in range(n)]
-
-
-async def _stored_items(engine: ormkit.Engine, n: int) -> list[int]:
-    async with AsyncSession(engine) as s:
-        return [o.id for o in await s.insert_all(_items(n))]
 
 
 async def _stored(engine: ormkit.Engine) -> dict[int, tuple[Any, ...]]:
@@ -32,7 +24,7 @@ async def _stored(engine: ormkit.Engine) -> dict[int, tuple[Any, ...]]:
 
 
 async def test_a_read_only_session_registers_nothing(engine: ormkit.Engine) -> None:
-    ids = await _stored_items(engine, 40)
+    ids = await stored_items(engine, 40)
     async with AsyncSession(engine) as s:
         objs = await s.query(Item).order_by("id").all()
         assert [o.id for o in objs] == ids and [o.b for o in objs[:2]] == ["b0", "b1"]
@@ -50,7 +42,7 @@ async def test_a_read_only_session_registers_nothing(engine: ormkit.Engine) -> N
 async def test_changes_made_before_registering_are_flushed(
     engine: ormkit.Engine, sql_log: SqlLog
 ) -> None:
-    ids = await _stored_items(engine, 10)
+    ids = await stored_items(engine, 10)
     async with AsyncSession(engine) as s:
         objs = await s.query(Item).order_by("id").all()
         objs[2].b = "changed"
@@ -67,7 +59,7 @@ async def test_changes_made_before_registering_are_flushed(
 
 
 async def test_autoflush_before_the_next_query_writes_the_change(engine: ormkit.Engine) -> None:
-    ids = await _stored_items(engine, 6)
+    ids = await stored_items(engine, 6)
     async with AsyncSession(engine) as s:
         objs = await s.query(Item).order_by("id").all()
         objs[1].b = "seen by the next query"
@@ -78,7 +70,7 @@ async def test_autoflush_before_the_next_query_writes_the_change(engine: ormkit.
 
 
 async def test_rollback_puts_back_the_loaded_values(engine: ormkit.Engine) -> None:
-    await _stored_items(engine, 5)
+    await stored_items(engine, 5)
     async with AsyncSession(engine) as s:
         objs = await s.query(Item).order_by("id").all()
         objs[0].b = "discarded"
@@ -97,7 +89,7 @@ async def test_rollback_puts_back_the_loaded_values(engine: ormkit.Engine) -> No
 
 
 async def test_identity_holds_across_a_deferred_load(engine: ormkit.Engine) -> None:
-    ids = await _stored_items(engine, 8)
+    ids = await stored_items(engine, 8)
     async with AsyncSession(engine, autoflush=False) as s:
         objs = await s.query(Item).order_by("id").all()
         objs[6].b = "local"
@@ -110,7 +102,7 @@ async def test_identity_holds_across_a_deferred_load(engine: ormkit.Engine) -> N
 
 
 async def test_delete_and_expunge_of_deferred_objects(engine: ormkit.Engine) -> None:
-    ids = await _stored_items(engine, 4)
+    ids = await stored_items(engine, 4)
     async with AsyncSession(engine) as s:
         objs = await s.query(Item).order_by("id").all()
         s.expunge(objs[1])
@@ -123,7 +115,7 @@ async def test_delete_and_expunge_of_deferred_objects(engine: ormkit.Engine) -> 
 
 
 async def test_a_second_load_in_the_session_registers_the_first(engine: ormkit.Engine) -> None:
-    await _stored_items(engine, 5)
+    await stored_items(engine, 5)
     async with AsyncSession(engine, autoflush=False) as s:
         first = await s.query(Item).order_by("id").limit(3).all()
         first[0].b = "kept"
@@ -146,7 +138,7 @@ async def test_text_keys_are_deferred_and_tracked(engine: ormkit.Engine) -> None
 
 
 async def test_closing_drops_deferred_objects(engine: ormkit.Engine) -> None:
-    await _stored_items(engine, 3)
+    await stored_items(engine, 3)
     s = AsyncSession(engine)
     objs = await s.query(Item).all()
     await s.close()
@@ -157,14 +149,6 @@ async def test_closing_drops_deferred_objects(engine: ormkit.Engine) -> None:
 
 
 # -- the two QueryResult methods behind it -------------------------------------------
-
-
-class _State:
-    __slots__ = ("key", "obj", "persistent", "snapshot")
-
-
-class _Row:
-    pass
 
 
 @pytest.mark.parametrize(
@@ -202,28 +186,28 @@ async def test_track_models_uses_the_rows_not_the_objects(engine: ormkit.Engine)
     result = await engine.execute(
         "SELECT 1 AS id, 'a' AS name UNION ALL SELECT 2, 'b' UNION ALL SELECT 3, 'c'"
     )
-    objs = result.to_models(_Row)
+    objs = result.to_models(Row)
     objs[0].name = "changed"
     objs[1].id = 20  # even the key: the row's is the one the database has
-    earlier = _Row()
-    identity: dict[Any, Any] = {(_Row, 3): earlier}
+    earlier = Row()
+    identity: dict[Any, Any] = {(Row, 3): earlier}
     states: dict[int, Any] = {}
-    left = result.track_models(objs, _Row, ("id",), (identity, states, _State))
+    left = result.track_models(objs, Row, ("id",), (identity, states, SlotState))
     assert left == [2]  # 3 was mapped already
-    assert identity == {(_Row, 1): objs[0], (_Row, 2): objs[1], (_Row, 3): earlier}
+    assert identity == {(Row, 1): objs[0], (Row, 2): objs[1], (Row, 3): earlier}
     assert states[id(objs[0])].snapshot == {"id": 1, "name": "a"}
-    assert states[id(objs[1])].key == (_Row, 2) and states[id(objs[1])].persistent is True
+    assert states[id(objs[1])].key == (Row, 2) and states[id(objs[1])].persistent is True
     assert id(objs[2]) not in states
 
 
 async def test_track_models_failure_registers_nothing(engine: ormkit.Engine) -> None:
     result = await engine.execute("SELECT 1 AS id, 'a' AS name UNION ALL SELECT 2, 'b'")
-    objs = result.to_models(_Row)
+    objs = result.to_models(Row)
     identity: dict[Any, Any] = {}
     states: dict[int, Any] = {}
-    session = (identity, states, _State)
+    session = (identity, states, SlotState)
     with pytest.raises(ValueError, match="1 objects for 2 rows"):
-        result.track_models(objs[:1], _Row, ("id",), session)
+        result.track_models(objs[:1], Row, ("id",), session)
 
     def refuse_b(value: Any) -> Any:
         if value == "b":
@@ -231,12 +215,12 @@ async def test_track_models_failure_registers_nothing(engine: ormkit.Engine) -> 
         return value
 
     with pytest.raises(ValueError, match="refused"):
-        result.track_models(objs, _Row, ("id",), session, [None, refuse_b])
+        result.track_models(objs, Row, ("id",), session, [None, refuse_b])
     assert identity == {} and states == {}
 
 
 async def test_select_statements_defer_too(engine: ormkit.Engine) -> None:
-    ids = await _stored_items(engine, 5)
+    ids = await stored_items(engine, 5)
     async with AsyncSession(engine) as s:
         objs = (await s.execute(ormkit.select(Item).order_by(Item.id))).scalars().all()
         assert [o.id for o in objs] == ids and s._uow._deferred
@@ -247,7 +231,7 @@ async def test_select_statements_defer_too(engine: ormkit.Engine) -> None:
 
 
 async def test_a_failed_registration_is_kept_for_the_next_look(engine: ormkit.Engine) -> None:
-    await _stored_items(engine, 3)
+    await stored_items(engine, 3)
     async with AsyncSession(engine) as s:
         objs = await s.query(Item).order_by("id").all()
         uow = s._uow
@@ -270,7 +254,7 @@ async def test_a_failed_registration_is_kept_for_the_next_look(engine: ormkit.En
 
 
 async def test_the_returned_list_is_the_callers_to_change(engine: ormkit.Engine) -> None:
-    ids = await _stored_items(engine, 6)
+    ids = await stored_items(engine, 6)
     async with AsyncSession(engine) as s:
         objs = await s.query(Item).order_by("id").all()
         objs.reverse()  # row 0 is now last: registering must not pair objects and rows by it

@@ -10,24 +10,24 @@ from typing import Any
 import pytest
 from session_models import Item, Setting, User
 from statement_log import SqlLog
+from tracking_helpers import Row, SlotState, stored_items
 
 import ormkit
 from ormkit import AsyncSession
 from ormkit._ormkit import changed_states, track_objects
+from ormkit.orm import unit_of_work
 from ormkit.orm.state import InstanceState
 
 
-def _items(n: int) -> list[Item]:
-    return [Item(a=i, b=f"b{i}", c=i / 2, d=i % 2 == 0, e=None, f=i) for i in range(n)]
-
-
-async def _stored_items(engine: ormkit.Engine, n: int) -> list[int]:
-    async with AsyncSession(engine) as s:
-        return [o.id for o in await s.insert_all(_items(n))]
+@pytest.fixture(autouse=True)
+def _eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every load here registers at once (the path under test); the deferred path, which
+    a first query of several rows takes by default, has test_deferred_load.py."""
+    monkeypatch.setattr(unit_of_work, "_DEFER_MIN_ROWS", 1 << 60)
 
 
 async def test_one_object_per_row_with_its_snapshot(engine: ormkit.Engine) -> None:
-    ids = await _stored_items(engine, 300)  # over the size that pauses the collector
+    ids = await stored_items(engine, 300)  # over the size that pauses the collector
     async with AsyncSession(engine) as s:
         first = await s.query(Item).order_by("id").all()
         assert [o.id for o in first] == ids
@@ -52,7 +52,7 @@ async def test_one_object_per_row_with_its_snapshot(engine: ormkit.Engine) -> No
 
 
 async def test_modified_attribute_flushed_alone(engine: ormkit.Engine, sql_log: SqlLog) -> None:
-    ids = await _stored_items(engine, 5)
+    ids = await stored_items(engine, 5)
     async with AsyncSession(engine) as s:
         objs = await s.query(Item).order_by("id").all()
         sql_log.clear()
@@ -77,7 +77,7 @@ async def test_modified_attribute_flushed_alone(engine: ormkit.Engine, sql_log: 
 
 
 async def test_reload_keeps_objects_and_unflushed_changes(engine: ormkit.Engine) -> None:
-    ids = await _stored_items(engine, 3)
+    ids = await stored_items(engine, 3)
     async with AsyncSession(engine, autoflush=False) as s:
         objs = await s.query(Item).order_by("id").all()
         objs[0].b = "local"
@@ -93,7 +93,7 @@ async def test_reload_keeps_objects_and_unflushed_changes(engine: ormkit.Engine)
 
 
 async def test_two_sessions_give_distinct_objects(engine: ormkit.Engine) -> None:
-    await _stored_items(engine, 4)
+    await stored_items(engine, 4)
     async with AsyncSession(engine) as one, AsyncSession(engine) as two:
         a = await one.query(Item).order_by("id").all()
         b = await two.query(Item).order_by("id").all()
@@ -120,29 +120,21 @@ async def test_text_primary_key_and_json_model(engine: ormkit.Engine) -> None:
         assert (await s.query(User).one()).meta == {"a": [1, 2]}
 
 
-class _State:
-    __slots__ = ("key", "obj", "persistent", "snapshot")
-
-
-class _Row:
-    pass
-
-
 async def test_to_tracked_models_leaves_null_and_repeated_keys(engine: ormkit.Engine) -> None:
     result = await engine.execute(
         "SELECT 1 AS id, 'a' AS name UNION ALL SELECT 2, 'b' UNION ALL SELECT 1, 'c' "
         "UNION ALL SELECT NULL, 'd'"
     )
-    earlier = _Row()
-    identity: dict[Any, Any] = {(_Row, 2): earlier}
+    earlier = Row()
+    identity: dict[Any, Any] = {(Row, 2): earlier}
     states: dict[int, Any] = {}
-    objs, left = result.to_tracked_models(_Row, ("id",), (identity, states, _State))
+    objs, left = result.to_tracked_models(Row, ("id",), (identity, states, SlotState))
     assert [o.name for o in objs] == ["a", "b", "c", "d"]
     assert left == [1, 2, 3]  # 2 was mapped before, 1 by an earlier row, NULL never
-    assert identity == {(_Row, 1): objs[0], (_Row, 2): earlier}
+    assert identity == {(Row, 1): objs[0], (Row, 2): earlier}
     assert list(states) == [id(objs[0])]
     state = states[id(objs[0])]
-    assert (state.obj, state.key, state.persistent) == (objs[0], (_Row, 1), True)
+    assert (state.obj, state.key, state.persistent) == (objs[0], (Row, 1), True)
     assert state.snapshot == {"id": 1, "name": "a"} and state.snapshot is not objs[0].__dict__
 
 
@@ -153,10 +145,10 @@ async def test_to_tracked_models_composite_key(engine: ormkit.Engine) -> None:
     )
     identity: dict[Any, Any] = {}
     states: dict[int, Any] = {}
-    objs, left = result.to_tracked_models(_Row, ["a", "b"], (identity, states, _State))
+    objs, left = result.to_tracked_models(Row, ["a", "b"], (identity, states, SlotState))
     assert left == [2, 3]
-    assert identity == {(_Row, (1, "x")): objs[0], (_Row, (1, "y")): objs[1]}
-    assert states[id(objs[1])].key == (_Row, (1, "y"))
+    assert identity == {(Row, (1, "x")): objs[0], (Row, (1, "y")): objs[1]}
+    assert states[id(objs[1])].key == (Row, (1, "y"))
     assert not any(gc.is_tracked(key) or gc.is_tracked(key[1]) for key in identity)
 
 
@@ -168,15 +160,15 @@ async def test_to_tracked_models_rejects_bad_arguments(engine: ormkit.Engine) ->
             return super().__new__(cls)
 
     with pytest.raises(TypeError, match=r"object\.__new__"):
-        result.to_tracked_models(_Row, ("id",), ({}, {}, OwnNew))
+        result.to_tracked_models(Row, ("id",), ({}, {}, OwnNew))
     with pytest.raises(TypeError, match="must be a str"):
-        result.to_tracked_models(_Row, (1,), ({}, {}, _State))
+        result.to_tracked_models(Row, (1,), ({}, {}, SlotState))
     with pytest.raises(ValueError, match="at least one"):
-        result.to_tracked_models(_Row, (), ({}, {}, _State))
+        result.to_tracked_models(Row, (), ({}, {}, SlotState))
     with pytest.raises(TypeError, match="identity must be a dict"):
-        result.to_tracked_models(_Row, ("id",), ([], {}, _State))
+        result.to_tracked_models(Row, ("id",), ([], {}, SlotState))
     with pytest.raises(AttributeError):
-        result.to_tracked_models(_Row, ("id",), ({}, {}, object))  # no slot to set
+        result.to_tracked_models(Row, ("id",), ({}, {}, object))  # no slot to set
 
 
 def _refuse_c(value: Any) -> Any:
@@ -193,16 +185,16 @@ async def test_to_tracked_models_failure_registers_nothing(engine: ormkit.Engine
     result = await engine.execute(
         "SELECT 1 AS id, 'a' AS name UNION ALL SELECT 2, 'b' UNION ALL SELECT 3, 'c'"
     )
-    before = _Row()
-    identity: dict[Any, Any] = {(_Row, 9): before}
-    states: dict[int, Any] = {id(before): _State()}
+    before = Row()
+    identity: dict[Any, Any] = {(Row, 9): before}
+    states: dict[int, Any] = {id(before): SlotState()}
     with pytest.raises(ValueError, match="no c"):  # a converter refuses the last row
-        result.to_tracked_models(_Row, ("id",), (identity, states, _State), [None, _refuse_c])
-    assert list(identity) == [(_Row, 9)] and list(states) == [id(before)]
+        result.to_tracked_models(Row, ("id",), (identity, states, SlotState), [None, _refuse_c])
+    assert list(identity) == [(Row, 9)] and list(states) == [id(before)]
     with pytest.raises(TypeError, match="unhashable"):  # the second key is a list
-        result.to_tracked_models(_Row, ("id",), (identity, states, _State), [_list_for_2, None])
-    assert list(identity) == [(_Row, 9)] and list(states) == [id(before)]
-    objs, left = result.to_tracked_models(_Row, ("id",), (identity, states, _State))
+        result.to_tracked_models(Row, ("id",), (identity, states, SlotState), [_list_for_2, None])
+    assert list(identity) == [(Row, 9)] and list(states) == [id(before)]
+    objs, left = result.to_tracked_models(Row, ("id",), (identity, states, SlotState))
     assert [o.id for o in objs] == [1, 2, 3]
     assert left == [] and len(identity) == len(states) == 4
 
@@ -225,16 +217,16 @@ class _PropertyState:
         self._snapshot = {"via": "setter", **value}
 
 
-@pytest.mark.parametrize("state_cls", [_State, _DictState, _PropertyState])
+@pytest.mark.parametrize("state_cls", [SlotState, _DictState, _PropertyState])
 async def test_state_classes_with_and_without_slots(
     engine: ormkit.Engine, state_cls: type[Any]
 ) -> None:
     result = await engine.execute("SELECT 7 AS id, 'x' AS name")
     states: dict[int, Any] = {}
-    (obj,), left = result.to_tracked_models(_Row, ("id",), ({}, states, state_cls))
+    (obj,), left = result.to_tracked_models(Row, ("id",), ({}, states, state_cls))
     state = states[id(obj)]
     assert left == [] and type(state) is state_cls
-    assert (state.obj, state.key, state.persistent) == (obj, (_Row, 7), True)
+    assert (state.obj, state.key, state.persistent) == (obj, (Row, 7), True)
     expected = {"id": 7, "name": "x"}
     if state_cls is _PropertyState:
         expected = {"via": "setter", **expected}
@@ -247,7 +239,7 @@ async def test_a_state_class_changed_after_use_is_seen(engine: ormkit.Engine) ->
 
     result = await engine.execute("SELECT 1 AS id")
     states: dict[int, Any] = {}
-    (first,), _ = result.to_tracked_models(_Row, ("id",), ({}, states, Changing))
+    (first,), _ = result.to_tracked_models(Row, ("id",), ({}, states, Changing))
     assert states[id(first)].snapshot == {"id": 1}  # slots filled (and remembered)
     slot = Changing.snapshot  # type: ignore[attr-defined]
 
@@ -259,64 +251,56 @@ async def test_a_state_class_changed_after_use_is_seen(engine: ormkit.Engine) ->
 
     Changing.snapshot = property(get, put)  # type: ignore[attr-defined]
     states.clear()
-    (second,), _ = result.to_tracked_models(_Row, ("id",), ({}, states, Changing))
+    (second,), _ = result.to_tracked_models(Row, ("id",), ({}, states, Changing))
     assert states[id(second)].snapshot == ("via property", {"id": 1})
     with pytest.raises(AttributeError):  # the slot itself was not written
         slot.__get__(states[id(second)], Changing)
 
 
 def test_track_objects_registers_written_rows() -> None:
-    objs = [_Row() for _ in range(5)]
+    objs = [Row() for _ in range(5)]
     for i, obj in enumerate(objs):
         obj.id, obj.name = i, f"n{i}"
     objs[1].id = None  # no key yet: left
-    earlier = _Row()
-    identity: dict[Any, Any] = {(_Row, 2): earlier}  # mapped already: left
+    earlier = Row()
+    identity: dict[Any, Any] = {(Row, 2): earlier}  # mapped already: left
     states: dict[int, Any] = {id(objs[3]): "a state already"}  # left too
-    left = track_objects(objs, _Row, ("id",), (identity, states, _State))
+    left = track_objects(objs, Row, ("id",), (identity, states, SlotState))
     assert left == [1, 2, 3]
-    assert identity == {(_Row, 0): objs[0], (_Row, 2): earlier, (_Row, 4): objs[4]}
+    assert identity == {(Row, 0): objs[0], (Row, 2): earlier, (Row, 4): objs[4]}
     state = states[id(objs[4])]
-    assert (state.obj, state.key, state.persistent) == (objs[4], (_Row, 4), True)
+    assert (state.obj, state.key, state.persistent) == (objs[4], (Row, 4), True)
     assert state.snapshot == {"id": 4, "name": "n4"} and state.snapshot is not objs[4].__dict__
     assert states[id(objs[3])] == "a state already"
 
 
 def test_track_objects_failure_registers_nothing() -> None:
-    objs = [_Row() for _ in range(3)]
+    objs = [Row() for _ in range(3)]
     for i, obj in enumerate(objs):
         obj.id = i
     objs[2].id = [2]  # unhashable: the whole call fails
     identity: dict[Any, Any] = {}
     states: dict[int, Any] = {}
     with pytest.raises(TypeError, match="unhashable"):
-        track_objects(objs, _Row, ("id",), (identity, states, _State))
+        track_objects(objs, Row, ("id",), (identity, states, SlotState))
     assert identity == {} and states == {}
 
 
-class _DictState:  # a state class without slots: read by getattr
-    def __init__(self, obj: Any, persistent: bool, snapshot: dict[str, Any]) -> None:
-        self.obj, self.key, self.persistent, self.snapshot = obj, None, persistent, snapshot
-
-
-def _tracked(n: int, state_cls: Any) -> tuple[list[_Row], dict[int, Any]]:
+def _tracked(n: int, state_cls: Any) -> tuple[list[Row], dict[int, Any]]:
     objs = []
     states: dict[int, Any] = {}
     for i in range(n):
-        obj = _Row()
+        obj = Row()
         obj.id, obj.name = i, f"n{i}"
         objs.append(obj)
-        if state_cls is _State:
-            state = _State()
-            state.obj, state.key, state.persistent = obj, None, True
-            state.snapshot = dict(obj.__dict__)
-        else:
-            state = state_cls(obj, True, dict(obj.__dict__))
+        state = state_cls()
+        state.obj, state.key, state.persistent = obj, None, True
+        state.snapshot = dict(obj.__dict__)
         states[id(obj)] = state
     return objs, states
 
 
-@pytest.mark.parametrize("state_cls", [_State, _DictState])
+@pytest.mark.parametrize("state_cls", [SlotState, _DictState])
 def test_changed_states_finds_changed_persistent_objects(state_cls: Any) -> None:
     objs, states = _tracked(6, state_cls)
     assert changed_states(states, {}) == []
@@ -332,7 +316,7 @@ def test_changed_states_finds_changed_persistent_objects(state_cls: Any) -> None
 
 
 def test_changed_states_survives_a_value_that_changes_the_session() -> None:
-    objs, states = _tracked(3, _State)
+    objs, states = _tracked(3, SlotState)
 
     class Meddler:
         def __eq__(self, other: object) -> bool:
@@ -351,7 +335,7 @@ def test_changed_states_survives_a_value_that_changes_the_session() -> None:
 async def test_flush_of_a_large_session_writes_only_what_changed(
     engine: ormkit.Engine, sql_log: SqlLog
 ) -> None:
-    ids = await _stored_items(engine, 300)
+    ids = await stored_items(engine, 300)
     async with AsyncSession(engine) as s:
         objs = await s.query(Item).order_by("id").all()
         objs[-1].b = "last one changed"

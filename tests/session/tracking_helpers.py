@@ -1,0 +1,30 @@
+"""What the tests of the session's tracking share: stored ``Item`` rows, and a bare state
+class and row class for calling the Rust registration functions directly."""
+
+from __future__ import annotations
+
+from session_models import Item
+
+import ormkit
+from ormkit import AsyncSession
+
+
+def items(n: int) -> list[Item]:
+    """``n`` new items with distinct values."""
+    return [Item(a=i, b=f"b{i}", c=i / 2, d=i % 2 == 0, e=None, f=i) for i in range(n)]
+
+
+async def stored_items(engine: ormkit.Engine, n: int) -> list[int]:
+    """Insert ``items(n)``; their ids."""
+    async with AsyncSession(engine) as s:
+        return [o.id for o in await s.insert_all(items(n))]
+
+
+class SlotState:
+    """A state class with the four slots the session's state class has."""
+
+    __slots__ = ("key", "obj", "persistent", "snapshot")
+
+
+class Row:
+    """A plain class for rows."""
