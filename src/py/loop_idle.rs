@@ -30,6 +30,7 @@ pub const MAX_WAIT: Duration = Duration::from_millis(20);
 /// An event loop seen from the inside, to tell whether it is idle.
 pub struct IdleLoop {
     selector: RawFd,
+    spin: Duration,
     event_loop: Py<PyAny>,
     ready: Py<PyAny>,
     scheduled: Py<PyAny>,
@@ -86,6 +87,7 @@ impl IdleLoop {
         }
         Ok(Some(IdleLoop {
             selector: selector_fd,
+            spin: spin_time(py)?,
             event_loop: event_loop.clone().unbind(),
             ready: ready.unbind(),
             scheduled: scheduled.unbind(),
@@ -122,15 +124,67 @@ impl IdleLoop {
     pub fn selector(&self) -> RawFd {
         self.selector
     }
+
+    /// How long a wait polls before it sleeps, for [`wait`].
+    pub fn spin(&self) -> Duration {
+        self.spin
+    }
 }
+
+/// How long a wait polls before it sleeps: `ORMKIT_SPIN_US` microseconds
+/// ([`DEFAULT_SPIN_US`] when unset; `create_engine` rejects a value that is not a
+/// whole number), at most [`MAX_WAIT`], and none on a machine with one CPU, where
+/// polling would keep the server itself off the processor.
+pub fn spin_time(py: Python<'_>) -> PyResult<Duration> {
+    if std::thread::available_parallelism().map_or(true, |n| n.get() < 2) {
+        return Ok(Duration::ZERO);
+    }
+    let value = py
+        .import(intern!(py, "os"))?
+        .getattr(intern!(py, "environ"))?
+        .call_method1(intern!(py, "get"), ("ORMKIT_SPIN_US",))?;
+    let us = match value.extract::<Option<String>>()? {
+        None => DEFAULT_SPIN_US,
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(us) => us,
+            Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => u64::MAX,
+            Err(_) => DEFAULT_SPIN_US,
+        },
+    };
+    Ok(Duration::from_micros(us).min(MAX_WAIT))
+}
+
+/// How long a wait polls before sleeping when `ORMKIT_SPIN_US` is not set. A short
+/// statement's reply on a local server comes within it, and catching it awake
+/// saves the wake-up from a sleeping `poll` (benchmarks/NOTES.md); a slower reply
+/// costs this much processor time, then the wait sleeps.
+pub const DEFAULT_SPIN_US: u64 = 100;
 
 /// Blocks (without the GIL) until `fd` is readable, the loop's `selector` is
-/// readable for another reason, or `until` passes.
-pub fn wait(py: Python<'_>, fd: RawFd, selector: RawFd, until: Instant) -> Woken {
-    py.detach(move || wait_readable(fd, selector, until))
+/// readable for another reason, or `until` passes. The first `spin` of the wait
+/// polls without sleeping.
+pub fn wait(py: Python<'_>, fd: RawFd, selector: RawFd, until: Instant, spin: Duration) -> Woken {
+    py.detach(move || wait_readable(fd, selector, until, spin))
 }
 
-fn wait_readable(fd: RawFd, selector: RawFd, until: Instant) -> Woken {
+fn wait_readable(fd: RawFd, selector: RawFd, until: Instant, spin: Duration) -> Woken {
+    if !spin.is_zero() {
+        let spin_until = (Instant::now() + spin).min(until);
+        loop {
+            match poll_once(fd, selector, None) {
+                Some(woken) => return woken,
+                None if Instant::now() >= spin_until => break,
+                None => std::hint::spin_loop(),
+            }
+        }
+    }
+    let left = until.saturating_duration_since(Instant::now());
+    poll_once(fd, selector, Some(left)).unwrap_or(Woken::Yield)
+}
+
+/// One `ppoll` of `fd` and `selector` for at most `timeout` (None: do not block);
+/// None when nothing was ready.
+fn poll_once(fd: RawFd, selector: RawFd, timeout: Option<Duration>) -> Option<Woken> {
     let mut fds = [
         libc::pollfd {
             fd,
@@ -143,7 +197,7 @@ fn wait_readable(fd: RawFd, selector: RawFd, until: Instant) -> Woken {
             revents: 0,
         },
     ];
-    let left = until.saturating_duration_since(Instant::now());
+    let left = timeout.unwrap_or(Duration::ZERO);
     let timeout = libc::timespec {
         tv_sec: left.as_secs() as libc::time_t,
         tv_nsec: left.subsec_nanos() as libc::c_long,
@@ -154,9 +208,11 @@ fn wait_readable(fd: RawFd, selector: RawFd, until: Instant) -> Woken {
     // `fd` is also watched by the selector, so the selector alone being readable
     // means another descriptor; an error or hang-up on `fd` is the loop's to see.
     if n > 0 && fds[0].revents & libc::POLLIN != 0 {
-        Woken::Readable
+        Some(Woken::Readable)
+    } else if n == 0 {
+        None
     } else {
-        Woken::Yield
+        Some(Woken::Yield)
     }
 }
 
@@ -167,34 +223,68 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
 
+    const SPINS: [Duration; 3] = [
+        Duration::ZERO,
+        Duration::from_micros(100),
+        Duration::from_secs(10),
+    ];
+
     #[test]
     fn readable_descriptor_wakes_the_wait() {
-        let (mut tx, rx) = UnixStream::pair().expect("socketpair");
-        let (_other_tx, other_rx) = UnixStream::pair().expect("socketpair");
-        let until = Instant::now() + Duration::from_millis(5);
-        assert_eq!(
-            wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until),
-            Woken::Yield
-        );
-        tx.write_all(b"x").expect("write");
-        let until = Instant::now() + Duration::from_secs(5);
-        assert_eq!(
-            wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until),
-            Woken::Readable
-        );
+        for spin in SPINS {
+            let (mut tx, rx) = UnixStream::pair().expect("socketpair");
+            let (_other_tx, other_rx) = UnixStream::pair().expect("socketpair");
+            let started = Instant::now();
+            let until = started + Duration::from_millis(5);
+            assert_eq!(
+                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, spin),
+                Woken::Yield
+            );
+            // The time is up even when the spin would be longer.
+            assert!(started.elapsed() < Duration::from_secs(1));
+            tx.write_all(b"x").expect("write");
+            let until = Instant::now() + Duration::from_secs(5);
+            assert_eq!(
+                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, spin),
+                Woken::Readable
+            );
+        }
+    }
+
+    #[test]
+    fn a_reply_arriving_during_the_wait_wakes_it() {
+        for spin in SPINS {
+            let (mut tx, rx) = UnixStream::pair().expect("socketpair");
+            let (_other_tx, other_rx) = UnixStream::pair().expect("socketpair");
+            let writer = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(2));
+                tx.write_all(b"x").expect("write");
+                tx
+            });
+            let started = Instant::now();
+            let until = started + Duration::from_secs(5);
+            assert_eq!(
+                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, spin),
+                Woken::Readable
+            );
+            assert!(started.elapsed() < Duration::from_secs(1));
+            writer.join().expect("writer");
+        }
     }
 
     #[test]
     fn other_work_for_the_loop_ends_the_wait() {
-        let (_tx, rx) = UnixStream::pair().expect("socketpair");
-        let (mut other_tx, other_rx) = UnixStream::pair().expect("socketpair");
-        other_tx.write_all(b"x").expect("write");
-        let started = Instant::now();
-        let until = started + Duration::from_secs(5);
-        assert_eq!(
-            wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until),
-            Woken::Yield
-        );
-        assert!(started.elapsed() < Duration::from_secs(1));
+        for spin in SPINS {
+            let (_tx, rx) = UnixStream::pair().expect("socketpair");
+            let (mut other_tx, other_rx) = UnixStream::pair().expect("socketpair");
+            other_tx.write_all(b"x").expect("write");
+            let started = Instant::now();
+            let until = started + Duration::from_secs(5);
+            assert_eq!(
+                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, spin),
+                Woken::Yield
+            );
+            assert!(started.elapsed() < Duration::from_secs(1));
+        }
     }
 }

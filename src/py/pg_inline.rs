@@ -101,9 +101,10 @@ impl InlineWait {
         Ok(sent)
     }
 
-    /// The descriptors [`read`] watches: the socket and the loop's selector.
-    pub fn fds(&self) -> (RawFd, RawFd) {
-        (self.sock, self.idle.selector())
+    /// The descriptors [`read`] watches (the socket and the loop's selector) and
+    /// how long it polls before sleeping.
+    pub fn fds(&self) -> (RawFd, RawFd, Duration) {
+        (self.sock, self.idle.selector(), self.idle.spin())
     }
 }
 
@@ -113,11 +114,11 @@ impl InlineWait {
 /// grows as needed and is kept by the caller for the next read.
 pub fn read(
     py: Python<'_>,
-    (sock, selector): (RawFd, RawFd),
+    (sock, selector, spin): (RawFd, RawFd, Duration),
     until: Instant,
     buf: &mut Vec<u8>,
 ) -> Option<usize> {
-    if wait(py, sock, selector, until) != Woken::Readable {
+    if wait(py, sock, selector, until, spin) != Woken::Readable {
         return None;
     }
     py.detach(|| read_available(sock, buf))

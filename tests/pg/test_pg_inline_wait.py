@@ -6,6 +6,7 @@ reply — gets it, and the statement completes through asyncio as before."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterator
 
@@ -25,12 +26,25 @@ def _proto(engine: ormkit.Engine) -> object:
     return conn.proto
 
 
+@pytest.fixture(params=["0", None, "20000"], ids=["no-spin", "default-spin", "longest-spin"])
+def spin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """How long a wait polls before sleeping (ORMKIT_SPIN_US): off, the default, and
+    the longest allowed (the whole 20 ms wait)."""
+    value: str | None = request.param
+    if value is None:
+        monkeypatch.delenv("ORMKIT_SPIN_US", raising=False)
+    else:
+        monkeypatch.setenv("ORMKIT_SPIN_US", value)
+    return value
+
+
 @pytest.fixture
 def no_inline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("ORMKIT_INLINE_WAIT", "0")
     yield
 
 
+@pytest.mark.usefixtures("spin")
 async def test_an_idle_loop_gets_the_reply_before_query_returns(
     pg_url: str, engines: EngineFactory
 ) -> None:
@@ -53,6 +67,7 @@ async def test_inline_waits_can_be_turned_off(pg_url: str, engines: EngineFactor
     assert (await fut).scalar() == 1
 
 
+@pytest.mark.usefixtures("spin")
 async def test_a_slow_reply_completes_through_asyncio(pg_url: str, engines: EngineFactory) -> None:
     engine = await engines(pg_url, max_connections=1, min_connections=1)
     fut = _proto(engine).query("SELECT pg_sleep(0.15), 'late' AS v")  # type: ignore[attr-defined]
@@ -60,6 +75,7 @@ async def test_a_slow_reply_completes_through_asyncio(pg_url: str, engines: Engi
     assert (await fut).column("v") == ["late"]
 
 
+@pytest.mark.usefixtures("spin")
 async def test_timers_fire_on_time_during_a_stream_of_queries(
     pg_url: str, engines: EngineFactory
 ) -> None:
@@ -85,6 +101,7 @@ async def test_timers_fire_on_time_during_a_stream_of_queries(
     assert sorted(lateness)[len(lateness) // 2] < 0.015
 
 
+@pytest.mark.usefixtures("spin")
 async def test_another_connection_is_served_while_one_waits(
     pg_url: str, engines: EngineFactory
 ) -> None:
@@ -98,6 +115,7 @@ async def test_another_connection_is_served_while_one_waits(
     assert (await slow).tuples()[0][1] == "slow"
 
 
+@pytest.mark.usefixtures("spin")
 async def test_a_timeout_still_cancels(pg_url: str, engines: EngineFactory) -> None:
     engine = await engines(pg_url, max_connections=1)
     t0 = time.perf_counter()
@@ -108,6 +126,7 @@ async def test_a_timeout_still_cancels(pg_url: str, engines: EngineFactory) -> N
     assert (await engine.execute("SELECT 'next'")).scalar() == "next"
 
 
+@pytest.mark.usefixtures("spin")
 async def test_large_results_and_errors_arrive_whole(pg_url: str, engines: EngineFactory) -> None:
     engine = await engines(pg_url, max_connections=1)
     res = await engine.execute(
@@ -119,3 +138,32 @@ async def test_large_results_and_errors_arrive_whole(pg_url: str, engines: Engin
     async with await engine.transaction() as tx:
         assert (await tx.execute("SELECT 3")).scalar() == 3
     assert (await engine.execute("SELECT 4")).scalar() == 4
+
+
+@pytest.mark.parametrize("value", ["abc", "-5", "1.5", "", "\u00b2"])
+async def test_a_bad_spin_setting_is_refused(
+    value: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORMKIT_SPIN_US", value)
+    with pytest.raises(ormkit.ArgumentError, match="ORMKIT_SPIN_US must be a whole number"):
+        await ormkit.create_engine(pg_url)
+
+
+@pytest.mark.parametrize(("value", "spins"), [("0", False), ("20000", True)])
+async def test_the_spin_polls_awake_then_sleeps(
+    value: str, spins: bool, pg_url: str, engines: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reply slower than the wait: with the longest spin the loop thread stays on the
+    # processor for the whole 20 ms wait; with none it sleeps in poll.
+    monkeypatch.setenv("ORMKIT_SPIN_US", value)
+    engine = await engines(pg_url, max_connections=1, min_connections=1)
+    proto = _proto(engine)
+    cpu = time.thread_time()
+    fut = proto.query("SELECT pg_sleep(0.1), 'done' AS v")  # type: ignore[attr-defined]
+    used = time.thread_time() - cpu
+    assert not fut.done()
+    assert (await fut).column("v") == ["done"]
+    if spins and len(os.sched_getaffinity(0)) >= 2:
+        assert used > 0.005
+    else:
+        assert used < 0.005
