@@ -116,20 +116,68 @@ pub fn split_time(micros: i64) -> (u32, u32, u32, u32) {
     )
 }
 
+/// Appends `v` in decimal, zero-padded to at least `width` digits (the text forms
+/// below are built this way, not with `format!`: a SQLite bulk insert formats one
+/// timestamp per row).
+fn push_padded(out: &mut String, v: u32, width: usize) {
+    let mut digits = [0u8; 10];
+    let mut n = v;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for _ in len..width {
+        out.push('0');
+    }
+    for &d in digits[..len].iter().rev() {
+        out.push(char::from(d));
+    }
+}
+
+/// Appends the ISO-8601 text of a date.
+fn write_date(out: &mut String, days: i32) {
+    let (y, m, d) = civil_from_days(days);
+    match u32::try_from(y) {
+        Ok(year) if year <= 9999 => push_padded(out, year, 4),
+        _ => out.push_str(&format!("{y:04}")),
+    }
+    out.push('-');
+    push_padded(out, m, 2);
+    out.push('-');
+    push_padded(out, d, 2);
+}
+
+/// Appends the ISO-8601 text of a time of day.
+fn write_time(out: &mut String, micros: i64) {
+    let (h, mi, s, us) = split_time(micros);
+    push_padded(out, h, 2);
+    out.push(':');
+    push_padded(out, mi, 2);
+    out.push(':');
+    push_padded(out, s, 2);
+    if us != 0 {
+        out.push('.');
+        push_padded(out, us, 6);
+    }
+}
+
 /// ISO-8601 text of a date (`2024-02-29`).
 pub fn format_date(days: i32) -> String {
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
+    let mut out = String::with_capacity(10);
+    write_date(&mut out, days);
+    out
 }
 
 /// ISO-8601 text of a time of day (`13:05:00` or `13:05:00.000120`).
 pub fn format_time(micros: i64) -> String {
-    let (h, mi, s, us) = split_time(micros);
-    if us == 0 {
-        format!("{h:02}:{mi:02}:{s:02}")
-    } else {
-        format!("{h:02}:{mi:02}:{s:02}.{us:06}")
-    }
+    let mut out = String::with_capacity(15);
+    write_time(&mut out, micros);
+    out
 }
 
 /// ISO-8601 text of a UTC offset in seconds (`+05:30`).
@@ -148,7 +196,11 @@ pub fn format_timestamp(micros: i64) -> String {
     let days = micros.div_euclid(MICROS_PER_DAY);
     let rest = micros.rem_euclid(MICROS_PER_DAY);
     let days = i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX });
-    format!("{} {}", format_date(days), format_time(rest))
+    let mut out = String::with_capacity(26);
+    write_date(&mut out, days);
+    out.push(' ');
+    write_time(&mut out, rest);
+    out
 }
 
 /// Serialises a value as JSON text (used for lists sent to JSON columns and to SQLite).
@@ -237,10 +289,13 @@ pub fn format_uuid(u: &[u8; 16]) -> String {
         if matches!(i, 4 | 6 | 8 | 10) {
             s.push('-');
         }
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     s
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[cfg(test)]
 mod tests {
@@ -255,6 +310,61 @@ mod tests {
         assert_eq!(days_from_civil(2000, 1, 1), 0);
         assert_eq!(civil_from_days(-10_957), (1970, 1, 1));
         assert_eq!(format_date(days_from_civil(2024, 2, 29)), "2024-02-29");
+    }
+
+    /// The text forms as `format!` writes them (what they were before being built by hand).
+    fn reference_timestamp(micros: i64) -> String {
+        let days = micros.div_euclid(MICROS_PER_DAY);
+        let days = i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX });
+        let (y, m, d) = civil_from_days(days);
+        let (h, mi, s, us) = split_time(micros);
+        if us == 0 {
+            format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+        } else {
+            format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
+        }
+    }
+
+    #[test]
+    fn hand_built_text_forms_match_format() {
+        let mut edges = vec![
+            0,
+            -1,
+            1,
+            i64::MIN,
+            i64::MAX,
+            MICROS_PER_DAY - 1,
+            -MICROS_PER_DAY,
+            // 0000-01-01, 9999-12-31 23:59:59.999999, 10000-01-01 and -0001-12-31
+            i64::from(days_from_civil(0, 1, 1)) * MICROS_PER_DAY,
+            i64::from(days_from_civil(10_000, 1, 1)) * MICROS_PER_DAY - 1,
+            i64::from(days_from_civil(10_000, 1, 1)) * MICROS_PER_DAY,
+            i64::from(days_from_civil(0, 1, 1)) * MICROS_PER_DAY - 1,
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // spread over every magnitude, both signs
+            let shift = x % 64;
+            edges.push((x as i64) >> shift);
+        }
+        for micros in edges {
+            assert_eq!(
+                format_timestamp(micros),
+                reference_timestamp(micros),
+                "{micros}"
+            );
+            let days = i32::try_from(micros.div_euclid(MICROS_PER_DAY)).unwrap_or(0);
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(format_date(days), format!("{y:04}-{m:02}-{d:02}"));
+        }
+        let u: [u8; 16] = [
+            0x00, 0x01, 0x0a, 0x0f, 0x10, 0x7f, 0x80, 0x9a, 0xa9, 0xbc, 0xcd, 0xde, 0xef, 0xf0,
+            0xfe, 0xff,
+        ];
+        assert_eq!(format_uuid(&u), "00010a0f-107f-809a-a9bc-cddeeff0feff");
     }
 
     #[test]
