@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Iterator
 
@@ -167,3 +168,24 @@ async def test_the_spin_polls_awake_then_sleeps(
         assert used > 0.005
     else:
         assert used < 0.005
+
+
+@pytest.mark.usefixtures("spin")
+async def test_another_thread_wakes_the_loop_during_a_wait(
+    pg_url: str, engines: EngineFactory
+) -> None:
+    # call_soon_threadsafe writes to the loop's self-pipe, which the selector watches:
+    # that ends the wait (polling or sleeping) at once, rather than when the reply comes.
+    engine = await engines(pg_url, max_connections=1, min_connections=1)
+    proto = _proto(engine)
+    loop = asyncio.get_running_loop()
+    ran = asyncio.Event()
+    timer = threading.Timer(0.003, lambda: loop.call_soon_threadsafe(ran.set))
+    started = time.perf_counter()
+    timer.start()
+    fut = proto.query("SELECT pg_sleep(0.015), 'late' AS v")  # type: ignore[attr-defined]
+    waited = time.perf_counter() - started
+    timer.join()
+    assert not fut.done() and waited < 0.012
+    await ran.wait()
+    assert (await fut).column("v") == ["late"]
