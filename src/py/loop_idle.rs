@@ -160,14 +160,29 @@ pub fn spin_time(py: Python<'_>) -> PyResult<Duration> {
 /// costs this much processor time, then the wait sleeps.
 pub const DEFAULT_SPIN_US: u64 = 100;
 
-/// Blocks (without the GIL) until `fd` is readable, the loop's `selector` is
-/// readable for another reason, or `until` passes. The first `spin` of the wait
-/// polls without sleeping.
-pub fn wait(py: Python<'_>, fd: RawFd, selector: RawFd, until: Instant, spin: Duration) -> Woken {
-    py.detach(move || wait_readable(fd, selector, until, spin))
+/// How a wait spends its time: it sleeps until `sleep_until` (when given: a reply
+/// known not to come sooner, see `reply_times`), then polls awake for `spin`, then
+/// sleeps again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    pub sleep_until: Option<Instant>,
+    pub spin: Duration,
 }
 
-fn wait_readable(fd: RawFd, selector: RawFd, until: Instant, spin: Duration) -> Woken {
+/// Blocks (without the GIL) until `fd` is readable, the loop's `selector` is
+/// readable for another reason, or `until` passes, at `pace`.
+pub fn wait(py: Python<'_>, fd: RawFd, selector: RawFd, until: Instant, pace: Pace) -> Woken {
+    py.detach(move || wait_readable(fd, selector, until, pace))
+}
+
+fn wait_readable(fd: RawFd, selector: RawFd, until: Instant, pace: Pace) -> Woken {
+    if let Some(at) = pace.sleep_until {
+        let left = at.min(until).saturating_duration_since(Instant::now());
+        if let Some(woken) = poll_once(fd, selector, Some(left)) {
+            return woken;
+        }
+    }
+    let spin = pace.spin;
     if !spin.is_zero() {
         let spin_until = (Instant::now() + spin).min(until);
         loop {
@@ -223,21 +238,36 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
 
-    const SPINS: [Duration; 3] = [
-        Duration::ZERO,
-        Duration::from_micros(100),
-        Duration::from_secs(10),
-    ];
+    fn paces() -> [Pace; 5] {
+        let soon = Instant::now() + Duration::from_millis(1);
+        let spin = |spin| Pace {
+            sleep_until: None,
+            spin,
+        };
+        [
+            spin(Duration::ZERO),
+            spin(Duration::from_micros(100)),
+            spin(Duration::from_secs(10)),
+            Pace {
+                sleep_until: Some(soon),
+                spin: Duration::from_micros(300),
+            },
+            Pace {
+                sleep_until: Some(soon + Duration::from_secs(10)),
+                spin: Duration::from_secs(10),
+            },
+        ]
+    }
 
     #[test]
     fn readable_descriptor_wakes_the_wait() {
-        for spin in SPINS {
+        for pace in paces() {
             let (mut tx, rx) = UnixStream::pair().expect("socketpair");
             let (_other_tx, other_rx) = UnixStream::pair().expect("socketpair");
             let started = Instant::now();
             let until = started + Duration::from_millis(5);
             assert_eq!(
-                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, spin),
+                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, pace),
                 Woken::Yield
             );
             // The time is up even when the spin would be longer.
@@ -245,7 +275,7 @@ mod tests {
             tx.write_all(b"x").expect("write");
             let until = Instant::now() + Duration::from_secs(5);
             assert_eq!(
-                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, spin),
+                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, pace),
                 Woken::Readable
             );
         }
@@ -253,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_reply_arriving_during_the_wait_wakes_it() {
-        for spin in SPINS {
+        for pace in paces() {
             let (mut tx, rx) = UnixStream::pair().expect("socketpair");
             let (_other_tx, other_rx) = UnixStream::pair().expect("socketpair");
             let writer = std::thread::spawn(move || {
@@ -264,7 +294,7 @@ mod tests {
             let started = Instant::now();
             let until = started + Duration::from_secs(5);
             assert_eq!(
-                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, spin),
+                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, pace),
                 Woken::Readable
             );
             assert!(started.elapsed() < Duration::from_secs(1));
@@ -274,14 +304,14 @@ mod tests {
 
     #[test]
     fn other_work_for_the_loop_ends_the_wait() {
-        for spin in SPINS {
+        for pace in paces() {
             let (_tx, rx) = UnixStream::pair().expect("socketpair");
             let (mut other_tx, other_rx) = UnixStream::pair().expect("socketpair");
             other_tx.write_all(b"x").expect("write");
             let started = Instant::now();
             let until = started + Duration::from_secs(5);
             assert_eq!(
-                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, spin),
+                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, pace),
                 Woken::Yield
             );
             assert!(started.elapsed() < Duration::from_secs(1));

@@ -8,6 +8,7 @@ pub mod loaders;
 pub mod loop_idle;
 pub mod pg;
 pub mod pg_inline;
+pub mod reply_times;
 pub mod result;
 pub mod runtime;
 pub mod sqlite;

@@ -9,7 +9,9 @@
 
 use super::convert::{many_statement_params, statement_params};
 use super::errors::{to_pyerr, to_pyerr_plain};
+use super::loop_idle::Pace;
 use super::pg_inline::{self, InlineWait};
+use super::reply_times::{self, ReplyTimes};
 use super::result::QueryResult;
 use crate::error::Error;
 use crate::pg::config::{Host, PgConfig};
@@ -182,6 +184,8 @@ pub struct PgProtocol {
     inline: Option<InlineWait>,
     /// The buffer of those reads, kept between statements.
     inline_buf: Vec<u8>,
+    /// How long recent statements' replies took, for those waits.
+    reply_times: ReplyTimes,
 }
 
 fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -423,13 +427,14 @@ impl PgProtocol {
     /// `sent_direct`: the statement went straight to the socket (nothing buffered).
     fn wait_inline(slf: &Bound<'_, Self>, sent_direct: bool) -> PyResult<()> {
         let py = slf.py();
-        let (fds, until) = {
+        let started = Instant::now();
+        let (fds, until, spin, key, mut pace) = {
             let this = slf.borrow();
             let Some(inline) = &this.inline else {
                 return Ok(());
             };
-            match inline.budget(py, !sent_direct) {
-                Ok(Some(budget)) => (inline.fds(), Instant::now() + budget),
+            let until = match inline.budget(py, !sent_direct) {
+                Ok(Some(budget)) => started + budget,
                 Ok(None) => return Ok(()),
                 Err(_) => {
                     // The loop is not what it looked like: keep to the plain path.
@@ -437,12 +442,33 @@ impl PgProtocol {
                     slf.borrow_mut().inline = None;
                     return Ok(());
                 }
-            }
+            };
+            let spin = inline.spin();
+            let key = this.pending.as_ref().map(|p| reply_times::key(&p.sql));
+            // A statement known to take a while: sleep until shortly before its reply
+            // is due, then poll awake through it (see `reply_times`).
+            let pace = match key.and_then(|k| this.reply_times.wake_after(k, spin)) {
+                Some(after) => Pace {
+                    sleep_until: Some(started + after),
+                    spin: reply_times::WINDOW,
+                },
+                None => Pace {
+                    sleep_until: None,
+                    spin,
+                },
+            };
+            (inline.fds(), until, spin, key, pace)
         };
         let mut buf = std::mem::take(&mut slf.borrow_mut().inline_buf);
+        let mut complete = false;
         let done = loop {
-            let Some(len) = pg_inline::read(py, fds, until, &mut buf) else {
+            let Some(len) = pg_inline::read(py, fds, until, pace, &mut buf) else {
                 break Ok(());
+            };
+            // the rest of a reply follows at once
+            pace = Pace {
+                sleep_until: None,
+                spin,
             };
             let effects = {
                 let mut this = slf.borrow_mut();
@@ -455,12 +481,21 @@ impl PgProtocol {
             }
             let this = slf.borrow();
             if this.pending.is_none() || this.closed {
+                complete = this.pending.is_none();
                 break Ok(());
             }
         };
+        let mut this = slf.borrow_mut();
+        if let Some(key) = key {
+            if complete {
+                this.reply_times.record(key, started.elapsed());
+            } else if Instant::now() >= until {
+                this.reply_times.forget(key);
+            }
+        }
         // A large reply is not worth keeping a large buffer for.
         if buf.capacity() <= 4 * pg_inline::CHUNK {
-            slf.borrow_mut().inline_buf = buf;
+            this.inline_buf = buf;
         }
         done
     }
@@ -491,6 +526,7 @@ impl PgProtocol {
             closed: false,
             inline: None,
             inline_buf: Vec::new(),
+            reply_times: ReplyTimes::default(),
         }
     }
 

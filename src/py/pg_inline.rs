@@ -3,7 +3,7 @@
 //! the loop's selector, read what arrived, and feed it to the connection as
 //! `data_received` would have.
 
-use super::loop_idle::{wait, IdleLoop, Woken};
+use super::loop_idle::{wait, IdleLoop, Pace, Woken};
 use pyo3::intern;
 use pyo3::prelude::*;
 use std::os::fd::RawFd;
@@ -101,10 +101,14 @@ impl InlineWait {
         Ok(sent)
     }
 
-    /// The descriptors [`read`] watches (the socket and the loop's selector) and
-    /// how long it polls before sleeping.
-    pub fn fds(&self) -> (RawFd, RawFd, Duration) {
-        (self.sock, self.idle.selector(), self.idle.spin())
+    /// The descriptors [`read`] watches: the socket and the loop's selector.
+    pub fn fds(&self) -> (RawFd, RawFd) {
+        (self.sock, self.idle.selector())
+    }
+
+    /// How long a wait polls awake before it sleeps (`ORMKIT_SPIN_US`).
+    pub fn spin(&self) -> Duration {
+        self.idle.spin()
     }
 }
 
@@ -114,11 +118,12 @@ impl InlineWait {
 /// grows as needed and is kept by the caller for the next read.
 pub fn read(
     py: Python<'_>,
-    (sock, selector, spin): (RawFd, RawFd, Duration),
+    (sock, selector): (RawFd, RawFd),
     until: Instant,
+    pace: Pace,
     buf: &mut Vec<u8>,
 ) -> Option<usize> {
-    if wait(py, sock, selector, until, spin) != Woken::Readable {
+    if wait(py, sock, selector, until, pace) != Woken::Readable {
         return None;
     }
     py.detach(|| read_available(sock, buf))

@@ -189,3 +189,44 @@ async def test_another_thread_wakes_the_loop_during_a_wait(
     assert not fut.done() and waited < 0.012
     await ran.wait()
     assert (await fut).column("v") == ["late"]
+
+
+async def _known_to_take_a_while(proto: object, sql: str) -> None:
+    # A few runs let the connection learn how long the reply takes: the next wait
+    # sleeps until shortly before that, then polls awake (src/py/reply_times.rs).
+    for _ in range(3):
+        await proto.query(sql)  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("spin")
+async def test_a_wait_timed_from_earlier_replies_still_gives_way(
+    pg_url: str, engines: EngineFactory
+) -> None:
+    engine = await engines(pg_url, max_connections=1, min_connections=1)
+    proto = _proto(engine)
+    sql = "SELECT pg_sleep(0.004), 'v' AS v"
+    await _known_to_take_a_while(proto, sql)
+    # another thread's callback
+    loop = asyncio.get_running_loop()
+    ran = asyncio.Event()
+    timer = threading.Timer(0.001, lambda: loop.call_soon_threadsafe(ran.set))
+    started = time.perf_counter()
+    timer.start()
+    fut = proto.query(sql)  # type: ignore[attr-defined]
+    waited = time.perf_counter() - started
+    timer.join()
+    assert not fut.done() and waited < 0.0035
+    await ran.wait()
+    assert (await fut).column("v") == ["v"]
+    # a timer due before the reply
+    fired = asyncio.Event()
+    loop.call_later(0.001, fired.set)
+    started = time.perf_counter()
+    fut = proto.query(sql)  # type: ignore[attr-defined]
+    waited = time.perf_counter() - started
+    assert not fut.done() and waited < 0.0035
+    await fired.wait()
+    assert (await fut).column("v") == ["v"]
+    # and with nothing else to do, the reply completes the statement before query() returns
+    fut = proto.query(sql)  # type: ignore[attr-defined]
+    assert fut.done() and fut.result().column("v") == ["v"]
