@@ -169,6 +169,16 @@ pub struct Pace {
     pub spin: Duration,
 }
 
+impl Pace {
+    /// Poll awake for `spin` from the start, then sleep.
+    pub fn spinning(spin: Duration) -> Pace {
+        Pace {
+            sleep_until: None,
+            spin,
+        }
+    }
+}
+
 /// Blocks (without the GIL) until `fd` is readable, the loop's `selector` is
 /// readable for another reason, or `until` passes, at `pace`.
 pub fn wait(py: Python<'_>, fd: RawFd, selector: RawFd, until: Instant, pace: Pace) -> Woken {

@@ -444,32 +444,22 @@ impl PgProtocol {
                 }
             };
             let spin = inline.spin();
-            let key = this.pending.as_ref().map(|p| reply_times::key(&p.sql));
-            // A statement known to take a while: sleep until shortly before its reply
-            // is due, then poll awake through it (see `reply_times`).
-            let pace = match key.and_then(|k| this.reply_times.wake_after(k, spin)) {
-                Some(after) => Pace {
-                    sleep_until: Some(started + after),
-                    spin: reply_times::WINDOW,
-                },
-                None => Pace {
-                    sleep_until: None,
-                    spin,
-                },
+            // statements are told apart only for the timed wake-up, which needs a spin
+            let key = match &this.pending {
+                Some(p) if !spin.is_zero() => Some(reply_times::key(&p.sql)),
+                _ => None,
             };
+            let pace = key.map_or(Pace::spinning(spin), |k| {
+                this.reply_times.pace(k, spin, started)
+            });
             (inline.fds(), until, spin, key, pace)
         };
         let mut buf = std::mem::take(&mut slf.borrow_mut().inline_buf);
-        let mut complete = false;
         let done = loop {
             let Some(len) = pg_inline::read(py, fds, until, pace, &mut buf) else {
                 break Ok(());
             };
-            // the rest of a reply follows at once
-            pace = Pace {
-                sleep_until: None,
-                spin,
-            };
+            pace = Pace::spinning(spin); // the rest of a reply follows at once
             let effects = {
                 let mut this = slf.borrow_mut();
                 // A decode error marks the connection broken and queues Closed.
@@ -481,13 +471,12 @@ impl PgProtocol {
             }
             let this = slf.borrow();
             if this.pending.is_none() || this.closed {
-                complete = this.pending.is_none();
                 break Ok(());
             }
         };
         let mut this = slf.borrow_mut();
         if let Some(key) = key {
-            if complete {
+            if this.pending.is_none() {
                 this.reply_times.record(key, started.elapsed());
             } else if Instant::now() >= until {
                 this.reply_times.forget(key);

@@ -12,9 +12,10 @@
 //! Statements are told apart by a hash of their text (its length, start and end: a
 //! collision only moves a wake-up). The memory is small and starts over when full.
 
+use super::loop_idle::Pace;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Statements remembered per connection before the memory starts over.
 pub const CAPACITY: usize = 256;
@@ -60,6 +61,19 @@ impl ReplyTimes {
         }
         let took = *self.last.get(&key)?;
         (took > spin + LEAD && took <= LONGEST).then(|| took - LEAD)
+    }
+
+    /// How to wait for the reply to the statement of `key`, sent at `sent`: the plain
+    /// `spin` first, or, for a statement known to take a while, a sleep until
+    /// [`LEAD`] before its reply is due and a [`WINDOW`] of polling from then on.
+    pub fn pace(&self, key: u64, spin: Duration, sent: Instant) -> Pace {
+        match self.wake_after(key, spin) {
+            Some(after) => Pace {
+                sleep_until: Some(sent + after),
+                spin: WINDOW,
+            },
+            None => Pace::spinning(spin),
+        }
     }
 
     /// The reply to the statement of `key` came `took` after sending it.
