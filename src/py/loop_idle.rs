@@ -45,14 +45,19 @@ pub enum Woken {
     Yield,
 }
 
+/// `os.environ.get(name)`: read through Python, so that settings made from Python
+/// (tests, `os.environ[...] = ...`) count.
+fn env_var(py: Python<'_>, name: &str) -> PyResult<Option<String>> {
+    py.import(intern!(py, "os"))?
+        .getattr(intern!(py, "environ"))?
+        .call_method1(intern!(py, "get"), (name,))?
+        .extract()
+}
+
 /// Whether inline waits are allowed: `ORMKIT_INLINE_WAIT=0` turns them off (to
 /// compare, or to rule them out when chasing a problem).
 pub fn enabled(py: Python<'_>) -> PyResult<bool> {
-    let value = py
-        .import(intern!(py, "os"))?
-        .getattr(intern!(py, "environ"))?
-        .call_method1(intern!(py, "get"), ("ORMKIT_INLINE_WAIT",))?;
-    Ok(value.is_none() || value.extract::<String>().map(|v| v != "0").unwrap_or(true))
+    Ok(env_var(py, "ORMKIT_INLINE_WAIT")?.is_none_or(|v| v != "0"))
 }
 
 impl IdleLoop {
@@ -139,11 +144,7 @@ pub fn spin_time(py: Python<'_>) -> PyResult<Duration> {
     if std::thread::available_parallelism().map_or(true, |n| n.get() < 2) {
         return Ok(Duration::ZERO);
     }
-    let value = py
-        .import(intern!(py, "os"))?
-        .getattr(intern!(py, "environ"))?
-        .call_method1(intern!(py, "get"), ("ORMKIT_SPIN_US",))?;
-    let us = match value.extract::<Option<String>>()? {
+    let us = match env_var(py, "ORMKIT_SPIN_US")? {
         None => DEFAULT_SPIN_US,
         Some(text) => match text.trim().parse::<u64>() {
             Ok(us) => us,
