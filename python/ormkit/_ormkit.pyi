@@ -287,6 +287,11 @@ def track_objects(
     caller: an object with a state already, a key with a None part, or a key already
     in ``identity``. An error leaves ``identity`` and ``states`` as they were."""
 
+def model_init(base: type[Any]) -> Any:
+    """A method descriptor of ``base`` to use as its ``__init__``: keyword arguments that
+    are all column keys set every column (the value given, the default, or None) in
+    Rust; any other call goes unchanged to ``base._ormkit_init_general``."""
+
 def changed_states(
     states: dict[int, Any], deleted: dict[int, Any], first: bool = False
 ) -> list[Any]:

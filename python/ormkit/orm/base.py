@@ -15,9 +15,10 @@ import re
 import sys
 import typing
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from ormkit._ormkit import model_init
 from ormkit.orm.fields import (
     ColumnInfo,
     Mapped,
@@ -266,6 +267,8 @@ def _map_class(cls: type) -> None:
         frozenset(columns),
         dict.fromkeys(columns),
         tuple((key, info) for key, info in columns.items() if info.default is not None),
+        tuple(columns),
+        tuple(None if info.default is None else info.make_default for info in columns.values()),
     )
     cls._ormkit_onupdate = tuple(  # type: ignore[attr-defined]
         (key, info) for key, info in columns.items() if info.onupdate is not None
@@ -352,18 +355,29 @@ class Base(metaclass=DeclarativeMeta):
     __primary_key__: ClassVar[str | tuple[str, ...]]
     __version_column__: ClassVar[str | None]
     _ormkit_converters: ClassVar[dict[Any, tuple[Converter, ...] | None]]
-    #: what __init__ needs: the column keys, a dict of them all None, and the columns
-    #: with a default (set by the metaclass)
     #: the columns with ``onupdate`` (set by the metaclass)
     _ormkit_onupdate: ClassVar[tuple[tuple[str, ColumnInfo], ...]]
+    #: what __init__ needs (set by the metaclass): the column keys, a dict of them all
+    #: None and the columns with a default (for ``_ormkit_init_general``); the keys in
+    #: column order and, per column, its ``make_default`` or None (for the Rust path)
     _ormkit_init: ClassVar[
-        tuple[frozenset[str], dict[str, None], tuple[tuple[str, ColumnInfo], ...]]
+        tuple[
+            frozenset[str],
+            dict[str, None],
+            tuple[tuple[str, ColumnInfo], ...],
+            tuple[str, ...],
+            tuple[Callable[[], Any] | None, ...],
+        ]
     ]
 
     def __init__(self, **kwargs: Any) -> None:
+        """Set each column to the keyword argument of its name, its default or None;
+        relationships and settable properties may be given too (anything else:
+        TypeError). The common case (column keywords only) runs in Rust: see
+        ``_ormkit_init_general`` for the whole of it."""
         cls = type(self)
         d = self.__dict__
-        names, blank, defaults = cls._ormkit_init
+        names, blank, defaults, _keys, _makers = cls._ormkit_init
         if names.issuperset(kwargs):
             # only column values (the common case): C-level dict updates
             d.update(blank)
@@ -388,6 +402,10 @@ class Base(metaclass=DeclarativeMeta):
                     setattr(self, key, value)
                 else:
                     raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {key!r}")
+
+    #: the Python implementation: what ``__init__`` (``_ormkit.model_init``) hands every
+    #: call to that is not column keywords only
+    _ormkit_init_general = __init__
 
     def __repr__(self) -> str:
         cls = type(self)
@@ -476,6 +494,9 @@ class Base(metaclass=DeclarativeMeta):
         if len(cache) < 256:
             cache[cache_key] = result
         return result
+
+
+Base.__init__ = model_init(Base)  # type: ignore[method-assign]
 
 
 def _insert_spec(model: type) -> tuple[tuple[str, ColumnInfo, bool, bool], ...]:
