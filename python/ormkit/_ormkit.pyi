@@ -280,12 +280,15 @@ def track_objects(
     cls: type[Any],
     key: Sequence[str],
     session: tuple[dict[Any, Any], dict[int, Any], type[Any]],
+    snapshots: list[dict[str, Any]] | None = None,
 ) -> list[int]:
     """Registers ``objs``, rows just written (each ``__dict__`` holds the row's values),
     as ``QueryResult.to_tracked_models`` registers loaded rows: identity map, a state,
-    and a copy of the ``__dict__`` as its snapshot. Returns the positions left to the
-    caller: an object with a state already, a key with a None part, or a key already
-    in ``identity``. An error leaves ``identity`` and ``states`` as they were."""
+    and a copy of the ``__dict__`` as its snapshot. With ``snapshots`` (one dict per
+    object, its values as written), each key is read from the object's snapshot, which
+    becomes its snapshot as it is. Returns the positions left to the caller: an object
+    with a state already, a key with a None part, or a key already in ``identity``. An
+    error leaves ``identity`` and ``states`` as they were."""
 
 def model_init(base: type[Any]) -> Any:
     """A method descriptor of ``base`` to use as its ``__init__``: keyword arguments that

@@ -1,6 +1,6 @@
 """Deferred registration against the eager path, side by side: the same random sequence
-of session operations runs on two databases, one session deferring large loads and one
-registering at once; everything a user can observe must match at every step (objects
+of session operations runs on two databases, one session deferring large loads and bulk
+inserts and one registering at once; everything a user can observe must match at every step (objects
 returned, their values, ``dirty``, membership, errors) and the tables must end equal.
 Only the operations look at the session's maps, so changes land in the window between
 a deferred load and its registering."""
@@ -22,6 +22,8 @@ from ormkit.orm import unit_of_work
 ROWS = 12
 #: per seed, how many steps left a deferred load behind (checked at the end)
 DEFERRED_STEPS: list[int] = []
+#: per seed, how many steps left a deferred insert behind
+DEFERRED_INSERT_STEPS: list[int] = []
 
 
 def _view(obj: Any) -> tuple[Any, ...]:
@@ -37,8 +39,10 @@ class Side:
         self.defer = defer
         self.session = AsyncSession(engine)
         self.seen: list[Any] = []
-        #: operations after which a load was still deferred
+        #: operations after which a load or an insert was still deferred
         self.deferred_after = 0
+        #: operations after which an insert was still deferred
+        self.deferred_inserts = 0
 
     async def run(self, op: Callable[[Side], Awaitable[Any]]) -> Any:
         saved = unit_of_work._DEFER_MIN_ROWS
@@ -49,7 +53,11 @@ class Side:
             return ("error", type(exc).__name__)
         finally:
             unit_of_work._DEFER_MIN_ROWS = saved
-            self.deferred_after += bool(self.session._uow._deferred)
+            deferred = self.session._uow._deferred
+            self.deferred_after += bool(deferred)
+            self.deferred_inserts += any(
+                isinstance(e, unit_of_work._DeferredInsert) for e in deferred
+            )
 
     def observe(self) -> list[tuple[Any, ...]]:
         """The values of the objects seen (reading them registers nothing: the session's
@@ -101,6 +109,13 @@ def _ops(rng: random.Random) -> list[Callable[[Side], Awaitable[Any]]]:
         n = rng_choice[0]
         side.session.add(Item(a=n, b=f"new{n}", c=0.5, d=True, e=None, f=n))
 
+    async def insert_many(side: Side) -> Any:
+        n = rng_choice[0]
+        objs = [Item(a=n + k, b=f"ins{n}.{k}", c=0.25, d=False, e=None, f=k) for k in range(3)]
+        await side.session.insert_all(objs)
+        side.seen = objs + side.seen
+        return [_view(o) for o in objs]
+
     async def reorder(side: Side) -> Any:
         side.seen.reverse()  # in place: the list a load returned is the caller's
 
@@ -122,6 +137,7 @@ def _ops(rng: random.Random) -> list[Callable[[Side], Awaitable[Any]]]:
 
     choices = [load_all, load_all, load_some, change, change, change, get, delete]
     choices += [expunge, add, commit, commit, rollback, flush, close, inspect, inspect, reorder]
+    choices += [insert_many, insert_many]
     out: list[Callable[[Side], Awaitable[Any]]] = []
     for _ in range(40):
         op = rng.choice(choices)
@@ -154,6 +170,7 @@ async def test_deferred_and_eager_sessions_behave_the_same(seed: int) -> None:
             assert deferred.observe() == eager.observe(), f"seed {seed}, step {i}"
         assert eager.deferred_after == 0
         DEFERRED_STEPS.append(deferred.deferred_after)
+        DEFERRED_INSERT_STEPS.append(deferred.deferred_inserts)
         await deferred.run(lambda side: side.session.commit())
         await eager.run(lambda side: side.session.commit())
         tables = []
@@ -174,3 +191,4 @@ def test_the_sequences_did_defer() -> None:
     if not DEFERRED_STEPS:
         pytest.skip("run with the seeds above")
     assert sum(1 for n in DEFERRED_STEPS if n) >= len(DEFERRED_STEPS) // 2
+    assert sum(1 for n in DEFERRED_INSERT_STEPS if n) >= len(DEFERRED_INSERT_STEPS) // 4

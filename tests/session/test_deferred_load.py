@@ -236,15 +236,15 @@ async def test_a_failed_registration_is_kept_for_the_next_look(engine: ormkit.En
         objs = await s.query(Item).order_by("id").all()
         uow = s._uow
         (entry,) = uow._deferred
-        model, key, result, converters, made = entry
+        made, result = entry.objs, entry.result
         assert made == objs and made is not objs  # a list of its own
-        failing = list(converters or [None] * len(result.columns))
+        failing = list(entry.converters or [None] * len(result.columns))
 
         def refuse(value: Any) -> Any:
             raise MemoryError("no room")
 
         failing[-1] = refuse
-        uow._deferred = [(model, key, result, tuple(failing), made)]
+        uow._deferred = [entry._replace(converters=tuple(failing))]
         with pytest.raises(MemoryError):
             s.dirty  # noqa: B018
         assert not uow._states and len(uow._deferred) == 1  # nothing lost, nothing half-done

@@ -20,7 +20,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from datetime import datetime
 from itertools import chain, repeat
 from operator import itemgetter, lt, setitem
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ormkit._ormkit import changed_states, track_objects
 from ormkit.dialects.base import get_dialect
@@ -57,10 +57,39 @@ _MISSING_KEY: Any = object()
 #: the fewest rows a load defers registering (see ``UnitOfWork.load_fresh``): a single
 #: row is usually loaded to be changed, and registered at once
 _DEFER_MIN_ROWS = 2
-#: a deferred load: model, key names, the result, its converters, the objects made
-_Deferred = tuple[
-    type[Any], tuple[str, ...], "QueryResult", "tuple[Converter, ...] | None", list[Any]
-]
+
+
+class _DeferredLoad(NamedTuple):
+    """Objects made from a result, not registered yet (see ``UnitOfWork.load_fresh``)."""
+
+    model: type[Any]
+    key: tuple[str, ...]
+    result: QueryResult
+    converters: tuple[Converter, ...] | None
+    objs: list[Any]
+
+    def register(self, session: tuple[dict[Any, Any], dict[int, Any], type[Any]]) -> list[int]:
+        """Register the objects with keys and snapshots from their rows; the positions
+        left (see ``QueryResult.track_models``)."""
+        return self.result.track_models(self.objs, self.model, self.key, session, self.converters)
+
+
+class _DeferredInsert(NamedTuple):
+    """Objects just inserted, not registered yet (see ``UnitOfWork._take_plain``)."""
+
+    model: type[Any]
+    key: tuple[str, ...]
+    objs: list[Any]
+    #: a copy of each object's ``__dict__`` as written
+    snapshots: list[dict[str, Any]]
+
+    def register(self, session: tuple[dict[Any, Any], dict[int, Any], type[Any]]) -> list[int]:
+        """Register the objects with keys and snapshots as written; the positions left
+        (see ``track_objects``)."""
+        return track_objects(self.objs, self.model, self.key, session, self.snapshots)
+
+
+_Deferred = _DeferredLoad | _DeferredInsert
 
 
 class Runner(Protocol):
@@ -120,21 +149,22 @@ class UnitOfWork:
         return bool(self.new or self.deleted or self._states or self._deferred)
 
     def _settle(self) -> None:
-        """Register the objects of deferred loads, as :meth:`load_fresh` would have at
-        once: their keys and snapshots come from their rows, not from their current
-        values, so changes made since are seen at the next flush."""
+        """Register the objects of deferred loads and inserts, as :meth:`load_fresh` and
+        :meth:`_take_plain` would have at once: their keys and snapshots come from their
+        rows as read or written, not from their current values, so changes made since
+        are seen at the next flush."""
         deferred, self._deferred = self._deferred, []
-        for i, (model, key, result, converters, objs) in enumerate(deferred):
-            session = (self._identity, self._states, InstanceState)
+        session = (self._identity, self._states, InstanceState)
+        for i, entry in enumerate(deferred):
             try:
-                left = result.track_models(objs, model, key, session, converters)
+                left = entry.register(session)
             except BaseException:
-                # track_models registered nothing: keep it (and the rest) for next time
+                # nothing of the entry was registered: keep it (and the rest) for next time
                 self._deferred = deferred[i:]
                 raise
-            if left:  # a deferred load needs an empty identity map and distinct keys
+            if left:  # deferring needs an empty identity map and distinct keys
                 raise InterfaceError(
-                    f"internal error: {len(left)} deferred {model.__name__} objects "
+                    f"internal error: {len(left)} deferred {entry.model.__name__} objects "
                     "could not be registered"
                 )
 
@@ -190,7 +220,7 @@ class UnitOfWork:
         ):
             objs = result.to_models(model, converters)
             # its own list: the caller's may be sorted or cut before registering
-            self._deferred.append((model, key, result, converters, list(objs)))
+            self._deferred.append(_DeferredLoad(model, key, result, converters, list(objs)))
             return objs, True
         raw, left = result.to_tracked_models(
             model, key, (self.identity, self.states, InstanceState), converters
@@ -543,15 +573,30 @@ class UnitOfWork:
                         ) from None
                 for d, row in zip(dicts, rows, strict=True):
                     d.update(zip(returning, row, strict=True))
+        new = self.new
+        if new:
+            for obj in objs:
+                new.pop(id(obj), None)
+        if (
+            journal is None
+            and count == len(prepared.objs)
+            and count >= _DEFER_MIN_ROWS
+            and not self._identity
+            and not self._states
+            and not self._deferred
+        ):
+            # Keys freshly written are distinct and the session maps nothing: as for a
+            # large load (load_fresh), registering waits until the session's maps are
+            # read, with a copy of each __dict__ as written. A session closed first (a
+            # bulk load) never pays for it.
+            snapshots = list(map(dict.copy, dicts))
+            self._deferred.append(_DeferredInsert(model, (pk,), list(objs), snapshots))
+            return
         # identity map, states and snapshots in one Rust pass; objects it leaves (a
         # state already, a key already mapped) go through attach()
         states = self.states
         for i in track_objects(objs, model, (pk,), (self.identity, states, InstanceState)):
             self.attach(objs[i])
-        new = self.new
-        if new:
-            for obj in objs:
-                new.pop(id(obj), None)
         if journal is not None:
             for obj, before in zip(objs, befores, strict=True):
                 journal.record_insert(states[id(obj)], before)

@@ -267,25 +267,48 @@ pub fn track_loaded<'py>(
 
 /// Registers `objs`, rows just written (each `__dict__` holds what the row has), in a
 /// session as `to_tracked_models` registers loaded rows: identity map, state, and a copy
-/// of the `__dict__` as the snapshot. `session` is `(identity, states, state_cls)` and
-/// `key` the primary key attribute names. Returns the positions it left to the caller:
-/// an object the session has a state for already, a NULL key, or a key already mapped.
-/// On an error (an unhashable key) the session's maps are as they were.
+/// of the `__dict__` as the snapshot. With `snapshots` (one dict per object, the values
+/// as written, taken earlier), the key is read from each object's snapshot and the dict
+/// itself becomes the snapshot: an insert whose registration the session deferred.
+/// `session` is `(identity, states, state_cls)` and `key` the primary key attribute
+/// names. Returns the positions it left to the caller: an object the session has a
+/// state for already, a NULL key, or a key already mapped. On an error (an unhashable
+/// key) the session's maps are as they were.
 #[pyfunction]
+#[pyo3(signature = (objs, cls, key, session, snapshots=None))]
 pub fn track_objects<'py>(
     objs: &Bound<'py, PyList>,
     cls: &Bound<'py, PyAny>,
     key: &Bound<'py, PyAny>,
     session: (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>),
+    snapshots: Option<&Bound<'py, PyList>>,
 ) -> PyResult<Vec<usize>> {
     let py = objs.py();
     let (identity, states, state_cls) = session;
     let tracker = Tracker::new(cls, key, &identity, &states, &state_cls)?;
+    if let Some(snapshots) = snapshots {
+        if snapshots.len() != objs.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} snapshots for {} objects",
+                snapshots.len(),
+                objs.len()
+            )));
+        }
+    }
     let _gc = GcPause::new(py, objs.len());
-    tracker.register_all(objs.iter(), |_, obj| {
+    tracker.register_all(objs.iter(), |i, obj| {
         if tracker.states.contains(object_id(obj)?)? {
             return Ok(None); // tracked already: attach() is the caller's
         }
-        tracker.register(obj)
+        match snapshots {
+            None => tracker.register(obj),
+            Some(snapshots) => {
+                let snapshot = snapshots
+                    .get_item(i)?
+                    .cast_into::<PyDict>()
+                    .map_err(|_| PyTypeError::new_err("a snapshot must be a dict"))?;
+                tracker.register_as(obj, &snapshot, || Ok(snapshot.clone().into_any()))
+            }
+        }
     })
 }
