@@ -17,11 +17,12 @@
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
+use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple, PyType};
 use smallvec::SmallVec;
-use std::ffi::c_int;
 use std::os::raw::c_char;
+use std::panic::AssertUnwindSafe;
 
 /// What the metaclass leaves in `_ormkit_init` for this path: its parts 3 and 4, the
 /// column keys in column order and, per column, `info.make_default` or None.
@@ -171,7 +172,8 @@ unsafe fn init_general(
     Ok(())
 }
 
-/// The method's C function (`METH_FASTCALL | METH_KEYWORDS`).
+/// The method's C function (`METH_FASTCALL | METH_KEYWORDS`). A panic (a bug) becomes a
+/// `PanicException`, as in any pyo3 function, instead of unwinding into the interpreter.
 unsafe extern "C" fn model_init_c(
     slf: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -180,6 +182,32 @@ unsafe extern "C" fn model_init_c(
 ) -> *mut ffi::PyObject {
     // SAFETY: the interpreter calls a method with the GIL held.
     let py = unsafe { Python::assume_attached() };
+    // SAFETY: the arguments as the interpreter passed them (see `model_init_body`).
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+        model_init_body(py, slf, args, nargs, kwnames)
+    }))
+    .unwrap_or_else(|_| Err(PanicException::new_err("panic in Base.__init__")));
+    match outcome {
+        Ok(()) => py.None().into_ptr(),
+        Err(err) => {
+            err.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// The body of [`model_init_c`].
+///
+/// # Safety
+/// The arguments of a `METH_FASTCALL | METH_KEYWORDS` call: a live `slf`, `nargs`
+/// positional values at `args` followed by one per name in `kwnames` (NULL or a tuple).
+unsafe fn model_init_body(
+    py: Python<'_>,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<()> {
     // SAFETY: `slf` is the live instance the method is called on.
     let obj = unsafe { Bound::from_borrowed_ptr(py, slf) };
     let names = if kwnames.is_null() {
@@ -197,25 +225,11 @@ unsafe extern "C" fn model_init_c(
         // SAFETY: the keyword values follow the `nargs` positional ones at `args`.
         unsafe { std::slice::from_raw_parts(args.add(nargs), nkw) }
     };
-    let keywords = Keywords { names, values };
-    let outcome = if nargs == 0 {
-        init_columns(&obj, &keywords)
-    } else {
-        Ok(false)
-    };
-    let outcome = match outcome {
-        Ok(true) => Ok(()),
-        // SAFETY: the call's own arguments, as received.
-        Ok(false) => unsafe { init_general(&obj, args, nargs, kwnames, nkw) },
-        Err(err) => Err(err),
-    };
-    match outcome {
-        Ok(()) => py.None().into_ptr(),
-        Err(err) => {
-            err.restore(py);
-            std::ptr::null_mut()
-        }
+    if nargs == 0 && init_columns(&obj, &Keywords { names, values })? {
+        return Ok(());
     }
+    // SAFETY: the call's own arguments, as received.
+    unsafe { init_general(&obj, args, nargs, kwnames, nkw) }
 }
 
 const DOC: &[u8] = b"__init__($self, /, **kwargs)\n--\n\n\
@@ -231,7 +245,7 @@ pub fn model_init<'py>(base: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyAny>>
         ml_meth: ffi::PyMethodDefPointer {
             PyCFunctionFastWithKeywords: model_init_c,
         },
-        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS as c_int,
+        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
         ml_doc: DOC.as_ptr().cast::<c_char>(),
     }));
     // SAFETY: `base` is a live type; `def` lives for the rest of the process (leaked: one
