@@ -162,7 +162,11 @@ class UnitOfWork:
                 # nothing of the entry was registered: keep it (and the rest) for next time
                 self._deferred = deferred[i:]
                 raise
-            if left:  # deferring needs an empty identity map and distinct keys
+            if left and isinstance(entry, _DeferredInsert):
+                # as _take_plain's eager path: an object given twice goes through attach()
+                for position in left:
+                    self.attach(entry.objs[position])
+            elif left:  # a deferred load needs an empty identity map and distinct keys
                 raise InterfaceError(
                     f"internal error: {len(left)} deferred {entry.model.__name__} objects "
                     "could not be registered"
