@@ -24,8 +24,8 @@ use smallvec::SmallVec;
 use std::os::raw::c_char;
 use std::panic::AssertUnwindSafe;
 
-/// What the metaclass leaves in `_ormkit_init` for this path: its parts 3 and 4, the
-/// column keys in column order and, per column, `info.make_default` or None.
+/// What the metaclass leaves in `_ormkit_init`: the column keys in column order and,
+/// per column, `info.make_default` or None.
 struct Plan<'py> {
     keys: Bound<'py, PyTuple>,
     makers: Bound<'py, PyTuple>,
@@ -41,7 +41,7 @@ impl<'py> Plan<'py> {
         let Ok(parts) = found.cast_into::<PyTuple>() else {
             return Ok(None);
         };
-        let (Some(keys), Some(makers)) = (parts.as_slice().get(3), parts.as_slice().get(4)) else {
+        let [keys, makers] = parts.as_slice() else {
             return Ok(None);
         };
         let (Ok(keys), Ok(makers)) = (keys.cast::<PyTuple>(), makers.cast::<PyTuple>()) else {

@@ -264,9 +264,6 @@ def _map_class(cls: type) -> None:
     cls.__version_column__ = versions[0] if versions else None  # type: ignore[attr-defined]
     cls._ormkit_converters = {}  # type: ignore[attr-defined]
     cls._ormkit_init = (  # type: ignore[attr-defined]
-        frozenset(columns),
-        dict.fromkeys(columns),
-        tuple((key, info) for key, info in columns.items() if info.default is not None),
         tuple(columns),
         tuple(None if info.default is None else info.make_default for info in columns.values()),
     )
@@ -357,18 +354,9 @@ class Base(metaclass=DeclarativeMeta):
     _ormkit_converters: ClassVar[dict[Any, tuple[Converter, ...] | None]]
     #: the columns with ``onupdate`` (set by the metaclass)
     _ormkit_onupdate: ClassVar[tuple[tuple[str, ColumnInfo], ...]]
-    #: what __init__ needs (set by the metaclass): the column keys, a dict of them all
-    #: None and the columns with a default (for ``_ormkit_init_general``); the keys in
-    #: column order and, per column, its ``make_default`` or None (for the Rust path)
-    _ormkit_init: ClassVar[
-        tuple[
-            frozenset[str],
-            dict[str, None],
-            tuple[tuple[str, ColumnInfo], ...],
-            tuple[str, ...],
-            tuple[Callable[[], Any] | None, ...],
-        ]
-    ]
+    #: what the Rust ``__init__`` needs (set by the metaclass): the column keys in column
+    #: order and, per column, its ``make_default`` or None
+    _ormkit_init: ClassVar[tuple[tuple[str, ...], tuple[Callable[[], Any] | None, ...]]]
 
     def __init__(self, **kwargs: Any) -> None:
         """Set each column to the keyword argument of its name, its default or None;
@@ -377,15 +365,6 @@ class Base(metaclass=DeclarativeMeta):
         ``_ormkit_init_general`` for the whole of it."""
         cls = type(self)
         d = self.__dict__
-        names, blank, defaults, _keys, _makers = cls._ormkit_init
-        if names.issuperset(kwargs):
-            # only column values (the common case): C-level dict updates
-            d.update(blank)
-            d.update(kwargs)
-            for key, info in defaults:
-                if key not in kwargs:
-                    d[key] = info.make_default()
-            return
         for key, info in cls.__columns__.items():
             if key in kwargs:
                 d[key] = kwargs.pop(key)
@@ -404,7 +383,7 @@ class Base(metaclass=DeclarativeMeta):
                     raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {key!r}")
 
     #: the Python implementation: what ``__init__`` (``_ormkit.model_init``) hands every
-    #: call to that is not column keywords only
+    #: call that is not column keywords only (so this never sees that common case)
     _ormkit_init_general = __init__
 
     def __repr__(self) -> str:
