@@ -47,12 +47,7 @@ impl<'py> Plan<'py> {
         let (Ok(keys), Ok(makers)) = (keys.cast::<PyTuple>(), makers.cast::<PyTuple>()) else {
             return Ok(None);
         };
-        if keys.len() != makers.len()
-            || keys
-                .as_slice()
-                .iter()
-                .any(|k| !k.is_instance_of::<PyString>())
-        {
+        if keys.len() != makers.len() {
             return Ok(None);
         }
         Ok(Some(Plan {
@@ -130,8 +125,9 @@ fn init_columns(obj: &Bound<'_, PyAny>, keywords: &Keywords<'_, '_>) -> PyResult
             None if maker.is_none() => py.None().into_bound(py),
             None => maker.call0()?,
         };
-        // SAFETY: `Plan::of` checked that every key is a str.
-        let key = unsafe { key.cast_unchecked::<PyString>() };
+        let key = key
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("a column key must be a str"))?;
         crate::py::convert::objects::set_attr(obj, key, &value)?;
     }
     Ok(true)
