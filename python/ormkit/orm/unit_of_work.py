@@ -73,6 +73,14 @@ class _DeferredLoad(NamedTuple):
         left (see ``QueryResult.track_models``)."""
         return self.result.track_models(self.objs, self.model, self.key, session, self.converters)
 
+    def leftover(self, uow: UnitOfWork, positions: list[int]) -> None:
+        """Objects ``register`` left: none can be, as a load is deferred only into an
+        empty identity map with distinct keys."""
+        raise InterfaceError(
+            f"internal error: {len(positions)} deferred {self.model.__name__} objects "
+            "could not be registered"
+        )
+
 
 class _DeferredInsert(NamedTuple):
     """Objects just inserted, not registered yet (see ``UnitOfWork._take_plain``)."""
@@ -87,6 +95,12 @@ class _DeferredInsert(NamedTuple):
         """Register the objects with keys and snapshots as written; the positions left
         (see ``track_objects``)."""
         return track_objects(self.objs, self.model, self.key, session, self.snapshots)
+
+    def leftover(self, uow: UnitOfWork, positions: list[int]) -> None:
+        """Objects ``register`` left (an object given twice) go through ``attach()``, as
+        on ``_take_plain``'s eager path."""
+        for position in positions:
+            uow.attach(self.objs[position])
 
 
 _Deferred = _DeferredLoad | _DeferredInsert
@@ -162,15 +176,8 @@ class UnitOfWork:
                 # nothing of the entry was registered: keep it (and the rest) for next time
                 self._deferred = deferred[i:]
                 raise
-            if left and isinstance(entry, _DeferredInsert):
-                # as _take_plain's eager path: an object given twice goes through attach()
-                for position in left:
-                    self.attach(entry.objs[position])
-            elif left:  # a deferred load needs an empty identity map and distinct keys
-                raise InterfaceError(
-                    f"internal error: {len(left)} deferred {entry.model.__name__} objects "
-                    "could not be registered"
-                )
+            if left:
+                entry.leftover(self, left)
 
     def state_of(self, obj: Any) -> InstanceState | None:
         """The state of ``obj`` if this session tracks it."""
