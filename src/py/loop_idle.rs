@@ -249,6 +249,17 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
 
+    /// The statement's socket pair and another pair standing for the loop's selector.
+    fn sockets() -> ((UnixStream, UnixStream), (UnixStream, UnixStream)) {
+        let pair = || UnixStream::pair().expect("socketpair");
+        (pair(), pair())
+    }
+
+    /// `wait_readable` on the reading ends of the two pairs.
+    fn wait_on(rx: &UnixStream, selector: &UnixStream, until: Instant, pace: Pace) -> Woken {
+        wait_readable(rx.as_raw_fd(), selector.as_raw_fd(), until, pace)
+    }
+
     fn paces() -> [Pace; 5] {
         let soon = Instant::now() + Duration::from_millis(1);
         let spin = |spin| Pace {
@@ -273,30 +284,22 @@ mod tests {
     #[test]
     fn readable_descriptor_wakes_the_wait() {
         for pace in paces() {
-            let (mut tx, rx) = UnixStream::pair().expect("socketpair");
-            let (_other_tx, other_rx) = UnixStream::pair().expect("socketpair");
+            let ((mut tx, rx), (_other_tx, other_rx)) = sockets();
             let started = Instant::now();
             let until = started + Duration::from_millis(5);
-            assert_eq!(
-                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, pace),
-                Woken::Yield
-            );
+            assert_eq!(wait_on(&rx, &other_rx, until, pace), Woken::Yield);
             // The time is up even when the spin would be longer.
             assert!(started.elapsed() < Duration::from_secs(1));
             tx.write_all(b"x").expect("write");
             let until = Instant::now() + Duration::from_secs(5);
-            assert_eq!(
-                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, pace),
-                Woken::Readable
-            );
+            assert_eq!(wait_on(&rx, &other_rx, until, pace), Woken::Readable);
         }
     }
 
     #[test]
     fn a_reply_arriving_during_the_wait_wakes_it() {
         for pace in paces() {
-            let (mut tx, rx) = UnixStream::pair().expect("socketpair");
-            let (_other_tx, other_rx) = UnixStream::pair().expect("socketpair");
+            let ((mut tx, rx), (_other_tx, other_rx)) = sockets();
             let writer = std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(2));
                 tx.write_all(b"x").expect("write");
@@ -304,10 +307,7 @@ mod tests {
             });
             let started = Instant::now();
             let until = started + Duration::from_secs(5);
-            assert_eq!(
-                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, pace),
-                Woken::Readable
-            );
+            assert_eq!(wait_on(&rx, &other_rx, until, pace), Woken::Readable);
             assert!(started.elapsed() < Duration::from_secs(1));
             writer.join().expect("writer");
         }
@@ -316,15 +316,11 @@ mod tests {
     #[test]
     fn other_work_for_the_loop_ends_the_wait() {
         for pace in paces() {
-            let (_tx, rx) = UnixStream::pair().expect("socketpair");
-            let (mut other_tx, other_rx) = UnixStream::pair().expect("socketpair");
+            let ((_tx, rx), (mut other_tx, other_rx)) = sockets();
             other_tx.write_all(b"x").expect("write");
             let started = Instant::now();
             let until = started + Duration::from_secs(5);
-            assert_eq!(
-                wait_readable(rx.as_raw_fd(), other_rx.as_raw_fd(), until, pace),
-                Woken::Yield
-            );
+            assert_eq!(wait_on(&rx, &other_rx, until, pace), Woken::Yield);
             assert!(started.elapsed() < Duration::from_secs(1));
         }
     }

@@ -10,13 +10,12 @@ from __future__ import annotations
 import pytest
 from session_models import Item
 from statement_log import SqlLog
-from tracking_helpers import Row, SlotState, items
+from tracking_helpers import Row, SlotState, assert_registered, items
 
 import ormkit
 from ormkit import AsyncSession
 from ormkit._ormkit import track_objects
 from ormkit.orm import unit_of_work
-from ormkit.orm.state import InstanceState
 from ormkit.orm.unit_of_work import _DeferredInsert
 
 
@@ -34,11 +33,7 @@ async def test_a_bulk_insert_registers_when_the_maps_are_read(engine: ormkit.Eng
         assert [type(e) for e in uow._deferred] == [_DeferredInsert]
         assert not uow._states and not uow._identity
         assert len(uow.identity) == len(uow.states) == 30 and not uow._deferred
-        for obj in objs:
-            state = uow.states[id(obj)]
-            assert type(state) is InstanceState and state.obj is obj and state.persistent
-            assert state.key == (Item, obj.id) and uow.identity[state.key] is obj
-            assert state.snapshot == obj.__dict__ and state.snapshot is not obj.__dict__
+        assert_registered(uow, objs)
     assert sorted(await _stored(engine)) == sorted(ids)
 
 

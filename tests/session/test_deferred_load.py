@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from session_models import Item, Setting
 from statement_log import SqlLog
-from tracking_helpers import Row, SlotState, stored_items
+from tracking_helpers import Row, SlotState, assert_registered, stored_items
 
 import ormkit
 from ormkit import AsyncSession
-from ormkit.orm.state import InstanceState
 
 
 async def _stored(engine: ormkit.Engine) -> dict[int, tuple[Any, ...]]:
@@ -32,11 +31,7 @@ async def test_a_read_only_session_registers_nothing(engine: ormkit.Engine) -> N
         assert uow._deferred and not uow._states and not uow._identity
         # the first look at the maps registers every object, as an eager load would
         assert len(uow.identity) == len(uow.states) == 40 and not uow._deferred
-        for obj in objs:
-            state = uow.states[id(obj)]
-            assert type(state) is InstanceState and state.obj is obj and state.persistent
-            assert state.key == (Item, obj.id) and uow.identity[state.key] is obj
-            assert state.snapshot == obj.__dict__ and state.snapshot is not obj.__dict__
+        assert_registered(uow, objs)
 
 
 async def test_changes_made_before_registering_are_flushed(
