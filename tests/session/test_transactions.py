@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from session_models import Account, User
@@ -153,3 +154,28 @@ async def test_two_tasks_on_one_session_raise(session: AsyncSession) -> None:
     errors = [r for r in results if isinstance(r, BaseException)]
     assert len(errors) == 1 and isinstance(errors[0], ormkit.InterfaceError)
     assert len(await session.query(Account).all()) == 4  # usable again afterwards
+
+
+async def test_the_session_exit_awaits_in_every_form(engine: ormkit.Engine) -> None:
+    """``__aexit__`` returns an awaitable made once when nothing is open, ``close()``'s
+    coroutine otherwise: both end the session however they are awaited."""
+    s = AsyncSession(engine)
+    async with s:
+        pending = User(name="pending", email="p@x.org")
+        s.add(pending)
+        assert pending in s
+    assert pending not in s and not s.new  # forgotten, not inserted
+
+    idle = AsyncSession(engine)
+    awaitable = idle.__aexit__(None, None, None)
+    assert not asyncio.iscoroutine(awaitable)
+    assert await awaitable is None
+    assert await idle.__aexit__(None, None, None) is None  # again: the same one, still done
+
+    async with contextlib.AsyncExitStack() as stack:
+        s2 = await stack.enter_async_context(AsyncSession(engine))
+        s2.add(User(name="rolled back", email="r@x.org"))
+        await s2.flush()  # the first flush opens a transaction
+        assert s2.in_transaction
+    assert not s2.in_transaction  # exit closed it: the transaction was rolled back
+    assert await names(engine) == []

@@ -21,7 +21,15 @@ operation (or ``begin()`` block) is in progress raises ``InterfaceError``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Generator,
+    Hashable,
+    Iterable,
+    Sequence,
+)
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,6 +52,30 @@ __all__ = ["AsyncSession", "SessionTransaction", "session_context"]
 T = TypeVar("T")
 
 
+class _Done:
+    """An awaitable that is already done, shared: awaiting it allocates nothing.
+
+    A session's exit follows a read straight away, and a large read leaves the
+    collector's young-generation count above its threshold (hydration pauses the
+    collector, ``loading.gc_paused``). Any container allocated then, such as the
+    coroutine an ``async def __aexit__`` would create, sets off a collection that walks
+    every object just made, inside the caller's ``async with``. Without it, a result
+    dropped before the next allocation is freed by reference counting alone, as the
+    engine's are; a result kept is walked by the collection the next allocation sets
+    off, as any objects would be."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        # An exhausted iterator: its first ``next()`` ends the await with None, and
+        # raises no StopIteration that would have to be allocated.
+        return _EXHAUSTED  # type: ignore[return-value]
+
+
+_EXHAUSTED = iter(())
+_DONE = _Done()
+
+
 class AsyncSession(SessionBase):
     """Unit of work and active-record calls on an engine (see the module doc)."""
 
@@ -54,16 +86,19 @@ class AsyncSession(SessionBase):
     async def __aenter__(self) -> AsyncSession:
         return self
 
-    async def __aexit__(
+    def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
+    ) -> Awaitable[None]:
         if self._levels or self._busy is not None or self._owner is not None:
-            await self.close()
-        else:  # nothing open and no operation running: close() without the guard
-            self._uow.clear()
+            return self.close()
+        # Nothing open and no operation running: close() without the guard, done at
+        # once. The awaitable returned is made once, not a coroutine per exit: see
+        # ``_Done``.
+        self._uow.clear()
+        return _DONE
 
     # -- unit of work -----------------------------------------------------------------
 

@@ -229,9 +229,17 @@ class UnitOfWork:
             and len(result) >= _DEFER_MIN_ROWS
             and result.distinct_keys(key, converters)
         ):
-            objs = result.to_models(model, converters)
-            # its own list: the caller's may be sorted or cut before registering
-            self._deferred.append(_DeferredLoad(model, key, result, converters, list(objs)))
+            # Its own list (the caller's may be sorted or cut before registering). The
+            # entry is made before hydrating: a container allocated after the objects
+            # would set off a collection that walks them all (see ``session._Done``).
+            mine: list[Any] = []
+            self._deferred.append(_DeferredLoad(model, key, result, converters, mine))
+            try:
+                objs = result.to_models(model, converters)
+            except BaseException:
+                self._deferred.pop()
+                raise
+            mine.extend(objs)
             return objs, True
         raw, left = result.to_tracked_models(
             model, key, (self.identity, self.states, InstanceState), converters
