@@ -275,6 +275,10 @@ class InsertRules:
 def gather_insert_values(
     dicts: list[dict[str, Any]], rules: InsertRules
 ) -> tuple[list[Any], list[bool]] | None: ...
+def check_spin_setting() -> None:
+    """Raises ``ArgumentError`` when ``ORMKIT_SPIN_US`` is set to something that is not
+    a whole number of microseconds."""
+
 def track_objects(
     objs: list[Any],
     cls: type[Any],

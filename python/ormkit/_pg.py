@@ -25,7 +25,7 @@ from typing import Any
 from . import _ormkit
 from ._ormkit import QueryResult
 from .engine import Engine
-from .errors import ArgumentError, InterfaceError, OperationalError, PoolTimeout
+from .errors import InterfaceError, OperationalError, PoolTimeout
 
 __all__ = ["PgBackend", "PgEngine", "PgPool", "PgTransaction", "open_pg_backend"]
 
@@ -541,20 +541,11 @@ class PgTransaction:
         await self._finish("ROLLBACK")
 
 
-def _check_spin_setting() -> None:
-    """``ORMKIT_SPIN_US`` (how long a reply wait polls before it sleeps, read by each
-    new connection) must be a whole number of microseconds."""
-    value = os.environ.get("ORMKIT_SPIN_US")
-    if value is not None and not (value.strip().isascii() and value.strip().isdigit()):
-        raise ArgumentError(
-            f"ORMKIT_SPIN_US must be a whole number of microseconds (0 turns the spin "
-            f"off), got {value!r}"
-        )
-
-
 async def open_pg_backend(url: str, options: dict[str, Any]) -> PgBackend:
     """Parses ``url`` and ``options``, opens the pool and returns the backend."""
-    _check_spin_setting()
+    # ORMKIT_SPIN_US (how long a reply wait polls before it sleeps, read by each new
+    # connection) must be a whole number of microseconds
+    _ormkit.check_spin_setting()
     text_options = {
         k: ("true" if v is True else "false" if v is False else str(v))
         for k, v in options.items()

@@ -19,6 +19,8 @@
 //! work after handing a job over overlaps with the job, and waiting on the spot
 //! measured no faster (benchmarks/NOTES.md).
 
+use crate::error::Error;
+use crate::py::errors::to_pyerr_plain;
 use pyo3::intern;
 use pyo3::prelude::*;
 use std::os::fd::RawFd;
@@ -137,22 +139,42 @@ impl IdleLoop {
 }
 
 /// How long a wait polls before it sleeps: `ORMKIT_SPIN_US` microseconds
-/// ([`DEFAULT_SPIN_US`] when unset; `create_engine` rejects a value that is not a
-/// whole number), at most [`MAX_WAIT`], and none on a machine with one CPU, where
-/// polling would keep the server itself off the processor.
+/// ([`DEFAULT_SPIN_US`] when unset, or when set since `create_engine` checked it to
+/// something that is not a whole number), at most [`MAX_WAIT`], and none on a machine
+/// with one CPU, where polling would keep the server itself off the processor.
 pub fn spin_time(py: Python<'_>) -> PyResult<Duration> {
     if std::thread::available_parallelism().map_or(true, |n| n.get() < 2) {
         return Ok(Duration::ZERO);
     }
-    let us = match env_var(py, "ORMKIT_SPIN_US")? {
-        None => DEFAULT_SPIN_US,
-        Some(text) => match text.trim().parse::<u64>() {
-            Ok(us) => us,
-            Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => u64::MAX,
-            Err(_) => DEFAULT_SPIN_US,
-        },
-    };
+    let us = env_var(py, "ORMKIT_SPIN_US")?
+        .and_then(|text| parse_spin_us(&text))
+        .unwrap_or(DEFAULT_SPIN_US);
     Ok(Duration::from_micros(us).min(MAX_WAIT))
+}
+
+/// `ORMKIT_SPIN_US`'s value as microseconds: ASCII digits, spaces around them allowed
+/// (a number too large for a u64 is the longest); None for anything else.
+fn parse_spin_us(text: &str) -> Option<u64> {
+    let digits = text.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse::<u64>().unwrap_or(u64::MAX))
+}
+
+/// `create_engine`'s check of `ORMKIT_SPIN_US`: an `ArgumentError` when it is set to
+/// something that is not a whole number of microseconds.
+#[pyfunction]
+pub fn check_spin_setting(py: Python<'_>) -> PyResult<()> {
+    match env_var(py, "ORMKIT_SPIN_US")? {
+        Some(text) if parse_spin_us(&text).is_none() => {
+            Err(to_pyerr_plain(&Error::argument(format!(
+                "ORMKIT_SPIN_US must be a whole number of microseconds (0 turns the spin \
+                 off), got {text:?}"
+            ))))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// How long a wait polls before sleeping when `ORMKIT_SPIN_US` is not set. A short
@@ -258,6 +280,18 @@ mod tests {
     /// `wait_readable` on the reading ends of the two pairs.
     fn wait_on(rx: &UnixStream, selector: &UnixStream, until: Instant, pace: Pace) -> Woken {
         wait_readable(rx.as_raw_fd(), selector.as_raw_fd(), until, pace)
+    }
+
+    #[test]
+    fn the_spin_setting_is_digits_only() {
+        assert_eq!(parse_spin_us("0"), Some(0));
+        assert_eq!(parse_spin_us(" 250 "), Some(250));
+        assert_eq!(parse_spin_us("99999999999999999999999"), Some(u64::MAX));
+        for bad in [
+            "", " ", "abc", "-5", "+5", "1.5", "1e3", "\u{b2}", "\u{663}",
+        ] {
+            assert_eq!(parse_spin_us(bad), None, "{bad:?}");
+        }
     }
 
     fn paces() -> [Pace; 5] {

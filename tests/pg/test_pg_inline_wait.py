@@ -142,13 +142,22 @@ async def test_large_results_and_errors_arrive_whole(pg_url: str, engines: Engin
     assert (await engine.execute("SELECT 4")).scalar() == 4
 
 
-@pytest.mark.parametrize("value", ["abc", "-5", "1.5", "", "\u00b2"])
+@pytest.mark.parametrize("value", ["abc", "-5", "+5", "1.5", "", "\u00b2", "\u0663"])
 async def test_a_bad_spin_setting_is_refused(
     value: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ORMKIT_SPIN_US", value)
     with pytest.raises(ormkit.ArgumentError, match="ORMKIT_SPIN_US must be a whole number"):
         await ormkit.create_engine(pg_url)
+
+
+@pytest.mark.parametrize("value", [" 250 ", "99999999999999999999999"])
+async def test_a_spin_setting_of_digits_is_taken(
+    value: str, pg_url: str, engines: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORMKIT_SPIN_US", value)  # spaces around; too large: the longest
+    engine = await engines(pg_url, max_connections=1, min_connections=1)
+    assert (await engine.execute("SELECT 1")).scalar() == 1
 
 
 @pytest.mark.parametrize(("value", "spins"), [("0", False), ("20000", True)])
