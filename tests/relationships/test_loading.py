@@ -215,6 +215,7 @@ async def test_in_lists_are_chunked(
     queries.clear()
     authors = await session.query(Author).options(selectinload("posts")).all()
     assert all(len(a.posts) == 2 for a in authors)
+    assert all(p.author is a for a in authors for p in a.posts)  # every chunk linked back
     assert len(queries) == 1 + 3
 
 

@@ -22,6 +22,7 @@ from ormkit.sql.expressions import AliasedColumn, Column, OrderBy, tuple_
 if TYPE_CHECKING:
     from ormkit.orm.session import AsyncSession
     from ormkit.orm.unit_of_work import UnitOfWork
+    from ormkit.types import Converter
 
 __all__ = ["load_objects", "run_plan"]
 
@@ -341,6 +342,7 @@ async def _selectin(session: AsyncSession, rel: Any, parents: list[Any], node: P
             by_key.setdefault(key, []).append(parent)
     keys = list(by_key)
     found: dict[tuple[Any, ...], list[Any]] = {k: [] for k in keys}
+    pending: list[tuple[QueryResult, tuple[Converter, ...] | None]] = []
     soft = soft_delete_condition(target, "exclude")
     wanted = keys
     if (
@@ -363,27 +365,44 @@ async def _selectin(session: AsyncSession, rel: Any, parents: list[Any], node: P
         remote = rel.remote_columns
         for chunk in _chunks(wanted, len(cols), max_params):
             if len(cols) == 1 and not node.children:
-                objs = await _selectin_one(session, rel, [k[0] for k in chunk])
-            else:
-                stmt = select(target).where(_in(cols, chunk))
-                if soft is not None:
-                    stmt = stmt.where(soft)
-                if rel.uselist:
-                    stmt = stmt.order_by(*order)
-                objs, _ = await load_objects(session, target, stmt, node.children)
-            if len(remote) == 1:
-                for value, group in group_by_attribute(objs, remote[0]).items():
-                    bucket = found.get((value,))
-                    if bucket is not None:
-                        bucket.extend(group)
-            else:
-                for obj in _unique(objs):
-                    key = tuple(obj.__dict__.get(c) for c in remote)
-                    if key in found:
-                        found[key].append(obj)
-    _assign_many(
-        uow, rel, [(parent, found[key]) for key, group in by_key.items() for parent in group]
-    )
+                pending.append(await _selectin_rows(session, rel, [k[0] for k in chunk]))
+                continue
+            stmt = select(target).where(_in(cols, chunk))
+            if soft is not None:
+                stmt = stmt.where(soft)
+            if rel.uselist:
+                stmt = stmt.order_by(*order)
+            objs, _ = await load_objects(session, target, stmt, node.children)
+            _collect(objs, remote, found)
+    # The rows of every query are in, held in Rust: making their objects, grouping them
+    # and setting both sides is one stretch without an await, with the collector
+    # paused. Run in between, a collection would walk every object of the load, all
+    # alive, and promote them: parents and children refer to each other, so once
+    # dropped they would wait, as cyclic garbage, for an older generation's collection
+    # walking the garbage of many loads (benchmarks/NOTES.md, session 7).
+    with gc_paused(sum(len(result) for result, _ in pending)):
+        for result, converters in pending:
+            _collect(uow.load(target, result, converters), remote, found)
+        _assign_many(
+            uow, rel, [(parent, found[key]) for key, group in by_key.items() for parent in group]
+        )
+
+
+def _collect(
+    objs: list[Any], remote: Sequence[str], found: dict[tuple[Any, ...], list[Any]]
+) -> None:
+    """Add each of ``objs`` to the list in ``found`` under its ``remote`` values (one
+    ``found`` key per parent asked for; others are left out)."""
+    if len(remote) == 1:
+        for value, group in group_by_attribute(objs, remote[0]).items():
+            bucket = found.get((value,))
+            if bucket is not None:
+                bucket.extend(group)
+    else:
+        for obj in _unique(objs):
+            key = tuple(obj.__dict__.get(c) for c in remote)
+            if key in found:
+                found[key].append(obj)
 
 
 def _assign_many(uow: UnitOfWork, rel: Any, pairs: list[tuple[Any, list[Any]]]) -> None:
@@ -414,9 +433,12 @@ def _assign_many(uow: UnitOfWork, rel: Any, pairs: list[tuple[Any, list[Any]]]) 
         set_reverse(reverse_pairs, back, states)
 
 
-async def _selectin_one(session: AsyncSession, rel: Any, keys: list[Any]) -> list[Any]:
-    """The targets of ``rel`` whose one remote column is in ``keys`` (nothing loaded
-    below them), through a precompiled statement per number of keys."""
+async def _selectin_rows(
+    session: AsyncSession, rel: Any, keys: list[Any]
+) -> tuple[QueryResult, tuple[Converter, ...] | None]:
+    """The rows of the targets of ``rel`` whose one remote column is in ``keys``
+    (nothing loaded below them), through a precompiled statement per number of keys,
+    with the converters that make them objects."""
     target = rel.target
     dialect = session.dialect
 
@@ -435,7 +457,7 @@ async def _selectin_one(session: AsyncSession, rel: Any, keys: list[Any]) -> lis
     cache_key = ("selectin", dialect, rel.model, rel.key, len(keys))
     template: precompiled.Template = precompiled.cached(target, cache_key, build)
     result = await session._runner().execute(template.sql, template.params(keys))
-    return session._uow.load(target, result, template.converters)
+    return result, template.converters
 
 
 async def _selectin_secondary(
