@@ -188,7 +188,8 @@ class AsyncSession(SessionBase):
             if self._flush_due():
                 await self._flush_now()
             result = await self._runner().execute(template.sql, template.params(values))
-            objs, fresh = self._uow.load_fresh(model, result, template.converters, not plan)
+            defer = not plan or strategies.defers(plan)
+            objs, fresh = self._uow.load_fresh(model, result, template.converters, defer)
             if plan and objs:
                 await strategies.run_plan(self, model, objs, plan)
             return objs if fresh else _unique(objs)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ormkit.orm.unit_of_work import UnitOfWork
     from ormkit.types import Converter
 
-__all__ = ["load_objects", "run_plan"]
+__all__ = ["defers", "load_objects", "run_plan"]
 
 _LINK_ALIAS = "ormkit_link"
 
@@ -229,7 +229,7 @@ async def load_objects(
             extras = [[o.__dict__.pop(name) for o in raw] for name in extra]
             objs = uow.register_loaded(model, raw)
     else:
-        objs = hydrate(uow, model, result, defer=not plan)
+        objs = hydrate(uow, model, result, defer=defers(plan))
     if plan and objs:
         await run_plan(session, model, objs, plan)
     return objs, extras
@@ -382,7 +382,9 @@ async def _selectin(session: AsyncSession, rel: Any, parents: list[Any], node: P
     # walking the garbage of many loads (benchmarks/NOTES.md, session 7).
     with gc_paused(sum(len(result) for result, _ in pending)):
         for result, converters in pending:
-            _collect(uow.load(target, result, converters), remote, found)
+            # joins the parents' deferred load, if theirs was (see ``defers``)
+            objs = uow.load(target, result, converters, defer=True, join=True)
+            _collect(objs, remote, found)
         _assign_many(
             uow, rel, [(parent, found[key]) for key, group in by_key.items() for parent in group]
         )
@@ -414,6 +416,9 @@ def _assign_many(uow: UnitOfWork, rel: Any, pairs: list[tuple[Any, list[Any]]]) 
         reverse = rel.target.__relationships__.get(back)
         if rel.direction == "many_to_many" or reverse is None or reverse.uselist:
             back = None
+    if uow.registers_later():
+        _assign_deferred(uow, rel, pairs, back)
+        return
     states = uow.states
     reverse_pairs: list[tuple[Any, list[Any]]] = []
     for parent, children in pairs:
@@ -431,6 +436,49 @@ def _assign_many(uow: UnitOfWork, rel: Any, pairs: list[tuple[Any, list[Any]]]) 
         assert back is not None
         # each child without ``back`` gets its parent (and so does its snapshot), in Rust
         set_reverse(reverse_pairs, back, states)
+
+
+def _assign_deferred(
+    uow: UnitOfWork, rel: Any, pairs: list[tuple[Any, list[Any]]], back: str | None
+) -> None:
+    """:func:`_assign_many` when the parents and children wait to be registered (a
+    load ``defers`` allowed): both sides are set on the objects, and the snapshot
+    entries ``_assign_many`` would make wait for their states. The objects are fresh,
+    so none holds either side yet."""
+    key = rel.key
+    uselist = rel.uselist
+    loaded: list[tuple[Any, Any]] = []
+    reverse_pairs: list[tuple[Any, list[Any]]] = []
+    for parent, children in pairs:
+        value: Any = children if uselist else (children[0] if children else None)
+        parent.__dict__[key] = value
+        loaded.append((parent, list(value) if uselist else value))
+        if back is not None and children:
+            reverse_pairs.append((parent, children))
+    if reverse_pairs:
+        assert back is not None
+        set_reverse(reverse_pairs, back, {})  # no states yet: the objects alone
+    uow.defer_links(rel.model, key, back if reverse_pairs else None, uselist, loaded)
+
+
+def defers(plan: dict[str, PlanNode]) -> bool:
+    """Whether a load with ``plan`` may leave registering its objects to the session's
+    first look at its maps (``UnitOfWork.load_fresh``'s ``defer``): every step is lazy,
+    or a selectin of a one-to-many over one column with nothing below it, whose
+    children and links then wait too (:func:`_assign_deferred`). Other steps read the
+    maps at once, and a deferred load would only be registered twice as slowly."""
+    for node in plan.values():
+        if node.strategy == "lazy":
+            continue
+        rel = node.rel
+        if (
+            node.strategy != "selectin"
+            or node.children
+            or rel.direction != "one_to_many"
+            or len(rel.remote_columns) != 1
+        ):
+            return False
+    return True
 
 
 async def _selectin_rows(

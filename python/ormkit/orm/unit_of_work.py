@@ -103,7 +103,44 @@ class _DeferredInsert(NamedTuple):
             uow.attach(self.objs[position])
 
 
-_Deferred = _DeferredLoad | _DeferredInsert
+class _DeferredLinks(NamedTuple):
+    """A relationship a deferred selectin load set on deferred parents and children:
+    its snapshot entries wait for their states (see ``strategies._assign_many``)."""
+
+    #: the parents' model
+    model: type[Any]
+    #: the relationship on the parents, and the reverse side set on the children (None
+    #: when the load did not set it)
+    key: str
+    back: str | None
+    uselist: bool
+    #: each parent and what its snapshot records as loaded: a copy of the list made by
+    #: the load, or the one related object (or None)
+    loaded: list[tuple[Any, Any]]
+
+    def register(self, session: tuple[dict[Any, Any], dict[int, Any], type[Any]]) -> list[int]:
+        """Record the loaded values in the snapshots, as ``_assign_many`` does at once
+        for registered objects: the parent's under ``key``, each child's under
+        ``back``. Runs after the loads it links were registered."""
+        states = session[1]
+        key, back = self.key, self.back
+        for parent, value in self.loaded:
+            state = states.get(id(parent))
+            if state is not None:
+                state.snapshot[key] = value  # a list: the load's own copy
+            if back is None:
+                continue
+            for child in value if self.uselist else (() if value is None else (value,)):
+                child_state = states.get(id(child))
+                if child_state is not None:
+                    child_state.snapshot[back] = parent
+        return []
+
+    def leftover(self, uow: UnitOfWork, positions: list[int]) -> None:
+        """``register`` leaves nothing."""
+
+
+_Deferred = _DeferredLoad | _DeferredInsert | _DeferredLinks
 
 
 class Runner(Protocol):
@@ -189,11 +226,12 @@ class UnitOfWork:
         result: QueryResult,
         converters: tuple[Converter, ...] | None,
         defer: bool = False,
+        join: bool = False,
     ) -> list[Any]:
         """Instances of ``model`` for the rows of ``result``, registered in the identity
-        map: one object per row (a row already mapped gives its object). ``defer``: see
-        :meth:`load_fresh`."""
-        return self.load_fresh(model, result, converters, defer)[0]
+        map: one object per row (a row already mapped gives its object). ``defer`` and
+        ``join``: see :meth:`load_fresh`."""
+        return self.load_fresh(model, result, converters, defer, join)[0]
 
     def load_fresh(
         self,
@@ -201,6 +239,7 @@ class UnitOfWork:
         result: QueryResult,
         converters: tuple[Converter, ...] | None,
         defer: bool = False,
+        join: bool = False,
     ) -> tuple[list[Any], bool]:
         """:meth:`load`, and whether every object was made from this result (then none
         repeats). Instances are made and registered, with their snapshots, in one pass
@@ -213,7 +252,11 @@ class UnitOfWork:
         distinct, is only hydrated: registering waits until something reads ``states``
         or ``identity`` (a flush, another query, ``get``, ``delete``...), and a session
         closed before then never pays for it. That is the cost of a read-only session
-        that loads many rows: the identity map and snapshots were 2-3x the hydration."""
+        that loads many rows: the identity map and snapshots were 2-3x the hydration.
+
+        With ``join`` as well, the load may also join deferred loads of other models
+        (keys of different models never meet): the children of a selectin load whose
+        parents were deferred (``strategies._selectin``)."""
         key = _TRACKED_KEY.get(model, _MISSING_KEY)
         if key is _MISSING_KEY:
             key = _TRACKED_KEY[model] = None if mutable_columns(model) else model_pk(model)
@@ -225,7 +268,7 @@ class UnitOfWork:
         if (
             defer
             and not self._identity
-            and not self._deferred
+            and (not self._deferred or (join and self._defers_none_of(model)))
             and len(result) >= _DEFER_MIN_ROWS
             and result.distinct_keys(key, converters)
         ):
@@ -248,6 +291,21 @@ class UnitOfWork:
             return raw, True
         objs = self._merge_loaded(model, raw, left)
         return objs, objs is raw
+
+    def _defers_none_of(self, model: type[Any]) -> bool:
+        return all(entry.model is not model for entry in self._deferred)
+
+    def registers_later(self) -> bool:
+        """Whether objects wait to be registered: then every object loaded since the
+        session last looked at its maps is among them (an eager load looks first)."""
+        return bool(self._deferred)
+
+    def defer_links(
+        self, model: type[Any], key: str, back: str | None, uselist: bool, loaded: list[Any]
+    ) -> None:
+        """Record the snapshot entries of a relationship loaded on deferred objects
+        (see ``_DeferredLinks``)."""
+        self._deferred.append(_DeferredLinks(model, key, back, uselist, loaded))
 
     def register_loaded(self, model: type[Any], objs: list[Any]) -> list[Any]:
         """Put freshly hydrated ``objs`` (their ``__dict__`` holds column values only) in
