@@ -307,13 +307,16 @@ def changed_states(
     differs (``!=``) from the snapshot, in order; with ``first``, at most the first."""
 
 def group_by_attribute(objs: Iterable[Any], name: str) -> dict[Any, list[Any]]:
-    """``objs`` grouped by the value of their attribute ``name`` (read from ``__dict__``):
+    """``objs`` grouped by the value of their attribute ``name`` (read as
+    ``object.__getattribute__`` reads it; an AttributeError means missing):
     value → list of objects in order of first appearance. The same object appearing again
     is counted once; objects whose value is None or missing are left out."""
 
 def set_reverse(
-    pairs: Iterable[tuple[Any, Sequence[Any]]], back: str, states: dict[int, Any]
+    pairs: Iterable[tuple[Any, Sequence[Any]]], back: str, states: dict[int, Any] | None
 ) -> None:
     """For each ``(parent, children)``, in order: every child without the attribute
     ``back`` gets ``parent`` there and, when ``states[id(child)]`` is persistent, in that
-    state's ``snapshot`` too (the reverse side of a loaded relationship)."""
+    state's ``snapshot`` too (the reverse side of a loaded relationship). With ``states``
+    None, the children are fresh from a load not registered yet: each gets ``parent``
+    as ``object.__setattr__`` sets it, without a check."""

@@ -2,9 +2,10 @@
 //! steps of a selectin load, grouping the loaded objects by their link attribute and
 //! setting the reverse side on them, done without a Python bytecode per object.
 
-use super::convert::objects::{instance_dict, object_id};
+use super::convert::objects::{instance_dict, object_id, set_attr};
 use super::convert::slots::{StateSlots, STATE_PERSISTENT, STATE_SNAPSHOT};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyAttributeError, PyTypeError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::collections::HashSet;
@@ -34,8 +35,8 @@ impl Hasher for AddressHasher {
 /// A set of object addresses.
 type Addresses = HashSet<usize, BuildHasherDefault<AddressHasher>>;
 
-/// The objects of `objs` grouped by the value of their attribute `name` (read from
-/// `__dict__`): value → list of objects in order of first appearance. An object that
+/// The objects of `objs` grouped by the value of their attribute `name` (read by
+/// [`instance_value`]): value → list of objects in order of first appearance. An object that
 /// appears again (the same object) is counted once; objects whose value is None or
 /// missing are left out.
 #[pyfunction]
@@ -51,7 +52,7 @@ pub fn group_by_attribute<'py>(
         if !seen.insert(obj.as_ptr() as usize) {
             continue;
         }
-        let Some(value) = instance_dict(&obj)?.get_item(name)? else {
+        let Some(value) = instance_value(&obj, name)? else {
             continue;
         };
         if value.is_none() {
@@ -65,16 +66,44 @@ pub fn group_by_attribute<'py>(
     Ok(groups)
 }
 
+/// `obj.name` as the instance holds it, None when it does not: read as
+/// `object.__getattribute__` reads it, which leaves attributes kept inline where they
+/// are (reading `__dict__` would make a dict of them). A miss reaches the class's
+/// non-data descriptor (a column or relationship attribute), whose AttributeError
+/// means "not there".
+fn instance_value<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = obj.py();
+    // SAFETY: two live objects; `PyObject_GenericGetAttr` returns a new reference, or
+    // NULL with an exception set.
+    let value = unsafe { ffi::PyObject_GenericGetAttr(obj.as_ptr(), name.as_ptr()) };
+    if !value.is_null() {
+        // SAFETY: a new, non-null reference, handed over.
+        return Ok(Some(unsafe { Bound::from_owned_ptr(py, value) }));
+    }
+    let err = PyErr::fetch(py);
+    if err.is_instance_of::<PyAttributeError>(py) {
+        return Ok(None);
+    }
+    Err(err)
+}
+
 /// For each `(parent, children)` of `pairs`, in order: every child without the
 /// attribute `back` gets `parent` there, and, when the session tracks the child as a
 /// persistent row (`states[id(child)].persistent`), in its snapshot too (the reverse
-/// side of a loaded relationship, loaded along with it).
+/// side of a loaded relationship, loaded along with it). With `states` None, see
+/// [`set_reverse_fresh`].
 #[pyfunction]
 pub fn set_reverse<'py>(
     pairs: &Bound<'py, PyAny>,
     back: &Bound<'py, PyString>,
-    states: &Bound<'py, PyDict>,
+    states: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<()> {
+    let Some(states) = states else {
+        return set_reverse_fresh(pairs, back);
+    };
     let mut slots = StateSlots::new(pairs.py());
     for pair in pairs.try_iter()? {
         let pair = pair?;
@@ -95,6 +124,23 @@ pub fn set_reverse<'py>(
             if slots.get(&state, STATE_PERSISTENT)?.is_truthy()? {
                 slots.get(&state, STATE_SNAPSHOT)?.set_item(back, &parent)?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// `set_reverse` without states: children fresh from a load the session has not
+/// registered yet, none holding `back`. Each gets `parent` as an assignment would set
+/// it, kept inline with its other attributes.
+fn set_reverse_fresh<'py>(pairs: &Bound<'py, PyAny>, back: &Bound<'py, PyString>) -> PyResult<()> {
+    for pair in pairs.try_iter()? {
+        let pair = pair?;
+        let pair = pair
+            .cast::<PyTuple>()
+            .map_err(|_| PyTypeError::new_err("pairs must be (parent, children) tuples"))?;
+        let parent = pair.get_item(0)?;
+        for child in pair.get_item(1)?.try_iter()? {
+            set_attr(&child?, back, &parent)?;
         }
     }
     Ok(())

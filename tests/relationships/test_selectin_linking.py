@@ -125,6 +125,42 @@ class _PlainState:
         self.snapshot = dict(obj.__dict__)
 
 
+class _Guarded:
+    """Attribute access the user's way is refused; the loaders read and write
+    attributes as ``object.__getattribute__``/``object.__setattr__`` do."""
+
+    k = property(lambda self: (_ for _ in ()).throw(ValueError("no k")))
+
+    def __init__(self, **attrs: Any) -> None:
+        for name, value in attrs.items():
+            object.__setattr__(self, name, value)
+
+    def __getattribute__(self, name: str) -> Any:
+        raise RuntimeError(f"read of {name}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise RuntimeError(f"write of {name}")
+
+
+def test_group_by_attribute_reads_as_object_does() -> None:
+    a, b, c = _Guarded(fk=1), _Guarded(fk=2), _Guarded()
+    assert group_by_attribute([a, b, c, a], "fk") == {1: [a], 2: [b]}  # c: missing
+    posts = [Post(title="t", author_id=7), Post(title="u")]
+    del posts[1].__dict__["author_id"]  # the column's descriptor: AttributeError, missing
+    assert group_by_attribute(posts, "author_id") == {7: posts[:1]}
+    with pytest.raises(ValueError, match="no k"):  # anything else comes through
+        group_by_attribute([_Guarded()], "k")
+
+
+def test_set_reverse_of_fresh_children() -> None:
+    parent, other = _Obj(name="p"), _Obj(name="o")
+    fresh, guarded = _Obj(), _Guarded()
+    set_reverse([(parent, [fresh, guarded]), (other, [])], "parent", None)
+    assert fresh.parent is parent and object.__getattribute__(guarded, "parent") is parent
+    with pytest.raises(TypeError, match="tuples"):
+        set_reverse([[parent, [fresh]]], "parent", None)
+
+
 def test_set_reverse_reads_any_state_class() -> None:
     parent = _Obj(name="p")
     a, b, c, d = _Obj(), _Obj(), _Obj(), _Obj()

@@ -75,6 +75,20 @@ class _LinkJoin:
         self.remote_columns = rel.secondary_remote_columns
 
 
+_get = object.__getattribute__
+_set = object.__setattr__
+
+
+def _value(obj: Any, name: str) -> Any:
+    """``obj.__dict__.get(name)``, read without making a ``__dict__`` of attributes the
+    instance keeps inline (a miss reaches the class's column or relationship attribute,
+    which raises AttributeError)."""
+    try:
+        return _get(obj, name)
+    except AttributeError:
+        return None
+
+
 def _can_set(uow: UnitOfWork, obj: Any, key: str) -> bool:
     """A relationship may be (re)loaded unless it holds unflushed changes."""
     d = obj.__dict__
@@ -278,9 +292,12 @@ async def run_plan(
         if node.strategy == "lazy":
             continue
         if node.strategy == "selectin":
-            todo = [o for o in objs if _can_set(uow, o, key)]
-            if not node.explicit:
-                todo = [o for o in todo if key not in o.__dict__]
+            if uow.registers_later():
+                todo = objs  # a deferred load's objects: fresh, none holds ``key``
+            else:
+                todo = [o for o in objs if _can_set(uow, o, key)]
+                if not node.explicit:
+                    todo = [o for o in todo if key not in o.__dict__]
             if todo:
                 await _selectin(session, rel, todo, node)
                 continue  # the level's own query ran the plan below it
@@ -333,7 +350,7 @@ async def _selectin(session: AsyncSession, rel: Any, parents: list[Any], node: P
     single = local[0] if len(local) == 1 else None
     for parent in parents:
         if single is not None:
-            key: tuple[Any, ...] = (parent.__dict__.get(single),)
+            key: tuple[Any, ...] = (_value(parent, single),)
         else:
             key = tuple(parent.__dict__.get(c) for c in local)
         if None in key:
@@ -451,13 +468,13 @@ def _assign_deferred(
     reverse_pairs: list[tuple[Any, list[Any]]] = []
     for parent, children in pairs:
         value: Any = children if uselist else (children[0] if children else None)
-        parent.__dict__[key] = value
+        _set(parent, key, value)  # kept inline, as the columns are (no __dict__ made)
         loaded.append((parent, list(value) if uselist else value))
         if back is not None and children:
             reverse_pairs.append((parent, children))
     if reverse_pairs:
         assert back is not None
-        set_reverse(reverse_pairs, back, {})  # no states yet: the objects alone
+        set_reverse(reverse_pairs, back, None)  # fresh children, no states yet
     uow.defer_links(rel.model, key, back if reverse_pairs else None, uselist, loaded)
 
 
