@@ -136,6 +136,43 @@ async def test_steps_that_read_the_maps_register_at_once(engine: ormkit.Engine) 
         assert s._uow._states[id(root)].snapshot["children"] == root.children
 
 
+async def test_load_related_keeps_what_the_user_set_on_deferred_objects(
+    engine: ormkit.Engine,
+) -> None:
+    await _blog(engine)
+    async with AsyncSession(engine) as s:
+        authors = await s.query(Author).order_by("id").all()  # deferred, no options
+        assert s._uow._deferred
+        mine = Post(title="mine")
+        authors[0].posts = [mine]  # unflushed: a reload must not replace it
+        await s.load_related(authors, "posts")
+        assert authors[0].posts == [mine]
+        assert [len(a.posts) for a in authors[1:]] == [3, 3, 0]
+        assert all(p.author is a for a in authors[1:] for p in a.posts)
+        await s.commit()
+    async with AsyncSession(engine) as s:
+        first = await s.query(Author).options(selectinload("posts")).order_by("id").first()
+        # an assignment to a collection never loaded adds: nothing known to take out
+        assert first is not None and [p.title for p in first.posts] == [
+            "p0.0",
+            "p0.1",
+            "p0.2",
+            "mine",
+        ]
+
+
+async def test_select_statements_defer_selectin_loads_too(engine: ormkit.Engine) -> None:
+    await _blog(engine)
+    async with AsyncSession(engine) as s:
+        result = await s.execute(
+            ormkit.select(Author).options(selectinload("posts")).order_by(Author.id)
+        )
+        authors = result.scalars().all()
+        assert any(isinstance(e, _DeferredLinks) for e in s._uow._deferred)
+        assert [len(a.posts) for a in authors] == [3, 3, 3, 0] and s.dirty == []
+        assert s._uow._states[id(authors[0])].snapshot["posts"] == authors[0].posts
+
+
 async def test_a_single_parent_registers_at_once(engine: ormkit.Engine) -> None:
     (first, *_) = await _blog(engine)
     async with AsyncSession(engine) as s:
@@ -244,6 +281,19 @@ def _ops(rng: random.Random) -> list[Callable[[Side], Awaitable[Any]]]:
         if a is not None and a.__dict__.get("posts"):
             a.posts.pop(value[0] % len(a.posts))
 
+    async def load_plain(side: Side) -> Any:
+        side.authors = await side.session.query(Author).order_by("id").all()
+        return len(side.authors)
+
+    async def load_related(side: Side) -> Any:
+        if side.authors:
+            await side.session.load_related(side.authors, "posts")
+
+    async def replace(side: Side) -> Any:
+        a = author(side)
+        if a is not None:
+            a.posts = [Post(title=f"r{value[0]}")]
+
     async def get(side: Side) -> Any:
         found = await side.session.get(Post, 1 + value[0] % 12)
         if found is None:
@@ -275,6 +325,7 @@ def _ops(rng: random.Random) -> list[Callable[[Side], Awaitable[Any]]]:
         await side.session.close()
 
     choices = [load, load, load, rename, retitle, move, move, append, remove, remove, get]
+    choices += [load_plain, load_related, load_related, replace]
     choices += [inspect, inspect, expunge, commit, commit, rollback, flush, close]
     out: list[Callable[[Side], Awaitable[Any]]] = []
     for _ in range(30):

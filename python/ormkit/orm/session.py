@@ -191,7 +191,9 @@ class AsyncSession(SessionBase):
             defer = not plan or strategies.defers(plan)
             objs, fresh = self._uow.load_fresh(model, result, template.converters, defer)
             if plan and objs:
-                await strategies.run_plan(self, model, objs, plan)
+                # deferred: registering waits (an eager load has registered everything)
+                deferred = defer and self._uow.registers_later()
+                await strategies.run_plan(self, model, objs, plan, deferred)
             return objs if fresh else _unique(objs)
 
     async def _scalar_sql(self, sql: str, params: list[Any]) -> Any:

@@ -232,6 +232,7 @@ async def load_objects(
     sql, params = compiled
     result = await session._runner().execute(sql, params)
     extras: list[list[Any]] = []
+    deferred = False  # whether registering the objects waits (see ``run_plan``)
     if levels:
         extras = [result.column(name) for name in extra]
         with gc_paused(len(result)):
@@ -243,9 +244,11 @@ async def load_objects(
             extras = [[o.__dict__.pop(name) for o in raw] for name in extra]
             objs = uow.register_loaded(model, raw)
     else:
-        objs = hydrate(uow, model, result, defer=defers(plan))
+        defer = defers(plan)
+        objs = hydrate(uow, model, result, defer=defer)
+        deferred = defer and uow.registers_later()
     if plan and objs:
-        await run_plan(session, model, objs, plan)
+        await run_plan(session, model, objs, plan, deferred)
     return objs, extras
 
 
@@ -277,9 +280,15 @@ def _related(objs: Sequence[Any], key: str) -> list[Any]:
 
 
 async def run_plan(
-    session: AsyncSession, model: type[Any], objs: Sequence[Any], plan: dict[str, PlanNode]
+    session: AsyncSession,
+    model: type[Any],
+    objs: Sequence[Any],
+    plan: dict[str, PlanNode],
+    deferred: bool = False,
 ) -> None:
-    """Load (or set empty) the plan's relationships on ``objs`` and below."""
+    """Load (or set empty) the plan's relationships on ``objs`` and below. ``deferred``:
+    ``objs`` were just made by a load that deferred registering them (see ``defers``),
+    so none holds a relationship yet."""
     uow = session._uow
     objs = _unique(objs)
     for key, node in plan.items():
@@ -292,14 +301,14 @@ async def run_plan(
         if node.strategy == "lazy":
             continue
         if node.strategy == "selectin":
-            if uow.registers_later():
-                todo = objs  # a deferred load's objects: fresh, none holds ``key``
+            if deferred:
+                todo = objs  # fresh: none holds ``key``
             else:
                 todo = [o for o in objs if _can_set(uow, o, key)]
                 if not node.explicit:
                     todo = [o for o in todo if key not in o.__dict__]
             if todo:
-                await _selectin(session, rel, todo, node)
+                await _selectin(session, rel, todo, node, deferred)
                 continue  # the level's own query ran the plan below it
         if node.children:
             await run_plan(session, rel.target, _related(objs, key), node.children)
@@ -338,7 +347,9 @@ def _in(cols: Sequence[Any], keys: list[tuple[Any, ...]]) -> Any:
     return tuple_(*cols).in_(keys)
 
 
-async def _selectin(session: AsyncSession, rel: Any, parents: list[Any], node: PlanNode) -> None:
+async def _selectin(
+    session: AsyncSession, rel: Any, parents: list[Any], node: PlanNode, deferred: bool = False
+) -> None:
     from ormkit.dialects import get_dialect
 
     uow = session._uow
@@ -400,10 +411,13 @@ async def _selectin(session: AsyncSession, rel: Any, parents: list[Any], node: P
     with gc_paused(sum(len(result) for result, _ in pending)):
         for result, converters in pending:
             # joins the parents' deferred load, if theirs was (see ``defers``)
-            objs = uow.load(target, result, converters, defer=True, join=True)
+            objs = uow.load(target, result, converters, defer=deferred, join=deferred)
             _collect(objs, remote, found)
         _assign_many(
-            uow, rel, [(parent, found[key]) for key, group in by_key.items() for parent in group]
+            uow,
+            rel,
+            [(parent, found[key]) for key, group in by_key.items() for parent in group],
+            deferred,
         )
 
 
@@ -424,8 +438,11 @@ def _collect(
                 found[key].append(obj)
 
 
-def _assign_many(uow: UnitOfWork, rel: Any, pairs: list[tuple[Any, list[Any]]]) -> None:
-    """:func:`_assign` for many (parent, children) pairs of one relationship."""
+def _assign_many(
+    uow: UnitOfWork, rel: Any, pairs: list[tuple[Any, list[Any]]], deferred: bool = False
+) -> None:
+    """:func:`_assign` for many (parent, children) pairs of one relationship
+    (``deferred``: see :func:`run_plan`)."""
     key = rel.key
     uselist = rel.uselist
     back = rel.back_populates
@@ -433,7 +450,7 @@ def _assign_many(uow: UnitOfWork, rel: Any, pairs: list[tuple[Any, list[Any]]]) 
         reverse = rel.target.__relationships__.get(back)
         if rel.direction == "many_to_many" or reverse is None or reverse.uselist:
             back = None
-    if uow.registers_later():
+    if deferred and uow.registers_later():  # nothing registered the load since
         _assign_deferred(uow, rel, pairs, back)
         return
     states = uow.states

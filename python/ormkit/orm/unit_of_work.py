@@ -296,8 +296,8 @@ class UnitOfWork:
         return all(entry.model is not model for entry in self._deferred)
 
     def registers_later(self) -> bool:
-        """Whether objects wait to be registered: then every object loaded since the
-        session last looked at its maps is among them (an eager load looks first)."""
+        """Whether objects wait to be registered. Right after a load asked to defer,
+        whether it did: every eager load looks at the maps, which registers what waits."""
         return bool(self._deferred)
 
     def defer_links(
