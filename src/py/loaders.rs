@@ -93,8 +93,10 @@ fn instance_value<'py>(
 /// For each `(parent, children)` of `pairs`, in order: every child without the
 /// attribute `back` gets `parent` there, and, when the session tracks the child as a
 /// persistent row (`states[id(child)].persistent`), in its snapshot too (the reverse
-/// side of a loaded relationship, loaded along with it). With `states` None, see
-/// [`set_reverse_fresh`].
+/// side of a loaded relationship, loaded along with it). With `states` None, the
+/// children are fresh from a load the session has not registered yet, none holding
+/// `back`: each gets `parent` as `object.__setattr__` sets it, kept inline with its
+/// other attributes.
 #[pyfunction]
 pub fn set_reverse<'py>(
     pairs: &Bound<'py, PyAny>,
@@ -102,37 +104,31 @@ pub fn set_reverse<'py>(
     states: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<()> {
     let Some(states) = states else {
-        return set_reverse_fresh(pairs, back);
+        return each_child(pairs, |parent, child| set_attr(child, back, parent));
     };
     let mut slots = StateSlots::new(pairs.py());
-    for pair in pairs.try_iter()? {
-        let pair = pair?;
-        let pair = pair
-            .cast::<PyTuple>()
-            .map_err(|_| PyTypeError::new_err("pairs must be (parent, children) tuples"))?;
-        let parent = pair.get_item(0)?;
-        for child in pair.get_item(1)?.try_iter()? {
-            let child = child?;
-            let dict = instance_dict(&child)?;
-            if dict.contains(back)? {
-                continue;
-            }
-            dict.set_item(back, &parent)?;
-            let Some(state) = states.get_item(object_id(&child)?)? else {
-                continue;
-            };
-            if slots.get(&state, STATE_PERSISTENT)?.is_truthy()? {
-                slots.get(&state, STATE_SNAPSHOT)?.set_item(back, &parent)?;
-            }
+    each_child(pairs, |parent, child| {
+        let dict = instance_dict(child)?;
+        if dict.contains(back)? {
+            return Ok(());
         }
-    }
-    Ok(())
+        dict.set_item(back, parent)?;
+        let Some(state) = states.get_item(object_id(child)?)? else {
+            return Ok(());
+        };
+        if slots.get(&state, STATE_PERSISTENT)?.is_truthy()? {
+            slots.get(&state, STATE_SNAPSHOT)?.set_item(back, parent)?;
+        }
+        Ok(())
+    })
 }
 
-/// `set_reverse` without states: children fresh from a load the session has not
-/// registered yet, none holding `back`. Each gets `parent` as an assignment would set
-/// it, kept inline with its other attributes.
-fn set_reverse_fresh<'py>(pairs: &Bound<'py, PyAny>, back: &Bound<'py, PyString>) -> PyResult<()> {
+/// Calls `f(parent, child)` for each child of each `(parent, children)` tuple of
+/// `pairs`, in order.
+fn each_child<'py>(
+    pairs: &Bound<'py, PyAny>,
+    mut f: impl FnMut(&Bound<'py, PyAny>, &Bound<'py, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
     for pair in pairs.try_iter()? {
         let pair = pair?;
         let pair = pair
@@ -140,7 +136,7 @@ fn set_reverse_fresh<'py>(pairs: &Bound<'py, PyAny>, back: &Bound<'py, PyString>
             .map_err(|_| PyTypeError::new_err("pairs must be (parent, children) tuples"))?;
         let parent = pair.get_item(0)?;
         for child in pair.get_item(1)?.try_iter()? {
-            set_attr(&child?, back, &parent)?;
+            f(&parent, &child?)?;
         }
     }
     Ok(())
