@@ -8,16 +8,16 @@ user does in between, the session behaves as if they had been made at once."""
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
+import side_by_side
 from rel_models import MODELS, Author, Node, Post
 from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession, selectinload
-from ormkit.orm import unit_of_work
 from ormkit.orm.unit_of_work import _DeferredLinks, _DeferredLoad
 
 
@@ -187,28 +187,12 @@ async def test_a_single_parent_registers_at_once(engine: ormkit.Engine) -> None:
 DEFERRED_LINK_STEPS: list[int] = []
 
 
-class Side:
+class Side(side_by_side.Side):
     """One database and one session, with the authors its last load returned."""
 
     def __init__(self, engine: ormkit.Engine, defer: bool) -> None:
-        self.engine = engine
-        self.defer = defer
-        self.session = AsyncSession(engine)
+        super().__init__(engine, defer)
         self.authors: list[Any] = []
-        self.deferred_links = 0
-
-    async def run(self, op: Callable[[Side], Awaitable[Any]]) -> Any:
-        saved = unit_of_work._DEFER_MIN_ROWS
-        unit_of_work._DEFER_MIN_ROWS = 2 if self.defer else 1 << 60
-        try:
-            return await op(self)
-        except ormkit.Error as exc:  # the same error on both sides is the same outcome
-            return ("error", type(exc).__name__)
-        finally:
-            unit_of_work._DEFER_MIN_ROWS = saved
-            self.deferred_links += any(
-                isinstance(e, _DeferredLinks) for e in self.session._uow._deferred
-            )
 
     def observe(self) -> list[Any]:
         """Every author seen, its posts as the objects hold them, and whom each post
@@ -242,7 +226,7 @@ def _index(authors: list[Any], author: Any) -> int | None:
     return None if author is None else -1
 
 
-def _ops(rng: random.Random) -> list[Callable[[Side], Awaitable[Any]]]:
+def _ops(rng: random.Random) -> list[side_by_side.Op]:
     value = [0]
 
     def author(side: Side) -> Any | None:
@@ -327,16 +311,7 @@ def _ops(rng: random.Random) -> list[Callable[[Side], Awaitable[Any]]]:
     choices = [load, load, load, rename, retitle, move, move, append, remove, remove, get]
     choices += [load_plain, load_related, load_related, replace]
     choices += [inspect, inspect, expunge, commit, commit, rollback, flush, close]
-    out: list[Callable[[Side], Awaitable[Any]]] = []
-    for _ in range(30):
-        op, v = rng.choice(choices), rng.randrange(1000)
-
-        async def step(side: Side, op: Any = op, v: int = v) -> Any:
-            value[0] = v
-            return await op(side)
-
-        out.append(step)
-    return out
+    return side_by_side.sequence(rng, choices, 30, value)
 
 
 async def _engine() -> ormkit.Engine:
@@ -346,24 +321,16 @@ async def _engine() -> ormkit.Engine:
     return engine
 
 
+def _count(deferred: side_by_side.Side, eager: side_by_side.Side) -> None:
+    assert eager.kinds[_DeferredLinks] == 0
+    DEFERRED_LINK_STEPS.append(deferred.kinds[_DeferredLinks])
+
+
 @pytest.mark.parametrize("seed", range(60))
 async def test_deferred_and_eager_selectin_loads_behave_the_same(seed: int) -> None:
     rng = random.Random(seed)
     deferred, eager = Side(await _engine(), True), Side(await _engine(), False)
-    try:
-        for i, op in enumerate(_ops(rng)):
-            a, b = await deferred.run(op), await eager.run(op)
-            assert a == b, f"seed {seed}, step {i}: results differ"
-            assert deferred.observe() == eager.observe(), f"seed {seed}, step {i}"
-        assert eager.deferred_links == 0
-        DEFERRED_LINK_STEPS.append(deferred.deferred_links)
-        await deferred.run(lambda side: side.session.commit())
-        await eager.run(lambda side: side.session.commit())
-        assert await _stored(deferred.engine) == await _stored(eager.engine)
-    finally:
-        for side in (deferred, eager):
-            await side.session.close()
-            await side.engine.close()
+    await side_by_side.compare(seed, deferred, eager, _ops(rng), _stored, _count)
 
 
 def test_the_sequences_did_defer() -> None:

@@ -8,10 +8,10 @@ a deferred load and its registering."""
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import side_by_side
 from session_models import Item
 from tracking_helpers import items
 
@@ -31,33 +31,12 @@ def _view(obj: Any) -> tuple[Any, ...]:
     return tuple(d.get(k) for k in ("id", "a", "b", "c", "d", "e", "f"))
 
 
-class Side:
+class Side(side_by_side.Side):
     """One database and one session, with the objects its loads returned so far."""
 
     def __init__(self, engine: ormkit.Engine, defer: bool) -> None:
-        self.engine = engine
-        self.defer = defer
-        self.session = AsyncSession(engine)
+        super().__init__(engine, defer)
         self.seen: list[Any] = []
-        #: operations after which a load or an insert was still deferred
-        self.deferred_after = 0
-        #: operations after which an insert was still deferred
-        self.deferred_inserts = 0
-
-    async def run(self, op: Callable[[Side], Awaitable[Any]]) -> Any:
-        saved = unit_of_work._DEFER_MIN_ROWS
-        unit_of_work._DEFER_MIN_ROWS = 2 if self.defer else 1 << 60
-        try:
-            return await op(self)
-        except ormkit.Error as exc:  # the same error on both sides is the same outcome
-            return ("error", type(exc).__name__)
-        finally:
-            unit_of_work._DEFER_MIN_ROWS = saved
-            deferred = self.session._uow._deferred
-            self.deferred_after += bool(deferred)
-            self.deferred_inserts += any(
-                isinstance(e, unit_of_work._DeferredInsert) for e in deferred
-            )
 
     def observe(self) -> list[tuple[Any, ...]]:
         """The values of the objects seen (reading them registers nothing: the session's
@@ -65,7 +44,7 @@ class Side:
         return [_view(o) for o in self.seen]
 
 
-def _ops(rng: random.Random) -> list[Callable[[Side], Awaitable[Any]]]:
+def _ops(rng: random.Random) -> list[side_by_side.Op]:
     """A random sequence of operations; each picks its targets by position, so both
     sides act on the same rows as long as they behave the same."""
 
@@ -138,17 +117,7 @@ def _ops(rng: random.Random) -> list[Callable[[Side], Awaitable[Any]]]:
     choices = [load_all, load_all, load_some, change, change, change, get, delete]
     choices += [expunge, add, commit, commit, rollback, flush, close, inspect, inspect, reorder]
     choices += [insert_many, insert_many]
-    out: list[Callable[[Side], Awaitable[Any]]] = []
-    for _ in range(40):
-        op = rng.choice(choices)
-        value = rng.randrange(1000)
-
-        async def step(side: Side, op: Any = op, value: int = value) -> Any:
-            rng_choice[0] = value
-            return await op(side)
-
-        out.append(step)
-    return out
+    return side_by_side.sequence(rng, choices, 40, rng_choice)
 
 
 async def _engine() -> ormkit.Engine:
@@ -159,31 +128,24 @@ async def _engine() -> ormkit.Engine:
     return engine
 
 
+async def _table(engine: ormkit.Engine) -> list[tuple[Any, ...]]:
+    rows = await engine.execute(
+        f"SELECT id, a, b, c, d, e, f FROM {Item.__tablename__} ORDER BY id"
+    )
+    return rows.tuples()
+
+
+def _count(deferred: side_by_side.Side, eager: side_by_side.Side) -> None:
+    assert eager.deferred_after == 0
+    DEFERRED_STEPS.append(deferred.deferred_after)
+    DEFERRED_INSERT_STEPS.append(deferred.kinds[unit_of_work._DeferredInsert])
+
+
 @pytest.mark.parametrize("seed", range(100))
 async def test_deferred_and_eager_sessions_behave_the_same(seed: int) -> None:
     rng = random.Random(seed)
     deferred, eager = Side(await _engine(), True), Side(await _engine(), False)
-    try:
-        for i, op in enumerate(_ops(rng)):
-            a, b = await deferred.run(op), await eager.run(op)
-            assert a == b, f"seed {seed}, step {i}: results differ"
-            assert deferred.observe() == eager.observe(), f"seed {seed}, step {i}"
-        assert eager.deferred_after == 0
-        DEFERRED_STEPS.append(deferred.deferred_after)
-        DEFERRED_INSERT_STEPS.append(deferred.deferred_inserts)
-        await deferred.run(lambda side: side.session.commit())
-        await eager.run(lambda side: side.session.commit())
-        tables = []
-        for side in (deferred, eager):
-            rows = await side.engine.execute(
-                f"SELECT id, a, b, c, d, e, f FROM {Item.__tablename__} ORDER BY id"
-            )
-            tables.append(rows.tuples())
-        assert tables[0] == tables[1]
-    finally:
-        for side in (deferred, eager):
-            await side.session.close()
-            await side.engine.close()
+    await side_by_side.compare(seed, deferred, eager, _ops(rng), _table, _count)
 
 
 def test_the_sequences_did_defer() -> None:
