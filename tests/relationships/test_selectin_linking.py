@@ -4,11 +4,10 @@ already hold it keep it, and change tracking sees exactly what the user changes.
 
 from __future__ import annotations
 
-import gc
-import sys
 from typing import Any
 
 import pytest
+from collector import GENERATIONAL, collections_during
 from rel_models import Author, Node, Post
 from statement_log import SqlLog
 
@@ -178,10 +177,7 @@ def test_set_reverse_reads_any_state_class() -> None:
         set_reverse([(parent, [d])], "parent", states)
 
 
-@pytest.mark.skipif(
-    sys.implementation.name != "cpython" or sys.version_info >= (3, 14),
-    reason="counts collections of CPython's generational collector (3.11-3.13)",
-)
+@GENERATIONAL
 async def test_a_large_selectin_load_sets_off_no_collection(engine: ormkit.Engine) -> None:
     """The children of a selectin load are made, grouped and linked both ways with the
     collector paused, and nothing the load and the session's exit do afterwards
@@ -196,26 +192,15 @@ async def test_a_large_selectin_load_sets_off_no_collection(engine: ormkit.Engin
                 for i in range(100)
             ]
         )
-    walked: list[int] = []
-
-    def record(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            walked.append(sum(isinstance(o, Post) for o in gc.get_objects(info["generation"])))
 
     async def load() -> list[Author]:
         async with AsyncSession(engine) as s:
             q = s.query(Author).options(selectinload("posts")).order_by("id")
-            return await q.all()  # type: ignore[no-any-return]
+            authors: list[Author] = await q.all()
+        assert len(authors) == 100
+        return authors
 
-    for _ in range(10):  # the steady state: specialised instructions, filled free lists
-        del _
-        assert len(await load()) == 100
-    gc.collect(0)
-    gc.callbacks.append(record)
-    try:
-        authors = await load()
-    finally:
-        gc.callbacks.remove(record)
+    authors, walked = await collections_during(load)
     assert walked == []
     assert [len(a.posts) for a in authors] == [10] * 100
     assert all(p.author is a for a in authors for p in a.posts)

@@ -7,10 +7,10 @@ once: changes are flushed, rolled back and seen as dirty; identity holds."""
 from __future__ import annotations
 
 import gc
-import sys
 from typing import Any
 
 import pytest
+from collector import GENERATIONAL, collections_during
 from session_models import Item, Setting
 from statement_log import SqlLog
 from tracking_helpers import Row, SlotState, assert_registered, stored_items
@@ -281,41 +281,23 @@ async def test_a_failed_hydration_defers_nothing(engine: ormkit.Engine) -> None:
         assert [o.id for o in await template.all()] == [o.id for o in uow.identity.values()]
 
 
-@pytest.mark.skipif(
-    sys.implementation.name != "cpython" or sys.version_info >= (3, 14),
-    reason="counts collections of CPython's generational collector (3.11-3.13)",
-)
+@GENERATIONAL
 async def test_a_large_read_and_the_session_exit_set_off_no_collection(
     engine: ormkit.Engine,
 ) -> None:
     """Hydration pauses the collector, so 1,000 fresh objects leave its young count
     above the threshold: the first container allocated after them sets off a collection
     that walks them all. Neither the deferred load nor the session's exit allocates one,
-    so a result dropped at once is freed by reference counting alone.
-
-    In the steady state: the interpreter's specialised instructions and free lists
-    allocate nothing where their first runs do (a generic tuple unpack makes an
-    iterator)."""
+    so a result dropped at once is freed by reference counting alone."""
     await stored_items(engine, 1000)
-    starts: list[int] = []
-
-    def record(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            starts.append(info["generation"])
 
     async def read() -> list[Item]:
         async with AsyncSession(engine) as s:
-            return await s.query(Item).all()  # type: ignore[no-any-return]
+            objs: list[Item] = await s.query(Item).all()
+        assert len(objs) == 1000
+        return objs
 
-    for _ in range(10):
-        del _
-        assert len(await read()) == 1000
-    gc.collect(0)  # the young count from 0: nothing before hydration reaches it
-    gc.callbacks.append(record)
-    try:
-        objs = await read()
-    finally:
-        gc.callbacks.remove(record)
+    objs, starts = await collections_during(read)
     assert len(objs) == 1000 and not starts
     # what the session would have done is still done when it is needed
     async with AsyncSession(engine) as s:
