@@ -273,8 +273,23 @@ class InsertRules:
     def __len__(self) -> int: ...
 
 def gather_insert_values(
-    dicts: list[dict[str, Any]], rules: InsertRules
-) -> tuple[list[Any], list[bool]] | None: ...
+    objs: list[Any], rules: InsertRules
+) -> tuple[list[Any], list[bool]] | None:
+    """Row by row, the column values of each object (read as ``object.__getattribute__``
+    reads them) as one flat list, and per column whether it is left out; None when an
+    object lacks a column or a value does not fit its column as it is."""
+
+def written_snapshots(
+    layout: tuple[tuple[str, int], ...], params: list[Any], width: int, returned: list[Any]
+) -> list[dict[str, Any]]:
+    """The snapshots of rows just written: per row, a dict of the names in ``layout``,
+    each taken from the row's ``width`` parameters (a place >= 0) or from what RETURNING
+    brought back for it (a place < 0: ``-place - 1``)."""
+
+def set_returned(objs: list[Any], names: tuple[str, ...], returned: list[Any]) -> None:
+    """Sets, on each object, ``names`` to its row of ``returned`` (the value itself for
+    one name, a tuple for more), as ``object.__setattr__`` does."""
+
 def check_spin_setting() -> None:
     """Raises ``ArgumentError`` when ``ORMKIT_SPIN_US`` is set to something that is not
     a whole number of microseconds."""

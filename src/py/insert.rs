@@ -1,10 +1,16 @@
-//! The values of a multi-row INSERT of ORM objects, read from their `__dict__`s and
-//! checked in one pass (`ormkit.orm.bulk_insert`). A value the column does not take as
-//! it is makes the whole call answer None: Python's general path then decides (and names
-//! the model and field in its error). Nothing here raises for a user's value.
+//! The values of a multi-row INSERT of ORM objects, read from the objects and checked in
+//! one pass (`ormkit.orm.bulk_insert`), and what follows the statement: what RETURNING
+//! brought back set on the objects, and their snapshots made from the values written.
+//!
+//! A value the column does not take as it is makes the gathering answer None: Python's
+//! general path then decides (and names the model and field in its error). Nothing here
+//! raises for a user's value.
 
+use super::convert::objects::{instance_value, set_attr, GcPause};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDateTime, PyDict, PyList, PyString, PyTuple, PyType};
+use smallvec::{smallvec, SmallVec};
 
 /// What a None value of a column means (the `none` field of `ColumnSpec`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -132,30 +138,25 @@ impl InsertRules {
     }
 }
 
-/// Row by row, the values of the columns `rules` describes from each dict of `dicts`,
-/// as one flat list, and per column whether it is left out (None in every row of a
-/// column the database fills). None when a dict lacks a column or has other keys, when
-/// a value does not fit its column as it is, or when the rows disagree on which
+/// Row by row, the values of the columns `rules` describes, read from each object of
+/// `objs` as it holds them (see [`instance_value`]: attributes kept inline stay there,
+/// no `__dict__` is made), as one flat list, and per column whether it is left out (None
+/// in every row of a column the database fills). None when an object lacks a column,
+/// when a value does not fit its column as it is, or when the rows disagree on which
 /// columns are left out.
 #[pyfunction]
 pub fn gather_insert_values<'py>(
     py: Python<'py>,
-    dicts: &Bound<'py, PyList>,
+    objs: &Bound<'py, PyList>,
     rules: &Bound<'py, InsertRules>,
 ) -> PyResult<Option<(Bound<'py, PyList>, Vec<bool>)>> {
     let columns = &rules.get().columns;
     let mut omitted: Option<Vec<bool>> = None;
-    let mut out: Vec<Bound<'py, PyAny>> = Vec::with_capacity(dicts.len() * columns.len());
-    for item in dicts.iter() {
-        let Ok(dict) = item.cast::<PyDict>() else {
-            return Ok(None);
-        };
-        if dict.len() != columns.len() {
-            return Ok(None);
-        }
+    let mut out: Vec<Bound<'py, PyAny>> = Vec::with_capacity(objs.len() * columns.len());
+    for obj in objs.iter() {
         let mut row_omits = Vec::with_capacity(columns.len());
         for column in columns {
-            let Some(value) = dict.get_item(column.key.bind(py))? else {
+            let Some(value) = instance_value(&obj, column.key.bind(py))? else {
                 return Ok(None);
             };
             if value.is_none() {
@@ -183,4 +184,134 @@ pub fn gather_insert_values<'py>(
         PyList::new(py, out)?,
         omitted.unwrap_or_else(|| vec![false; columns.len()]),
     )))
+}
+
+/// Where each value of a written row's snapshot comes from: per attribute, its place in
+/// the statement's row of parameters, or in what RETURNING brought back for the row.
+enum Source {
+    Written(usize),
+    Returned(usize),
+}
+
+/// The part of row `row` that RETURNING brought back: one value per returned column. With
+/// one such column, `returned` holds the values themselves; with more, a tuple per row.
+fn returned_part<'py>(
+    returned: &[Bound<'py, PyAny>],
+    row: usize,
+    width: usize,
+) -> PyResult<SmallVec<[Bound<'py, PyAny>; 4]>> {
+    let Some(item) = returned.get(row) else {
+        return Err(PyValueError::new_err(format!(
+            "no returned values for row {row}"
+        )));
+    };
+    if width == 1 {
+        return Ok(smallvec![item.clone()]);
+    }
+    let tuple = item
+        .cast::<PyTuple>()
+        .map_err(|_| PyTypeError::new_err("returned rows must be tuples"))?;
+    if tuple.len() != width {
+        return Err(PyValueError::new_err(format!(
+            "a returned row has {} values for {width} columns",
+            tuple.len()
+        )));
+    }
+    Ok(tuple.iter().collect())
+}
+
+/// The snapshots of rows just written: per row, a dict of the attributes in `layout`
+/// (`(name, place)` pairs in the model's column order; `place` ≥ 0: the value's place in
+/// the row's `width` parameters of `params`, row by row; `place` < 0: `-place - 1` is
+/// its place in what RETURNING brought back, `returned`, one item per row as
+/// [`set_returned`] takes them). This is each object's `__dict__` as written, made when
+/// the session registers the objects rather than copied when they are written.
+#[pyfunction]
+pub fn written_snapshots<'py>(
+    py: Python<'py>,
+    layout: &Bound<'py, PyTuple>,
+    params: &Bound<'py, PyList>,
+    width: usize,
+    returned: &Bound<'py, PyList>,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut names: Vec<Bound<'py, PyString>> = Vec::with_capacity(layout.len());
+    let mut sources: Vec<Source> = Vec::with_capacity(layout.len());
+    for item in layout.iter() {
+        let (name, place): (Bound<'py, PyString>, isize) = item.extract()?;
+        names.push(name);
+        sources.push(match usize::try_from(place) {
+            Ok(at) if at < width => Source::Written(at),
+            Ok(_) => return Err(PyValueError::new_err("a written place beyond the row")),
+            Err(_) => Source::Returned(place.unsigned_abs() - 1),
+        });
+    }
+    let returned_width = sources
+        .iter()
+        .filter(|s| matches!(s, Source::Returned(_)))
+        .count();
+    let params: Vec<Bound<'py, PyAny>> = params.iter().collect();
+    let returned: Vec<Bound<'py, PyAny>> = returned.iter().collect();
+    // no written columns (every value came back): one row per returned item
+    let rows = params.len().checked_div(width).unwrap_or(returned.len());
+    if params
+        .len()
+        .checked_rem(width)
+        .is_some_and(|rest| rest != 0)
+    {
+        return Err(PyValueError::new_err("the parameters are not whole rows"));
+    }
+    let _gc = GcPause::new(py, rows);
+    let out = PyList::empty(py);
+    for row in 0..rows {
+        let back = if returned_width == 0 {
+            SmallVec::new()
+        } else {
+            returned_part(&returned, row, returned_width)?
+        };
+        let snapshot = PyDict::new(py);
+        for (name, source) in names.iter().zip(&sources) {
+            let value = match *source {
+                Source::Written(at) => &params[row * width + at],
+                Source::Returned(at) => back
+                    .get(at)
+                    .ok_or_else(|| PyValueError::new_err("a returned place beyond the row"))?,
+            };
+            snapshot.set_item(name, value)?;
+        }
+        out.append(snapshot)?;
+    }
+    Ok(out)
+}
+
+/// Sets what RETURNING brought back on the objects just written: on `objs[i]`, each of
+/// `names` to its value in `returned[i]` (the value itself for one name, a tuple for
+/// more), as `object.__setattr__` does.
+#[pyfunction]
+pub fn set_returned<'py>(
+    objs: &Bound<'py, PyList>,
+    names: &Bound<'py, PyTuple>,
+    returned: &Bound<'py, PyList>,
+) -> PyResult<()> {
+    let names = names
+        .iter()
+        .map(|name| {
+            name.cast_into::<PyString>()
+                .map_err(|_| PyTypeError::new_err("an attribute name must be a str"))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    if returned.len() != objs.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} returned rows for {} objects",
+            returned.len(),
+            objs.len()
+        )));
+    }
+    let returned: Vec<Bound<'py, PyAny>> = returned.iter().collect();
+    for (row, obj) in objs.iter().enumerate() {
+        let values = returned_part(&returned, row, names.len())?;
+        for (name, value) in names.iter().zip(&values) {
+            set_attr(&obj, name, value)?;
+        }
+    }
+    Ok(())
 }

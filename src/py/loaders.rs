@@ -2,10 +2,9 @@
 //! steps of a selectin load, grouping the loaded objects by their link attribute and
 //! setting the reverse side on them, done without a Python bytecode per object.
 
-use super::convert::objects::{instance_dict, object_id, set_attr};
+use super::convert::objects::{instance_dict, instance_value, object_id, set_attr};
 use super::convert::slots::{StateSlots, STATE_PERSISTENT, STATE_SNAPSHOT};
-use pyo3::exceptions::{PyAttributeError, PyTypeError};
-use pyo3::ffi;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::collections::HashSet;
@@ -64,30 +63,6 @@ pub fn group_by_attribute<'py>(
         }
     }
     Ok(groups)
-}
-
-/// `obj.name` as the instance holds it, None when it does not: read as
-/// `object.__getattribute__` reads it, which leaves attributes kept inline where they
-/// are (reading `__dict__` would make a dict of them). A miss reaches the class's
-/// non-data descriptor (a column or relationship attribute), whose AttributeError
-/// means "not there".
-fn instance_value<'py>(
-    obj: &Bound<'py, PyAny>,
-    name: &Bound<'py, PyString>,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let py = obj.py();
-    // SAFETY: two live objects; `PyObject_GenericGetAttr` returns a new reference, or
-    // NULL with an exception set.
-    let value = unsafe { ffi::PyObject_GenericGetAttr(obj.as_ptr(), name.as_ptr()) };
-    if !value.is_null() {
-        // SAFETY: a new, non-null reference, handed over.
-        return Ok(Some(unsafe { Bound::from_owned_ptr(py, value) }));
-    }
-    let err = PyErr::fetch(py);
-    if err.is_instance_of::<PyAttributeError>(py) {
-        return Ok(None);
-    }
-    Err(err)
 }
 
 /// For each `(parent, children)` of `pairs`, in order: every child without the

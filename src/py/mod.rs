@@ -26,6 +26,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sqlite::SqliteStream>()?;
     m.add_class::<insert::InsertRules>()?;
     m.add_function(wrap_pyfunction!(insert::gather_insert_values, m)?)?;
+    m.add_function(wrap_pyfunction!(insert::written_snapshots, m)?)?;
+    m.add_function(wrap_pyfunction!(insert::set_returned, m)?)?;
     m.add_function(wrap_pyfunction!(result::track::track_objects, m)?)?;
     m.add_function(wrap_pyfunction!(changes::changed_states, m)?)?;
     m.add_function(wrap_pyfunction!(loaders::group_by_attribute, m)?)?;

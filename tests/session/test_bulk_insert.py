@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from backends import ALL_BACKENDS, engine_with_tables
+from collector import GENERATIONAL, collections_during
 from statement_log import SqlLog
 
 import ormkit
@@ -47,6 +48,14 @@ class Keyed(Base):
     status: Mapped[str | None] = mapped_column(server_default="fresh")
 
 
+class Note(Base):
+    __tablename__ = f"b_notes{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[str]
+    n: Mapped[int]
+
+
 class Stamp(TimestampMixin, Base):
     __tablename__ = f"b_stamps{S}"
 
@@ -54,7 +63,7 @@ class Stamp(TimestampMixin, Base):
     name: Mapped[str]
 
 
-MODELS = [Row, Keyed, Stamp]
+MODELS = [Row, Keyed, Note, Stamp]
 T0 = datetime(2024, 5, 6, 7, 8, 9, 123456)
 
 
@@ -351,4 +360,62 @@ async def test_rollback_after_a_flush_puts_the_objects_back(engine: ormkit.Engin
         await session.rollback()
         assert all(o.id is None and o.status is None for o in rows)
         assert all(o not in session for o in rows) and session.new == []
+    assert await stored(engine) == {}
+
+
+@GENERATIONAL
+async def test_a_bulk_insert_sets_off_no_collection(engine: ormkit.Engine) -> None:
+    """The values are read where the objects keep them (no ``__dict__`` made) and the
+    snapshots are made only when the session registers the objects: writing 1,000 built
+    objects makes no container per object, so it sets off no collection."""
+    batches = iter([[Note(body=f"b{k}", n=i) for i in range(1000)] for k in range(11)])
+
+    async def write() -> list[Note]:
+        objs = next(batches)
+        async with AsyncSession(engine) as session:
+            await session.insert_all(objs)
+        return objs
+
+    objs, starts = await collections_during(write)
+    assert not starts
+    assert [o.n for o in objs] == list(range(1000))
+    ids = [o.id for o in objs]
+    assert ids == sorted(ids) and len(set(ids)) == 1000
+    async with AsyncSession(engine) as session:
+        assert [o.n for o in await session.query(Note).filter(id__in=ids[:3]).all()] == [0, 1, 2]
+
+
+async def test_attributes_of_its_own_stay_through_the_insert_and_a_rollback(
+    engine: ormkit.Engine,
+) -> None:
+    rows = make(3, "own")
+    for obj in rows:
+        obj.note = "mine"
+    async with AsyncSession(engine) as session:
+        with pytest.raises(RuntimeError):
+            async with session.begin():
+                await session.insert_all(rows)
+                assert all(o.id is not None and o.note == "mine" for o in rows)
+                raise RuntimeError("abort")
+        assert all(o.id is None and o.status is None and o.note == "mine" for o in rows)
+        await session.insert_all(rows)
+        assert all(o.note == "mine" and o.status == "fresh" for o in rows)
+        assert session.dirty == [] and await session.get(Row, rows[1].id) is rows[1]
+        rows[1].email = "moved@x.org"
+        assert session.dirty == [rows[1]]
+        await session.commit()
+    assert [v[0] for v in (await stored(engine)).values()] == [
+        "own0@x.org",
+        "moved@x.org",
+        "own2@x.org",
+    ]
+
+
+async def test_an_object_made_without_its_constructor(engine: ormkit.Engine) -> None:
+    """Values it lacks are the general path's to judge: a required one is named."""
+    bare = Row.__new__(Row)
+    bare.name = "bare"
+    async with AsyncSession(engine) as session:
+        with pytest.raises(ValidationError, match="email"):
+            await session.insert_all([bare, *make(2, "with")])
     assert await stored(engine) == {}

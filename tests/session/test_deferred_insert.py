@@ -14,7 +14,7 @@ from tracking_helpers import Row, SlotState, assert_registered, items
 
 import ormkit
 from ormkit import AsyncSession
-from ormkit._ormkit import track_objects
+from ormkit._ormkit import set_returned, track_objects, written_snapshots
 from ormkit.orm import unit_of_work
 from ormkit.orm.unit_of_work import _DeferredInsert
 
@@ -163,3 +163,46 @@ def test_track_objects_refuses_bad_snapshots() -> None:
     with pytest.raises(TypeError, match="snapshot must be a dict"):
         track_objects(objs, Row, ("id",), session, [{"id": 0}, ("id", 1)])  # type: ignore[list-item]
     assert identity == {} and states == {}
+
+
+def test_written_snapshots_are_made_from_the_parameters_and_what_came_back() -> None:
+    # the model's column order: the key came back, the others were written
+    layout = (("id", -1), ("name", 0), ("n", 1))
+    snapshots = written_snapshots(layout, ["a", 1, "b", 2], 2, [10, 11])
+    assert snapshots == [{"id": 10, "name": "a", "n": 1}, {"id": 11, "name": "b", "n": 2}]
+    assert [list(s) for s in snapshots] == [["id", "name", "n"]] * 2
+    # two columns came back (a key and a server default): a tuple per row
+    layout = (("id", -1), ("name", 0), ("status", -2))
+    assert written_snapshots(layout, ["a"], 1, [(5, "fresh")]) == [
+        {"id": 5, "name": "a", "status": "fresh"}
+    ]
+    # nothing came back (the keys were written)
+    assert written_snapshots((("id", 0),), [7, 8], 1, []) == [{"id": 7}, {"id": 8}]
+
+
+def test_written_snapshots_refuse_what_does_not_fit() -> None:
+    layout = (("id", -1), ("name", 0), ("n", 1))
+    with pytest.raises(ValueError, match="not whole rows"):
+        written_snapshots(layout, ["a", 1, "b"], 2, [10, 11])
+    with pytest.raises(ValueError, match="no returned values for row 1"):
+        written_snapshots(layout, ["a", 1, "b", 2], 2, [10])
+    with pytest.raises(ValueError, match="beyond the row"):
+        written_snapshots((("name", 3),), ["a"], 1, [])
+    two = (("id", -1), ("status", -2))
+    with pytest.raises(TypeError, match="must be tuples"):
+        written_snapshots(two, [], 0, [5])
+    with pytest.raises(ValueError, match="1 values for 2 columns"):
+        written_snapshots(two, [], 0, [(5,)])
+
+
+def test_set_returned_sets_each_row_on_its_object() -> None:
+    objs = [Row(), Row()]
+    set_returned(objs, ("id",), [1, 2])
+    assert [o.id for o in objs] == [1, 2]
+    set_returned(objs, ("id", "name"), [(3, "c"), (4, "d")])
+    assert [(o.id, o.name) for o in objs] == [(3, "c"), (4, "d")]
+    with pytest.raises(ValueError, match="1 returned rows for 2 objects"):
+        set_returned(objs, ("id",), [9])
+    with pytest.raises(TypeError, match="attribute name must be a str"):
+        set_returned(objs, (1,), [9, 9])  # type: ignore[arg-type]
+    assert [o.id for o in objs] == [3, 4]

@@ -5,10 +5,13 @@ hooks and ``Base``'s own insert/validate methods. For objects of such a model wh
 values need no default applied and no per-value check beyond what the column's type
 says (the common case: what the constructor and the caller set), every step of an
 insert is done in one pass in Rust (``_ormkit.gather_insert_values``): reading the
-values from each ``__dict__``, checking each against the types its column accepts as
-they are (exact types, tzinfo of datetimes, lengths) and building the flat parameter
-list. RETURNING brings back only what the database fills (generated keys, server
-defaults), which is set on the objects.
+values from each object (as ``object.__getattribute__`` does: attributes kept inline
+stay there, no ``__dict__`` is made), checking each against the types its column
+accepts as they are (exact types, tzinfo of datetimes, lengths) and building the flat
+parameter list. RETURNING brings back only what the database fills (generated keys,
+server defaults), which is set on the objects (``_ormkit.set_returned``). The objects'
+snapshots are made from the parameters and what came back
+(``_ormkit.written_snapshots``), when the session registers them.
 
 Anything else — a value of another type, None where a default or a check applies, a
 row shape that differs from the others, an object the session already tracks —
@@ -24,7 +27,11 @@ from typing import Any
 from ormkit._ormkit import InsertRules, gather_insert_values
 from ormkit.dialects.base import get_dialect
 
-__all__ = ["ModelSpec", "Prepared", "column_rule", "model_spec", "prepare"]
+__all__ = ["ModelSpec", "Prepared", "Shape", "column_rule", "model_spec", "prepare"]
+
+#: the columns written, the columns RETURNING brings back, and each column's place in a
+#: snapshot made from them (see ``_ormkit.written_snapshots``)
+Shape = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, int], ...]]
 
 
 #: the value types a length-limited column takes (then checked for length)
@@ -62,11 +69,12 @@ class ModelSpec:
         pk = model.__primary_key__
         self.pk: str = pk if isinstance(pk, str) else ""
         self.autoincrement: bool = bool(self.pk) and bool(columns[self.pk].autoincrement)
-        self.shapes: dict[tuple[bool, ...], tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
+        self.shapes: dict[tuple[bool, ...], Shape | None] = {}
 
-    def shape(self, omits: tuple[bool, ...]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-        """The columns written and the columns RETURNING brings back when the columns
-        flagged in ``omits`` are left out; None when the general path must write it."""
+    def shape(self, omits: tuple[bool, ...]) -> Shape | None:
+        """The columns written, the columns RETURNING brings back and the snapshot's
+        layout when the columns flagged in ``omits`` are left out; None when the general
+        path must write it."""
         try:
             return self.shapes[omits]
         except KeyError:
@@ -74,12 +82,17 @@ class ModelSpec:
         columns = tuple(k for k, left_out in zip(self.keys, omits, strict=True) if not left_out)
         omitted = tuple(k for k, left_out in zip(self.keys, omits, strict=True) if left_out)
         pk = self.pk
-        found: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        found: Shape | None = None
         # not for a key from a server default (match rows the general way), nor for
         # DEFAULT VALUES rows (one statement each)
         if columns and (pk not in omitted or self.autoincrement):
             # the key comes back first, to match rows on (unless it is not needed)
-            found = (columns, (pk, *omitted) if omitted and pk not in omitted else omitted)
+            returning = (pk, *omitted) if omitted and pk not in omitted else omitted
+            layout = tuple(
+                (key, columns.index(key) if key in columns else -returning.index(key) - 1)
+                for key in self.keys
+            )
+            found = (columns, returning, layout)
         self.shapes[omits] = found
         return found
 
@@ -116,28 +129,19 @@ def _eligible(model: type[Any]) -> bool:
 
 
 class Prepared:
-    """Objects checked for a fast INSERT: their ``__dict__``s, the columns written, the
-    flat parameter values (row by row) and the columns RETURNING brings back."""
+    """Objects checked for a fast INSERT: the columns written, the flat parameter values
+    (row by row), the columns RETURNING brings back and the snapshots' layout."""
 
-    __slots__ = ("columns", "dicts", "model", "objs", "params", "returning", "spec")
+    __slots__ = ("columns", "layout", "model", "objs", "params", "returning", "spec")
 
     def __init__(
-        self,
-        model: type[Any],
-        spec: ModelSpec,
-        objs: list[Any],
-        dicts: list[dict[str, Any]],
-        columns: tuple[str, ...],
-        params: list[Any],
-        returning: tuple[str, ...],
+        self, model: type[Any], spec: ModelSpec, objs: list[Any], params: list[Any], shape: Shape
     ) -> None:
         self.model = model
         self.spec = spec
         self.objs = objs
-        self.dicts = dicts
-        self.columns = columns
         self.params = params
-        self.returning = returning
+        self.columns, self.returning, self.layout = shape
 
     def rows_per_statement(self, dialect: str) -> int:
         """How many rows one statement takes under the bind-parameter limit."""
@@ -158,13 +162,12 @@ def prepare(objs: list[Any], states: dict[int, Any]) -> Prepared | None:
             return None
         if states and not states.keys().isdisjoint(map(id, objs)):
             return None
-    dicts = [obj.__dict__ for obj in objs]
-    gathered = gather_insert_values(dicts, spec.rules)
+    objs = list(objs)
+    gathered = gather_insert_values(objs, spec.rules)
     if gathered is None:
         return None
     params, omits = gathered
     shape = spec.shape(tuple(omits))
     if shape is None:
         return None
-    columns, returning = shape
-    return Prepared(model, spec, list(objs), dicts, columns, params, returning)
+    return Prepared(model, spec, objs, params, shape)

@@ -15,14 +15,13 @@ object before the first statement is sent.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
 from datetime import datetime
 from itertools import chain, repeat
-from operator import itemgetter, lt, setitem
+from operator import itemgetter, lt
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from ormkit._ormkit import changed_states, track_objects
+from ormkit._ormkit import changed_states, set_returned, track_objects, written_snapshots
 from ormkit.dialects.base import get_dialect
 from ormkit.errors import InterfaceError, StaleDataError
 from ormkit.orm import bulk_insert, cascade, precompiled
@@ -88,13 +87,16 @@ class _DeferredInsert(NamedTuple):
     model: type[Any]
     key: tuple[str, ...]
     objs: list[Any]
-    #: a copy of each object's ``__dict__`` as written
-    snapshots: list[dict[str, Any]]
+    #: what the objects' snapshots are made from: the snapshot layout, the statement's
+    #: parameters, their row width, and what RETURNING brought back (see
+    #: ``written_snapshots``)
+    written: tuple[tuple[tuple[str, int], ...], list[Any], int, list[Any]]
 
     def register(self, session: tuple[dict[Any, Any], dict[int, Any], type[Any]]) -> list[int]:
         """Register the objects with keys and snapshots as written; the positions left
         (see ``track_objects``)."""
-        return track_objects(self.objs, self.model, self.key, session, self.snapshots)
+        snapshots = written_snapshots(*self.written)
+        return track_objects(self.objs, self.model, self.key, session, snapshots)
 
     def leftover(self, uow: UnitOfWork, positions: list[int]) -> None:
         """Objects ``register`` left (an object given twice) go through ``attach()``, as
@@ -567,10 +569,9 @@ class UnitOfWork:
                 prepared.model, self.dialect, prepared.columns, count, prepared.returning
             )
             chunk = params if count == total else params[start * width : (start + count) * width]
-            if not template.in_order:
-                chunk = template.params(chunk)
-            result = await runner.execute(template.sql, chunk)
-            self._take_plain(prepared, start, count, result, template.converters)
+            sent = chunk if template.in_order else template.params(chunk)
+            result = await runner.execute(template.sql, sent)
+            self._take_plain(prepared, start, chunk, result, template.converters)
 
     def _take_one(
         self,
@@ -580,19 +581,22 @@ class UnitOfWork:
     ) -> None:
         """:meth:`_take_plain` for a single object."""
         obj = prepared.objs[0]
-        d = prepared.dicts[0]
-        before = dict(d) if self.journal is not None else None
+        before = dict(vars(obj)) if self.journal is not None else None
         returning = prepared.returning
+        returned: list[Any] = []
         if returning:
             rows = result.tuples(converters)
             if len(rows) != 1:
                 raise InterfaceError(
                     f"INSERT into {prepared.model.__tablename__} returned {len(rows)} rows for 1"
                 )
-            d.update(zip(returning, rows[0], strict=True))
-        key = (prepared.model, d[prepared.spec.pk])
+            returned = [rows[0][0]] if len(returning) == 1 else rows
+            set_returned(prepared.objs, returning, returned)
+        width = len(prepared.columns)
+        snapshot = written_snapshots(prepared.layout, prepared.params, width, returned)[0]
+        key = (prepared.model, snapshot[prepared.spec.pk])
         if key not in self.identity and id(obj) not in self.states:
-            state = InstanceState(obj, key, True, d.copy())
+            state = InstanceState(obj, key, True, snapshot)
             self.states[id(obj)] = state
             self.identity[key] = obj
         else:
@@ -607,53 +611,55 @@ class UnitOfWork:
         self,
         prepared: bulk_insert.Prepared,
         start: int,
-        count: int,
+        chunk: list[Any],
         result: QueryResult,
         converters: tuple[Converter, ...] | None,
     ) -> None:
-        """Set what RETURNING brought back on the objects of one statement and register
-        them (identity map, snapshots, journal)."""
+        """Set what RETURNING brought back on the objects of one statement (written with
+        the parameters ``chunk``, from object ``start`` on) and register them (identity
+        map, snapshots, journal)."""
         model = prepared.model
-        end = start + count
-        objs = prepared.objs if count == len(prepared.objs) else prepared.objs[start:end]
-        dicts = prepared.dicts if count == len(prepared.objs) else prepared.dicts[start:end]
+        width = len(prepared.columns)
+        count = len(chunk) // width
+        objs = (
+            prepared.objs if count == len(prepared.objs) else prepared.objs[start : start + count]
+        )
         journal = self.journal
-        befores = list(map(dict, dicts)) if journal is not None else []
+        befores = [dict(vars(obj)) for obj in objs] if journal is not None else []
         pk = prepared.spec.pk
         returning = prepared.returning
-        values: list[Any] | None = None
+        returned: list[Any] = []
         if returning:
             if len(result) != count:
                 raise InterfaceError(
                     f"INSERT into {model.__tablename__} returned {len(result)} rows for {count}"
                 )
-            generated_pk = returning[0] == pk and pk not in prepared.columns
             if len(returning) == 1 and converters is None:
                 # the generated key alone: assigned in VALUES order (ascending)
-                values = result.column(0)
-                if not all(map(lt, values, values[1:])):
-                    values.sort()
-                deque(map(setitem, dicts, repeat(pk), values), maxlen=0)
+                returned = result.column(0)
+                if not all(map(lt, returned, returned[1:])):
+                    returned.sort()
             else:
                 rows = result.tuples(converters)
-                if generated_pk:
+                if returning[0] == pk and pk not in prepared.columns:  # a generated key
                     if not all(map(lt, rows, rows[1:])):
                         rows.sort(key=itemgetter(0))
                 else:
                     by_key = {row[0]: row for row in rows}
                     try:
-                        rows = [by_key[d[pk]] for d in dicts]
+                        rows = [by_key[k] for k in chunk[prepared.columns.index(pk) :: width]]
                     except (KeyError, TypeError):
                         raise InterfaceError(
                             f"INSERT into {model.__tablename__} returned rows that do not "
                             "match the inserted keys"
                         ) from None
-                for d, row in zip(dicts, rows, strict=True):
-                    d.update(zip(returning, row, strict=True))
+                returned = [row[0] for row in rows] if len(returning) == 1 else rows
+            set_returned(objs, returning, returned)
         new = self.new
         if new:
             for obj in objs:
                 new.pop(id(obj), None)
+        written = (prepared.layout, chunk, width, returned)
         if (
             journal is None
             and count == len(prepared.objs)
@@ -664,15 +670,16 @@ class UnitOfWork:
         ):
             # Keys freshly written are distinct and the session maps nothing: as for a
             # large load (load_fresh), registering waits until the session's maps are
-            # read, with a copy of each __dict__ as written. A session closed first (a
-            # bulk load) never pays for it.
-            snapshots = list(map(dict.copy, dicts))
-            self._deferred.append(_DeferredInsert(model, (pk,), list(objs), snapshots))
+            # read; the snapshots are made then, from what was written. A session closed
+            # first (a bulk load) never pays for it.
+            self._deferred.append(_DeferredInsert(model, (pk,), objs, written))
             return
         # identity map, states and snapshots in one Rust pass; objects it leaves (a
         # state already, a key already mapped) go through attach()
         states = self.states
-        for i in track_objects(objs, model, (pk,), (self.identity, states, InstanceState)):
+        snapshots = written_snapshots(*written)
+        session = (self.identity, states, InstanceState)
+        for i in track_objects(objs, model, (pk,), session, snapshots):
             self.attach(objs[i])
         if journal is not None:
             for obj, before in zip(objs, befores, strict=True):

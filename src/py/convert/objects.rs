@@ -11,7 +11,7 @@
 //! `__dict__`. `benchmarks/NOTES.md` ("Hydration in Rust") has the figures that pick
 //! these paths.
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyAttributeError, PyTypeError};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -132,6 +132,30 @@ pub fn object_id<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     // SAFETY: `PyLong_FromVoidPtr` of a live object's address is what `id()` returns: a
     // new reference, or NULL with an exception set.
     unsafe { Bound::from_owned_ptr_or_err(obj.py(), ffi::PyLong_FromVoidPtr(obj.as_ptr().cast())) }
+}
+
+/// `obj.name` as the instance holds it, None when it does not: read as
+/// `object.__getattribute__` reads it, which leaves attributes kept inline where they
+/// are (reading `__dict__` would make a dict of them). A miss reaches the class's
+/// non-data descriptor (a column or relationship attribute), whose AttributeError
+/// means "not there".
+pub fn instance_value<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = obj.py();
+    // SAFETY: two live objects; `PyObject_GenericGetAttr` returns a new reference, or
+    // NULL with an exception set.
+    let value = unsafe { ffi::PyObject_GenericGetAttr(obj.as_ptr(), name.as_ptr()) };
+    if !value.is_null() {
+        // SAFETY: a new, non-null reference, handed over.
+        return Ok(Some(unsafe { Bound::from_owned_ptr(py, value) }));
+    }
+    let err = PyErr::fetch(py);
+    if err.is_instance_of::<PyAttributeError>(py) {
+        return Ok(None);
+    }
+    Err(err)
 }
 
 /// `object.__setattr__(obj, name, value)`.
