@@ -25,7 +25,7 @@ from typing import Any
 from . import _ormkit
 from ._ormkit import QueryResult
 from .engine import Engine
-from .errors import InterfaceError, OperationalError, PoolTimeout
+from .errors import InterfaceError, InternalError, OperationalError, PoolTimeout
 
 __all__ = ["PgBackend", "PgEngine", "PgPool", "PgTransaction", "open_pg_backend"]
 
@@ -517,6 +517,22 @@ class PgTransaction:
         try:
             if proto.begin_pending:
                 proto.cancel_begin()
+            elif (
+                sql == "COMMIT"
+                and proto.is_idle
+                and not proto.is_broken
+                and proto.in_failed_transaction
+            ):
+                # The server would answer COMMIT with a silent rollback: say so instead
+                # of reporting writes that were thrown away.
+                await self._backend._run(proto.simple("ROLLBACK"))
+                raise InternalError(
+                    "the transaction cannot be committed: a statement in it failed, so "
+                    "PostgreSQL aborted it; it was rolled back and nothing in it was "
+                    "written (use a nested transaction, a SAVEPOINT, around a statement "
+                    "whose failure you handle)",
+                    sqlstate="25P02",
+                )
             elif proto.is_idle and not proto.is_broken:
                 await self._backend._run(proto.simple(sql))
             elif sql == "COMMIT":

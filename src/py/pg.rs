@@ -746,6 +746,13 @@ impl PgProtocol {
         self.conn.transaction_status() != b'I'
     }
 
+    /// True inside a transaction a failed statement aborted: the server ignores
+    /// everything until its end, and answers COMMIT by rolling it back.
+    #[getter]
+    fn in_failed_transaction(&self) -> bool {
+        self.conn.transaction_status() == b'E'
+    }
+
     #[getter]
     fn is_tls(&self) -> bool {
         self.conn.is_tls()

@@ -45,6 +45,52 @@ async def test_failing_statement_inside_begin_leaves_nothing(
     assert await names(engine) == ["after"]
 
 
+async def test_a_failure_swallowed_inside_begin_is_never_reported_as_committed(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    """PostgreSQL aborts a transaction at its first failed statement and would answer
+    COMMIT by rolling it back: leaving the block says so, and the objects are put back
+    as for a rollback. SQLite keeps the transaction going, and commits what succeeded."""
+    kept = User(name="kept", email="k@x.org")
+    with contextlib.ExitStack() as expect:
+        if engine.dialect == "postgresql":
+            failed = expect.enter_context(pytest.raises(ormkit.InternalError, match="aborted"))
+        async with session.begin():
+            await session.insert(kept)
+            with pytest.raises(ormkit.IntegrityError):
+                await session.insert(User(name="dup", email="k@x.org"))
+    assert not session.in_transaction
+    if engine.dialect == "postgresql":
+        assert failed.value.sqlstate == "25P02"
+        assert await names(engine) == [] and kept.id is None and kept not in session
+    else:
+        assert await names(engine) == ["kept"] and kept.id is not None and kept in session
+    # the same through the engine's own transactions
+    table = User.__tablename__
+    with contextlib.ExitStack() as expect:
+        if engine.dialect == "postgresql":
+            expect.enter_context(pytest.raises(ormkit.InternalError, match="rolled back"))
+        async with await engine.transaction() as tx:
+            await tx.execute(
+                f"INSERT INTO {table} (name, email, active) VALUES ('tx', 't@x.org', true)"
+            )
+            with pytest.raises(ormkit.IntegrityError):
+                await tx.execute(
+                    f"INSERT INTO {table} (name, email, active) VALUES ('d', 't@x.org', true)"
+                )
+    expected = ["after"] if engine.dialect == "postgresql" else ["after", "kept", "tx"]
+    await session.insert(User(name="after", email="after@x.org"))  # everything still works
+    assert await names(engine) == expected
+    # the remedy on every backend: a nested begin() (a SAVEPOINT) around what may fail
+    again = User(name="again", email="again@x.org")
+    async with session.begin():
+        await session.insert(again)
+        with pytest.raises(ormkit.IntegrityError):
+            async with session.begin():
+                await session.insert(User(name="dup", email="again@x.org"))
+    assert again.id is not None and "again" in await names(engine)
+
+
 async def test_exception_in_block_rolls_back_and_restores_objects(
     session: AsyncSession, engine: ormkit.Engine
 ) -> None:

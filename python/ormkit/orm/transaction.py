@@ -205,10 +205,17 @@ class SessionBase:
         tx = self._tx
         assert tx is not None
         if level.savepoint is None:
+            levels = list(self._levels)
             self._tx = None
             self._levels.clear()
             self._set_levels()
-            await tx.commit()
+            try:
+                await tx.commit()
+            except BaseException:
+                # not committed (the backend says why): objects back as for a rollback
+                for inner in reversed(levels):
+                    self._uow.undo(inner.journal)
+                raise
             return
         await tx.execute(f"RELEASE SAVEPOINT {level.savepoint}")
         index = self._levels.index(level)
