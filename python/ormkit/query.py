@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Hashable
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ormkit.errors import MultipleResultsFound, NoResultFound
+from ormkit.errors import DataError, MultipleResultsFound, NoResultFound
 from ormkit.orm import precompiled
 from ormkit.orm.mixins import utcnow
 from ormkit.orm.validation import validate_values
@@ -484,9 +485,11 @@ class Query(Generic[T]):
         column = model_column(self._model, col, f"{name}()")
         if self._limit is not None or self._offset is not None:
             raise ValueError(f"{name}() over a query with limit()/offset() is not supported")
+        info = column.info
+        if name in ("sum", "avg") and info.type.kind == "timedelta":
+            return await self._interval_aggregate(name, column)
         expr = getattr(func, name)(column).label("value")
         stmt = self._select(ordered=False, limited=False).with_only_columns(expr)
-        info = column.info
         converter = info.converter(self._session.dialect) if name in ("min", "max") else None
         value = await self._session._scalar(stmt, converter)
         if value is None or name in ("min", "max"):
@@ -498,12 +501,41 @@ class Query(Generic[T]):
             return int(value)
         return float(value)
 
+    async def _interval_aggregate(self, name: str, column: Column[Any]) -> timedelta | None:
+        """SUM/AVG of a ``timedelta`` column, as a ``timedelta``, the same on both backends.
+
+        The database sums (PostgreSQL the ``INTERVAL`` values, SQLite the whole
+        microseconds it stores, both exactly) and counts the non-NULL values; the average
+        is that sum divided here, rounded half-even to the microsecond (PostgreSQL's own
+        ``avg(interval)`` divides days and microseconds apart in floating point and can be
+        1 µs off). A result beyond ``timedelta``'s range is a ``DataError``."""
+        stmt = self._select(ordered=False, limited=False).with_only_columns(
+            func.sum(column).label("value"), func.count(column).label("n")
+        )
+        try:
+            rows = await self._session._values(stmt, tuples=True)
+            total, count = rows[0] if rows else (None, 0)
+            if total is None or not count:
+                return None
+            delta = total if isinstance(total, timedelta) else timedelta(microseconds=total)
+            return delta if name == "sum" else delta / int(count)
+        except OverflowError:
+            model: Any = self._model
+            raise DataError(
+                f"{name}() of {model.__name__}.{column.key} is out of the range of "
+                "datetime.timedelta",
+                table=model.__tablename__,
+                column=column.info.name,
+            ) from None
+
     async def sum(self, col: Any) -> Any:
-        """SUM of a column (None when no row matches)."""
+        """SUM of a column (None when no row matches): an int for int columns, a
+        Decimal for Decimal columns, a timedelta for timedelta columns."""
         return await self._aggregate("sum", col)
 
     async def avg(self, col: Any) -> Any:
-        """AVG of a column (a float; a Decimal for Decimal columns)."""
+        """AVG of a column (a float; a Decimal for Decimal columns, a timedelta rounded
+        to the microsecond for timedelta columns; None when no row matches)."""
         return await self._aggregate("avg", col)
 
     async def min(self, col: Any) -> Any:

@@ -7,7 +7,9 @@ keys of the two models (or of the ``secondary`` association table).
 
 from __future__ import annotations
 
+import collections.abc
 import enum
+import types
 import typing
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -179,19 +181,67 @@ class _RegistryNamespace(Mapping[str, Any]):
         return len(self._registry.models)
 
 
-def _unwrap_target(tp: Any) -> tuple[Any, bool | None]:
-    """``list[X]`` → (X, True); ``X | None`` → (X, False); ``X`` → (X, False)."""
+# Collection types whose annotation makes a relationship a list (``list[Post]``).
+_COLLECTIONS: tuple[Any, ...] = (
+    list,
+    set,
+    frozenset,
+    tuple,
+    Sequence,
+    collections.abc.Collection,
+    collections.abc.MutableSequence,
+)
+
+# Names a quoted annotation may use without importing them (``Mapped["Optional[X]"]``,
+# ``Mapped["List[X]"]``); the defining module's own names take precedence.
+_TYPING_NAMES: dict[str, Any] = {
+    "typing": typing,
+    "Optional": typing.Optional,
+    "Union": typing.Union,
+    "List": typing.List,  # noqa: UP006
+    "Set": typing.Set,  # noqa: UP006
+    "FrozenSet": typing.FrozenSet,  # noqa: UP006
+    "Sequence": typing.Sequence,
+    "Annotated": typing.Annotated,
+    "Mapped": Mapped,
+}
+
+# Bound on the nesting of an annotation (strings inside strings inside Mapped[...]).
+_MAX_DEPTH = 16
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) is typing.Union or isinstance(tp, types.UnionType)
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and hasattr(tp, "__columns__")
+
+
+def _member_name(tp: Any) -> str:
+    """A union member as its name, unquoted (``Author``, ``list[Post]``)."""
+    if isinstance(tp, typing.ForwardRef):
+        return tp.__forward_arg__
+    return tp if isinstance(tp, str) else _describe(tp)
+
+
+def _describe(tp: Any) -> str:
+    """A readable rendering of (part of) an annotation: ``Mapped['Author | None']``."""
+    if isinstance(tp, str):
+        return repr(tp)
+    if isinstance(tp, typing.ForwardRef):
+        return repr(tp.__forward_arg__)
+    if tp is None or tp is type(None):
+        return "None"
+    if _is_union(tp):
+        return " | ".join(_describe(a) for a in typing.get_args(tp))
     origin = typing.get_origin(tp)
-    if origin is Mapped:
-        return _unwrap_target(typing.get_args(tp)[0])
-    if origin in (list, set, frozenset, tuple, Sequence, typing.List, typing.Set):  # noqa: UP006
-        args = typing.get_args(tp)
-        return (args[0] if args else None), True
-    if origin is typing.Union or type(tp).__name__ == "UnionType":
-        members = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(members) == 1:
-            return _unwrap_target(members[0])
-    return tp, False
+    if origin is not None:
+        name = getattr(origin, "__name__", None) or repr(origin)
+        return f"{name}[{', '.join(_describe(a) for a in typing.get_args(tp))}]"
+    if isinstance(tp, type):
+        return tp.__name__
+    return repr(tp)
 
 
 class RelationshipInfo:
@@ -330,43 +380,121 @@ class RelationshipInfo:
     def _error(self, message: str) -> ValueError:
         return ValueError(f"relationship {self.model.__name__}.{self.key}: {message}")
 
-    def _lookup_model(self, ref: Any) -> type[Any]:
-        registry: Registry = self.model.__registry__
-        if isinstance(ref, typing.ForwardRef):
-            ref = ref.__forward_arg__
-        if isinstance(ref, str):
-            found = registry.get(ref)
-            if found is None:
-                try:
-                    found = eval(ref, self._namespace, _RegistryNamespace(registry))
-                except Exception:
-                    found = None
-            if found is None:
-                raise self._error(f"unknown model {ref!r}")
-            ref = found
-        if not isinstance(ref, type) or not hasattr(ref, "__columns__"):
-            raise self._error(f"target {ref!r} is not a model")
-        return ref
+    def _annotation_text(self) -> str:
+        """The annotation as written (for error messages)."""
+        ann = self._annotation
+        return ann if isinstance(ann, str) else _describe(ann)
 
-    def _target_from_annotation(self) -> tuple[Any, bool | None]:
+    def _evaluate(self, text: str, source: str) -> Any:
+        """A quoted reference → the object it names: a model of the base's registry by
+        class name, else the expression evaluated with the registry's model names, then
+        the defining module's globals (then a few ``typing`` names) in scope."""
+        registry: Registry = self.model.__registry__
+        found = registry.get(text.strip())
+        if found is not None:
+            return found
+        namespace = {**_TYPING_NAMES, **self._namespace}
+        try:
+            return eval(text, namespace, _RegistryNamespace(registry))
+        except NameError as exc:
+            name = exc.name or str(exc)
+            raise self._error(
+                f"unknown model {name!r} in {source}: no model of that name in the "
+                f"base's registry or the module {self.model.__module__!r} "
+                "(define it, import it, or pass target=)"
+            ) from None
+        except Exception as exc:
+            raise self._error(f"cannot evaluate {source}: {exc}") from None
+
+    def _unwrap(self, ref: Any, source: str) -> tuple[Any, bool]:
+        """Strip ``Mapped[...]``, ``Optional``/``| None`` and one collection from an
+        annotation or ``target=``, evaluating quoted parts (``Mapped["list[Post]"]``,
+        ``Mapped[Optional["Author"]]``, ``Mapped["Author | None"]``) as they come.
+
+        Returns what is left (normally a model class) and whether a collection
+        (``list[...]``, ``List[...]``, ``set[...]``, ...) was found on the way. Raises
+        for a quoted name that names nothing, a union of several types, or nested
+        collections."""
+        tp = ref
+        many = False
+        for _ in range(_MAX_DEPTH):
+            if isinstance(tp, typing.ForwardRef):
+                tp = tp.__forward_arg__
+            if isinstance(tp, str):
+                tp = self._evaluate(tp, source)
+                continue
+            origin = typing.get_origin(tp)
+            args = typing.get_args(tp)
+            if origin is Mapped or origin is typing.Annotated:
+                if not args:
+                    return None, many
+                tp = args[0]
+                continue
+            if origin in _COLLECTIONS:
+                if many:
+                    raise self._error(f"{source} is a collection of collections")
+                many = True
+                if not args:
+                    return None, many
+                tp = args[0]
+                continue
+            if _is_union(tp):
+                members = [a for a in args if a is not type(None) and a is not None]
+                if len(members) != 1:
+                    raise self._error(
+                        f"{source} is a union of {' and '.join(_member_name(m) for m in members)}; "
+                        "a relationship has one target model (annotate it as `Target` or "
+                        "`Target | None`, or pass target=)"
+                    )
+                tp = members[0]
+                continue
+            return tp, many
+        raise self._error(f"cannot resolve {source}: nested too deeply")
+
+    def _lookup_model(self, ref: Any) -> type[Any]:
+        """The model named by ``target=`` (a class, its name, or an annotation-like
+        string such as ``"Author | None"``)."""
+        source = f"target={ref!r}"
+        found, _many = self._unwrap(ref, source)
+        if not _is_model(found):
+            raise self._error(f"{source} is not a model")
+        return typing.cast(type[Any], found)
+
+    def _target_from_annotation(self) -> tuple[type[Any] | None, bool | None]:
+        """The target model and whether the annotation is a collection; (None, None)
+        without an annotation."""
         ann = self._annotation
         if ann is None:
             return None, None
-        if isinstance(ann, str):
-            registry: Registry = self.model.__registry__
-            try:
-                ann = eval(ann, self._namespace, _RegistryNamespace(registry))
-            except Exception as exc:
-                raise self._error(f"cannot evaluate annotation {ann!r}: {exc}") from None
-        return _unwrap_target(ann)
+        source = f"annotation {self._annotation_text()}"
+        found, many = self._unwrap(ann, source)
+        if found is None:
+            return None, many
+        if not _is_model(found):
+            raise self._error(f"{source}: {_describe(found)} is not a model")
+        return typing.cast(type[Any], found), many
+
+    def _uselist_from_annotation(self) -> bool | None:
+        """Whether the annotation is a collection, when ``target=`` gives the model (the
+        annotation then need not name a model)."""
+        if self._annotation is None:
+            return None
+        try:
+            _found, many = self._unwrap(self._annotation, "annotation")
+        except ValueError:
+            return None
+        return many
 
     def _resolve(self) -> None:
         decl = self._declaration
-        ann_target, ann_many = self._target_from_annotation()
-        ref = decl.target if decl.target is not None else ann_target
-        if ref is None:
-            raise self._error("no target model: annotate with Mapped[...] or pass target=")
-        target = self._lookup_model(ref)
+        if decl.target is not None:
+            target = self._lookup_model(decl.target)
+            ann_many = self._uselist_from_annotation()
+        else:
+            ann_target, ann_many = self._target_from_annotation()
+            if ann_target is None:
+                raise self._error("no target model: annotate with Mapped[...] or pass target=")
+            target = ann_target
         uselist = decl.uselist if decl.uselist is not None else ann_many
         if decl.secondary is not None:
             self._resolve_many_to_many(target, uselist)
