@@ -11,7 +11,9 @@ from session_models import User
 from statement_log import SqlLog
 
 import ormkit
-from ormkit import AsyncSession, ValidationError
+from ormkit import AsyncSession, ValidationError, insert, update
+from ormkit.sql import func
+from ormkit.sql.expressions import BindParam
 
 HOSTILE = [
     "name; DROP TABLE users",
@@ -126,6 +128,82 @@ async def test_wrong_types_raise_validation_error(
         await session.commit()
     assert not session.in_transaction
     await table_intact(engine)
+
+
+async def test_statement_values_raise_validation_error(
+    session: AsyncSession, sql_log: SqlLog, seeded: list[User], engine: ormkit.Engine
+) -> None:
+    """``insert(Model).values(...)`` and ``update(Model).values(...)`` run by the session
+    are validated as its own writes are, whatever form ``values()`` takes; nothing is
+    sent, not even the autoflush of a pending object."""
+    too_long = "x" * 51
+    for call in [
+        lambda: session.execute(insert(User).values(name="x", email="x@x.org", age="old")),
+        lambda: session.execute(insert(User).values(name=too_long, email="x@x.org")),
+        lambda: session.execute(insert(User).values(email="x@x.org")),  # name left out
+        lambda: session.execute(insert(User).values(name=None, email="x@x.org")),
+        lambda: session.execute(insert(User).values(name="x", email="x@x.org", active=None)),
+        lambda: session.execute(insert(User).values({"name": "x", "email": "x", "age": 1.5})),
+        lambda: session.execute(
+            insert(User).values([{"name": "ok", "email": "ok@x.org"}, {"name": 1, "email": "e"}])
+        ),
+        lambda: session.execute(
+            insert(User).values({"name": "ok", "email": "o"}, {"name": too_long, "email": "p"})
+        ),
+        lambda: session.execute(insert(User).values(User(name="x", email="x", age="old"))),
+        lambda: session.execute(insert(User)),  # DEFAULT VALUES: name and email missing
+        lambda: session.execute(
+            insert(User).values(name=too_long, email="a@x.org").on_conflict_do_update(["email"])
+        ),
+        lambda: session.scalar(insert(User).values(name="x", email="x", age="1").returning("id")),
+        lambda: session.execute(update(User).values(age="1")),
+        lambda: session.execute(update(User).where(User.name == "a").values({"name": too_long})),
+        lambda: session.execute(update(User).values(name=None)),
+        lambda: session.execute(update(User).values(active=1)),
+        lambda: session.scalars(update(User).values(age=True).returning(User.id)),
+    ]:
+        await assert_rejected(session, sql_log, call, ValidationError)
+    with pytest.raises(ValidationError) as info:
+        await session.execute(insert(User).values(name=too_long, email="x@x.org"))
+    assert (info.value.model, info.value.field) == ("User", "name")
+    with pytest.raises(ValidationError, match=r"User\.age") as info:
+        await session.execute(update(User).values(age="1"))
+    assert (info.value.model, info.value.field) == ("User", "age")
+    session.add(User(name="pending", email="pending@x.org"))
+    bad = update(User).values(age="1")
+    await assert_rejected(session, sql_log, lambda: session.execute(bad), ValidationError)
+    await session.rollback()
+    async with session.begin():
+        bad_insert = insert(User).values(name=too_long, email="t@x.org")
+        await assert_rejected(
+            session, sql_log, lambda: session.execute(bad_insert), ValidationError
+        )
+        assert session.in_transaction
+    await table_intact(engine)
+
+
+async def test_statement_values_may_be_sql_expressions(
+    session: AsyncSession, seeded: list[User], engine: ormkit.Engine
+) -> None:
+    """Expressions, functions and bound parameters are SQL, not values: not checked."""
+    await session.execute(update(User).values(age=User.age + 1))
+    await session.execute(update(User).where(User.name == "a").values(name=func.upper(User.name)))
+    await session.execute(update(User).where(User.name == "b").values(age=BindParam(7)))
+    await session.execute(insert(User).values(name=func.lower("NEW"), email="n@x.org", age=None))
+    await session.execute(
+        insert(User).values([{"name": "d", "email": "d@x.org"}, {"name": "e", "email": "e@x.org"}])
+    )
+    await session.execute(insert(User).values(User(name="f", email="f@x.org", age=5)))
+    rows = await engine.execute(f"SELECT name, age FROM {User.__tablename__} ORDER BY name")
+    assert rows.tuples() == [
+        ("A", 1),
+        ("b", 7),
+        ("c", 3),
+        ("d", None),
+        ("e", None),
+        ("f", 5),
+        ("new", None),
+    ]
 
 
 async def test_a_flush_validates_everything_before_sending(

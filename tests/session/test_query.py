@@ -11,6 +11,7 @@ from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession, Q, delete, insert, select, update
+from ormkit.sql import func
 
 
 @pytest.fixture
@@ -166,6 +167,56 @@ async def test_session_execute_statements(
     dele = await session.execute(delete(Post).where(Post.title == "hello"))
     assert dele.rowcount == 1
     assert not session.in_transaction
+
+
+async def test_session_execute_count_and_exists_give_plain_values(
+    session: AsyncSession, people: list[User]
+) -> None:
+    """``select(Model).count()``/``.exists()`` give an int / a bool, not a model
+    instance: the model only names the table (as ``select(func.count()).select_from``)."""
+    assert await session.scalar(select(User).count()) == 4
+    assert await session.scalar(select(User).where(User.age >= 18).count()) == 2
+    assert await session.scalar(select(User).order_by("name").limit(3).count()) == 3
+    assert await session.scalar(select(User.active).distinct().count()) == 2
+    assert await session.scalar(select(User).exists()) is True
+    assert await session.scalar(select(User).filter_by(name="nobody").exists()) is False
+    assert await session.scalar(select(User.name).where(User.age > 40).exists()) is True
+    counted = await session.execute(select(User).filter(age__lt=40).count())
+    assert counted.scalar() == 2 and type(counted.scalar()) is int
+    assert counted.scalars().first() == 2 and counted.scalars().all() == [2]
+    assert counted.one() == (2,) and counted.all() == [(2,)] and counted.keys() == ["count"]
+    found = await session.execute(select(User).filter_by(name="Bob").exists())
+    assert found.one() == (True,) and found.scalars().all() == [True]
+    assert found.keys() == ["exists"] and found.scalar_one() is True
+    assert (await session.scalars(select(User).count())).all() == [4]
+    assert (await session.scalars(select(User).exists())).one() is True
+    assert await session.scalar(select(func.count()).select_from(User)) == 4
+
+
+async def test_session_execute_columns_and_aggregates(
+    session: AsyncSession, people: list[User]
+) -> None:
+    """Selects of columns and expressions give plain values, typed as the columns are
+    on both backends (also under a label and through min()/max())."""
+    cols = await session.execute(select(User.id, User.name).order_by("name"))
+    assert cols.all() == [(u.id, u.name) for u in people]
+    assert cols.scalars().all() == [u.id for u in people]
+    assert cols.scalars(1).first() == "Ann" and cols.first() == (people[0].id, "Ann")
+    assert await session.scalar(select(User.name).filter_by(age=17)) == "Bob"
+    flags = await session.scalars(select(User.active.label("on")).order_by("name"))
+    assert flags.all() == [True, True, False, True]
+    assert all(type(flag) is bool for flag in flags)  # not 0/1 on SQLite
+    assert await session.scalar(select(func.max(User.joined))) == date(2021, 6, 1)
+    assert await session.scalar(select(func.min(User.balance))) == Decimal("0")
+    assert await session.scalar(select(func.count(User.age))) == 3
+    both = await session.execute(
+        select(func.count(), func.max(User.age).label("oldest")).select_from(User)
+    )
+    assert both.one() == (4, 45) and both.keys() == ["", "oldest"]
+    sums = await session.execute(
+        select(User).where(User.age > 20).with_only_columns(func.count(User.id))
+    )
+    assert sums.scalar_one() == 2
 
 
 async def test_writing_while_iterating(session: AsyncSession, people: list[User]) -> None:

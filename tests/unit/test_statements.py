@@ -167,6 +167,13 @@ def test_result_converters() -> None:
     assert stmt.result_converters("postgresql") == (None, Status, None)
     assert select(User.id).result_converters("sqlite") is None
     assert select(Everything.priority).result_converters("postgresql") == (Priority,)
+    # a label or min()/max() keeps the column's type; count() is an int, exists() a bool
+    typed = select(Everything.b.label("flag"), func.max(Everything.day), func.count())
+    assert typed.result_converters("sqlite") == ("bool", "date", None)
+    assert typed.result_converters("postgresql") is None
+    assert select(Everything).exists().result_converters("sqlite") == ("bool",)
+    assert select(Everything).exists().result_converters("postgresql") is None
+    assert select(Everything).count().result_converters("sqlite") is None
 
 
 def test_insert(pg: Compile, lite: Compile) -> None:

@@ -12,6 +12,8 @@ from sample_models import Everything, Post, Priority, Status, User
 
 from ormkit.errors import ValidationError
 from ormkit.orm import validate, validate_values
+from ormkit.orm.validation import validate_statement
+from ormkit.sql import delete, func, insert, select, update
 
 
 def everything(**overrides: Any) -> Everything:
@@ -117,3 +119,31 @@ def test_partial_and_update_values() -> None:
         validate_values(Post, {"title": 3})
     with pytest.raises(ValueError, match="unknown field"):
         validate_values(Post, {"titel": "x"})
+
+
+def test_statement_values() -> None:
+    """``validate_statement`` checks insert rows (a column left out as for an object, a
+    None given as NULL) and update values; SQL expressions and other statements pass."""
+    validate_statement(insert(User).values(name="Ann", email="a@x"))  # id, meta filled
+    validate_statement(insert(User).values([{"name": "a", "email": "x", "age": None}]))
+    validate_statement(update(Post).values(title="ok", version=Post.version + 1))
+    validate_statement(insert(User).values(name=func.lower("A"), email="a@x"))
+    validate_statement(select(User))
+    validate_statement(delete(User))
+    for stmt, field in [
+        (insert(User).values(name="Ann"), "email"),  # left out, no default
+        (insert(User).values(name=None, email="a@x"), "name"),
+        (insert(User).values(id=None, name="a", email="x"), "id"),  # sent as NULL
+        (insert(User).values(meta=None, name="a", email="x"), "meta"),
+        (
+            insert(User).values({"name": "a", "email": "x"}, {"name": "b" * 101, "email": "y"}),
+            "name",
+        ),
+        (insert(User).values(User(name="a", email="x", age="3")), "age"),
+        (insert(User), "name"),  # DEFAULT VALUES
+        (update(User).values(age=1.5), "age"),
+        (update(Post).values(title=None), "title"),
+    ]:
+        with pytest.raises(ValidationError) as info:
+            validate_statement(stmt)
+        assert (info.value.model, info.value.field) == (stmt._model.__name__, field)

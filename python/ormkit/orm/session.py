@@ -39,6 +39,7 @@ from ormkit.orm.mixins import utcnow
 from ormkit.orm.results import Result, ScalarResult
 from ormkit.orm.state import Journal, identity_key, model_pk
 from ormkit.orm.transaction import SessionBase, SessionTransaction
+from ormkit.orm.validation import validate_statement
 from ormkit.query import Query, soft_delete_column, soft_delete_condition
 from ormkit.sql import Delete, Insert, Select, Update, pk_condition, select
 
@@ -332,12 +333,16 @@ class AsyncSession(SessionBase):
     async def execute(self, statement: Select | Insert | Update | Delete) -> Result:
         """Run a statement built with ``select``/``insert``/``update``/``delete``.
 
-        ``select(Model)`` rows hold tracked instances (``result.scalars().all()``)."""
+        ``select(Model)`` rows hold tracked instances (``result.scalars().all()``); any
+        other select (columns, aggregates, ``count()``/``exists()``) gives plain values.
+        The values of an insert or update are validated first, as the session's own
+        writes are: a bad one raises ``ValidationError`` and nothing is sent."""
         if isinstance(statement, Select):
             return await self._execute_select(statement)
         if not isinstance(statement, Insert | Update | Delete):
             raise TypeError(f"execute() takes a select/insert/update/delete, got {statement!r}")
         with self._using():
+            validate_statement(statement)
             sql, params = statement.to_sql(self.dialect)
             await self._autoflush()
             result = await self._execute_write(sql, params)
@@ -355,7 +360,9 @@ class AsyncSession(SessionBase):
 
     async def _execute_select(self, stmt: Select) -> Result:
         entities = stmt._entities
-        if len(entities) == 1 and isinstance(entities[0], type):
+        # select(Model) gives instances; select(Model).count()/.exists() gives one plain
+        # value (the model only names the table), like every select of expressions.
+        if len(entities) == 1 and isinstance(entities[0], type) and stmt._wrap is None:
             model: Any = entities[0]
             fast = None
             if type(stmt) is Select and not stmt._options:

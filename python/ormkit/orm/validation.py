@@ -1,7 +1,10 @@
 """Validation before writes: missing values, lengths and Python types.
 
 ``validate(obj)`` raises :class:`ormkit.errors.ValidationError` naming the model and
-the field; nothing is sent to the database. Rules per column:
+the field; nothing is sent to the database. ``validate_values`` checks an update's
+values, ``validate_statement`` the values of an ``insert(Model).values(...)`` or
+``update(Model).values(...)`` statement (the session runs it before executing one).
+Rules per column:
 
 - ``None`` is accepted when the column is nullable, or, for an insert, when the
   database or the constructor fills it (autoincrement primary key, ``server_default``,
@@ -19,9 +22,10 @@ from datetime import datetime
 from typing import Any
 
 from ormkit.sql.expressions import ClauseElement
+from ormkit.sql.statements import Insert, Statement, Update
 from ormkit.types import check_value
 
-__all__ = ["check_column", "validate", "validate_values"]
+__all__ = ["check_column", "validate", "validate_row", "validate_statement", "validate_values"]
 
 
 def _error(model: type[Any], key: str, reason: str) -> Exception:
@@ -82,3 +86,32 @@ def validate_values(model: type[Any], values: Mapping[str, Any]) -> None:
         if key not in columns:
             raise ValueError(f"unknown field {key!r} on {model.__name__}")
         check_column(model, key, value, insert=False)
+
+
+def validate_row(model: type[Any], row: Mapping[str, Any]) -> None:
+    """Check one row of an INSERT given as values (``insert(Model).values(...)``). A
+    column left out must be one the database or a default fills, as for
+    :func:`validate`; a None given is sent as NULL, so its column must be nullable."""
+    columns = model.__columns__
+    for key, value in row.items():
+        if key not in columns:
+            raise ValueError(f"unknown field {key!r} on {model.__name__}")
+        check_column(model, key, value, insert=False)
+    for key in columns:
+        if key not in row:
+            check_column(model, key, None, insert=True)
+
+
+def validate_statement(stmt: Statement) -> None:
+    """Check the values of an ``insert(Model).values(...)`` (every row, as
+    :func:`validate_row`) or ``update(Model).values(...)`` (the columns given, as
+    :func:`validate_values`) statement before it is run; other statements pass.
+    SQL expressions (``User.n + 1``, functions, bound parameters) are not checked."""
+    if isinstance(stmt, Insert):
+        model = stmt._model
+        assert model is not None
+        for row in stmt._rows or ({},):  # no values(): one row of DEFAULT VALUES
+            validate_row(model, row)
+    elif isinstance(stmt, Update):
+        assert stmt._model is not None
+        validate_values(stmt._model, stmt._values)

@@ -18,6 +18,7 @@ from ormkit.sql.expressions import (
     ClauseElement,
     Column,
     ColumnExpr,
+    Function,
     Label,
     OrderBy,
     and_,
@@ -25,6 +26,7 @@ from ormkit.sql.expressions import (
     not_,
 )
 from ormkit.sql.lookups import Q
+from ormkit.types import resolve_column_type
 
 if TYPE_CHECKING:
     from ormkit.types import Converter
@@ -44,6 +46,9 @@ __all__ = [
 S = TypeVar("S", bound="Statement")
 
 _ORDER_STRING = re.compile(r"(-?)([A-Za-z_][A-Za-z0-9_]*)\Z")
+
+#: the type of ``exists()``'s one column
+_BOOL = resolve_column_type(bool)
 
 
 def _is_model(obj: Any) -> bool:
@@ -84,6 +89,16 @@ def _first_column(node: Any) -> Column[Any] | None:
                     if found is not None:
                         return found
     return None
+
+
+def _value_column(expr: Any) -> Any:
+    """The ColumnInfo whose type the value of a selected expression has, or None: a
+    column under a label, or ``min()``/``max()`` of one (read back as the column is)."""
+    if isinstance(expr, Label):
+        expr = expr.expr
+    if isinstance(expr, Function) and expr.name in ("min", "max") and len(expr.args) == 1:
+        expr = expr.args[0]
+    return expr.info if isinstance(expr, Column) else None
 
 
 def pk_condition(model: type[Any], value: Any) -> ColumnExpr[bool]:
@@ -440,7 +455,18 @@ class Select(_Filtered):
             return [("count", None)]
         if self._wrap == "exists":
             return [("exists", None)]
-        return [(name, info) for _e, name, info in self._entity_columns(None)]
+        return [
+            (name, info if info is not None else _value_column(expr))
+            for expr, name, info in self._entity_columns(None)
+        ]
+
+    def result_converters(self, dialect: str | Dialect) -> tuple[Converter, ...] | None:
+        """As :meth:`Statement.result_converters`; ``exists()`` gives a bool (SQLite
+        answers 0/1)."""
+        if self._wrap == "exists":
+            converter = _BOOL.converter(get_dialect(dialect).name)
+            return None if converter is None else (converter,)
+        return super().result_converters(dialect)
 
     def _count_subquery(self, ctx: CompileContext) -> bool:
         return bool(
