@@ -4,6 +4,7 @@
 //! parameter wherever it appears), so SQL written for PostgreSQL runs unchanged:
 //! `$N` is rewritten to `?N` before preparing (see `placeholders`).
 
+use super::decimal;
 use super::errors::map;
 use super::placeholders::Plans;
 use super::types::{push_row, to_sqlite};
@@ -25,7 +26,8 @@ pub struct Output {
     pub last_insert_rowid: i64,
 }
 
-/// Opens a connection with the settings every ormkit connection uses.
+/// Opens a connection with the settings every ormkit connection uses (and the
+/// `ormkit_decimal` collation).
 pub fn open(path: &str, uri: bool, busy_timeout: Duration, wal: bool) -> Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -53,6 +55,8 @@ pub fn configure(conn: &Connection, busy_timeout: Duration, wal: bool) -> Result
             .map_err(map)?;
     }
     conn.execute_batch("PRAGMA foreign_keys=ON").map_err(map)?;
+    conn.create_collation(decimal::COLLATION, decimal::compare)
+        .map_err(map)?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(())
 }

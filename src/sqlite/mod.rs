@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod connection;
+pub mod decimal;
 pub mod errors;
 pub mod job;
 pub mod placeholders;

@@ -125,6 +125,12 @@ class Dialect:
         """SQL for "JSON ``column`` contains the bound JSON document"."""
         raise NotImplementedError(f"JSON containment is not supported on {self.name}")
 
+    def compared(self, sql: str, info: Any) -> str:
+        """``sql``, the column ``info``, as an operand of a comparison, of ORDER BY or of
+        ``min``/``max``: as it is, unless the backend stores the column's type in a form
+        that does not compare by value (see the SQLite dialect)."""
+        return sql
+
     def cast_numeric(self, sql: str) -> str:
         """SQL that casts ``sql`` (text extracted from JSON) to a number for comparison."""
         return f"CAST({sql} AS NUMERIC)"

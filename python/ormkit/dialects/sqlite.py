@@ -25,6 +25,15 @@ class SQLiteDialect(Dialect):
         """``?``."""
         return "?"
 
+    def compared(self, sql: str, info: Any) -> str:
+        """A ``Decimal`` column (stored as its exact text) is compared, ordered and
+        aggregated by ``min``/``max`` through the ``ormkit_decimal`` collation, which
+        every ormkit connection registers: by value, exactly (text would put
+        ``'10.25'`` before ``'9.50'``, and ``'9.5'`` apart from ``'9.50'``)."""
+        if info.type.kind == "decimal":
+            return f"{sql} COLLATE ormkit_decimal"
+        return sql
+
     def ilike(self, left: str, right: str, negate: bool) -> str:
         """``lower(left) [NOT] LIKE lower(right)``."""
         return f"lower({left}) {'NOT LIKE' if negate else 'LIKE'} lower({right})"

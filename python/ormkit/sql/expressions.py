@@ -318,6 +318,15 @@ class AliasedColumn(ColumnExpr[Any]):
         return ctx.column_sql(self.column, self.alias)
 
 
+def _compared(expr: ClauseElement, ctx: CompileContext, sql: str) -> str:
+    """``sql``, the SQL of ``expr``, as an operand of a comparison, ORDER BY or
+    ``min``/``max``: a column goes through the dialect (``Dialect.compared``)."""
+    column = expr.column if isinstance(expr, AliasedColumn) else expr
+    if isinstance(column, Column):
+        return ctx.dialect.compared(sql, column.info)
+    return sql
+
+
 class BindParam(ColumnExpr[Any]):
     """A bound value: a placeholder in SQL, the value in the parameter list."""
 
@@ -353,7 +362,8 @@ class JsonValue(ColumnExpr[Any]):
         return ctx.dialect.json_value(ctx.bind(self.text))
 
 
-_BINARY_OPS = frozenset({"=", "<>", "<", "<=", ">", ">=", "+", "-", "*", "/"})
+_COMPARISONS = frozenset({"=", "<>", "<", "<=", ">", ">="})
+_BINARY_OPS = _COMPARISONS | {"+", "-", "*", "/"}
 
 
 class BinaryExpression(ColumnExpr[Any]):
@@ -384,7 +394,10 @@ class BinaryExpression(ColumnExpr[Any]):
         return (self.op, self.left._key(ctx), self.right._key(ctx))
 
     def _sql(self, ctx: CompileContext) -> str:
-        return f"{self.left._operand(ctx)} {self.op} {self.right._operand(ctx)}"
+        left, right = self.left._operand(ctx), self.right._operand(ctx)
+        if self.op in _COMPARISONS:
+            left, right = _compared(self.left, ctx, left), _compared(self.right, ctx, right)
+        return f"{left} {self.op} {right}"
 
 
 class Constant(ColumnExpr[bool]):
@@ -540,7 +553,7 @@ class InList(ColumnExpr[bool]):
         return ("in", self.negate, self.operand._key(ctx), tuple(v._key(ctx) for v in self.values))
 
     def _sql(self, ctx: CompileContext) -> str:
-        operand = self.operand._operand(ctx)
+        operand = _compared(self.operand, ctx, self.operand._operand(ctx))
         items = ", ".join(v._operand(ctx) for v in self.values)
         return f"{operand} {'NOT IN' if self.negate else 'IN'} ({items})"
 
@@ -571,7 +584,7 @@ class InSubquery(ColumnExpr[bool]):
         return ("insub", self.negate, operand, key)
 
     def _sql(self, ctx: CompileContext) -> str:
-        operand = self.operand._operand(ctx)
+        operand = _compared(self.operand, ctx, self.operand._operand(ctx))
         sub, _key = self._inner(ctx)
         sql_ctx = sub.fork()
         sql_ctx.params = ctx.params  # placeholders continue the outer numbering
@@ -657,10 +670,8 @@ class Between(ColumnExpr[bool]):
         return ("between", self.operand._key(ctx), self.low._key(ctx), self.high._key(ctx))
 
     def _sql(self, ctx: CompileContext) -> str:
-        return (
-            f"{self.operand._operand(ctx)} BETWEEN {self.low._operand(ctx)} "
-            f"AND {self.high._operand(ctx)}"
-        )
+        operand = _compared(self.operand, ctx, self.operand._operand(ctx))
+        return f"{operand} BETWEEN {self.low._operand(ctx)} AND {self.high._operand(ctx)}"
 
 
 class Like(ColumnExpr[bool]):
@@ -803,6 +814,9 @@ class Function(ColumnExpr[Any]):
     def _sql(self, ctx: CompileContext) -> str:
         if not self.args and self.name == "count":
             return "count(*)"
+        if self.name in ("min", "max") and len(self.args) == 1:
+            (arg,) = self.args
+            return f"{self.name}({_compared(arg, ctx, arg._sql(ctx))})"
         return f"{self.name}({', '.join(a._sql(ctx) for a in self.args)})"
 
 
@@ -868,7 +882,7 @@ class OrderBy(ClauseElement):
         return ("order", self.descending, self.nulls, self.expr._key(ctx))
 
     def _sql(self, ctx: CompileContext) -> str:
-        sql = self.expr._sql(ctx) + (" DESC" if self.descending else "")
+        sql = _compared(self.expr, ctx, self.expr._sql(ctx)) + (" DESC" if self.descending else "")
         if self.nulls:
             sql += f" NULLS {self.nulls.upper()}"
         return sql
