@@ -42,7 +42,7 @@ pub fn run_budgeted(
         return Ok(Budgeted::Writes);
     }
     let plan = db.plans.plan(sql);
-    let stmt = db.conn.prepare_cached(plan.sql()).map_err(map)?;
+    let stmt = db.conn.prepare_cached(plan.sql()?).map_err(map)?;
     if reads_only && !stmt.readonly() {
         return Ok(Budgeted::Writes);
     }

@@ -66,7 +66,7 @@ pub fn is_read_only(conn: &Connection, plans: &Plans, sql: &str) -> Result<bool>
     if is_transaction_control(sql) {
         return Ok(false);
     }
-    let stmt = conn.prepare_cached(plans.plan(sql).sql()).map_err(map)?;
+    let stmt = conn.prepare_cached(plans.plan(sql).sql()?).map_err(map)?;
     Ok(stmt.readonly())
 }
 
@@ -117,7 +117,7 @@ pub fn run(
     budget: Option<Duration>,
 ) -> Result<Output> {
     let plan = plans.plan(sql);
-    let stmt = conn.prepare_cached(plan.sql()).map_err(map)?;
+    let stmt = conn.prepare_cached(plan.sql()?).map_err(map)?;
     run_prepared(conn, stmt, plan.positional(), params, budget)
 }
 
@@ -203,7 +203,7 @@ pub fn run_many(
     param_sets: &[Vec<Value>],
 ) -> Result<i64> {
     let plan = plans.plan(sql);
-    let mut stmt = conn.prepare_cached(plan.sql()).map_err(map)?;
+    let mut stmt = conn.prepare_cached(plan.sql()?).map_err(map)?;
     let before = conn.total_changes();
     for params in param_sets {
         bind(&mut stmt, params, plan.positional())?;

@@ -15,6 +15,7 @@
 //! Scans are cached per SQL text ([`Plans`]), so a repeated statement pays one
 //! hash lookup; SQL without `$`, `:`, `@` or `#` is never scanned.
 
+use crate::error::{Error, Result};
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU16, AtomicU8, Ordering};
@@ -138,6 +139,8 @@ pub fn scan(sql: &str) -> Scan {
 /// budget lately (see `budget.rs`).
 pub struct Plan {
     scan: Scan,
+    /// The text holds a NUL character: SQLite would stop reading there.
+    nul: bool,
     /// Runs left that go straight to a connection thread.
     skips: AtomicU16,
     /// Overruns in a row (each one doubles the skips of the next, see `ran_over`).
@@ -156,9 +159,15 @@ pub struct Planned<'a> {
 }
 
 impl Planned<'_> {
-    /// The SQL to prepare.
-    pub fn sql(&self) -> &str {
-        self.plan.scan.rewritten.as_deref().unwrap_or(self.sql)
+    /// The SQL to prepare. A text with a NUL character is refused: SQLite would prepare
+    /// what comes before it and silently ignore the rest.
+    pub fn sql(&self) -> Result<&str> {
+        if self.plan.nul {
+            return Err(Error::data(
+                "the SQL text contains a NUL character (SQLite would ignore everything after it)",
+            ));
+        }
+        Ok(self.plan.scan.rewritten.as_deref().unwrap_or(self.sql))
     }
 
     pub fn positional(&self) -> bool {
@@ -233,6 +242,7 @@ impl Plans {
         };
         let plan = Arc::new(Plan {
             scan: scanned,
+            nul: sql.as_bytes().contains(&0),
             skips: AtomicU16::new(0),
             overruns: AtomicU8::new(0),
         });
@@ -247,6 +257,20 @@ mod tests {
 
     fn rewrite(sql: &str) -> String {
         scan(sql).rewritten.unwrap_or_else(|| sql.to_owned())
+    }
+
+    #[test]
+    fn a_text_with_a_nul_character_is_refused() {
+        let plans = Plans::default();
+        for _ in 0..2 {
+            // made, then from the cache
+            let err = plans
+                .plan("SELECT 1\0; DROP TABLE t")
+                .sql()
+                .expect_err("a NUL is refused");
+            assert!(err.to_string().contains("NUL character"), "{err}");
+        }
+        assert!(plans.plan("SELECT '\\0'").sql().is_ok());
     }
 
     #[test]
@@ -334,14 +358,14 @@ mod tests {
     fn plans_are_cached_and_remember_slow_statements() {
         let plans = Plans::default();
         let plain = plans.plan("SELECT ?");
-        assert_eq!(plain.sql(), "SELECT ?");
+        assert_eq!(plain.sql().expect("no NUL"), "SELECT ?");
         assert!(plain.positional());
         let a = plans.plan("SELECT $1");
-        assert_eq!(a.sql(), "SELECT ?1");
+        assert_eq!(a.sql().expect("no NUL"), "SELECT ?1");
         let b = plans.plan("SELECT $1");
         assert!(Arc::ptr_eq(&a.plan, &b.plan));
         let c = plans.plan("SELECT ':x'");
-        assert_eq!(c.sql(), "SELECT ':x'");
+        assert_eq!(c.sql().expect("no NUL"), "SELECT ':x'");
         assert!(c.positional());
         assert!(!a.skip_inline());
         a.ran_over(2);

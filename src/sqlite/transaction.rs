@@ -381,7 +381,7 @@ impl StreamOpen {
         let opened = (|| {
             enter(db, self.tx)?;
             let plan = db.plans.plan(&self.sql);
-            let mut stmt = db.conn.prepare(plan.sql()).map_err(map)?;
+            let mut stmt = db.conn.prepare(plan.sql()?).map_err(map)?;
             if !stmt.readonly() {
                 return Err(Error::programming("stream() takes a read-only statement"));
             }

@@ -75,6 +75,32 @@ async def intact(engine: ormkit.Engine) -> None:
     assert (await engine.execute("PRAGMA integrity_check")).scalar() == "ok"
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1\x00; DELETE FROM bad",
+        "DELETE FROM bad WHERE id = 2\x00 OR 1 = 1",
+        "UPDATE bad SET t = 'lost' WHERE id = 1\x00 AND 0",
+    ],
+)
+@pytest.mark.parametrize("via", ["engine", "transaction", "executemany"])
+async def test_a_nul_character_in_the_sql_text_is_refused(
+    one: ormkit.Engine, sql: str, via: str
+) -> None:
+    """SQLite would prepare the text up to the NUL and ignore the rest, so a statement
+    could run as something else than written: it is refused before it runs."""
+    with pytest.raises(ormkit.DataError, match="NUL character"):
+        if via == "engine":
+            await one.execute(sql)
+        elif via == "transaction":
+            async with one.transaction() as tx:
+                await tx.execute(sql)
+        else:
+            await one.executemany(sql, [[], []])
+    await intact(one)
+    assert (await one.execute("SELECT count(*) FROM bad")).scalar() == 1
+
+
 @pytest.mark.parametrize("value", HOSTILE_TEXT, ids=range(len(HOSTILE_TEXT)))
 async def test_hostile_text_is_just_data(one: ormkit.Engine, value: str) -> None:
     await one.execute("INSERT INTO bad (id, t) VALUES (2, $1)", [value])
