@@ -134,17 +134,32 @@ async def create_engine(
 
         backend = await open_pg_backend(url, merged)
         return PgEngine(parsed.dialect, url, backend, merged)
-    return Engine(parsed.dialect, url, backend, merged)
+    return Engine(parsed.dialect, url, backend, merged, memory=path is None)
+
+
+def _held_by_this_task() -> InterfaceError:
+    return InterfaceError(
+        "this task has a transaction open on this sqlite::memory: engine: the shared "
+        "in-memory database is locked until it ends, so a statement run on the engine "
+        "beside it would wait forever; run it through the transaction (tx.execute), or "
+        "end the transaction first"
+    )
 
 
 class Engine:
     """A pool of connections to one database. Create it with ``await create_engine(url)``."""
 
-    def __init__(self, dialect: str, url: str, backend: Any, options: dict[str, Any]) -> None:
+    def __init__(
+        self, dialect: str, url: str, backend: Any, options: dict[str, Any], *, memory: bool = False
+    ) -> None:
         self.dialect = dialect
         self._url = redact_url(url)
         self._backend: Any = backend
         self._options = options
+        #: on a ``sqlite::memory:`` engine, the tasks holding an open transaction (and how
+        #: many): the shared in-memory database is locked until it ends, so anything else
+        #: the same task runs on the engine meanwhile could only wait forever
+        self._holders: dict[asyncio.Task[Any], int] | None = {} if memory else None
         self._echo = bool(options.get("echo"))
         self.events = EventBus(self._refresh_observed)
         self._observed = False
@@ -167,13 +182,27 @@ class Engine:
         backend = self._backend
         if backend is None:
             raise InterfaceError("the engine is closed")
+        holders = self._holders
+        if holders and asyncio.current_task() in holders:
+            raise _held_by_this_task()
         return backend
+
+    def _hold(self, task: asyncio.Task[Any], delta: int) -> None:
+        """``task`` began (1) or ended (-1) a transaction (memory engines)."""
+        holders = self._holders
+        if holders is None:
+            return
+        count = holders.get(task, 0) + delta
+        if count > 0:
+            holders[task] = count
+        else:
+            holders.pop(task, None)
 
     async def execute(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
         """Runs one statement with ``$1..$N`` (or, on SQLite, ``?``) placeholders."""
         backend = self._backend
-        if backend is None:
-            raise InterfaceError("the engine is closed")
+        if backend is None or self._holders:
+            backend = self._live_backend()
         if self._observed:
             return await self._observe(backend.execute, sql, params)
         result = backend.execute(sql, params)
@@ -360,15 +389,28 @@ class Transaction:
         self._engine = engine
         self._tx: Any = None
         self._done = False
+        #: the task that began it, on a memory engine (see ``Engine._holders``)
+        self._holder: asyncio.Task[Any] | None = None
 
     async def _begin(self) -> Transaction:
         if self._tx is None:
-            tx = self._engine._live_backend().begin()
+            engine = self._engine
+            tx = engine._live_backend().begin()
             # SQLite hands the transaction over at once when the writer is free.
             if tx.__class__ is not _ormkit.SqliteTransaction:
                 tx = await tx
             self._tx = tx
+            if engine._holders is not None:
+                self._holder = asyncio.current_task()
+                if self._holder is not None:
+                    engine._hold(self._holder, 1)
         return self
+
+    def _release(self) -> None:
+        """The transaction is ending: its task no longer holds the engine."""
+        task, self._holder = self._holder, None
+        if task is not None:
+            self._engine._hold(task, -1)
 
     def __await__(self) -> Generator[Any, None, Transaction]:
         return self._begin().__await__()
@@ -391,6 +433,7 @@ class Transaction:
 
     async def _rollback_shielded(self) -> None:
         self._done = True
+        self._release()
         fut = self._tx.rollback()
         try:
             await asyncio.shield(fut)
@@ -459,6 +502,7 @@ class Transaction:
         """Commits; the connection goes back to the pool whatever happens."""
         tx = self._live()
         self._done = True
+        self._release()
         await tx.commit()
 
     async def rollback(self) -> None:

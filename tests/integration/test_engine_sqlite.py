@@ -286,6 +286,56 @@ async def test_memory_database_is_shared_by_every_pooled_connection() -> None:
     await engine.close()
 
 
+async def test_memory_database_in_a_transaction_of_the_same_task_fails_at_once(
+    tmp_path: Path,
+) -> None:
+    """The shared in-memory database is locked by an open transaction until it ends:
+    a statement the same task runs on the engine beside it could only wait (30 s, then
+    PoolTimeout), so it is refused at once; other tasks wait for the commit."""
+    engine = await create_engine("sqlite::memory:", max_connections=4)
+    try:
+        await engine.execute("CREATE TABLE m (v INTEGER)")
+        async with engine.transaction() as tx:
+            await tx.execute("INSERT INTO m VALUES (1)")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            for attempt in (
+                lambda: engine.execute("SELECT count(*) FROM m"),
+                lambda: engine.executemany("INSERT INTO m VALUES ($1)", [[2]]),
+                lambda: engine.transaction().__aenter__(),
+            ):
+                with pytest.raises(
+                    InterfaceError, match="transaction open on this sqlite::memory:"
+                ):
+                    await attempt()
+            assert loop.time() - started < 1.0
+            other = asyncio.ensure_future(engine.execute("SELECT count(*) FROM m"))
+            await asyncio.sleep(0.05)
+            assert not other.done()  # another task waits for the commit
+            await tx.execute("INSERT INTO m VALUES (3)")
+        assert (await other).scalar() == 2
+        assert (await engine.execute("SELECT count(*) FROM m")).scalar() == 2
+        # the holder is released by a rollback too, and by a commit from another task
+        with pytest.raises(RuntimeError):
+            async with engine.transaction():
+                raise RuntimeError
+        tx = await engine.transaction()
+        await asyncio.ensure_future(tx.commit())
+        assert engine._holders == {}
+        assert (await engine.execute("SELECT count(*) FROM m")).scalar() == 2
+    finally:
+        await engine.close()
+    # a file database reads beside the transaction (WAL): nothing is refused
+    filed = await create_engine(f"sqlite:///{tmp_path / 'side.db'}")
+    try:
+        await filed.execute("CREATE TABLE m (v INTEGER)")
+        async with filed.transaction() as tx:
+            await tx.execute("INSERT INTO m VALUES (1)")
+            assert (await filed.execute("SELECT count(*) FROM m")).scalar() == 0
+    finally:
+        await filed.close()
+
+
 async def test_error_classes_carry_sql_and_parameters(sqlite_engine: ormkit.Engine) -> None:
     await make_people(sqlite_engine)
     with pytest.raises(IntegrityError) as integrity:
