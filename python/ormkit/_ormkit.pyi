@@ -311,6 +311,10 @@ def track_objects(
     with a state already, a key with a None part, or a key already in ``identity``. An
     error leaves ``identity`` and ``states`` as they were."""
 
+def install_init(cls: type[Any]) -> bool:
+    """Makes calling ``cls`` run ``Base.__init__``'s fast path as the class's ``tp_init``
+    when ``cls.__init__`` is ``Base.__init__``; returns whether it did."""
+
 def model_init(base: type[Any]) -> Any:
     """A method descriptor of ``base`` to use as its ``__init__``: keyword arguments that
     are all column keys set every column (the value given, the default, or None) in

@@ -34,6 +34,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(loaders::set_reverse, m)?)?;
     m.add_function(wrap_pyfunction!(loop_idle::check_spin_setting, m)?)?;
     m.add_function(wrap_pyfunction!(model_init::model_init, m)?)?;
+    m.add_function(wrap_pyfunction!(model_init::install_init, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_force_panic, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -150,3 +150,47 @@ def test_every_type_and_defaults() -> None:
     thing = Everything(i=1, s="x")
     assert thing.id is not None and thing.b is None and thing.i == 1
     assert list(thing.__dict__) == list(Everything.__columns__)
+
+
+def test_calling_a_model_class_runs_the_fast_path_as_its_slot() -> None:
+    """The metaclass installs the fast path as each model class's ``tp_init``; the
+    interpreter's own slot update takes over when ``__init__`` is assigned later."""
+    from ormkit._ormkit import install_init
+
+    base: Any = declarative_base(registry=Registry(track=False))
+
+    class Tag(base):
+        __tablename__ = "tags"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        label: Mapped[str]
+        uses: Mapped[int] = mapped_column(default=0)
+
+    class Own(base):
+        __tablename__ = "owns"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.id = 99
+
+    assert install_init(Tag) and not install_init(Own) and Own().id == 99
+    expected = {"id": None, "label": "x", "uses": 0}
+    assert Tag(label="x").__dict__ == expected
+    assert Tag(**{"label": "x"}).__dict__ == expected
+    by_method = Tag.__new__(Tag)
+    Base.__init__(by_method, label="x")  # the method itself (vectorcall)
+    assert by_method.__dict__ == expected
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+        Tag(label="x", nope=1)
+    with pytest.raises(TypeError, match="positional argument"):
+        Tag("x")
+
+    def custom(self: Any, **kwargs: Any) -> None:
+        Base.__init__(self, **kwargs)
+        self.uses = 5
+
+    Tag.__init__ = custom  # type: ignore[method-assign]
+    assert Tag(label="y").uses == 5
+    del Tag.__init__
+    assert Tag(label="y").uses == 0
+    assert install_init(Tag) and Tag(label="z").__dict__ == {**expected, "label": "z"}

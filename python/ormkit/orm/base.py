@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from ormkit._ormkit import model_init
+from ormkit._ormkit import install_init, model_init
 from ormkit.orm.fields import (
     ColumnInfo,
     Mapped,
@@ -178,6 +178,9 @@ class DeclarativeMeta(type):
         if namespace.get("__abstract__", False) or namespace.get("_ormkit_root", False):
             return
         _map_class(cls)
+        # calling the class runs Base.__init__'s Rust fast path as its tp_init (unless
+        # the class has an __init__ of its own)
+        install_init(cls)
 
 
 def _declarations(cls: type) -> tuple[dict[str, tuple[Any, Any, type]], list[type]]:
