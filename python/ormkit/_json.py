@@ -1,4 +1,11 @@
-"""JSON encoding used for dict/list parameters: handles the types ormkit stores."""
+"""JSON encoding used for dict/list parameters: handles the types ormkit stores.
+
+A value JSON cannot hold raises an ``ormkit`` error, as other parameters the engine
+cannot send do: ``ProgrammingError`` for a type it does not store (a set, an arbitrary
+object, a key that is not a str, int, float, bool or None), ``DataError`` for a value it
+cannot represent (NaN or an infinity, bytes, a value that contains itself, nesting too
+deep). The engine adds the parameter's position (``parameter $1: ...``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ import enum
 import json
 import uuid
 from typing import Any
+
+from ormkit.errors import DataError, ProgrammingError
 
 __all__ = ["dumps"]
 
@@ -23,11 +32,24 @@ def _default(value: Any) -> Any:
         return value.value
     if isinstance(value, _dt.timedelta):
         return value.total_seconds()
-    if isinstance(value, bytes | bytearray):
-        raise TypeError("bytes cannot be stored in a JSON value")
-    raise TypeError(f"type {type(value).__name__} cannot be stored in a JSON value")
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise DataError("bytes cannot be stored in a JSON value")
+    hint = " (use a list)" if isinstance(value, set | frozenset) else ""
+    raise ProgrammingError(f"type {type(value).__name__} cannot be stored in a JSON value{hint}")
 
 
 def dumps(value: Any) -> str:
     """Serialise ``value`` as compact JSON, refusing NaN and infinities."""
-    return json.dumps(value, default=_default, separators=(",", ":"), allow_nan=False)
+    try:
+        return json.dumps(value, default=_default, separators=(",", ":"), allow_nan=False)
+    except TypeError as exc:  # a dict key of a type JSON has no place for
+        raise ProgrammingError(f"a JSON value cannot be stored: {exc}") from None
+    except RecursionError:
+        raise DataError("a JSON value is nested too deeply to be stored") from None
+    except ValueError as exc:
+        text = str(exc)
+        if "Circular reference" in text:
+            raise DataError("a JSON value cannot contain itself (circular reference)") from None
+        if "Out of range float" in text:
+            raise DataError("NaN and infinities cannot be stored in a JSON value") from None
+        raise DataError(f"a JSON value cannot be stored: {text}") from None

@@ -4,8 +4,9 @@ Every builder returns a new query; nothing runs until a terminal is awaited. The
 comes from :mod:`ormkit.sql` (one compiler): a query only collects conditions, order
 and options, and builds a ``select``/``update``/``delete`` statement for its terminal.
 Unknown fields, lookups and hostile names raise ``ValueError`` at once: in ``filter()``,
-``order_by()`` and friends (what depends on a value, when the statement is built), before
-anything is sent.
+``order_by()`` and friends, before anything is sent; so does a lookup value of the wrong
+shape for its operator (``age__in=5``). What depends on a value and the model together
+(comparing a relationship with an object) is checked when the statement is built.
 
 On a model with ``SoftDeleteMixin``, soft-deleted rows are left out unless
 ``with_deleted()`` (all rows) or ``only_deleted()`` (only those) is used; ``delete()``
@@ -26,7 +27,7 @@ from ormkit.orm.mixins import utcnow
 from ormkit.orm.validation import validate_values
 from ormkit.sql import Column, ColumnExpr, Q, delete, func, not_, select, update
 from ormkit.sql.expressions import ClauseElement, OrderBy
-from ormkit.sql.lookups import check_lookup
+from ormkit.sql.lookups import check_lookup, lookups_q
 from ormkit.sql.statements import _check_count, _require_model
 
 if TYPE_CHECKING:
@@ -142,12 +143,14 @@ class Query(Generic[T]):
 
     def _lookups(self, lookups: dict[str, Any]) -> Q:
         """``Q(**lookups)``, after checking that every field and operator they name is
-        known (a misspelt lookup fails here, not when a terminal runs)."""
+        known and that values have the shape their operator needs (``__in`` a list,
+        ``__between`` a pair, ``__isnull`` a bool): a misspelt lookup or a value of the
+        wrong shape fails here, not when a terminal runs."""
         columns = self._model.__columns__  # type: ignore[attr-defined]
         for key in lookups:
             if key not in columns:
                 check_lookup(self._model, key)
-        return Q(**lookups)
+        return lookups_q(lookups, self._model)
 
     def filter_by(self, **equals: Any) -> Query[T]:
         """Add keyword lookups (``name="Ann"``)."""

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import math
 import types as _pytypes
 import typing
 import uuid
@@ -467,18 +468,115 @@ _PLAIN_TYPES: dict[str, frozenset[type]] = {
 JSON_MAX_DEPTH = 500
 
 
-def _nested_deeper_than(value: Any, limit: int = JSON_MAX_DEPTH) -> bool:
-    """Whether dicts/lists nest more than ``limit`` levels (checked without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+#: values stored in JSON as they are
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+#: values ``ormkit._json`` stores as strings (a timedelta as seconds)
+_JSON_AS_TEXT = _dt.datetime | _dt.date | _dt.time | _dt.timedelta | Decimal | uuid.UUID
+_INT64 = range(-(2**63), 2**63)
+
+
+def _json_at(path: tuple[Any, ...]) -> str:
+    """`` at ['a'][0]`` for the path of a value inside a JSON document (empty at the top)."""
+    return " at " + "".join(f"[{step!r}]" for step in path) if path else ""
+
+
+def _json_leaf_problem(value: Any, path: tuple[Any, ...], in_array: bool) -> str | None:
+    """Why a value that is not a dict, list or tuple cannot be stored in JSON at ``path``,
+    or None. ``in_array``: the value is in a list that is not inside a dict; the engine
+    encodes those itself, and takes no timedelta, non-finite Decimal or integer beyond
+    64 bits there."""
+    while isinstance(value, enum.Enum):
+        value = value.value  # stored as its value
+    at = _json_at(path)
+    if isinstance(value, dict | list | tuple):
+        reason = json_problem(value)
+        return None if reason is None else f"{reason}{at}"
+    if isinstance(value, float):
+        return (
+            None
+            if math.isfinite(value)
+            else f"JSON cannot store {value!r}{at} (no NaN or infinity)"
+        )
+    if value is None or isinstance(value, str | bool):
+        return None
+    if isinstance(value, int):
+        if in_array and value not in _INT64:
+            return f"the integer{at} does not fit in 64 bits (store it inside an object or as text)"
+        return None
+    if in_array and isinstance(value, _dt.timedelta):
+        return f"a timedelta{at} cannot be stored in a JSON list (store its total_seconds())"
+    if in_array and isinstance(value, Decimal) and not value.is_finite():
+        return f"JSON cannot store {value!r}{at}"
+    if isinstance(value, _JSON_AS_TEXT):
+        return None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"JSON cannot store bytes{at} (encode them first, e.g. as base64 text)"
+    hint = " (use a list)" if isinstance(value, set | frozenset) else ""
+    return f"JSON cannot store a value of type {type(value).__name__}{at}{hint}"
+
+
+def json_problem(value: Any, limit: int = JSON_MAX_DEPTH) -> str | None:
+    """Why ``value`` cannot be stored in a JSON column and read back, or None.
+
+    Accepted: dicts with ``str`` keys, lists and tuples (stored as arrays), str, int,
+    finite floats, bool, None, and the values ``ormkit._json`` stores as strings
+    (datetime, date, time, Decimal, UUID; a timedelta as seconds; an Enum member as its
+    value). Refused: other types (a set, an arbitrary object), bytes, NaN and infinities,
+    non-``str`` keys (JSON would turn them into strings), nesting deeper than ``limit``
+    levels (as a value that contains itself is), and in a list not inside a dict (which
+    the engine encodes) a timedelta, a non-finite Decimal or an integer beyond 64 bits.
+    Checked without recursion."""
+    if not isinstance(value, dict | list | tuple):
+        return _json_leaf_problem(value, (), False)
+    scalars = _JSON_SCALARS
+    isfinite = math.isfinite
+    int64 = _INT64
+    # (container, depth, path, in an array not inside a dict)
+    stack: list[tuple[Any, int, tuple[Any, ...], bool]] = [
+        (value, 1, (), not isinstance(value, dict))
+    ]
     while stack:
-        item, depth = stack.pop()
+        item, depth, path, in_array = stack.pop()
         if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        for child in children:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
-    return False
+            return (
+                f"JSON nested deeper than {limit} levels cannot be read back "
+                "(or the value contains itself)"
+            )
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if type(key) is not str and not isinstance(key, str):
+                    turned = isinstance(key, int | float) or key is None
+                    return (
+                        f"JSON object keys must be str, got {type(key).__name__} key "
+                        f"{key!r}{_json_at(path)}"
+                        + (" (JSON would store it as a string)" if turned else "")
+                    )
+                kind = type(child)
+                if kind in scalars or (kind is float and isfinite(child)):
+                    continue
+                if isinstance(child, dict | list | tuple):
+                    stack.append((child, depth + 1, (*path, key), False))
+                    continue
+                reason = _json_leaf_problem(child, (*path, key), False)
+                if reason is not None:
+                    return reason
+        else:
+            for index, child in enumerate(item):
+                kind = type(child)
+                if kind in scalars:
+                    if kind is not int or not in_array or child in int64:
+                        continue
+                elif kind is float and isfinite(child):
+                    continue
+                elif isinstance(child, dict | list | tuple):
+                    stack.append(
+                        (child, depth + 1, (*path, index), in_array and not isinstance(child, dict))
+                    )
+                    continue
+                reason = _json_leaf_problem(child, (*path, index), in_array)
+                if reason is not None:
+                    return reason
+    return None
 
 
 def check_value(ctype: ColumnType, value: Any) -> str | None:
@@ -490,8 +588,6 @@ def check_value(ctype: ColumnType, value: Any) -> str | None:
     a member's value; a JSON column declared ``dict``/``list`` needs that container.
     """
     kind = ctype.kind
-    if kind == "json" and isinstance(value, dict | list) and _nested_deeper_than(value):
-        return f"JSON nested deeper than {JSON_MAX_DEPTH} levels cannot be read back"
     if type(value) in ctype.plain_types:
         return None
     if kind == "datetime" and type(value) is _dt.datetime and value.tzinfo is None:
@@ -535,6 +631,8 @@ def check_value(ctype: ColumnType, value: Any) -> str | None:
     elif kind == "json":
         expected = ctype.python_type
         ok = expected is object or isinstance(value, expected)
+        if ok:
+            return json_problem(value)
     else:  # pragma: no cover - every kind is listed above
         ok = True
     if ok:

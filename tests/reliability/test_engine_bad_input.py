@@ -69,6 +69,11 @@ async def test_hostile_text_is_just_data(one: tuple[ormkit.Engine, str], value: 
         ("INSERT INTO {t} (id, n) VALUES (3, $1)", ["12abc"]),
         ("INSERT INTO {t} (id, t) VALUES (3, $1)", [b"\xff bytes for text"]),
         ("INSERT INTO {t} (id, j) VALUES (3, $1)", ["{not json"]),
+        ("INSERT INTO {t} (id, j) VALUES (3, $1)", [{"tags": {1, 2}}]),
+        ("INSERT INTO {t} (id, j) VALUES (3, $1)", [{"a": [object()]}]),
+        ("INSERT INTO {t} (id, j) VALUES (3, $1)", [{(1, 2): "x"}]),
+        ("INSERT INTO {t} (id, j) VALUES (3, $1)", [{"a": math.nan}]),
+        ("INSERT INTO {t} (id, j) VALUES (3, $1)", [{"a": b"x"}]),
         ("INSERT INTO {t} (id, t) VALUES ($1, $2)", [3]),
     ],
     ids=[
@@ -82,6 +87,11 @@ async def test_hostile_text_is_just_data(one: tuple[ormkit.Engine, str], value: 
         "text in int",
         "bytes in text",
         "bad json",
+        "set in JSON",
+        "object in JSON",
+        "tuple key in JSON",
+        "NaN in JSON",
+        "bytes in JSON",
         "missing parameter",
     ],
 )

@@ -139,6 +139,36 @@ async def test_hostile_text_is_just_data(one: ormkit.Engine, value: str) -> None
         ),
         ("INSERT INTO bad (id, t) VALUES (3, $1)", [object()], ormkit.ProgrammingError, "type"),
         ("INSERT INTO bad (id, t) VALUES (3, $1)", [{1, 2}], ormkit.ProgrammingError, "type"),
+        (
+            "INSERT INTO bad (id, j) VALUES (3, $1)",
+            [{"tags": {1, 2}}],
+            ormkit.ProgrammingError,
+            "type set cannot be stored in a JSON value",
+        ),
+        (
+            "INSERT INTO bad (id, j) VALUES (3, $1)",
+            [{"a": [object()]}],
+            ormkit.ProgrammingError,
+            "type object cannot be stored in a JSON value",
+        ),
+        (
+            "INSERT INTO bad (id, j) VALUES (3, $1)",
+            [{(1, 2): "x"}],
+            ormkit.ProgrammingError,
+            "keys must be str",
+        ),
+        (
+            "INSERT INTO bad (id, j) VALUES (3, $1)",
+            [{"a": math.nan}],
+            ormkit.DataError,
+            "NaN and infinities cannot be stored in a JSON value",
+        ),
+        (
+            "INSERT INTO bad (id, j) VALUES (3, $1)",
+            [{"a": b"x"}],
+            ormkit.DataError,
+            "bytes cannot be stored in a JSON value",
+        ),
     ],
     ids=[
         "lone surrogate",
@@ -153,6 +183,11 @@ async def test_hostile_text_is_just_data(one: ormkit.Engine, value: str) -> None
         "missing parameter",
         "object",
         "set",
+        "set in JSON",
+        "object in JSON",
+        "tuple key in JSON",
+        "NaN in JSON",
+        "bytes in JSON",
     ],
 )
 async def test_bad_values_are_clear_errors(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -216,4 +217,126 @@ async def test_a_flush_validates_everything_before_sending(
     session.add(Post(user_id=seeded[0].id, title=123))  # wrong type in a later table
     await assert_rejected(session, sql_log, session.commit, ValidationError)
     await session.rollback()
+    await table_intact(engine)
+
+
+async def test_lookup_values_of_the_wrong_shape_fail_in_filter(
+    session: AsyncSession, sql_log: SqlLog, seeded: list[User], engine: ormkit.Engine
+) -> None:
+    """``age__in=5`` and friends raise in ``filter()`` itself, naming the model, the
+    lookup and what it needs; nothing reaches the database."""
+    q = session.query(User)
+    sql_log.clear()
+    for build, error, message in [
+        (lambda: q.filter(age__in=5), TypeError, "'age__in' on User: __in needs a list of"),
+        (lambda: q.exclude(age__notin=5), TypeError, "'age__notin' on User: __notin needs"),
+        (lambda: q.filter(name__in="abc"), TypeError, "got str 'abc'"),
+        (lambda: q.filter(name__in=b"ab"), TypeError, "got bytes"),
+        (lambda: q.filter(age__between=5), ValueError, "'age__between' on User: __between"),
+        (lambda: q.filter(age__between=[1]), ValueError, "needs a \\(low, high\\) pair"),
+        (lambda: q.filter(age__isnull="yes"), ValueError, "'age__isnull' on User: __isnull"),
+        (lambda: q.group_by("age").having(age__in=1), TypeError, "'age__in' on User"),
+        (lambda: q.filter(ormkit.Q(age__in=5)), TypeError, "'age__in': __in needs a list"),
+    ]:
+        with pytest.raises(error, match=message):
+            build()
+    assert sql_log.sql == []
+    bulk = session.bulk_update
+    await assert_rejected(session, sql_log, lambda: bulk(User, {"age": 1}, age__in=5), TypeError)
+    # Collections of every kind work; a generator is read once, in filter().
+    ages = q.filter(age__in=(a for a in [0, 2]))
+    assert [await ages.count(), await ages.count()] == [2, 2]
+    assert sorted(u.name for u in await ages.all()) == ["a", "c"]
+    assert await q.filter(age__in={1}).count() == 1
+    assert await q.filter(age__notin=range(2)).count() == 1
+    assert await q.filter(id__in=ormkit.select(User.id).where(User.age >= 1)).count() == 2
+    await table_intact(engine)
+
+
+async def test_transient_objects_are_not_persistent(
+    session: AsyncSession, sql_log: SqlLog, seeded: list[User], engine: ormkit.Engine
+) -> None:
+    """An object the session never inserted or loaded (no primary key) is not a row:
+    removing, updating or refreshing it raises InterfaceError naming it, and nothing is
+    sent; ``remove_all`` with one among real rows removes none of them."""
+    from session_models import Doc
+
+    doc = await session.insert(Doc(title="kept"))
+
+    def ghost() -> User:
+        return User(name="ghost", email="ghost@x.org")
+
+    for call in [
+        lambda: session.remove(ghost()),
+        lambda: session.remove_all([seeded[0], ghost(), seeded[1]]),
+        lambda: session.force_delete(ghost()),
+        lambda: session.update(ghost(), age=3),
+        lambda: session.refresh(ghost()),
+        lambda: session.remove(Doc(title="ghost")),  # a soft-delete model
+        lambda: session.soft_delete(Doc(title="ghost")),
+        lambda: session.restore(Doc(title="ghost")),
+        lambda: session.remove_all([doc, Doc(title="ghost")]),
+    ]:
+        await assert_rejected(session, sql_log, call, ormkit.InterfaceError)
+    with pytest.raises(
+        ormkit.InterfaceError, match=r"remove\(\): <User id=None> is not persistent"
+    ):
+        await session.remove(ghost())
+    await table_intact(engine)
+    assert (await session.query(Doc).one()).deleted_at is None
+
+    # Pending (added, not flushed): remove() drops it as delete() does; update() and
+    # refresh() say to flush first.
+    pending = User(name="pending", email="pending@x.org")
+    session.add(pending)
+    for call in [
+        lambda: session.update(pending, age=1),
+        lambda: session.refresh(pending),
+    ]:
+        with pytest.raises(ormkit.InterfaceError, match="pending"):
+            await call()
+    await session.remove(pending)
+    assert pending not in session and session.new == []
+    await session.commit()
+    await table_intact(engine)
+
+    # An object with its key set (of another session, say) is still removed by key.
+    async with AsyncSession(engine) as other:
+        loaded = await other.get_or_raise(User, seeded[2].id)
+    await session.remove(loaded)
+    assert await session.query(User).count() == 2
+
+
+async def test_json_values_json_cannot_store_raise_validation_error(
+    session: AsyncSession, sql_log: SqlLog, seeded: list[User], engine: ormkit.Engine
+) -> None:
+    """A set, an object, NaN, bytes or a non-str key in a JSON column is a
+    ValidationError naming the model and field, on every write path, before anything is
+    sent (it used to be a bare TypeError from json, raised while sending)."""
+    for bad in [
+        {"tags": {"a", "b"}},
+        {"when": object()},
+        {"score": math.nan},
+        {"raw": b"x"},
+        {1: "one"},
+        {"deep": [{"x": math.inf}]},
+    ]:
+        for call in [
+            lambda bad=bad: session.insert(User(name="j", email="j@x.org", meta=bad)),
+            lambda bad=bad: session.insert_all([User(name="j", email="j@x.org", meta=bad)]),
+            lambda bad=bad: session.update(seeded[0], meta=bad),
+            lambda bad=bad: session.query(User).filter(name="a").update(meta=bad),
+            lambda bad=bad: session.execute(insert(User).values(name="j", email="j", meta=bad)),
+            lambda bad=bad: session.upsert(User(name="j", email="a@x.org", meta=bad), "email"),
+        ]:
+            await assert_rejected(session, sql_log, call, ValidationError)
+        session.add(User(name="j", email="j@x.org", meta=bad))
+        with pytest.raises(ValidationError) as info:
+            await session.commit()
+        assert (info.value.model, info.value.field) == ("User", "meta")
+        assert sql_log.sql == []
+        await session.rollback()
+    with pytest.raises(ValidationError, match=r"User\.meta: JSON cannot store a value of type set"):
+        await session.update(seeded[0], meta={"tags": {"a"}})
+    assert seeded[0].meta is None
     await table_intact(engine)

@@ -280,6 +280,56 @@ def test_rejected_values() -> None:
         where("sqlite", id__in=5)
 
 
+@pytest.mark.parametrize(
+    ("lookups", "error", "message"),
+    [
+        ({"age__in": 5}, TypeError, r"'age__in' on User: __in needs a list of values.*got int 5"),
+        ({"age__notin": 5}, TypeError, "'age__notin' on User: __notin needs a list of values"),
+        ({"name__in": "abc"}, TypeError, r"got str 'abc' \(for one value, use name=\.\.\."),
+        ({"name__in": b"ab"}, TypeError, "got bytes"),
+        ({"name__in": None}, TypeError, "needs a list of values .* got None"),
+        ({"meta__plan__in": 3}, TypeError, "'meta__plan__in' on User: __in needs a list"),
+        ({"posts__id__in": 3}, TypeError, "'posts__id__in' on User"),
+        ({"age__between": 5}, ValueError, "'age__between' on User: __between needs a .* pair"),
+        ({"age__between": (1, 2, 3)}, ValueError, r"pair, got tuple \(1, 2, 3\)"),
+        ({"age__between": "ab"}, ValueError, "__between needs a"),
+        ({"age__isnull": 1}, ValueError, "'age__isnull' on User: __isnull needs True or False"),
+        ({"profile__isnull": "yes"}, ValueError, "'profile__isnull' on User: __isnull needs"),
+    ],
+)
+def test_values_of_the_wrong_shape_fail_when_the_lookup_is_made(
+    lookups: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """Not when the statement is built: ``filter()``, ``exclude()``, ``having()`` and
+    ``Q()`` raise at once, naming the lookup (and the model when they know it)."""
+    for build in (
+        lambda: select(User.id).filter(**lookups),
+        lambda: select(User.id).exclude(**lookups),
+        lambda: select(User.id).group_by(User.age).having(**lookups),
+        lambda: select(User.id).filter_by(**lookups),
+    ):
+        with pytest.raises(error, match=message):
+            build()
+    with pytest.raises(error, match=message.replace(" on User", "")):
+        Q(**lookups)
+
+
+def test_in_takes_any_collection_and_reads_an_iterator_once() -> None:
+    assert where("sqlite", id__in=(1, 2)) == ("id IN (?, ?)", [1, 2])
+    assert where("sqlite", id__in=range(2)) == ("id IN (?, ?)", [0, 1])
+    assert where("sqlite", id__in={3: "x"}.keys()) == ("id IN (?)", [3])
+    stmt = select(User.id).filter(id__in=(i for i in [4, 5]))
+    q = Q(id__notin=iter([6]))
+    for _ in range(2):  # the same SQL each time the statement is built
+        assert compile_both_ways(stmt, "sqlite") == (
+            "SELECT id FROM users WHERE id IN (?, ?)",
+            [4, 5],
+        )
+        assert where("sqlite", q) == ("id NOT IN (?)", [6])
+    sub = select(Post.author_id).filter(title="x")
+    assert where("postgresql", id__in=sub)[0].startswith("id IN (SELECT")
+
+
 def test_q_objects() -> None:
     assert where("postgresql", Q(name="a") | Q(name="b")) == (
         "name = $1 OR name = $2",

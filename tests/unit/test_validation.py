@@ -105,6 +105,50 @@ def test_accepted_conversions(field: str, value: Any) -> None:
     validate(everything(**{field: value}))
 
 
+class _Opaque:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([{1, 2}], r"JSON cannot store a value of type set at \[0\] \(use a list\)"),
+        ([{"a": [frozenset()]}], r"type frozenset at \[0\]\['a'\]\[0\]"),
+        ([_Opaque()], r"JSON cannot store a value of type _Opaque at \[0\]"),
+        ([float("nan")], "JSON cannot store nan"),
+        ([{"a": float("inf")}], r"JSON cannot store inf at \[0\]\['a'\]"),
+        ([b"raw"], "JSON cannot store bytes"),
+        ([{"a": bytearray(b"x")}], "JSON cannot store bytes"),
+        ([{1: "x"}], r"JSON object keys must be str, got int key 1 at \[0\] \(JSON would"),
+        ([{(1, 2): "x"}], r"keys must be str, got tuple key \(1, 2\)"),
+        ([{"a": {None: 1}}], "keys must be str, got NoneType key None at"),
+        # in a list (not inside a dict) the engine encodes the value: no timedelta, no
+        # non-finite Decimal, no integer beyond 64 bits
+        ([timedelta(seconds=1)], r"a timedelta at \[0\] cannot be stored in a JSON list"),
+        ([[Decimal("NaN")]], r"JSON cannot store Decimal\('NaN'\) at \[0\]\[0\]"),
+        ([2**64], "does not fit in 64 bits"),
+    ],
+)
+def test_json_values_json_cannot_store(value: Any, message: str) -> None:
+    """A JSON value that could not be encoded (or read back as it was) is a
+    ValidationError naming the model, the field and where in the document it is."""
+    with pytest.raises(ValidationError, match=message) as info:
+        validate(everything(doc=value))
+    assert (info.value.model, info.value.field) == ("Everything", "doc")
+    with pytest.raises(ValidationError, match=message):
+        validate_values(type(everything()), {"doc": value})
+
+
+def test_json_values_that_are_stored() -> None:
+    """What ``ormkit._json`` encodes passes: strings for dates, decimals, UUIDs, an
+    enum's value, and inside a dict a timedelta (seconds) and any integer."""
+    validate(everything(doc=[]))
+    validate(everything(doc=[1, 2.5, "x", True, None, (1, 2), [[[]]], {"a": {"b": [1]}}]))
+    validate(everything(doc=[datetime(2024, 1, 1), date(2024, 1, 1), time(1), Decimal("1.5")]))
+    validate(everything(doc=[uuid.uuid4(), Status.ACTIVE, Decimal("1e400"), 2**63 - 1]))
+    validate(everything(doc=[{"span": timedelta(seconds=1), "big": 2**70, "n": Decimal("NaN")}]))
+
+
 def test_partial_and_update_values() -> None:
     user = User(email="x")
     validate(user, fields=["email"])

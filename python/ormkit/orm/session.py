@@ -33,8 +33,8 @@ from collections.abc import (
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ormkit.errors import NoResultFound
-from ormkit.orm import loading, precompiled, strategies, streaming
+from ormkit.errors import InterfaceError, NoResultFound
+from ormkit.orm import entities, loading, precompiled, strategies, streaming
 from ormkit.orm.mixins import utcnow
 from ormkit.orm.results import Result, ScalarResult
 from ormkit.orm.state import Journal, identity_key, model_pk
@@ -293,8 +293,10 @@ class AsyncSession(SessionBase):
         return found
 
     async def refresh(self, obj: T) -> T:
-        """Reload ``obj``'s columns from the database (local changes are discarded)."""
+        """Reload ``obj``'s columns from the database (local changes are discarded).
+        ``InterfaceError`` for an object that is not a row yet (see :meth:`_is_row`)."""
         with self._using():
+            self._is_row(obj, "refresh", pending_ok=False)
             model: Any = type(obj)
             state = self._uow.state_of(obj)
             source = state.snapshot if state is not None and state.persistent else obj.__dict__
@@ -333,10 +335,15 @@ class AsyncSession(SessionBase):
     async def execute(self, statement: Select | Insert | Update | Delete) -> Result:
         """Run a statement built with ``select``/``insert``/``update``/``delete``.
 
-        ``select(Model)`` rows hold tracked instances (``result.scalars().all()``); any
-        other select (columns, aggregates, ``count()``/``exists()``) gives plain values.
-        The values of an insert or update are validated first, as the session's own
-        writes are: a bad one raises ``ValidationError`` and nothing is sent."""
+        ``select(Model)`` rows hold tracked instances (``result.scalars().all()``), and
+        so does each model of ``select(Post, Author).join("author")`` or
+        ``select(Post, Author.name)``: rows ``(post, author)``, None for the missing
+        side of an outer join. Any other select (columns, aggregates,
+        ``count()``/``exists()``) gives plain values. ``returning(Model)`` gives
+        instances: tracked for an insert or update, for a delete the objects of the
+        deleted rows, no longer in the session (see ``_returned``). The values of an
+        insert or update are validated first, as the session's own writes are: a bad
+        one raises ``ValidationError`` and nothing is sent."""
         if isinstance(statement, Select):
             return await self._execute_select(statement)
         if not isinstance(statement, Insert | Update | Delete):
@@ -346,6 +353,9 @@ class AsyncSession(SessionBase):
             sql, params = statement.to_sql(self.dialect)
             await self._autoflush()
             result = await self._execute_write(sql, params)
+            layout = statement._layout
+            if layout is not None:
+                return await self._returned(statement, layout, result)
             rows = loading.plain_tuples(result, statement.result_converters(self.dialect))
             return Result(rows, statement.result_columns, result.rowcount)
 
@@ -359,11 +369,11 @@ class AsyncSession(SessionBase):
         return (await self.execute(statement)).scalar()
 
     async def _execute_select(self, stmt: Select) -> Result:
-        entities = stmt._entities
+        items = stmt._entities
         # select(Model) gives instances; select(Model).count()/.exists() gives one plain
         # value (the model only names the table), like every select of expressions.
-        if len(entities) == 1 and isinstance(entities[0], type) and stmt._wrap is None:
-            model: Any = entities[0]
+        if len(items) == 1 and isinstance(items[0], type) and stmt._wrap is None:
+            model: Any = items[0]
             fast = None
             if type(stmt) is Select and not stmt._options:
                 fast = precompiled.select_template(stmt, self.dialect)
@@ -373,12 +383,98 @@ class AsyncSession(SessionBase):
             else:
                 objs = await self._load(model, *loading.limited_select(model, stmt))
             return Result([(o,) for o in objs], [model.__name__], len(objs))
+        layout = stmt.entity_layout()
         with self._using():
             sql, params = stmt.to_sql(self.dialect)
             await self._autoflush()
             result = await self._runner().execute(sql, params)
-            rows = loading.plain_tuples(result, stmt.result_converters(self.dialect))
-            return Result(rows, stmt.result_columns, len(rows))
+            converters = stmt.result_converters(self.dialect)
+            if layout is None:
+                rows = loading.plain_tuples(result, converters)
+                return Result(rows, stmt.result_columns, len(rows))
+            # several items, models among them: rows (post, author), (post, "Ann") ...
+            uow = self._uow
+            rows, loaded = entities.entity_rows(
+                result, layout, converters, self.dialect, uow.register_loaded
+            )
+            await self._load_defaults(loaded)
+            return Result(rows, entities.entity_keys(layout, stmt.result_columns), len(rows))
+
+    async def _load_defaults(self, loaded: dict[type[Any], list[Any]]) -> None:
+        """Load the ``relationship(lazy="selectin"/"joined"/"noload")`` defaults of the
+        models of a several-item select or a ``returning(Model)``, as ``select(Model)``
+        does; a joined default is loaded by a selectin query (the statement's own
+        joins are the user's)."""
+        for model, objs in loaded.items():
+            plan = loading.build_plan(model, ())
+            if not plan or not objs:
+                continue
+            for node in plan.values():
+                if node.strategy == "joined":
+                    node.strategy = "selectin"
+            await strategies.run_plan(self, model, objs, plan)
+
+    async def _returned(
+        self, stmt: Insert | Update | Delete, layout: entities.Layout, result: QueryResult
+    ) -> Result:
+        """The rows of a write's ``returning(Model, ...)``, instances for the model.
+
+        Insert and update: the instances are tracked as loaded rows are (a row already
+        in the identity map gives its object, which takes the returned values unless it
+        has unflushed changes). Inside a transaction the level's journal records them,
+        so that a rollback drops the new ones from the session and gives the others
+        their previous values back.
+
+        Delete: the rows are gone, so nothing is tracked: a row in the identity map
+        gives its object, which leaves the session (as after ``session.delete``; a
+        rollback brings it back), others are new untracked objects."""
+        uow = self._uow
+        journal = uow.journal
+        states = uow.states
+
+        def register_written(model: type[Any], objs: list[Any]) -> list[Any]:
+            if journal is not None:
+                identity = uow.identity
+                for obj in objs:
+                    existing = identity.get(identity_key(model, obj.__dict__))
+                    state = states.get(id(existing)) if existing is not None else None
+                    if state is not None:
+                        journal.record_update(state)  # before its snapshot changes
+            out = uow.register_loaded(model, objs)
+            if journal is not None:
+                for fresh, obj in zip(objs, out, strict=True):
+                    state = states.get(id(obj)) if fresh is obj else None
+                    if state is not None:
+                        journal.record_insert(state, dict(obj.__dict__))
+            return out
+
+        def register_deleted(model: type[Any], objs: list[Any]) -> list[Any]:
+            identity = uow.identity
+            out = list(objs)
+            for i, obj in enumerate(objs):
+                existing = identity.get(identity_key(model, obj.__dict__))
+                if existing is None:
+                    continue
+                out[i] = existing
+                state = states.get(id(existing))
+                if state is not None:
+                    if journal is not None:
+                        journal.record_delete(state)
+                    uow.forget(existing)
+                    state.persistent = False
+            return out
+
+        deleting = isinstance(stmt, Delete)
+        rows, loaded = entities.entity_rows(
+            result,
+            layout,
+            stmt.result_converters(self.dialect),
+            self.dialect,
+            register_deleted if deleting else register_written,
+        )
+        if not deleting:
+            await self._load_defaults(loaded)
+        return Result(rows, entities.entity_keys(layout, stmt.result_columns), result.rowcount)
 
     # -- active record ----------------------------------------------------------------
 
@@ -423,8 +519,10 @@ class AsyncSession(SessionBase):
         return items
 
     async def update(self, obj: T, **values: Any) -> T:
-        """Set ``values`` on ``obj`` and UPDATE its changed columns (version checked)."""
+        """Set ``values`` on ``obj`` and UPDATE its changed columns (version checked).
+        ``InterfaceError`` for an object that is not a row yet (see :meth:`_is_row`)."""
         with self._using():
+            self._is_row(obj, "update", pending_ok=False)
             if self._tx is None and not _has_hooks(obj, _UPDATE_HOOKS):
                 await self._update_alone(obj, values)
             else:
@@ -453,21 +551,68 @@ class AsyncSession(SessionBase):
         how many rows changed."""
         return await self.query(model).filter(*conditions, **filters).update(**values)
 
+    def _is_row(self, obj: Any, call: str, *, pending_ok: bool) -> bool:
+        """Whether ``obj`` stands for a row that ``call`` can write or reload: tracked by
+        this session as persistent, or not tracked but with its whole primary key set
+        (an object of another session, or one made with its key). An object pending
+        insertion (``add()``-ed, not flushed) gives False when ``pending_ok``, else
+        ``InterfaceError``; a transient one (never inserted or loaded: no primary key)
+        raises ``InterfaceError`` naming it. Nothing is sent either way."""
+        model = type(obj)
+        if not isinstance(getattr(model, "__columns__", None), dict):
+            raise TypeError(f"{call}() needs a model instance, got {obj!r}")
+        uow = self._uow
+        state = uow.states.get(id(obj))
+        if state is not None and state.persistent:
+            return True
+        if id(obj) in uow.new:
+            if pending_ok:
+                return False
+            raise InterfaceError(
+                f"{call}(): {obj!r} is not persistent: it is pending (added to the session "
+                "but not inserted yet); flush() or commit() first"
+            )
+        d = obj.__dict__
+        missing = [k for k in model_pk(model) if d.get(k) is None]
+        if not missing:
+            return True
+        raise InterfaceError(
+            f"{call}(): {obj!r} is not persistent: it was never inserted or loaded "
+            f"(no value for its primary key {', '.join(missing)}); insert() it first"
+        )
+
     async def remove(self, obj: Any) -> None:
-        """DELETE ``obj``'s row (on a soft-delete model: set ``deleted_at``)."""
-        if self._tx is None and soft_delete_column(type(obj)) is None:
-            with self._using():
-                if await self._uow.delete_plain(self.engine, obj):  # one statement
-                    return
+        """DELETE ``obj``'s row (on a soft-delete model: set ``deleted_at``). An object
+        pending insertion is just dropped, as ``delete()`` does; a transient one raises
+        ``InterfaceError`` (see :meth:`_is_row`)."""
+        with self._using():
+            if not self._is_row(obj, "remove", pending_ok=True):
+                self._uow.mark_deleted(obj)  # pending: no longer to be inserted
+                return
+            if (
+                self._tx is None
+                and soft_delete_column(type(obj)) is None
+                and await self._uow.delete_plain(self.engine, obj)  # one statement
+            ):
+                return
         await self.remove_all([obj])
 
     async def remove_all(self, objs: Iterable[Any]) -> None:
         """DELETE the rows of every object in one transaction (soft-delete models get
-        ``deleted_at`` set instead)."""
+        ``deleted_at`` set instead). Every object is checked first: one that is transient
+        raises ``InterfaceError`` and nothing is removed; pending ones are dropped."""
         items = list(objs)
-        soft = [o for o in items if soft_delete_column(type(o)) is not None]
-        hard = [o for o in items if soft_delete_column(type(o)) is None]
         with self._using():
+            rows = [self._is_row(obj, "remove_all", pending_ok=True) for obj in items]
+            if not all(rows):
+                for obj, is_row in zip(items, rows, strict=True):
+                    if not is_row:
+                        self._uow.mark_deleted(obj)
+                items = [obj for obj, is_row in zip(items, rows, strict=True) if is_row]
+            if not items:
+                return
+            soft = [o for o in items if soft_delete_column(type(o)) is not None]
+            hard = [o for o in items if soft_delete_column(type(o)) is None]
             if self._tx is None:  # one statement needs no transaction
                 if len(soft) == 1 and not hard and not _has_hooks(soft[0], _UPDATE_HOOKS):
                     name = soft_delete_column(type(soft[0]))
@@ -486,8 +631,12 @@ class AsyncSession(SessionBase):
                     await self._uow.delete(tx, hard)
 
     async def force_delete(self, obj: Any) -> None:
-        """DELETE ``obj``'s row, also on a soft-delete model."""
+        """DELETE ``obj``'s row, also on a soft-delete model (checked as :meth:`remove`
+        checks it)."""
         with self._using():
+            if not self._is_row(obj, "force_delete", pending_ok=True):
+                self._uow.mark_deleted(obj)
+                return
             if self._tx is None and self._uow.delete_is_one_statement([obj]):
                 await self._uow.delete(self.engine, [obj])
                 return
@@ -502,11 +651,17 @@ class AsyncSession(SessionBase):
 
     async def soft_delete(self, obj: T) -> T:
         """Set ``deleted_at`` (SoftDeleteMixin): queries no longer return the row."""
-        return await self.update(obj, **{self._soft_column(obj): utcnow()})
+        name = self._soft_column(obj)
+        with self._using():
+            self._is_row(obj, "soft_delete", pending_ok=False)
+            return await self.update(obj, **{name: utcnow()})
 
     async def restore(self, obj: T) -> T:
         """Clear ``deleted_at``: the row is visible again."""
-        return await self.update(obj, **{self._soft_column(obj): None})
+        name = self._soft_column(obj)
+        with self._using():
+            self._is_row(obj, "restore", pending_ok=False)
+            return await self.update(obj, **{name: None})
 
     async def upsert(
         self,

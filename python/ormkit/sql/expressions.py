@@ -638,7 +638,7 @@ def in_list(operand: ClauseElement, values: Iterable[Any], negate: bool) -> Colu
     gives a subquery."""
     if hasattr(values, "_scope") and hasattr(values, "to_sql"):
         return InSubquery(operand, values, negate)
-    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+    if isinstance(values, str | bytes | bytearray | memoryview) or not isinstance(values, Iterable):
         raise TypeError(f"in_() needs a list of values, got {type(values).__name__}")
     items = list(values)
     has_null = any(v is None for v in items)

@@ -5,13 +5,16 @@ One registry maps each operator name to the expression it builds, so
 ``User.name.startswith("A")`` produce the same SQL. A lookup key is split on ``__``
 into a path: relationship names (joined), a column name, JSON keys (for JSON columns,
 bound as parameters) and at most one operator. Anything that is not a known field or
-operator raises ``ValueError`` naming it before any SQL is built.
+operator raises ``ValueError`` naming it before any SQL is built. A value of the wrong
+shape for its operator (``__in`` with something that is not a collection of values,
+``__between`` with something that is not a pair, ``__isnull`` with a non-bool) raises as
+soon as the lookup is made: in ``filter()`` or ``Q(...)``, not when the query runs.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -32,20 +35,112 @@ from ormkit.sql.expressions import (
 if TYPE_CHECKING:
     from ormkit.sql.compiler import CompileContext
 
-__all__ = ["LOOKUPS", "Q", "check_lookup", "register_lookup", "resolve_lookup"]
+__all__ = [
+    "LOOKUPS",
+    "Q",
+    "check_lookup",
+    "check_lookup_values",
+    "lookups_q",
+    "register_lookup",
+    "resolve_lookup",
+]
 
 LookupFn = Callable[[ColumnExpr[Any], Any], ColumnExpr[bool]]
+#: ``check(key, value, where) -> value``: raises for a value of the wrong shape for the
+#: operator (``where`` names the model, or is empty), else returns the value to keep
+ValueCheck = Callable[[str, Any, str], Any]
 
 LOOKUPS: dict[str, LookupFn] = {}
+_VALUE_CHECKS: dict[str, ValueCheck] = {}
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def register_lookup(name: str, fn: LookupFn) -> None:
-    """Register operator ``name`` (used as ``field__name=value``)."""
+    """Register operator ``name`` (used as ``field__name=value``). Registering a built-in
+    name replaces it, together with its check of the value's shape."""
     if not _FIELD_NAME.match(name):
         raise ValueError(f"invalid lookup name {name!r}")
     LOOKUPS[name] = fn
+    _VALUE_CHECKS.pop(name, None)
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a message: its type and a shortened repr."""
+    if value is None:
+        return "None"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _where(key: str, where: str) -> str:
+    return f"lookup {key!r}" + (f" on {where}" if where else "")
+
+
+def _is_subquery(value: Any) -> bool:
+    return hasattr(value, "_scope") and hasattr(value, "to_sql")
+
+
+def _check_in(key: str, value: Any, where: str) -> Any:
+    """``__in``/``__notin``: a collection of values or a ``select()``; an iterator (a
+    generator) is read here, once, so that the query can run any number of times."""
+    if isinstance(value, list | tuple | set | frozenset) or _is_subquery(value):
+        return value
+    if isinstance(value, str | bytes | bytearray | memoryview) or not isinstance(value, Iterable):
+        op = key.rpartition("__")[2]
+        hint = ""
+        if isinstance(value, str | bytes | bytearray):
+            hint = f" (for one value, use {key.rpartition('__')[0]}=... or a one-item list)"
+        elif hasattr(value, "_session") and hasattr(value, "to_sql"):
+            hint = " (a session query: pass select(...) for a subquery, or await it first)"
+        raise TypeError(
+            f"{_where(key, where)}: __{op} needs a list of values (a list, tuple, set or "
+            f"select() subquery), got {_shown(value)}{hint}"
+        )
+    if isinstance(value, Iterator):
+        return tuple(value)
+    return value
+
+
+def _check_between(key: str, value: Any, where: str) -> Any:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(
+            f"{_where(key, where)}: __between needs a (low, high) pair, got {_shown(value)}"
+        )
+    return value
+
+
+def _check_isnull(key: str, value: Any, where: str) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError(f"{_where(key, where)}: __isnull needs True or False, got {_shown(value)}")
+    return value
+
+
+def check_lookup_values(lookups: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """Check the value of every lookup whose operator needs a value of a given shape
+    (``__in``, ``__notin``, ``__between``, ``__isnull``), raising ``TypeError`` or
+    ``ValueError`` naming the lookup (and ``where``, the model) and what it needs.
+    Returns ``lookups``, or a copy where an iterator given to ``__in`` is a tuple."""
+    out = lookups
+    for key, value in lookups.items():
+        if type(key) is not str or "__" not in key:
+            continue
+        check = _VALUE_CHECKS.get(key.rpartition("__")[2])
+        if check is None:
+            continue
+        checked = check(key, value, where)
+        if checked is not value:
+            if out is lookups:
+                out = dict(lookups)
+            out[key] = checked
+    return out
+
+
+def lookups_q(lookups: dict[str, Any], model: type[Any] | None = None) -> Q:
+    """``Q(**lookups)``, its values checked as :func:`check_lookup_values` does, with
+    the name of ``model`` in the message."""
+    checked = check_lookup_values(lookups, model.__name__ if model is not None else "")
+    return Q._make(tuple(checked.items()), "AND", False)
 
 
 def _exact(lhs: ColumnExpr[Any], value: Any) -> ColumnExpr[bool]:
@@ -86,6 +181,9 @@ for _name, _fn in {
     "between": _between,
 }.items():
     register_lookup(_name, _fn)
+_VALUE_CHECKS.update(
+    {"in": _check_in, "notin": _check_in, "between": _check_between, "isnull": _check_isnull}
+)
 
 _TEXT_LOOKUPS = frozenset(
     {"like", "ilike", "icontains", "startswith", "istartswith", "endswith", "iendswith", "iexact"}
@@ -97,7 +195,9 @@ class Q(ClauseElement):
     """A combinable set of lookups: ``Q(name="Ann") | ~Q(age__lt=18)``.
 
     Keyword lookups inside one ``Q`` are ANDed. ``Q`` objects combine with ``&``, ``|``
-    and ``~``, and with column expressions.
+    and ``~``, and with column expressions. The shape of a lookup's value is checked
+    here (see :func:`check_lookup_values`); field names, against a model, when the
+    statement is built (or at once by ``Query.filter``).
     """
 
     __slots__ = ("children", "connector", "negated")
@@ -108,7 +208,7 @@ class Q(ClauseElement):
             if not isinstance(arg, ClauseElement):
                 raise TypeError(f"Q() positional arguments must be Q or expressions, got {arg!r}")
             children.append(arg)
-        children.extend(lookups.items())
+        children.extend(check_lookup_values(lookups).items())
         self.children = tuple(children)
         self.connector = "AND"
         self.negated = False

@@ -25,7 +25,7 @@ from ormkit.sql.expressions import (
     coerce,
     not_,
 )
-from ormkit.sql.lookups import Q
+from ormkit.sql.lookups import Q, lookups_q
 from ormkit.types import resolve_column_type
 
 if TYPE_CHECKING:
@@ -124,6 +124,8 @@ class Statement:
     """Base of the four statements."""
 
     _model: type[Any] | None = None
+    #: see :meth:`entity_layout` (writes: set by ``returning()``)
+    _layout: tuple[tuple[type[Any] | None, int], ...] | None = None
 
     def _clone(self: S) -> S:
         new = object.__new__(type(self))
@@ -145,6 +147,14 @@ class Statement:
 
     def _result_columns(self) -> list[tuple[str, Any]]:
         return []
+
+    def entity_layout(self) -> tuple[tuple[type[Any] | None, int], ...] | None:
+        """How ``session.execute`` shapes the rows when a model is selected (or
+        returned) next to other items: per item of a result row, ``(model, index of
+        its first column)`` for a model, whose columns follow in ``__columns__`` order,
+        or ``(None, column index)`` for a plain value. None when the rows are plain
+        values (no model among the items) or ``select(Model)`` alone."""
+        return self._layout
 
     @property
     def result_columns(self) -> list[str]:
@@ -186,7 +196,7 @@ class _Filtered(Statement):
 
     def filter(self: S, *conditions: ClauseElement, **lookups: Any) -> S:
         """Add conditions and keyword lookups (``age__gte=18``), all ANDed."""
-        extra = (Q(**lookups),) if lookups else ()
+        extra = (lookups_q(lookups, self._model),) if lookups else ()
         return self.where(*conditions, *extra)  # type: ignore[attr-defined, no-any-return]
 
     def filter_by(self: S, **lookups: Any) -> S:
@@ -195,7 +205,7 @@ class _Filtered(Statement):
 
     def exclude(self: S, *conditions: ClauseElement, **lookups: Any) -> S:
         """Add the negation of the given conditions and lookups taken together."""
-        extra = (Q(**lookups),) if lookups else ()
+        extra = (lookups_q(lookups, self._model),) if lookups else ()
         parts = (*conditions, *extra)
         if not parts:
             return self
@@ -220,6 +230,31 @@ def _returning_items(model: type[Any], items: tuple[Any, ...]) -> tuple[Column[A
         else:
             cols.append(_column_of(model, item, "returning()"))
     return tuple(cols)
+
+
+def _returning(stmt: S, items: tuple[Any, ...]) -> S:
+    """``stmt`` RETURNING ``items``; the model among them makes the rows hold instances
+    through ``session.execute`` (see :meth:`Statement.entity_layout`)."""
+    model = stmt._model
+    assert model is not None
+    new = stmt._clone()
+    new._returning = _returning_items(model, items)  # type: ignore[attr-defined]
+    layout: list[tuple[type[Any] | None, int]] = []
+    if any(item is model for item in items):
+        start = 0
+        for item in items:
+            if item is model:
+                layout.append((model, start))
+                start += len(model.__columns__)
+            else:
+                layout.append((None, start))
+                start += 1
+    new._layout = tuple(layout) or None
+    return new
+
+
+def _entity_width(entity: Any) -> int:
+    return len(entity.__columns__) if _is_model(entity) else 1
 
 
 def _returning_sql(ctx: CompileContext, cols: tuple[Column[Any], ...]) -> str:
@@ -390,7 +425,7 @@ class Select(_Filtered):
         for cond in conditions:
             if not isinstance(cond, ClauseElement):
                 raise TypeError(f"having() needs SQL conditions, got {cond!r}")
-        extra = (Q(**lookups),) if lookups else ()
+        extra = (lookups_q(lookups, self._model),) if lookups else ()
         new = self._clone()
         new._having = (*self._having, *conditions, *extra)
         return new
@@ -449,6 +484,20 @@ class Select(_Filtered):
             else:
                 out.append((entity, "", None))
         return out
+
+    def entity_layout(self) -> tuple[tuple[type[Any] | None, int], ...] | None:
+        """As :meth:`Statement.entity_layout`: for ``select(Post, Author)`` or
+        ``select(Post, Author.name)`` (several items, a model among them, no
+        ``count()``/``exists()``)."""
+        entities = self._entities
+        if self._wrap is not None or len(entities) < 2 or not any(map(_is_model, entities)):
+            return None
+        layout: list[tuple[type[Any] | None, int]] = []
+        start = 0
+        for entity in entities:
+            layout.append((entity if _is_model(entity) else None, start))
+            start += _entity_width(entity)
+        return tuple(layout)
 
     def _result_columns(self) -> list[tuple[str, Any]]:
         if self._wrap == "count":
@@ -628,11 +677,9 @@ class Insert(Statement):
         return new
 
     def returning(self, *cols: Any) -> Insert:
-        """RETURNING the given columns (names, ``User.id``, or the model for all)."""
-        assert self._model is not None
-        new = self._clone()
-        new._returning = _returning_items(self._model, cols)
-        return new
+        """RETURNING the given columns (names, ``User.id``, or the model for all: then
+        ``session.execute`` gives model instances)."""
+        return _returning(self, cols)
 
     def _conflict_columns(self, cols: Iterable[Any], what: str) -> tuple[str, ...]:
         assert self._model is not None
@@ -795,11 +842,9 @@ class Update(_Filtered):
         return new
 
     def returning(self, *cols: Any) -> Update:
-        """RETURNING the given columns (names, ``User.id``, or the model for all)."""
-        assert self._model is not None
-        new = self._clone()
-        new._returning = _returning_items(self._model, cols)
-        return new
+        """RETURNING the given columns (names, ``User.id``, or the model for all: then
+        ``session.execute`` gives model instances)."""
+        return _returning(self, cols)
 
     def _result_columns(self) -> list[tuple[str, Any]]:
         return [(c.key, c.info) for c in self._returning]
@@ -834,11 +879,9 @@ class Delete(_Filtered):
         self._returning: tuple[Column[Any], ...] = ()
 
     def returning(self, *cols: Any) -> Delete:
-        """RETURNING the given columns (names, ``User.id``, or the model for all)."""
-        assert self._model is not None
-        new = self._clone()
-        new._returning = _returning_items(self._model, cols)
-        return new
+        """RETURNING the given columns (names, ``User.id``, or the model for all: then
+        ``session.execute`` gives model instances)."""
+        return _returning(self, cols)
 
     def _result_columns(self) -> list[tuple[str, Any]]:
         return [(c.key, c.info) for c in self._returning]
