@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -11,7 +11,7 @@ from session_models import Account, Doc, Hooked, Item, Setting, Stamped, User
 from statement_log import SqlLog
 
 import ormkit
-from ormkit import AsyncSession, NoResultFound, StaleDataError
+from ormkit import AsyncSession, NoResultFound, StaleDataError, update
 
 
 async def test_insert_sets_generated_key_and_server_default(
@@ -159,6 +159,21 @@ async def test_timestamps_are_maintained(session: AsyncSession) -> None:
     async with AsyncSession(session.engine) as other:
         stored = await other.get_or_raise(Stamped, row.id)
         assert stored.updated_at == row.updated_at and stored.created_at == created
+
+
+async def test_update_statements_set_updated_at_too(session: AsyncSession) -> None:
+    row = await session.insert(Stamped(name="s"))
+    created, updated = row.created_at, row.updated_at
+    await asyncio.sleep(0.01)
+    stmt = update(Stamped).where(Stamped.id == row.id).values(name="s2")
+    assert (await session.execute(stmt)).rowcount == 1
+    await session.refresh(row)
+    assert row.name == "s2" and row.created_at == created and row.updated_at > updated
+    # a value given for it is kept
+    fixed = datetime(2020, 1, 2, tzinfo=UTC)
+    await session.execute(update(Stamped).where(Stamped.id == row.id).values(updated_at=fixed))
+    await session.refresh(row)
+    assert row.updated_at == fixed
 
 
 async def test_optimistic_locking_second_writer(

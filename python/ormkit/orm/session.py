@@ -350,6 +350,8 @@ class AsyncSession(SessionBase):
             raise TypeError(f"execute() takes a select/insert/update/delete, got {statement!r}")
         with self._using():
             validate_statement(statement)
+            if isinstance(statement, Update):
+                statement = _with_onupdate(statement)
             sql, params = statement.to_sql(self.dialect)
             await self._autoflush()
             result = await self._execute_write(sql, params)
@@ -727,3 +729,13 @@ async def session_context(engine: Engine, **options: Any) -> AsyncIterator[Async
         await session.commit()
     finally:
         await session.close()
+
+
+def _with_onupdate(stmt: Update) -> Update:
+    """``stmt`` with the model's ``onupdate`` columns (``TimestampMixin.updated_at``) it
+    does not set, as ``Query.update`` and the session's own updates set them."""
+    model: Any = stmt._model
+    missing = {
+        key: info.make_onupdate() for key, info in model._ormkit_onupdate if key not in stmt._values
+    }
+    return stmt.values(missing) if missing else stmt
