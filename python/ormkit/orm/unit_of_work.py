@@ -558,7 +558,7 @@ class UnitOfWork:
                 prepared.model, self.dialect, prepared.columns, 1, prepared.returning
             )
             result = await runner.execute(template.sql, template.params(prepared.params))
-            self._take_one(prepared, result, template.converters)
+            self._take_plain(prepared, 0, prepared.params, result, template.converters)
             return
         size = prepared.rows_per_statement(self.dialect)
         width = len(prepared.columns)
@@ -572,40 +572,6 @@ class UnitOfWork:
             sent = chunk if template.in_order else template.params(chunk)
             result = await runner.execute(template.sql, sent)
             self._take_plain(prepared, start, chunk, result, template.converters)
-
-    def _take_one(
-        self,
-        prepared: bulk_insert.Prepared,
-        result: QueryResult,
-        converters: tuple[Converter, ...] | None,
-    ) -> None:
-        """:meth:`_take_plain` for a single object."""
-        obj = prepared.objs[0]
-        before = dict(vars(obj)) if self.journal is not None else None
-        returning = prepared.returning
-        returned: list[Any] = []
-        if returning:
-            rows = result.tuples(converters)
-            if len(rows) != 1:
-                raise InterfaceError(
-                    f"INSERT into {prepared.model.__tablename__} returned {len(rows)} rows for 1"
-                )
-            returned = [rows[0][0]] if len(returning) == 1 else rows
-            set_returned(prepared.objs, returning, returned)
-        width = len(prepared.columns)
-        snapshot = written_snapshots(prepared.layout, prepared.params, width, returned)[0]
-        key = (prepared.model, snapshot[prepared.spec.pk])
-        if key not in self.identity and id(obj) not in self.states:
-            state = InstanceState(obj, key, True, snapshot)
-            self.states[id(obj)] = state
-            self.identity[key] = obj
-        else:
-            state = self.attach(obj)
-        if self.new:
-            self.new.pop(id(obj), None)
-        if before is not None:
-            assert self.journal is not None
-            self.journal.record_insert(state, before)
 
     def _take_plain(
         self,
