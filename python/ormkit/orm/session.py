@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ormkit.errors import InterfaceError, NoResultFound
 from ormkit.orm import entities, loading, precompiled, strategies, streaming
-from ormkit.orm.mixins import utcnow
+from ormkit.orm.mixins import onupdate_values, utcnow
 from ormkit.orm.results import Result, ScalarResult
 from ormkit.orm.state import Journal, identity_key, model_pk
 from ormkit.orm.transaction import SessionBase, SessionTransaction
@@ -523,8 +523,12 @@ class AsyncSession(SessionBase):
     async def update(self, obj: T, **values: Any) -> T:
         """Set ``values`` on ``obj`` and UPDATE its changed columns (version checked).
         ``InterfaceError`` for an object that is not a row yet (see :meth:`_is_row`)."""
+        return await self._update(obj, values, "update")
+
+    async def _update(self, obj: T, values: dict[str, Any], call: str) -> T:
+        """:meth:`update` on behalf of ``call`` (named when ``obj`` is not a row)."""
         with self._using():
-            self._is_row(obj, "update", pending_ok=False)
+            self._is_row(obj, call, pending_ok=False)
             if self._tx is None and not _has_hooks(obj, _UPDATE_HOOKS):
                 await self._update_alone(obj, values)
             else:
@@ -597,7 +601,7 @@ class AsyncSession(SessionBase):
                 and await self._uow.delete_plain(self.engine, obj)  # one statement
             ):
                 return
-        await self.remove_all([obj])
+            await self._remove_rows([obj])
 
     async def remove_all(self, objs: Iterable[Any]) -> None:
         """DELETE the rows of every object in one transaction (soft-delete models get
@@ -611,26 +615,29 @@ class AsyncSession(SessionBase):
                     if not is_row:
                         self._uow.mark_deleted(obj)
                 items = [obj for obj, is_row in zip(items, rows, strict=True) if is_row]
-            if not items:
+            if items:
+                await self._remove_rows(items)
+
+    async def _remove_rows(self, items: list[Any]) -> None:
+        """The writes of :meth:`remove_all` for objects checked to be rows."""
+        soft = [o for o in items if soft_delete_column(type(o)) is not None]
+        hard = [o for o in items if soft_delete_column(type(o)) is None]
+        if self._tx is None:  # one statement needs no transaction
+            if len(soft) == 1 and not hard and not _has_hooks(soft[0], _UPDATE_HOOKS):
+                name = soft_delete_column(type(soft[0]))
+                assert name is not None
+                await self._update_alone(soft[0], {name: utcnow()})
                 return
-            soft = [o for o in items if soft_delete_column(type(o)) is not None]
-            hard = [o for o in items if soft_delete_column(type(o)) is None]
-            if self._tx is None:  # one statement needs no transaction
-                if len(soft) == 1 and not hard and not _has_hooks(soft[0], _UPDATE_HOOKS):
-                    name = soft_delete_column(type(soft[0]))
-                    assert name is not None
-                    await self._update_alone(soft[0], {name: utcnow()})
-                    return
-                if hard and not soft and self._uow.delete_is_one_statement(hard):
-                    await self._uow.delete(self.engine, hard)
-                    return
-            async with self._writing() as tx:
-                for obj in soft:
-                    name = soft_delete_column(type(obj))
-                    assert name is not None
-                    await self._uow.update(tx, obj, {name: utcnow()})
-                if hard:
-                    await self._uow.delete(tx, hard)
+            if hard and not soft and self._uow.delete_is_one_statement(hard):
+                await self._uow.delete(self.engine, hard)
+                return
+        async with self._writing() as tx:
+            for obj in soft:
+                name = soft_delete_column(type(obj))
+                assert name is not None
+                await self._uow.update(tx, obj, {name: utcnow()})
+            if hard:
+                await self._uow.delete(tx, hard)
 
     async def force_delete(self, obj: Any) -> None:
         """DELETE ``obj``'s row, also on a soft-delete model (checked as :meth:`remove`
@@ -653,17 +660,11 @@ class AsyncSession(SessionBase):
 
     async def soft_delete(self, obj: T) -> T:
         """Set ``deleted_at`` (SoftDeleteMixin): queries no longer return the row."""
-        name = self._soft_column(obj)
-        with self._using():
-            self._is_row(obj, "soft_delete", pending_ok=False)
-            return await self.update(obj, **{name: utcnow()})
+        return await self._update(obj, {self._soft_column(obj): utcnow()}, "soft_delete")
 
     async def restore(self, obj: T) -> T:
         """Clear ``deleted_at``: the row is visible again."""
-        name = self._soft_column(obj)
-        with self._using():
-            self._is_row(obj, "restore", pending_ok=False)
-            return await self.update(obj, **{name: None})
+        return await self._update(obj, {self._soft_column(obj): None}, "restore")
 
     async def upsert(
         self,
@@ -734,8 +735,5 @@ async def session_context(engine: Engine, **options: Any) -> AsyncIterator[Async
 def _with_onupdate(stmt: Update) -> Update:
     """``stmt`` with the model's ``onupdate`` columns (``TimestampMixin.updated_at``) it
     does not set, as ``Query.update`` and the session's own updates set them."""
-    model: Any = stmt._model
-    missing = {
-        key: info.make_onupdate() for key, info in model._ormkit_onupdate if key not in stmt._values
-    }
+    missing = onupdate_values(stmt._model, stmt._values)
     return stmt.values(missing) if missing else stmt
