@@ -18,7 +18,17 @@ from typing import Any
 
 from ormkit.errors import DataError, ProgrammingError
 
-__all__ = ["dumps"]
+__all__ = ["STORED_AS_TEXT", "dumps", "unstorable_hint"]
+
+#: values ``dumps`` stores as strings (a timedelta as its seconds, an Enum as its value)
+STORED_AS_TEXT = (
+    _dt.datetime | _dt.date | _dt.time | _dt.timedelta | decimal.Decimal | uuid.UUID | enum.Enum
+)
+
+
+def unstorable_hint(value: Any) -> str:
+    """What to do instead, for a value of a type JSON has no place for."""
+    return " (use a list)" if isinstance(value, set | frozenset) else ""
 
 
 def _default(value: Any) -> Any:
@@ -34,8 +44,9 @@ def _default(value: Any) -> Any:
         return value.total_seconds()
     if isinstance(value, bytes | bytearray | memoryview):
         raise DataError("bytes cannot be stored in a JSON value")
-    hint = " (use a list)" if isinstance(value, set | frozenset) else ""
-    raise ProgrammingError(f"type {type(value).__name__} cannot be stored in a JSON value{hint}")
+    raise ProgrammingError(
+        f"type {type(value).__name__} cannot be stored in a JSON value{unstorable_hint(value)}"
+    )
 
 
 def dumps(value: Any) -> str:

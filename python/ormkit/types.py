@@ -48,6 +48,8 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from ormkit._json import STORED_AS_TEXT, unstorable_hint
+
 __all__ = [
     "JSON",
     "BigInteger",
@@ -470,8 +472,6 @@ JSON_MAX_DEPTH = 500
 
 #: values stored in JSON as they are
 _JSON_SCALARS = frozenset({str, int, bool, type(None)})
-#: values ``ormkit._json`` stores as strings (a timedelta as seconds)
-_JSON_AS_TEXT = _dt.datetime | _dt.date | _dt.time | _dt.timedelta | Decimal | uuid.UUID
 _INT64 = range(-(2**63), 2**63)
 
 
@@ -507,11 +507,11 @@ def _json_leaf_problem(value: Any, path: tuple[Any, ...], in_array: bool) -> str
         return f"a timedelta{at} cannot be stored in a JSON list (store its total_seconds())"
     if in_array and isinstance(value, Decimal) and not value.is_finite():
         return f"JSON cannot store {value!r}{at}"
-    if isinstance(value, _JSON_AS_TEXT):
+    if isinstance(value, STORED_AS_TEXT):
         return None
     if isinstance(value, bytes | bytearray | memoryview):
         return f"JSON cannot store bytes{at} (encode them first, e.g. as base64 text)"
-    hint = " (use a list)" if isinstance(value, set | frozenset) else ""
+    hint = unstorable_hint(value)
     return f"JSON cannot store a value of type {type(value).__name__}{at}{hint}"
 
 
