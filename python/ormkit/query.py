@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ormkit.errors import DataError, MultipleResultsFound, NoResultFound
 from ormkit.orm import precompiled
-from ormkit.orm.mixins import utcnow
+from ormkit.orm.mixins import onupdate_values, utcnow
 from ormkit.orm.validation import validate_values
 from ormkit.sql import Column, ColumnExpr, Q, delete, func, not_, select, update
 from ormkit.sql.expressions import ClauseElement, OrderBy
@@ -587,10 +587,7 @@ class Query(Generic[T]):
             raise ValueError("update() with limit()/offset() is not supported")
         model: Any = self._model
         validate_values(model, values)
-        values = dict(values)
-        for key, info in model._ormkit_onupdate:
-            if key not in values:
-                values[key] = info.make_onupdate()
+        values = {**values, **onupdate_values(model, values)}
         version = model.__version_column__
         if version is not None and version not in values:
             values[version] = model.__columns__[version].expr + 1

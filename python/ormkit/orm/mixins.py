@@ -8,17 +8,24 @@ soft-deleted rows unless ``with_deleted()``; ``created_at`` is set on insert and
 
 from __future__ import annotations
 
+from collections.abc import Container
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ormkit.orm.fields import Mapped, mapped_column
 
-__all__ = ["SoftDeleteMixin", "TimestampMixin", "utcnow"]
+__all__ = ["SoftDeleteMixin", "TimestampMixin", "onupdate_values", "utcnow"]
 
 
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime."""
     return datetime.now(UTC)
+
+
+def onupdate_values(model: Any, given: Container[str]) -> dict[str, Any]:
+    """The values of ``model``'s ``onupdate`` columns (``TimestampMixin.updated_at``) that
+    an UPDATE setting ``given`` leaves out: what every update path adds."""
+    return {key: info.make_onupdate() for key, info in model._ormkit_onupdate if key not in given}
 
 
 class SoftDeleteMixin:

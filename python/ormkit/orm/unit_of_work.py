@@ -26,6 +26,7 @@ from ormkit.dialects.base import get_dialect
 from ormkit.errors import InterfaceError, StaleDataError
 from ormkit.orm import bulk_insert, cascade, precompiled
 from ormkit.orm.loading import gc_paused
+from ormkit.orm.mixins import onupdate_values
 from ormkit.orm.state import (
     InstanceState,
     Journal,
@@ -864,9 +865,8 @@ class UnitOfWork:
             changes = {k: d[k] for k in (values or model.__columns__) if k not in pk and k in d}
             where_values = d
         columns = model.__columns__
-        for key, info in model._ormkit_onupdate:
-            if key not in (values or ()):
-                d[key] = changes[key] = info.make_onupdate()
+        for key, value in onupdate_values(model, values or ()).items():
+            d[key] = changes[key] = value
         version = model.__version_column__
         pk_values = [where_values.get(k) for k in model_pk(model)]
         current = where_values.get(version) if version is not None else None
