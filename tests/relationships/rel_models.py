@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ormkit import ForeignKey, Mapped, mapped_column, relationship
+from ormkit import ForeignKey, Mapped, SoftDeleteMixin, mapped_column, relationship
 from ormkit.orm import Registry, declarative_base
 
 S = f"_{os.getpid()}"
@@ -99,4 +99,56 @@ class ShopItem(Base):
     shop: Mapped[Shop] = relationship(back_populates="items", lazy="joined")
 
 
-MODELS = [Author, Profile, Post, Comment, Tag, PostTag, Node, Shop, ShopItem]
+class Board(Base):
+    """Deletes that cascade: to soft-delete children (and on to theirs), and through a
+    foreign key that deletes by itself."""
+
+    __tablename__ = f"r_boards{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    notes: Mapped[list[Note]] = relationship(
+        back_populates="board", cascade="all, delete-orphan", order_by="id"
+    )
+    stickers: Mapped[list[Sticker]] = relationship(cascade="all")
+
+
+class Note(SoftDeleteMixin, Base):
+    __tablename__ = f"r_notes{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey(f"r_boards{S}.id"))
+    text: Mapped[str]
+    board: Mapped[Board] = relationship(back_populates="notes")
+    pins: Mapped[list[Pin]] = relationship(cascade="all")
+
+
+class Pin(Base):
+    __tablename__ = f"r_pins{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    note_id: Mapped[int] = mapped_column(ForeignKey(f"r_notes{S}.id"))
+
+
+class Sticker(Base):
+    __tablename__ = f"r_stickers{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey(f"r_boards{S}.id", ondelete="CASCADE"))
+
+
+MODELS = [
+    Author,
+    Profile,
+    Post,
+    Comment,
+    Tag,
+    PostTag,
+    Node,
+    Shop,
+    ShopItem,
+    Board,
+    Note,
+    Pin,
+    Sticker,
+]

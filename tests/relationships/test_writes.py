@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rel_models import Author, Comment, Node, Post, PostTag, Profile, Tag
+from rel_models import Author, Board, Comment, Node, Note, Pin, Post, PostTag, Profile, Sticker, Tag
 from statement_log import SqlLog
 
 import ormkit
@@ -75,6 +75,69 @@ async def test_delete_orphan_and_cascade_delete(
     assert await rows(engine, f"SELECT count(*) FROM {Comment.__tablename__}") == [(0,)]
     assert await rows(engine, f"SELECT count(*) FROM {PostTag.__tablename__}") == [(0,)]
     assert await rows(engine, f"SELECT label FROM {Tag.__tablename__}") == [("t",)]
+
+
+async def test_cascade_delete_reaches_children_that_are_not_loaded(
+    session: AsyncSession, engine: ormkit.Engine, queries: SqlLog
+) -> None:
+    first = await session.insert(Post(title="p", comments=[Comment(body="a"), Comment(body="b")]))
+    second = await session.insert(Post(title="q", comments=[Comment(body="c")]))
+    session.expunge_all()
+    post = await session.get_or_raise(Post, first.id)  # comments not loaded
+    queries.clear()
+    await session.delete(post)
+    await session.commit()  # as SQLAlchemy: the comments are found and deleted first
+    assert queries.sql[0].startswith("SELECT") and Comment.__tablename__ in queries.sql[0]
+    remaining = f"SELECT body FROM {Comment.__tablename__} ORDER BY body"
+    assert await rows(engine, remaining) == [("c",)]
+    assert await rows(engine, f"SELECT title FROM {Post.__tablename__}") == [("q",)]
+    await session.remove(await session.get_or_raise(Post, second.id))  # active record
+    assert await rows(engine, remaining) == []
+    assert await rows(engine, f"SELECT count(*) FROM {Post.__tablename__}") == [(0,)]
+
+
+async def test_hard_delete_of_a_parent_takes_its_soft_deleted_children(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    board = await session.insert(
+        Board(name="b", notes=[Note(text="hidden"), Note(text="shown", pins=[Pin(), Pin()])])
+    )
+    await session.insert(Board(name="other", notes=[Note(text="kept")]))
+    await session.soft_delete(board.notes[0])
+    session.expunge_all()
+    board = await session.query(Board).filter(name="b").options(selectinload("notes")).one()
+    assert [n.text for n in board.notes] == ["shown"]  # the soft-deleted note is left out
+    await session.remove(board)  # its row still references the board: deleted too
+    left = await rows(engine, f"SELECT text, deleted_at FROM {Note.__tablename__}")
+    assert left == [("kept", None)]
+    assert await rows(engine, f"SELECT count(*) FROM {Pin.__tablename__}") == [(0,)]
+    assert board not in session and board.notes[0] not in session
+
+
+async def test_delete_orphan_soft_deletes_a_soft_delete_child(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    board = await session.insert(Board(name="b", notes=[Note(text="x"), Note(text="y")]))
+    dropped = board.notes.pop(0)
+    await session.commit()  # deleted as session.delete(note) would: deleted_at set
+    assert dropped.deleted_at is not None
+    assert [n.text for n in await session.query(Note).all()] == ["y"]
+    hidden = await session.query(Note).only_deleted().all()
+    assert [(n.text, n.board_id) for n in hidden] == [("x", board.id)]
+    await session.rollback()  # nothing pending: the soft delete stays
+    assert await rows(engine, f"SELECT count(*) FROM {Note.__tablename__}") == [(2,)]
+
+
+async def test_a_foreign_key_that_cascades_is_left_to_the_database(
+    session: AsyncSession, engine: ormkit.Engine, queries: SqlLog
+) -> None:
+    board = await session.insert(Board(name="b", stickers=[Sticker(), Sticker()]))
+    session.expunge_all()
+    board = await session.get_or_raise(Board, board.id)
+    queries.clear()
+    await session.remove(board)
+    assert not any(Sticker.__tablename__ in sql for sql in queries.sql)  # no query for them
+    assert await rows(engine, f"SELECT count(*) FROM {Sticker.__tablename__}") == [(0,)]
 
 
 async def test_many_to_many_add_and_remove(

@@ -8,8 +8,13 @@
   sets its key to NULL, or deletes it with ``cascade="all, delete-orphan"``.
 - *association rows*: appending to / removing from a many-to-many collection inserts /
   deletes the row of the association table; deleting an object deletes its rows.
-- *delete*: deleting an object deletes the loaded children of its ``cascade="delete"``
-  (or ``"all"``) relationships.
+- *delete*: deleting an object deletes the children of its ``cascade="delete"`` (or
+  ``"all"``) relationships, and theirs: loaded ones from memory, the others (a
+  relationship not loaded, or soft-deleted children a loaded collection leaves out)
+  found by one query per relationship and level, unless the foreign key deletes them
+  itself (``ondelete="CASCADE"``). Removing a child from a ``delete-orphan``
+  collection deletes it as ``session.delete`` would: a ``SoftDeleteMixin`` child gets
+  ``deleted_at``.
 
 Changes are found by comparing each loaded relationship with the copy in the session's
 snapshot (collections are compared by identity of their members).
@@ -20,12 +25,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ormkit.sql import and_, delete, insert, or_
+from ormkit.dialects.base import get_dialect
+from ormkit.orm.loading import hydrate
+from ormkit.orm.mixins import utcnow
+from ormkit.query import soft_delete_column
+from ormkit.sql import and_, delete, insert, or_, select
+from ormkit.sql.expressions import tuple_
 
 if TYPE_CHECKING:
     from ormkit.orm.unit_of_work import Runner, UnitOfWork
 
-__all__ = ["FlushPlan", "expand_deletes", "generations", "prepare", "sync_foreign_keys"]
+__all__ = [
+    "FlushPlan",
+    "cascades_deletes",
+    "expand_deletes",
+    "generations",
+    "prepare",
+    "sync_foreign_keys",
+]
 
 _MISSING: Any = object()
 
@@ -136,23 +153,93 @@ def _diff_collections(uow: UnitOfWork, plan: FlushPlan, obj: Any) -> None:
                 else:
                     child_state = uow.state_of(child)
                     if child_state is not None and child_state.persistent:
-                        uow.deleted[id(child)] = child
+                        soft = soft_delete_column(type(child))
+                        if soft is None:
+                            uow.deleted[id(child)] = child
+                        elif child.__dict__.get(soft) is None:
+                            child.__dict__[soft] = utcnow()  # written with the updates
             else:
                 plan.nullify.append((rel, child))
 
 
-def expand_deletes(uow: UnitOfWork, objs: Iterable[Any]) -> list[Any]:
-    """``objs`` plus the loaded children of their ``cascade="delete"`` relationships."""
+def _deleting(model: type[Any]) -> list[Any]:
+    """The relationships of ``model`` whose children a delete of its rows deletes."""
+    return [
+        rel
+        for rel in model.__relationships__.values()
+        if "delete" in rel.cascade and rel.direction in ("one_to_many", "one_to_one")
+    ]
+
+
+def cascades_deletes(model: type[Any]) -> bool:
+    """Whether deleting a row of ``model`` may delete other rows (see :func:`expand_deletes`)."""
+    return bool(model.__relationships__) and bool(_deleting(model))
+
+
+def _database_deletes(rel: Any) -> bool:
+    """Whether the children's foreign key is ``ondelete="CASCADE"``: the database
+    deletes the rows the session has not loaded."""
+    columns = rel.target.__columns__
+    for name in rel.remote_columns:
+        fk = columns[name].foreign_key
+        if fk is None or (fk.ondelete or "").upper() != "CASCADE":
+            return False
+    return True
+
+
+async def _children(uow: UnitOfWork, runner: Runner, rel: Any, parents: list[Any]) -> list[Any]:
+    """Every row (soft-deleted ones included) that references one of ``parents``
+    through ``rel``, as objects of the session's identity map."""
+    keys = {tuple(p.__dict__.get(c) for c in rel.local_columns) for p in parents}
+    keys.discard(tuple(None for _ in rel.local_columns))
+    wanted = sorted((k for k in keys if None not in k), key=repr)
+    if not wanted:
+        return []
+    target = rel.target
+    cols = [target.__columns__[c].expr for c in rel.remote_columns]
+    size = max(1, (get_dialect(uow.dialect).max_params - 100) // len(cols))
+    found: list[Any] = []
+    for start in range(0, len(wanted), size):
+        chunk = wanted[start : start + size]
+        if len(cols) == 1:
+            condition = cols[0].in_([k[0] for k in chunk])
+        else:
+            condition = tuple_(*cols).in_(chunk)
+        sql, params = select(target).where(condition).to_sql(uow.dialect)
+        found.extend(hydrate(uow, target, await runner.execute(sql, params)))
+    return found
+
+
+async def expand_deletes(uow: UnitOfWork, runner: Runner, objs: Iterable[Any]) -> list[Any]:
+    """``objs`` plus the children of their ``cascade="delete"`` relationships, and
+    theirs, level by level. Loaded children come from memory. A relationship not loaded,
+    or a loaded collection of a soft-delete model (which leaves out the soft-deleted
+    rows, still referencing the parent), is queried: one statement per relationship and
+    level, skipped when the foreign key is ``ondelete="CASCADE"``. Children are deleted
+    outright, soft-delete models included: their parent's row is going."""
     out: dict[int, Any] = {}
-    queue = list(objs)
-    while queue:
-        obj = queue.pop(0)
-        if id(obj) in out:
-            continue
-        out[id(obj)] = obj
-        for rel, value in _loaded(obj):
-            if "delete" in rel.cascade and rel.direction in ("one_to_many", "one_to_one"):
-                queue.extend(_members(value))
+    level = list(objs)
+    while level:
+        wanted: dict[int, tuple[Any, list[Any]]] = {}
+        below: list[Any] = []
+        for obj in level:
+            if id(obj) in out:
+                continue
+            out[id(obj)] = obj
+            model = type(obj)
+            if not model.__relationships__:
+                continue
+            d = obj.__dict__
+            for rel in _deleting(model):
+                value = d.get(rel.key, _MISSING)
+                below.extend(_members(value))
+                if _database_deletes(rel):
+                    continue
+                if value is _MISSING or soft_delete_column(rel.target) is not None:
+                    wanted.setdefault(id(rel), (rel, []))[1].append(obj)
+        for rel, parents in wanted.values():
+            below.extend(await _children(uow, runner, rel, parents))
+        level = below
     return list(out.values())
 
 

@@ -969,16 +969,17 @@ class UnitOfWork:
         if relationships:
             if any(rel.direction == "many_to_many" for rel in relationships.values()):
                 return False
-            if len(cascade.expand_deletes(self, objs)) != len(objs):
+            if cascade.cascades_deletes(model):
                 return False
         if model.__version_column__ is not None or not isinstance(model.__primary_key__, str):
             return len(objs) == 1
         return len(objs) <= 1000
 
     async def delete(self, runner: Runner, objs: Sequence[Any]) -> None:
-        """DELETE the rows of ``objs`` (referencing tables first); with a version
-        column each row is checked (``StaleDataError``)."""
-        objs = cascade.expand_deletes(self, objs)
+        """DELETE the rows of ``objs`` and of the children their ``cascade="delete"``
+        relationships reach (see :func:`cascade.expand_deletes`), referencing tables
+        first; with a version column each row is checked (``StaleDataError``)."""
+        objs = await cascade.expand_deletes(self, runner, objs)
         for obj in objs:
             _require_model(obj)
             await run_hook(obj, "before_delete")
