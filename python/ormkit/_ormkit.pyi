@@ -59,6 +59,12 @@ class QueryResult:
     ) -> list[_T]:
         """One instance of ``cls`` per row, made without calling ``__init__``.
 
+        Given neither ``converters`` nor ``columns``, a model class (one with
+        ``__ormkit_converters__``) gets the converters it declares for the engine's
+        dialect and this result's columns, so raw SQL gives the model's own types (a
+        SQLite datetime column becomes a ``datetime``, enum text a member); other
+        classes get the values as the driver gives them.
+
         When ``cls.__new__`` is ``object.__new__``, each instance is made by it and every
         value stored as ``object.__setattr__`` stores it (into the instance's own
         attribute table: nothing else runs, no property or ``__setattr__`` override); if

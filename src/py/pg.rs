@@ -226,6 +226,7 @@ fn new_future(py: Python<'_>) -> PyResult<Py<PyAny>> {
 
 fn output_of(out: QueryOutput) -> QueryResult {
     QueryResult::new(out.columns, out.rows, out.rowcount, None, out.cache_hit)
+        .of_dialect("postgresql")
 }
 
 impl PgProtocol {

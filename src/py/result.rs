@@ -10,9 +10,10 @@ use super::errors::{multiple_results_found, no_result_found};
 use crate::value::rows::Rows;
 use hydrate::{each_row, group_items, group_rows, key_columns, Plan};
 use pyo3::exceptions::{PyIndexError, PyTypeError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PySlice, PyString};
+use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
 use std::sync::{Arc, Mutex};
 use track::{key_names, track_loaded, tracked_models, Tracker};
 
@@ -23,6 +24,8 @@ pub struct QueryResult {
     rowcount: i64,
     lastrowid: Option<i64>,
     cache_hit: bool,
+    /// The engine's dialect ("postgresql", "sqlite"), for `to_models`' default converters.
+    dialect: Option<&'static str>,
     names: PyOnceLock<Names>,
 }
 
@@ -75,8 +78,35 @@ impl QueryResult {
             rowcount,
             lastrowid,
             cache_hit,
+            dialect: None,
             names: PyOnceLock::new(),
         }
+    }
+
+    /// This result, marked as coming from an engine of `dialect`.
+    pub fn of_dialect(mut self, dialect: &'static str) -> QueryResult {
+        self.dialect = Some(dialect);
+        self
+    }
+
+    /// The converters `to_models(cls)` uses when given none: those a model class
+    /// declares for this result's dialect and columns (`cls.__ormkit_converters__`), so
+    /// that raw SQL gives the model's own types (SQLite's text datetimes become
+    /// datetimes, enum text becomes members). None for other classes.
+    fn model_converters<'py>(
+        &self,
+        py: Python<'py>,
+        cls: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(dialect) = self.dialect else {
+            return Ok(None);
+        };
+        let Some(declared) = cls.getattr_opt(intern!(py, "__ormkit_converters__"))? else {
+            return Ok(None);
+        };
+        let columns = PyTuple::new(py, self.names(py).iter().map(|n| n.bind(py)))?;
+        let converters = declared.call1((dialect, columns))?;
+        Ok((!converters.is_none()).then_some(converters))
     }
 
     fn names<'a>(&'a self, py: Python<'_>) -> &'a [Py<PyString>] {
@@ -293,6 +323,14 @@ impl QueryResult {
         converters: Option<&Bound<'py, PyAny>>,
         columns: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let declared;
+        let converters = match (converters, columns) {
+            (None, None) => {
+                declared = self.model_converters(py, cls)?;
+                declared.as_ref()
+            }
+            _ => converters,
+        };
         self.plan(py, columns, converters)?
             .models(py, &self.rows, cls)
     }

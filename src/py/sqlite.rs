@@ -32,6 +32,7 @@ fn into_result(out: Output) -> QueryResult {
         Some(out.last_insert_rowid),
         false,
     )
+    .of_dialect("sqlite")
 }
 
 fn result_or_error(
@@ -318,7 +319,8 @@ impl SqliteStream {
         let reply: Reply<Option<Batch>> = Box::new(move |next| {
             done.complete(next, move |py, next| {
                 let result = match next {
-                    Ok(Some(batch)) => QueryResult::new(batch.columns, batch.rows, -1, None, false),
+                    Ok(Some(batch)) => QueryResult::new(batch.columns, batch.rows, -1, None, false)
+                        .of_dialect("sqlite"),
                     Err(e) => return Err(with_context(&e, &sql, None)),
                     Ok(None) => QueryResult::new(Vec::new().into(), Vec::new(), 0, None, false),
                 };
@@ -513,7 +515,8 @@ fn chunk_reply(done: Completer, sql: String) -> Reply<Chunk> {
             Ok(chunk) => {
                 let result = Bound::new(
                     py,
-                    QueryResult::new(chunk.columns, chunk.rows, -1, None, false),
+                    QueryResult::new(chunk.columns, chunk.rows, -1, None, false)
+                        .of_dialect("sqlite"),
                 )?;
                 let more = PyBool::new(py, chunk.more).to_owned().into_any();
                 Ok(PyTuple::new(py, [result.into_any(), more])?

@@ -168,3 +168,30 @@ async def test_float_specials_and_decimal_precision(engine: ormkit.Engine) -> No
     result = await engine.execute(sql, params)
     (row,) = result.to_models(Sample, Sample.__ormkit_converters__(engine.dialect, result.columns))
     assert row.dec == big
+
+
+class PlainRow:
+    """Not a model: to_models gives it the values as the driver does."""
+
+
+async def test_to_models_of_a_model_applies_its_own_converters(engine: ormkit.Engine) -> None:
+    for values in VALUES:
+        sql, params = insert(Sample).values(values).to_sql(engine.dialect)
+        await engine.execute(sql, params)
+    sql = f"SELECT * FROM {Sample.__tablename__} ORDER BY id"  # raw SQL, no converters given
+    result = await engine.execute(sql)
+    declared = Sample.__ormkit_converters__(engine.dialect, result.columns)
+    expected = result.to_models(Sample, declared)
+    async with engine.transaction() as tx:
+        in_tx = await tx.execute(sql)
+    for got in (result.to_models(Sample), in_tx.to_models(Sample)):
+        assert [r.to_dict() for r in got] == [r.to_dict() for r in expected]
+    (first, *_) = result.to_models(Sample)
+    assert type(first.naive) is datetime and first.color is Color.GREEN
+    assert type(first.dec) is Decimal and type(first.u) is uuid.UUID
+    # Explicit converters replace the model's; another class gets the driver's values.
+    as_is = result.to_models(Sample, [None] * len(result.columns))[0]
+    plain = result.to_models(PlainRow)[0]
+    assert as_is.color == plain.color == "green"  # type: ignore[attr-defined]
+    if engine.dialect == "sqlite":
+        assert type(plain.naive) is str  # type: ignore[attr-defined]
