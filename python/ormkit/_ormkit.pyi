@@ -288,11 +288,16 @@ def gather_insert_values(
     object lacks a column or a value does not fit its column as it is."""
 
 def written_snapshots(
-    layout: tuple[tuple[str, int], ...], params: list[Any], width: int, returned: list[Any]
+    layout: tuple[tuple[str, int], ...],
+    params: list[Any],
+    width: int,
+    returned: list[Any],
+    returned_width: int,
 ) -> list[dict[str, Any]]:
     """The snapshots of rows just written: per row, a dict of the names in ``layout``,
     each taken from the row's ``width`` parameters (a place >= 0) or from what RETURNING
-    brought back for it (a place < 0: ``-place - 1``)."""
+    brought back for it (a place < 0: ``-place - 1`` among its ``returned_width``
+    values; a given primary key comes back too, to match rows on)."""
 
 def set_returned(objs: list[Any], names: tuple[str, ...], returned: list[Any]) -> None:
     """Sets, on each object, ``names`` to its row of ``returned`` (the value itself for

@@ -224,8 +224,10 @@ fn returned_part<'py>(
 /// (`(name, place)` pairs in the model's column order; `place` ≥ 0: the value's place in
 /// the row's `width` parameters of `params`, row by row; `place` < 0: `-place - 1` is
 /// its place in what RETURNING brought back, `returned`, one item per row as
-/// [`set_returned`] takes them). This is each object's `__dict__` as written, made when
-/// the session registers the objects rather than copied when they are written.
+/// [`set_returned`] takes them: `returned_width` values each, which may include a
+/// written column such as a given primary key). This is each object's `__dict__` as
+/// written, made when the session registers the objects rather than copied when they
+/// are written.
 #[pyfunction]
 pub fn written_snapshots<'py>(
     py: Python<'py>,
@@ -233,6 +235,7 @@ pub fn written_snapshots<'py>(
     params: &Bound<'py, PyList>,
     width: usize,
     returned: &Bound<'py, PyList>,
+    returned_width: usize,
 ) -> PyResult<Bound<'py, PyList>> {
     let mut names: Vec<Bound<'py, PyString>> = Vec::with_capacity(layout.len());
     let mut sources: Vec<Source> = Vec::with_capacity(layout.len());
@@ -242,13 +245,12 @@ pub fn written_snapshots<'py>(
         sources.push(match usize::try_from(place) {
             Ok(at) if at < width => Source::Written(at),
             Ok(_) => return Err(PyValueError::new_err("a written place beyond the row")),
-            Err(_) => Source::Returned(place.unsigned_abs() - 1),
+            Err(_) if place.unsigned_abs() <= returned_width => {
+                Source::Returned(place.unsigned_abs() - 1)
+            }
+            Err(_) => return Err(PyValueError::new_err("a returned place beyond the row")),
         });
     }
-    let returned_width = sources
-        .iter()
-        .filter(|s| matches!(s, Source::Returned(_)))
-        .count();
     let params: Vec<Bound<'py, PyAny>> = params.iter().collect();
     let returned: Vec<Bound<'py, PyAny>> = returned.iter().collect();
     // no written columns (every value came back): one row per returned item

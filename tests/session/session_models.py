@@ -4,6 +4,7 @@ so that concurrent runs sharing the test PostgreSQL database never collide."""
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -110,4 +111,14 @@ class Hooked(Base):
         Hooked.calls.append("after_delete")
 
 
-MODELS = [User, Post, Doc, Stamped, Account, Setting, Item, Hooked]
+class Ticket(Base):
+    """A key given by the client (a random UUID) beside a column the database fills."""
+
+    __tablename__ = f"s_tickets{S}"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    title: Mapped[str]
+    state: Mapped[str] = mapped_column(server_default="open")
+
+
+MODELS = [User, Post, Doc, Stamped, Account, Setting, Item, Hooked, Ticket]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from session_models import Account, Doc, Hooked, Item, Setting, Stamped, User
+from session_models import Account, Doc, Hooked, Item, Setting, Stamped, Ticket, User
 from statement_log import SqlLog
 
 import ormkit
@@ -48,6 +49,30 @@ async def test_insert_all_with_explicit_keys_matches_rows(session: AsyncSession)
     assert [s.hits for s in settings] == [0, 0, 0]
     got = await session.get(Setting, "a")
     assert got is settings[1]
+
+
+async def test_given_keys_and_server_defaults_come_back_together(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    one = await session.insert(Ticket(title="one"))  # key from the model's default
+    assert isinstance(one.id, uuid.UUID) and one.state == "open"
+    batch = await session.insert_all([Ticket(title=f"t{i}") for i in range(3)])
+    assert [t.state for t in batch] == ["open"] * 3
+    explicit = await session.insert(User(id=10, name="Ten", email="ten@example.com"))
+    assert explicit.status == "new"
+    session.add(Ticket(title="flushed"))
+    await session.commit()
+    for ticket in [one, *batch]:  # tracked as written: nothing left to write
+        assert await session.get(Ticket, ticket.id) is ticket
+    assert not session.dirty
+    stored = await engine.execute(f"SELECT title, state FROM {Ticket.__tablename__}")
+    assert sorted(stored.tuples()) == [
+        ("flushed", "open"),
+        ("one", "open"),
+        ("t0", "open"),
+        ("t1", "open"),
+        ("t2", "open"),
+    ]
 
 
 async def test_insert_all_is_one_transaction(session: AsyncSession, engine: ormkit.Engine) -> None:

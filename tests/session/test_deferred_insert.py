@@ -168,31 +168,39 @@ def test_track_objects_refuses_bad_snapshots() -> None:
 def test_written_snapshots_are_made_from_the_parameters_and_what_came_back() -> None:
     # the model's column order: the key came back, the others were written
     layout = (("id", -1), ("name", 0), ("n", 1))
-    snapshots = written_snapshots(layout, ["a", 1, "b", 2], 2, [10, 11])
+    snapshots = written_snapshots(layout, ["a", 1, "b", 2], 2, [10, 11], 1)
     assert snapshots == [{"id": 10, "name": "a", "n": 1}, {"id": 11, "name": "b", "n": 2}]
     assert [list(s) for s in snapshots] == [["id", "name", "n"]] * 2
     # two columns came back (a key and a server default): a tuple per row
     layout = (("id", -1), ("name", 0), ("status", -2))
-    assert written_snapshots(layout, ["a"], 1, [(5, "fresh")]) == [
+    assert written_snapshots(layout, ["a"], 1, [(5, "fresh")], 2) == [
         {"id": 5, "name": "a", "status": "fresh"}
     ]
+    # a given key was written and comes back first (rows are matched on it), then a
+    # server default
+    layout = (("id", 0), ("name", 1), ("status", -2))
+    assert written_snapshots(layout, [9, "a"], 2, [(9, "fresh")], 2) == [
+        {"id": 9, "name": "a", "status": "fresh"}
+    ]
     # nothing came back (the keys were written)
-    assert written_snapshots((("id", 0),), [7, 8], 1, []) == [{"id": 7}, {"id": 8}]
+    assert written_snapshots((("id", 0),), [7, 8], 1, [], 0) == [{"id": 7}, {"id": 8}]
 
 
 def test_written_snapshots_refuse_what_does_not_fit() -> None:
     layout = (("id", -1), ("name", 0), ("n", 1))
     with pytest.raises(ValueError, match="not whole rows"):
-        written_snapshots(layout, ["a", 1, "b"], 2, [10, 11])
+        written_snapshots(layout, ["a", 1, "b"], 2, [10, 11], 1)
     with pytest.raises(ValueError, match="no returned values for row 1"):
-        written_snapshots(layout, ["a", 1, "b", 2], 2, [10])
+        written_snapshots(layout, ["a", 1, "b", 2], 2, [10], 1)
     with pytest.raises(ValueError, match="beyond the row"):
-        written_snapshots((("name", 3),), ["a"], 1, [])
+        written_snapshots((("name", 3),), ["a"], 1, [], 0)
     two = (("id", -1), ("status", -2))
     with pytest.raises(TypeError, match="must be tuples"):
-        written_snapshots(two, [], 0, [5])
+        written_snapshots(two, [], 0, [5], 2)
     with pytest.raises(ValueError, match="1 values for 2 columns"):
-        written_snapshots(two, [], 0, [(5,)])
+        written_snapshots(two, [], 0, [(5,)], 2)
+    with pytest.raises(ValueError, match="returned place beyond the row"):
+        written_snapshots(two, [], 0, [5], 1)
 
 
 def test_set_returned_sets_each_row_on_its_object() -> None:

@@ -89,9 +89,9 @@ class _DeferredInsert(NamedTuple):
     key: tuple[str, ...]
     objs: list[Any]
     #: what the objects' snapshots are made from: the snapshot layout, the statement's
-    #: parameters, their row width, and what RETURNING brought back (see
+    #: parameters, their row width, what RETURNING brought back and its width (see
     #: ``written_snapshots``)
-    written: tuple[tuple[tuple[str, int], ...], list[Any], int, list[Any]]
+    written: tuple[tuple[tuple[str, int], ...], list[Any], int, list[Any], int]
 
     def register(self, session: tuple[dict[Any, Any], dict[int, Any], type[Any]]) -> list[int]:
         """Register the objects with keys and snapshots as written; the positions left
@@ -626,7 +626,7 @@ class UnitOfWork:
         if new:
             for obj in objs:
                 new.pop(id(obj), None)
-        written = (prepared.layout, chunk, width, returned)
+        written = (prepared.layout, chunk, width, returned, len(returning))
         if (
             journal is None
             and count == len(prepared.objs)
