@@ -164,6 +164,49 @@ async def test_tx_commit_and_rollback_inside_block(
     assert await names(engine) == ["one"]
 
 
+async def test_begin_after_a_flush_takes_the_transaction_over(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    session.add(User(name="flushed", email="flushed@x.org"))
+    await session.flush()  # begins the session's transaction, which nothing commits yet
+    async with session.begin():  # not a SAVEPOINT inside it: the block commits it all
+        session.add(User(name="in block", email="block@x.org"))
+    assert not session.in_transaction
+    assert await names(engine) == ["flushed", "in block"]
+    session.add(User(name="autoflushed", email="auto@x.org"))
+    await session.query(User).count()  # an autoflush begins it too
+    with pytest.raises(RuntimeError):
+        async with session.begin():
+            session.add(User(name="lost", email="lost@x.org"))
+            raise RuntimeError("the block fails: the whole transaction rolls back")
+    assert await names(engine) == ["flushed", "in block"]
+
+
+async def test_a_failed_savepoint_keeps_what_the_enclosing_block_added(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    async with session.begin():
+        keep = User(name="keep", email="keep@x.org")
+        session.add(keep)  # pending in the outer block: written before the SAVEPOINT
+        with pytest.raises(ormkit.IntegrityError):
+            async with session.begin():
+                session.add(User(name="dup", email="keep@x.org"))
+                await session.flush()
+        assert keep in session and keep.id is not None
+    assert await names(engine) == ["keep"]
+
+
+async def test_what_a_block_does_after_an_early_commit_is_committed_on_exit(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    async with session.begin():
+        session.add(User(name="first", email="first@x.org"))
+        await session.commit()
+        session.add(User(name="after", email="after@x.org"))
+    assert not session.in_transaction
+    assert await names(engine) == ["after", "first"]
+
+
 async def test_session_context(engine: ormkit.Engine) -> None:
     async with session_context(engine) as session:
         session.add(User(name="ctx", email="ctx@x.org"))

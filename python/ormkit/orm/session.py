@@ -142,10 +142,7 @@ class AsyncSession(SessionBase):
 
     async def commit(self) -> None:
         """Flush and COMMIT the open transaction (every level of it)."""
-        with self._using():
-            await self._flush_now()
-            if self._levels:
-                await self._commit_level(self._levels[0])
+        await self._commit_all()
 
     async def rollback(self) -> None:
         """ROLLBACK the open transaction; objects get back their committed values and

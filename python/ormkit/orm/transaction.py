@@ -31,11 +31,14 @@ __all__ = ["SessionBase", "SessionTransaction"]
 class _Level:
     """One transaction level: the transaction itself or a SAVEPOINT."""
 
-    __slots__ = ("journal", "savepoint")
+    __slots__ = ("held", "journal", "savepoint")
 
     def __init__(self, savepoint: str | None) -> None:
         self.savepoint = savepoint
         self.journal = Journal()
+        #: whether a ``begin()`` block ends it (else a flush began it, and a commit or
+        #: rollback of the session does)
+        self.held = False
 
 
 class SessionTransaction:
@@ -53,7 +56,19 @@ class SessionTransaction:
     async def __aenter__(self) -> SessionTransaction:
         session = self._session
         with session._using():
-            self._level = await session._begin_level()
+            levels = session._levels
+            if len(levels) == 1 and not levels[0].held:
+                # A flush began the transaction: the block takes it over (its exit
+                # commits what was flushed before it too), rather than nesting a
+                # SAVEPOINT in a transaction that nothing would commit.
+                self._level = levels[0]
+            else:
+                if levels:
+                    # Objects pending in the enclosing level are its own: written
+                    # before the SAVEPOINT, a failure of this block leaves them be.
+                    await session._flush_now()
+                self._level = await session._begin_level()
+            self._level.held = True
         if session._owner is None:
             session._owner = asyncio.current_task()
             self._owner = True
@@ -67,7 +82,13 @@ class SessionTransaction:
     ) -> None:
         try:
             if exc_type is None:
-                await self.commit()
+                if self._active() or self._level is None or self._level.savepoint is not None:
+                    await self.commit()
+                else:
+                    # The block's transaction was committed early (``tx.commit()`` or
+                    # ``session.commit()``): what the block did after it is committed
+                    # on exit too, as the block promises, rather than left pending.
+                    await self._session._commit_all()
             else:
                 await self._rollback()
         finally:
@@ -286,9 +307,20 @@ class SessionBase:
                 await self._rollback_level(self._levels[0])
             raise
 
+    async def _commit_all(self) -> None:
+        """Flush, then COMMIT the open transaction (every level of it)."""
+        with self._using():
+            await self._flush_now()
+            if self._levels:
+                await self._commit_level(self._levels[0])
+
     def begin(self) -> SessionTransaction:
-        """``async with session.begin() as tx:`` a transaction (a SAVEPOINT when one is
-        already open) committed on exit and rolled back on any exception."""
+        """``async with session.begin() as tx:`` a transaction committed on exit and
+        rolled back on any exception. Inside another ``begin()`` block it is a SAVEPOINT
+        (pending objects of the enclosing block are flushed first, so a failure of the
+        inner block does not lose them). When a flush has already begun the session's
+        transaction, the block takes that transaction over: its exit commits what was
+        flushed before it too."""
         return SessionTransaction(self)
 
     def transaction(self) -> SessionTransaction:
