@@ -140,6 +140,32 @@ async def test_a_foreign_key_that_cascades_is_left_to_the_database(
     assert await rows(engine, f"SELECT count(*) FROM {Sticker.__tablename__}") == [(0,)]
 
 
+async def test_a_new_object_starts_with_empty_collections(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    first, second = Author(name="a"), Author(name="b")  # the first resolves, then Rust
+    for author in (first, second):
+        assert author.posts == [] and author.posts is not Author(name="c").posts
+    tagged = Post(title="t", tags=[Tag(label="x")])  # given ones are kept, others empty
+    assert [t.label for t in tagged.tags] == ["x"] and tagged.comments == []
+    first.posts.append(Post(title="p"))  # as in SQLAlchemy: build the graph, then write
+    first.posts[0].comments.append(Comment(body="c"))
+    await session.insert(first)
+    session.add(second)
+    await session.commit()
+    assert not session.dirty
+    assert await rows(engine, f"SELECT title, author_id FROM {Post.__tablename__}") == [
+        ("p", first.id)
+    ]
+    assert await rows(engine, f"SELECT body FROM {Comment.__tablename__}") == [("c",)]
+    with pytest.raises(ormkit.RelationshipNotLoaded):
+        _ = Post(title="new").author  # a reference is not assumed: it may be set by key
+    session.expunge_all()
+    loaded = await session.get_or_raise(Author, second.id)
+    with pytest.raises(ormkit.RelationshipNotLoaded):
+        _ = loaded.posts  # a row from the database: its collection is not known
+
+
 async def test_many_to_many_add_and_remove(
     session: AsyncSession, engine: ormkit.Engine, queries: SqlLog
 ) -> None:

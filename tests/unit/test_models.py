@@ -141,7 +141,8 @@ def test_constructor_defaults_and_unknown_keyword() -> None:
 
 def test_constructor_fills_every_column_in_order() -> None:
     user = User(email="e", meta=None, name="n")
-    assert list(user.__dict__) == list(User.__columns__)
+    assert list(user.__dict__) == [*User.__columns__, "posts"]  # then empty collections
+    assert user.posts == []
     assert user.meta is None  # given explicitly: the default is not applied
     assert user.to_dict() == {"id": None, "name": "n", "email": "e", "age": None, "meta": None}
     post = Post(title="t", author=User(id=2, name="a", email="e"))
@@ -183,7 +184,8 @@ def test_to_dict_with_relationships() -> None:
 
 
 def test_unloaded_relationship_raises() -> None:
-    user = User(id=1, name="Ann", email="a")
+    user = User.__new__(User)  # as a row from the database is made: no __init__
+    user.__dict__.update(id=1, name="Ann", email="a")
     with pytest.raises(RelationshipNotLoaded, match="selectinload"):
         _ = user.posts
     assert not hasattr(user, "posts")  # RelationshipNotLoaded is an AttributeError

@@ -269,6 +269,7 @@ def _map_class(cls: type) -> None:
     cls._ormkit_init = (  # type: ignore[attr-defined]
         tuple(columns),
         tuple(None if info.default is None else info.make_default for info in columns.values()),
+        () if not relationships else None,  # collections: resolved at the first __init__
     )
     cls._ormkit_onupdate = tuple(  # type: ignore[attr-defined]
         (key, info) for key, info in columns.items() if info.onupdate is not None
@@ -358,8 +359,11 @@ class Base(metaclass=DeclarativeMeta):
     #: the columns with ``onupdate`` (set by the metaclass)
     _ormkit_onupdate: ClassVar[tuple[tuple[str, ColumnInfo], ...]]
     #: what the Rust ``__init__`` needs (set by the metaclass): the column keys in column
-    #: order and, per column, its ``make_default`` or None
-    _ormkit_init: ClassVar[tuple[tuple[str, ...], tuple[Callable[[], Any] | None, ...]]]
+    #: order, per column its ``make_default`` or None, and the keys of the collection
+    #: relationships (None until the first construction resolves them)
+    _ormkit_init: ClassVar[
+        tuple[tuple[str, ...], tuple[Callable[[], Any] | None, ...], tuple[str, ...] | None]
+    ]
 
     def __init__(self, **kwargs: Any) -> None:
         """Set each column to the keyword argument of its name, its default or None;
@@ -384,6 +388,9 @@ class Base(metaclass=DeclarativeMeta):
                     setattr(self, key, value)
                 else:
                     raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {key!r}")
+        for key in _collection_keys(cls):
+            if key not in d:
+                d[key] = []  # a new object has no related rows yet: append to it
 
     #: the Python implementation: what ``__init__`` (``_ormkit.model_init``) hands every
     #: call that is not column keywords only (so this never sees that common case)
@@ -479,6 +486,24 @@ class Base(metaclass=DeclarativeMeta):
 
 
 Base.__init__ = model_init(Base)  # type: ignore[method-assign]
+
+
+def _collection_keys(cls: type) -> tuple[str, ...]:
+    """The keys of ``cls``'s collection relationships, resolved at its first construction
+    and kept in ``_ormkit_init`` for the Rust ``__init__`` (which then sets them too)."""
+    init = cls._ormkit_init  # type: ignore[attr-defined]
+    if init[2] is not None:
+        return init[2]  # type: ignore[no-any-return]
+    try:
+        keys = tuple(
+            key
+            for key, rel in cls.__relationships__.items()  # type: ignore[attr-defined]
+            if rel.uselist
+        )
+    except Exception:  # a target not defined yet: its error is for the query that needs it
+        return ()
+    cls._ormkit_init = (init[0], init[1], keys)  # type: ignore[attr-defined]
+    return keys
 
 
 def _insert_spec(model: type) -> tuple[tuple[str, ColumnInfo, bool, bool], ...]:
