@@ -35,7 +35,7 @@ from .orm.relationships import relationship
 from .orm.results import Result, ScalarResult
 from .orm.session import AsyncSession, SessionTransaction, session_context
 from .query import Query
-from .sql import Q, and_, delete, insert, not_, or_, select, update
+from .sql import Q, and_, asc, delete, desc, func, insert, not_, or_, select, text, update
 
 __all__ = [
     "JSON",
@@ -72,8 +72,11 @@ __all__ = [
     "ValidationError",
     "__version__",
     "and_",
+    "asc",
     "create_engine",
     "delete",
+    "desc",
+    "func",
     "insert",
     "joinedload",
     "lazyload",
@@ -85,5 +88,6 @@ __all__ = [
     "select",
     "selectinload",
     "session_context",
+    "text",
     "update",
 ]

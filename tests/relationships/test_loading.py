@@ -92,8 +92,9 @@ async def test_many_to_many_both_sides(
         [selectinload("posts").joinedload("comments")],
         [joinedload("posts").selectinload("comments")],
         [joinedload("posts"), selectinload("posts.comments"), joinedload("posts.tags")],
+        [selectinload(Author.posts).selectinload(Post.comments)],  # SQLAlchemy's spelling
     ],
-    ids=["selectin", "joined", "selectin-joined", "joined-selectin", "mixed"],
+    ids=["selectin", "joined", "selectin-joined", "joined-selectin", "mixed", "attributes"],
 )
 async def test_nested_two_levels(
     session: AsyncSession, blog: dict[str, int], options: list[object]
@@ -104,6 +105,13 @@ async def test_nested_two_levels(
     assert bob.posts == []
     if len(options) == 3:
         assert [t.label for t in ann.posts[0].tags] == ["a", "b"]
+
+
+def test_a_loader_option_names_what_it_takes() -> None:
+    assert selectinload(Author.posts).path == ("posts",)
+    assert joinedload(Author.posts).joinedload(Post.tags).path == ("posts", "tags")
+    with pytest.raises(TypeError, match=r"a path such as 'posts'.*Author\.posts"):
+        selectinload(Author.name)  # type: ignore[arg-type]  # a column, not a relationship
 
 
 @pytest.mark.parametrize("loader", LOADERS)

@@ -19,10 +19,11 @@ raises ``RelationshipNotLoaded``; nothing is ever loaded behind the user's back.
 from __future__ import annotations
 
 import gc
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     from ormkit._ormkit import QueryResult
+    from ormkit.orm.relationships import RelationshipAttribute
     from ormkit.orm.unit_of_work import UnitOfWork
     from ormkit.sql.statements import Select
     from ormkit.types import Converter
@@ -128,16 +129,38 @@ def set_loaded(uow: UnitOfWork, obj: Any, key: str, value: Any) -> None:
 # -- options --------------------------------------------------------------------------
 
 
+#: a relationship path: ``"posts"``, ``"posts.comments"``, or the attribute ``Author.posts``
+Path = Union[str, "RelationshipAttribute"]
+
+
+def _path_of(path: Any) -> str | tuple[str, ...]:
+    """``path`` as names: a relationship attribute (``Author.posts``, as SQLAlchemy
+    writes it) gives its key; anything but a str or a tuple of str is a TypeError."""
+    from ormkit.orm.relationships import RelationshipAttribute
+
+    if isinstance(path, RelationshipAttribute):
+        return path.key
+    if isinstance(path, str) or (
+        isinstance(path, tuple) and all(isinstance(step, str) for step in path)
+    ):
+        return path
+    raise TypeError(
+        "a loader option takes a relationship: a path such as 'posts' or "
+        f"'posts.comments', or an attribute such as Author.posts; got {path!r}"
+    )
+
+
 class LoaderOption:
     """One loader option: a relationship path and a strategy (chainable)."""
 
     __slots__ = ("parent", "path", "strategy")
 
     def __init__(
-        self, path: str | tuple[str, ...], strategy: str, parent: LoaderOption | None = None
+        self, path: Path | tuple[str, ...], strategy: str, parent: LoaderOption | None = None
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown loader strategy {strategy!r}")
+        path = _path_of(path)
         steps = tuple(path.split(".")) if isinstance(path, str) else tuple(path)
         if not steps or not all(isinstance(s, str) and s for s in steps):
             raise ValueError(f"invalid relationship path {path!r}")
@@ -158,39 +181,39 @@ class LoaderOption:
             option = option.parent
         return chain[::-1]
 
-    def selectinload(self, path: str) -> LoaderOption:
+    def selectinload(self, path: Path) -> LoaderOption:
         """Then load ``path`` (relative to this one) with selectin."""
         return LoaderOption(path, "selectin", self)
 
-    def joinedload(self, path: str) -> LoaderOption:
+    def joinedload(self, path: Path) -> LoaderOption:
         """Then load ``path`` (relative to this one) with a join."""
         return LoaderOption(path, "joined", self)
 
-    def noload(self, path: str) -> LoaderOption:
+    def noload(self, path: Path) -> LoaderOption:
         """Then leave ``path`` (relative to this one) empty."""
         return LoaderOption(path, "noload", self)
 
-    def lazyload(self, path: str) -> LoaderOption:
+    def lazyload(self, path: Path) -> LoaderOption:
         """Then leave ``path`` (relative to this one) unloaded."""
         return LoaderOption(path, "lazy", self)
 
 
-def selectinload(path: str) -> LoaderOption:
+def selectinload(path: Path) -> LoaderOption:
     """Load the relationship ``path`` with one more query per level (IN lists)."""
     return LoaderOption(path, "selectin")
 
 
-def joinedload(path: str) -> LoaderOption:
+def joinedload(path: Path) -> LoaderOption:
     """Load the relationship ``path`` in the same query (LEFT OUTER JOIN)."""
     return LoaderOption(path, "joined")
 
 
-def noload(path: str) -> LoaderOption:
+def noload(path: Path) -> LoaderOption:
     """Set the relationship ``path`` empty (``[]`` or None) without a query."""
     return LoaderOption(path, "noload")
 
 
-def lazyload(path: str) -> LoaderOption:
+def lazyload(path: Path) -> LoaderOption:
     """Leave the relationship ``path`` unloaded (``await session.load_related``)."""
     return LoaderOption(path, "lazy")
 
