@@ -30,6 +30,9 @@ pub fn map(err: rusqlite::Error) -> Error {
             };
             let mut out = Error::new(kind, message);
             out.sqlstate = Some(format!("SQLITE_{}", e.extended_code));
+            if kind == ErrorKind::Integrity {
+                name_constraint_parts(&mut out);
+            }
             out
         }
         rusqlite::Error::SqlInputError {
@@ -64,6 +67,36 @@ pub fn map(err: rusqlite::Error) -> Error {
     }
 }
 
+/// What a constraint message names, as PostgreSQL's error fields carry it: SQLite says
+/// `UNIQUE constraint failed: users.email` (also NOT NULL, PRIMARY KEY; several
+/// `table.column`s for a composite key) or `CHECK constraint failed: name`. The table
+/// goes in `table`, a single column in `column`, a CHECK constraint's name in
+/// `constraint`.
+fn name_constraint_parts(error: &mut Error) {
+    let Some((what, named)) = error.message.split_once(" constraint failed: ") else {
+        return;
+    };
+    if what == "CHECK" {
+        error.constraint = Some(named.to_owned());
+        return;
+    }
+    let mut tables = Vec::new();
+    let mut columns = Vec::new();
+    for part in named.split(", ") {
+        let Some((table, column)) = part.split_once('.') else {
+            return;
+        };
+        tables.push(table);
+        columns.push(column);
+    }
+    if tables.iter().all(|t| Some(t) == tables.first()) {
+        error.table = tables.first().map(|t| (*t).to_owned());
+    }
+    if let [column] = columns.as_slice() {
+        error.column = Some((*column).to_owned());
+    }
+}
+
 /// SQLITE_ERROR covers syntax errors, missing tables and more; all are the
 /// caller's SQL being wrong, except a few run-time data problems.
 fn classify_generic(message: &str) -> ErrorKind {
@@ -93,6 +126,29 @@ mod tests {
         let e = map(err);
         assert_eq!(e.kind, ErrorKind::Integrity);
         assert!(e.message.contains("UNIQUE"), "{}", e.message);
+        assert_eq!(
+            (e.table.as_deref(), e.column.as_deref()),
+            (Some("t"), Some("a"))
+        );
+    }
+
+    #[test]
+    fn constraint_messages_name_their_parts() {
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        conn.execute_batch(
+            "CREATE TABLE p (a INTEGER, b INTEGER, n TEXT NOT NULL DEFAULT 'x', \
+             c INTEGER CONSTRAINT positive CHECK (c > 0), UNIQUE (a, b)); \
+             INSERT INTO p (a, b) VALUES (1, 2);",
+        )
+        .expect("schema");
+        let fail = |sql: &str| map(conn.execute(sql, []).expect_err(sql));
+        let pair = fail("INSERT INTO p (a, b) VALUES (1, 2)");
+        assert_eq!((pair.table.as_deref(), pair.column), (Some("p"), None));
+        let null = fail("INSERT INTO p (a, n) VALUES (5, NULL)");
+        assert_eq!(null.column.as_deref(), Some("n"), "{null:?}");
+        let check = fail("INSERT INTO p (c) VALUES (-1)");
+        assert_eq!(check.constraint.as_deref(), Some("positive"), "{check:?}");
+        assert_eq!(check.table, None);
     }
 
     #[test]

@@ -1105,6 +1105,8 @@ async def test_database_errors_carry_fields(engine: ormkit.Engine) -> None:
         assert err.hint is None
     else:
         assert err.sqlstate.startswith("SQLITE_")  # SQLITE_<extended result code>
+        # "UNIQUE constraint failed: <table>.email": the parts PostgreSQL's fields carry
+        assert (err.table, err.column) == (table, "email")
     assert "[SQL: INSERT INTO" in str(err) and "[parameters: " in str(err)
     long_value = "z" * 500 + "@x.org"
     await engine.execute(sql, ["Cy", long_value, now])
