@@ -225,6 +225,19 @@ async def test_optimistic_locking_second_writer(
     assert await session.query(Account).count() == 1
 
 
+async def test_an_upsert_moves_the_version_on(session: AsyncSession) -> None:
+    acct = await session.insert(Account(owner="ann", balance=10))
+    await session.update(acct, balance=20)
+    assert acct.version == 2
+    async with AsyncSession(session.engine) as other:  # a fresh object: version 1 given
+        merged = await other.upsert(Account(id=acct.id, owner="ann", balance=5), ["id"])
+        assert (merged.balance, merged.version) == (5, 3)  # not set back to 1
+        created = await other.upsert(Account(owner="bob", balance=1), ["id"])
+        assert created.version == 1  # an insert starts at 1
+    with pytest.raises(StaleDataError):  # this session's copy is stale, as after any write
+        await session.update(acct, balance=30)
+
+
 async def test_bulk_query_update_bumps_version(session: AsyncSession) -> None:
     acct = await session.insert(Account(owner="bo"))
     assert await session.query(Account).filter(owner="bo").update(balance=5) == 1

@@ -779,11 +779,17 @@ class Insert(Statement):
             if mode == "nothing":
                 sql += f" ON CONFLICT {target_sql} DO NOTHING".replace("  ", " ")
             else:
-                sets = ", ".join(
-                    f"{q(n)} = excluded.{q(n)}"
-                    for n in (self._model.__columns__[c].name for c in self._update_fields(columns))
-                )
-                sql += f" ON CONFLICT {target_sql} DO UPDATE SET {sets}"
+                infos = self._model.__columns__
+                version = self._model.__version_column__
+                sets = [
+                    f"{q(infos[c].name)} = excluded.{q(infos[c].name)}"
+                    for c in self._update_fields(columns)
+                    if c != version
+                ]
+                if version is not None:  # the row changes: its version moves on, never back
+                    name = q(infos[version].name)
+                    sets.append(f"{name} = {table}.{name} + 1")
+                sql += f" ON CONFLICT {target_sql} DO UPDATE SET {', '.join(sets)}"
         return sql + _returning_sql(ctx, self._returning)
 
     def to_sql_batches(
