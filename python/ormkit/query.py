@@ -9,8 +9,8 @@ shape for its operator (``age__in=5``). What depends on a value and the model to
 (comparing a relationship with an object) is checked when the statement is built.
 
 On a model with ``SoftDeleteMixin``, soft-deleted rows are left out unless
-``with_deleted()`` (all rows) or ``only_deleted()`` (only those) is used; ``delete()``
-then soft-deletes unless ``force=True``.
+``with_deleted()`` (all rows) or ``only_deleted()`` (only those) is used, by every
+terminal, ``delete(force=True)`` included; ``delete()`` soft-deletes unless ``force=True``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ormkit.orm.mixins import onupdate_values, utcnow
 from ormkit.orm.validation import validate_values
 from ormkit.sql import Column, ColumnExpr, Q, delete, func, not_, select, update
 from ormkit.sql.expressions import ClauseElement, OrderBy
-from ormkit.sql.lookups import check_lookup, lookups_q
+from ormkit.sql.lookups import check_lookup, check_q_lookups, lookups_q
 from ormkit.sql.statements import _check_count, _require_model
 
 if TYPE_CHECKING:
@@ -136,9 +136,11 @@ class Query(Generic[T]):
         for cond in conditions:
             if not isinstance(cond, ClauseElement):
                 raise TypeError(f"filter() needs SQL conditions or Q objects, got {cond!r}")
+            check_q_lookups(self._model, cond)
         extra = (self._lookups(lookups),) if lookups else ()
+        kept = tuple(c for c in conditions if not c._is_empty())  # Q(): no condition
         new = self._copy()
-        new._where = (*self._where, *conditions, *extra)
+        new._where = (*self._where, *kept, *extra)
         return new
 
     def _lookups(self, lookups: dict[str, Any]) -> Q:
@@ -158,10 +160,14 @@ class Query(Generic[T]):
 
     def exclude(self, *conditions: ClauseElement, **lookups: Any) -> Query[T]:
         """Leave out rows matching all of the given conditions and lookups."""
+        for cond in conditions:
+            if isinstance(cond, ClauseElement):
+                check_q_lookups(self._model, cond)
         parts = (*conditions, *((self._lookups(lookups),) if lookups else ()))
-        if not parts:
+        group = Q(*parts)
+        if group._is_empty():  # nothing, or only empty Q()s: excludes nothing
             return self
-        return self._copy(where=(*self._where, not_(Q(*parts))))
+        return self._copy(where=(*self._where, not_(group)))
 
     def order_by(self, *cols: Any, desc: bool = False) -> Query[T]:
         """Add ORDER BY items: names (``"-name"`` is descending), columns or
@@ -212,6 +218,9 @@ class Query(Generic[T]):
 
     def having(self, *conditions: ClauseElement, **lookups: Any) -> Query[T]:
         """HAVING conditions and lookups."""
+        for cond in conditions:
+            if isinstance(cond, ClauseElement):
+                check_q_lookups(self._model, cond)
         extra = (self._lookups(lookups),) if lookups else ()
         return self._copy(having=(*self._having, *conditions, *extra))
 
@@ -408,8 +417,15 @@ class Query(Generic[T]):
         return await self._load(self._limit)
 
     async def first(self) -> T | None:
-        """The first row, or None."""
-        rows = await self._load(1 if self._limit is None else min(1, self._limit))
+        """The first row, or None. A query without ``order_by()`` is ordered by primary
+        key here (as Django does), so that "first" is the same row every time rather
+        than whichever the database happens to return first."""
+        query: Query[T] = self
+        if not self._order and not self._group_by:  # a group has no one primary key
+            model: Any = self._model
+            pk = model.__primary_key__
+            query = self._copy(order=(pk,) if isinstance(pk, str) else tuple(pk))
+        rows = await query._load(1 if self._limit is None else min(1, self._limit))
         return rows[0] if rows else None
 
     async def one(self) -> T:
@@ -484,6 +500,34 @@ class Query(Generic[T]):
         stmt = self._select(ordered=False).exists()
         return bool(await self._session._scalar(stmt))
 
+    def _aggregate_select(self, *columns: Any) -> Select:
+        """The SELECT of ``columns`` (aggregates) over the matching rows, each row of the
+        model counted once. A lookup through a collection (``books__title__in=[...]``)
+        joins and repeats a row per related match; ``all()`` and ``count()`` use DISTINCT
+        for that, which cannot apply inside ``sum()``: the rows are then picked by
+        ``pk IN (SELECT pk … WHERE …)`` and aggregated without the join."""
+        stmt = self._select(ordered=False, limited=False)
+        if not self._where or self._plain() is not None or not self._repeats_rows(stmt):
+            return stmt.with_only_columns(*columns)
+        from ormkit.sql.expressions import tuple_
+
+        model: Any = self._model
+        pk = model.__primary_key__
+        keys = [model.__columns__[k].expr for k in ((pk,) if isinstance(pk, str) else pk)]
+        inner = select(model).where(*self._conditions()).with_only_columns(*keys)
+        key: Any = keys[0] if len(keys) == 1 else tuple_(*keys)
+        outer = self._copy(where=(key.in_(inner),), deleted="include")
+        return outer._select(ordered=False, limited=False).with_only_columns(*columns)
+
+    def _repeats_rows(self, stmt: Select) -> bool:
+        """Whether ``stmt``'s lookups join a collection (its rows then repeat)."""
+        from ormkit.dialects.base import get_dialect
+        from ormkit.sql.compiler import CompileContext
+
+        ctx = CompileContext(get_dialect(self._session.dialect), stmt._scope())
+        stmt._key(ctx)  # the shape walk resolves the lookups and adds their joins
+        return ctx.scope.distinct
+
     async def _aggregate(self, name: str, col: Any) -> Any:
         column = model_column(self._model, col, f"{name}()")
         if self._limit is not None or self._offset is not None:
@@ -492,7 +536,7 @@ class Query(Generic[T]):
         if name in ("sum", "avg") and info.type.kind == "timedelta":
             return await self._interval_aggregate(name, column)
         expr = getattr(func, name)(column).label("value")
-        stmt = self._select(ordered=False, limited=False).with_only_columns(expr)
+        stmt = self._aggregate_select(expr)
         converter = info.converter(self._session.dialect) if name in ("min", "max") else None
         value = await self._session._scalar(stmt, converter)
         if value is None or name in ("min", "max"):
@@ -512,7 +556,7 @@ class Query(Generic[T]):
         is that sum divided here, rounded half-even to the microsecond (PostgreSQL's own
         ``avg(interval)`` divides days and microseconds apart in floating point and can be
         1 µs off). A result beyond ``timedelta``'s range is a ``DataError``."""
-        stmt = self._select(ordered=False, limited=False).with_only_columns(
+        stmt = self._aggregate_select(
             func.sum(column).label("value"), func.count(column).label("n")
         )
         try:
@@ -553,29 +597,30 @@ class Query(Generic[T]):
 
     async def delete(self, *, force: bool = False) -> int:
         """Delete the matching rows; returns how many. On a soft-delete model this sets
-        ``deleted_at`` unless ``force=True``."""
+        ``deleted_at`` unless ``force=True``. Either way it acts on the rows the query
+        sees: live ones by default, ``only_deleted()`` the trashed ones (so
+        ``only_deleted().delete(force=True)`` empties the trash), ``with_deleted()`` all."""
         if self._limit is not None or self._offset is not None:
             raise ValueError("delete() with limit()/offset() is not supported")
         name = soft_delete_column(self._model)
         if name is not None and not force:
             return await self.update(**{name: utcnow()})
         plain = self._plain()
+        if plain is not None and self._session._synchronizing(self._model):
+            plain = None  # objects of the model tracked: _write_count brings them in step
         if plain is not None:
             values, shape = plain
             dialect = self._session.dialect
-            key: Hashable = ("delete", dialect, "force" if force else self._deleted, shape)
+            key: Hashable = ("delete", dialect, self._deleted, shape)
 
             def build() -> precompiled.Template | None:
-                slotted = self._slotted()
-                where = slotted._conditions() if not force else slotted._where
-                stmt = delete(self._model).where(*where)
+                stmt = delete(self._model).where(*self._slotted()._conditions())
                 return precompiled.try_template(stmt, dialect)
 
             template = precompiled.cached(self._model, key, build)
             if template is not None:
                 return await self._session._write_sql(template.sql, template.params(values))
-        where = self._conditions() if not force else self._where
-        stmt = delete(self._model).where(*where)
+        stmt = delete(self._model).where(*self._conditions())
         return await self._session._write_count(stmt)
 
     async def update(self, **values: Any) -> int:
@@ -592,6 +637,8 @@ class Query(Generic[T]):
         if version is not None and version not in values:
             values[version] = model.__columns__[version].expr + 1
         plain = self._plain()
+        if plain is not None and self._session._synchronizing(model):
+            plain = None  # objects of the model tracked: _write_count brings them in step
         if plain is not None and not precompiled.has_expression(values.values()):
             where_values, shape = plain
             dialect = self._session.dialect

@@ -62,8 +62,10 @@ async def test_row_terminals_match_the_compiled_statement(
         assert sql_log.events[0].param_count == len(params)
         rows = await session.execute_raw(sql, params)
         assert [u.id for u in got] == [r["id"] for r in rows]
-        # first / one_or_none: the same statement with the limit they use
-        expected = (await query.limit(1).all())[:1] if query._limit != 0 else []
+        # first: the same statement with its limit, ordered by primary key when the
+        # query has no order_by() (as Django's first())
+        ordered = query if query._order else query.order_by("id")
+        expected = (await ordered.limit(1).all())[:1] if query._limit != 0 else []
         assert [await query.first()] == (expected or [None])
 
 
@@ -91,6 +93,9 @@ async def test_count_update_delete_match_the_compiled_statements(
     session: AsyncSession, sql_log: SqlLog
 ) -> None:
     await _users(session)
+    # nothing held: the writes go out as compiled (held users would add RETURNING,
+    # see test_synchronize_session.py)
+    session.expunge_all()
     q = session.query(User).filter(age__gte=20)
     count_sql, _ = q._select(ordered=False).count().to_sql(session.dialect)
     sql_log.clear()

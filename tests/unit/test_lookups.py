@@ -347,7 +347,7 @@ def test_q_objects() -> None:
         "(name = ? OR name = ?) AND age = ?",
         ["a", "b", 3],
     )
-    assert where("sqlite", Q(), name="x") == ("1 = 1 AND name = ?", ["x"])
+    assert where("sqlite", Q(), name="x") == ("name = ?", ["x"])  # Q(): no condition
     with pytest.raises(TypeError):
         Q("name")  # type: ignore[arg-type]
 

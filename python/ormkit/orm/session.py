@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ormkit.errors import InterfaceError, NoResultFound
-from ormkit.orm import entities, loading, precompiled, strategies, streaming
+from ormkit.orm import entities, loading, precompiled, strategies, streaming, synchronize
 from ormkit.orm.mixins import onupdate_values, utcnow
 from ormkit.orm.results import Result, ScalarResult
 from ormkit.orm.state import Journal, identity_key, model_pk
@@ -231,11 +231,44 @@ class AsyncSession(SessionBase):
             return loading.plain_rows(result, converters)
 
     async def _write_count(self, stmt: Update | Delete) -> int:
+        """Run a query's UPDATE/DELETE (after an autoflush), synchronizing the objects of
+        its model the session tracks (see :mod:`ormkit.orm.synchronize`); returns its
+        rowcount."""
         with self._using():
             sql, params = stmt.to_sql(self.dialect)
             await self._autoflush()
+            sync = synchronize.plan(self._uow, stmt)
+            if sync is not None:
+                return (await self._write_synchronized(stmt, sync)).rowcount
             result = await self._execute_write(sql, params)
             return result.rowcount
+
+    def _synchronizing(self, model: type[Any]) -> bool:
+        """Whether an UPDATE/DELETE of ``model`` may find, once autoflushed, objects of
+        ``model`` the session tracks: ``Query.update()``/``delete()`` then leave their
+        precompiled statement (sent as it is) for :meth:`_write_count`, which decides
+        after the autoflush. False at once when the session tracks nothing; pending
+        objects, or changed ones whose relationships may reach new objects, may become
+        tracked objects of ``model`` at the autoflush."""
+        uow = self._uow
+        if not uow.tracks_anything():
+            return False
+        if uow.tracks_model(model):
+            return True
+        return self.autoflush and (bool(uow.new) or uow.any_dirty())
+
+    async def _write_synchronized(self, stmt: Update | Delete, sync: synchronize.Sync) -> Result:
+        """Send ``sync.statement`` (``stmt`` with the RETURNING synchronizing needs),
+        bring the tracked objects of the rows it returns in step, and give the rows of
+        ``stmt``'s own RETURNING (none without one) and the statement's rowcount."""
+        sent = sync.statement
+        sql, params = sent.to_sql(self.dialect)
+        result = await self._execute_write(sql, params)
+        rows = loading.plain_tuples(result, sent.result_converters(self.dialect))
+        synchronize.apply(self._uow, sync, rows)
+        width = sync.width
+        mine = [row[:width] for row in rows] if width else []
+        return Result(mine, stmt.result_columns, result.rowcount)
 
     def _stream(
         self, model: type[Any], stmt: Select, batch_size: int
@@ -338,9 +371,12 @@ class AsyncSession(SessionBase):
         side of an outer join. Any other select (columns, aggregates,
         ``count()``/``exists()``) gives plain values. ``returning(Model)`` gives
         instances: tracked for an insert or update, for a delete the objects of the
-        deleted rows, no longer in the session (see ``_returned``). The values of an
-        insert or update are validated first, as the session's own writes are: a bad
-        one raises ``ValidationError`` and nothing is sent."""
+        deleted rows, no longer in the session (see ``_returned``). Any other update or
+        delete of a model the session holds objects of brings them in step: updated
+        ones take the new values, deleted ones leave the session (see
+        :mod:`ormkit.orm.synchronize`). The values of an insert or update are validated
+        first, as the session's own writes are: a bad one raises ``ValidationError`` and
+        nothing is sent."""
         if isinstance(statement, Select):
             return await self._execute_select(statement)
         if not isinstance(statement, Insert | Update | Delete):
@@ -351,8 +387,12 @@ class AsyncSession(SessionBase):
                 statement = _with_onupdate(statement)
             sql, params = statement.to_sql(self.dialect)
             await self._autoflush()
-            result = await self._execute_write(sql, params)
             layout = statement._layout
+            if layout is None and not isinstance(statement, Insert):
+                sync = synchronize.plan(self._uow, statement)
+                if sync is not None:
+                    return await self._write_synchronized(statement, sync)
+            result = await self._execute_write(sql, params)
             if layout is not None:
                 return await self._returned(statement, layout, result)
             rows = loading.plain_tuples(result, statement.result_converters(self.dialect))

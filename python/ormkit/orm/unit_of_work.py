@@ -202,6 +202,16 @@ class UnitOfWork:
         tracked), without registering deferred loads."""
         return bool(self.new or self.deleted or self._states or self._deferred)
 
+    def tracks_model(self, model: type[Any]) -> bool:
+        """Whether an object of ``model`` is in the identity map or waits to be entered
+        (a deferred load or insert), without registering what waits. A pass over the
+        identity map's keys that stops at the first object of ``model``."""
+        for entry in self._deferred:
+            if entry.model is model:
+                return True
+        keys: Iterable[tuple[Any, ...]] = self._identity.keys()  # type: ignore[assignment]
+        return any(key[0] is model for key in keys)
+
     def _settle(self) -> None:
         """Register the objects of deferred loads and inserts, as :meth:`load_fresh` and
         :meth:`_take_plain` would have at once: their keys and snapshots come from their

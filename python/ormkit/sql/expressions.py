@@ -76,6 +76,11 @@ class ClauseElement:
         """``"AND"``/``"OR"`` for a boolean group (parenthesised inside the other one)."""
         return None
 
+    def _is_empty(self) -> bool:
+        """True for a node that holds no condition at all (an empty ``Q()``): ``and_``,
+        ``or_`` and ``not_`` leave it out, as Django does when combining an empty Q."""
+        return False
+
 
 def coerce(value: Any) -> ClauseElement:
     """A clause element as is; any other value becomes a bound parameter."""
@@ -173,9 +178,13 @@ class ColumnExpr(ClauseElement, Generic[T]):
         return Like(self, _pattern(pattern, "ilike"), ci=True, negate=False, escape=False)
 
     def contains(self, value: Any) -> ColumnExpr[bool]:
-        """Text contains ``value`` (LIKE-escaped); on a JSON column, JSON containment."""
+        """Text contains ``value`` (LIKE-escaped); on a JSON column (or a JSON path not
+        extracted as text) a non-str ``value`` is JSON containment. A non-str value on a
+        text column raises ``TypeError``, as ``icontains`` does."""
         if not isinstance(value, str):
-            return JsonContains(self, value)
+            if _holds_json(self):
+                return JsonContains(self, value)
+            _text(value, "contains")
         return Like(self, _escaped(f"%{escape_like(value)}%"), ci=False, negate=False)
 
     def icontains(self, value: str) -> ColumnExpr[bool]:
@@ -259,6 +268,17 @@ def _text(value: Any, op: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{op} needs a str value, got {type(value).__name__}")
     return value
+
+
+def _holds_json(expr: ClauseElement) -> bool:
+    """Whether ``expr`` may hold a JSON document: not a known non-JSON column nor a JSON
+    path extracted as text (other expressions are left to the database)."""
+    if isinstance(expr, JsonExtract):
+        return not expr.as_text
+    column = expr.column if isinstance(expr, AliasedColumn) else expr
+    if isinstance(column, Column):
+        return bool(column.info.type.is_json)
+    return True
 
 
 def _bool(value: Any) -> bool:
@@ -465,14 +485,19 @@ class Not(ColumnExpr[bool]):
 
 def _combine(op: str, clauses: tuple[Any, ...]) -> ColumnExpr[bool]:
     flat: list[ClauseElement] = []
+    empty: ClauseElement | None = None
     for clause in clauses:
         if not isinstance(clause, ClauseElement) or isinstance(clause, TextClause):
             raise TypeError(f"{op.lower()}_() needs SQL conditions, got {clause!r}")
-        if isinstance(clause, BooleanClause) and clause.op == op:
+        if clause._is_empty():
+            empty = clause  # no condition: dropped
+        elif isinstance(clause, BooleanClause) and clause.op == op:
             flat.extend(clause.clauses)
         else:
             flat.append(clause)
     if not flat:
+        if empty is not None:  # only empty Q()s: still no condition
+            return empty  # type: ignore[return-value]
         return TRUE if op == "AND" else FALSE
     if len(flat) == 1 and isinstance(flat[0], ColumnExpr):
         return flat[0]
@@ -493,6 +518,8 @@ def not_(clause: ClauseElement) -> ColumnExpr[bool]:
     """The negation of ``clause``."""
     if not isinstance(clause, ClauseElement) or isinstance(clause, TextClause):
         raise TypeError(f"not_() needs an SQL condition, got {clause!r}")
+    if clause._is_empty():
+        return clause  # type: ignore[return-value]  # the negation of no condition
     if isinstance(clause, Not):
         inner = clause.operand
         if isinstance(inner, ColumnExpr):

@@ -7,8 +7,9 @@ into a path: relationship names (joined), a column name, JSON keys (for JSON col
 bound as parameters) and at most one operator. Anything that is not a known field or
 operator raises ``ValueError`` naming it before any SQL is built. A value of the wrong
 shape for its operator (``__in`` with something that is not a collection of values,
-``__between`` with something that is not a pair, ``__isnull`` with a non-bool) raises as
-soon as the lookup is made: in ``filter()`` or ``Q(...)``, not when the query runs.
+``__between`` with something that is not a pair, ``__isnull`` with a non-bool, ``None``
+for an operator that compares with it such as ``__gt``) raises as soon as the lookup is
+made: in ``filter()`` or ``Q(...)``, not when the query runs.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ormkit.sql.expressions import (
+    TRUE,
+    BooleanClause,
     ClauseElement,
     Column,
     ColumnExpr,
     JsonContains,
     JsonExtract,
     JsonValue,
+    Not,
     and_,
     coerce,
     in_list,
@@ -40,6 +44,7 @@ __all__ = [
     "Q",
     "check_lookup",
     "check_lookup_values",
+    "check_q_lookups",
     "lookups_q",
     "register_lookup",
     "resolve_lookup",
@@ -116,9 +121,23 @@ def _check_isnull(key: str, value: Any, where: str) -> Any:
     return value
 
 
+def _check_not_none(key: str, value: Any, where: str) -> Any:
+    """Operators that compare with their value (``__gt``, ``__contains``, …): ``None``
+    would send ``> NULL``, which matches no row; ask for ``__isnull`` (as Django does)."""
+    if value is None:
+        op = key.rpartition("__")[2]
+        field = key.rpartition("__")[0]
+        raise ValueError(
+            f"{_where(key, where)}: __{op} cannot compare with None (it would match no "
+            f"row); use {field}__isnull=True to match NULL"
+        )
+    return value
+
+
 def check_lookup_values(lookups: dict[str, Any], where: str = "") -> dict[str, Any]:
     """Check the value of every lookup whose operator needs a value of a given shape
-    (``__in``, ``__notin``, ``__between``, ``__isnull``), raising ``TypeError`` or
+    (``__in``, ``__notin``, ``__between``, ``__isnull``) or cannot take ``None``
+    (``__gt``, ``__contains``, ``__startswith``, …), raising ``TypeError`` or
     ``ValueError`` naming the lookup (and ``where``, the model) and what it needs.
     Returns ``lookups``, or a copy where an iterator given to ``__in`` is a tuple."""
     out = lookups
@@ -179,23 +198,29 @@ for _name, _fn in {
     "between": _between,
 }.items():
     register_lookup(_name, _fn)
-_VALUE_CHECKS.update(
-    {"in": _check_in, "notin": _check_in, "between": _check_between, "isnull": _check_isnull}
-)
-
 _TEXT_LOOKUPS = frozenset(
     {"like", "ilike", "icontains", "startswith", "istartswith", "endswith", "iendswith", "iexact"}
 )
 _ORDER_LOOKUPS = frozenset({"gt", "gte", "lt", "lte", "between"})
+
+_VALUE_CHECKS.update(
+    {"in": _check_in, "notin": _check_in, "between": _check_between, "isnull": _check_isnull}
+)
+# None has a meaning only for exact/ne (IS NULL / IS NOT NULL), in/notin (a member).
+_VALUE_CHECKS.update(
+    dict.fromkeys((_TEXT_LOOKUPS | _ORDER_LOOKUPS | {"contains"}) - {"between"}, _check_not_none)
+)
 
 
 class Q(ClauseElement):
     """A combinable set of lookups: ``Q(name="Ann") | ~Q(age__lt=18)``.
 
     Keyword lookups inside one ``Q`` are ANDed. ``Q`` objects combine with ``&``, ``|``
-    and ``~``, and with column expressions. The shape of a lookup's value is checked
-    here (see :func:`check_lookup_values`); field names, against a model, when the
-    statement is built (or at once by ``Query.filter``).
+    and ``~``, and with column expressions. An empty ``Q()`` is no condition: combining
+    drops it (``Q() | Q(name="Ann")`` is ``Q(name="Ann")``), and ``filter(Q())``,
+    ``filter(~Q())`` and ``exclude(Q())`` filter nothing, as in Django. The shape of a
+    lookup's value is checked here (see :func:`check_lookup_values`); field names,
+    against a model, when the statement is built (or at once by ``Query.filter``).
     """
 
     __slots__ = ("children", "connector", "negated")
@@ -221,32 +246,44 @@ class Q(ClauseElement):
         q.negated = negated
         return q
 
-    def _combine(self, other: Any, connector: str) -> Any:
-        if not isinstance(other, ClauseElement):
-            return NotImplemented
-        return Q._make((self, other), connector, False)
+    def _combine(self, left: ClauseElement, right: ClauseElement, connector: str) -> Q:
+        """``left <connector> right``; an empty ``Q()`` on either side is dropped, as in
+        Django (``q = Q(); q |= Q(name="Ann")`` is ``Q(name="Ann")``)."""
+        if right._is_empty():
+            left, right = right, left
+        if left._is_empty():
+            return right if isinstance(right, Q) else Q._make((right,), "AND", False)
+        return Q._make((left, right), connector, False)
 
     def __and__(self, other: Any) -> Q:
-        return self._combine(other, "AND")  # type: ignore[no-any-return]
+        if not isinstance(other, ClauseElement):
+            return NotImplemented
+        return self._combine(self, other, "AND")
 
     def __rand__(self, other: Any) -> Q:
         if not isinstance(other, ClauseElement):
             return NotImplemented
-        return Q._make((other, self), "AND", False)
+        return self._combine(other, self, "AND")
 
     def __or__(self, other: Any) -> Q:
-        return self._combine(other, "OR")  # type: ignore[no-any-return]
+        if not isinstance(other, ClauseElement):
+            return NotImplemented
+        return self._combine(self, other, "OR")
 
     def __ror__(self, other: Any) -> Q:
         if not isinstance(other, ClauseElement):
             return NotImplemented
-        return Q._make((other, self), "OR", False)
+        return self._combine(other, self, "OR")
 
     def __invert__(self) -> Q:
         return Q._make(self.children, self.connector, not self.negated)
 
+    def _is_empty(self) -> bool:
+        """No lookup and no condition in it, only (possibly) other empty Qs."""
+        return all(isinstance(c, ClauseElement) and c._is_empty() for c in self.children)
+
     def __bool__(self) -> bool:
-        return bool(self.children)
+        return not self._is_empty()
 
     def __repr__(self) -> str:
         inner = f" {self.connector} ".join(repr(c) for c in self.children)
@@ -265,14 +302,17 @@ class Q(ClauseElement):
         return ctx.resolve(self)._grouping(ctx)
 
     def resolve(self, ctx: CompileContext) -> ColumnExpr[bool]:
-        """Build the expression for this Q against the statement's model (``ctx.scope``)."""
+        """Build the expression for this Q against the statement's model (``ctx.scope``).
+        An empty Q (also negated) is no condition: always true, filtering nothing."""
         parts: list[ClauseElement] = []
         for child in self.children:
             if isinstance(child, tuple):
                 key, value = child
                 parts.append(resolve_lookup(ctx, key, value))
-            else:
+            elif not child._is_empty():
                 parts.append(child)
+        if not parts:
+            return TRUE
         node = and_(*parts) if self.connector == "AND" else or_(*parts)
         return not_(node) if self.negated else node
 
@@ -338,9 +378,33 @@ def check_lookup(model: type[Any], key: str) -> None:
         relationships = getattr(model, "__relationships__", {})
         if name not in relationships:
             raise _unknown_field(model, name, key)
-        if not rest or (len(rest) == 1 and rest[0] in LOOKUPS):
-            return  # the relationship itself compared: checked with the value
-        model = relationships[name].target
+        rel = relationships[name]
+        operator = _relationship_operator(rel, rest)
+        if operator is not None:
+            _check_relationship_operator(rel, operator, key)
+            return  # the relationship itself compared: its value checked when built
+        if not rest:
+            return
+        model = rel.target
+
+
+def check_q_lookups(model: type[Any], clause: ClauseElement) -> None:
+    """Run :func:`check_lookup` on every keyword lookup of the ``Q`` objects in
+    ``clause`` (also inside ``&``/``|``/``~`` combinations with expressions), so that
+    ``filter(Q(nmae=1))`` fails in ``filter()`` as ``filter(nmae=1)`` does."""
+    columns = model.__columns__
+    if isinstance(clause, Q):
+        for child in clause.children:
+            if isinstance(child, tuple):
+                if child[0] not in columns:
+                    check_lookup(model, child[0])
+            else:
+                check_q_lookups(model, child)
+    elif isinstance(clause, BooleanClause):
+        for part in clause.clauses:
+            check_q_lookups(model, part)
+    elif isinstance(clause, Not):
+        check_q_lookups(model, clause.operand)
 
 
 def _unknown_field(model: type[Any], name: str, key: str) -> ValueError:
@@ -383,16 +447,26 @@ def _apply(
 def _direct_relationship_lookup(
     rel: Any, alias: str | None, rest: Sequence[str], value: Any, key: str
 ) -> ColumnExpr[bool] | None:
-    """``author=user``, ``author=None``, ``author__isnull=True`` and ``author__id=5`` on a
-    many-to-one relationship compare the local foreign key columns with no join."""
+    """``author=user``, ``author=None``, ``author__isnull=True``, ``author__in=[a, b]``
+    and ``author__id=5`` on a many-to-one relationship compare the local foreign key
+    columns with no join; ``posts__isnull=True/False`` on a collection (or one-to-one)
+    tests whether any related row exists, through ``pk [NOT] IN (SELECT fk …)``."""
+    operator = _relationship_operator(rel, rest)
     if rel.direction != "many_to_one":
         if not rest and (value is None or _is_model_instance(value)):
             raise ValueError(
                 f"lookup {key!r}: comparing a {rel.direction} relationship with an object "
                 "is not supported; filter on a field of it instead"
             )
+        if operator is not None:
+            _check_relationship_operator(rel, operator, key)
+            return _related_rows_exist(rel, alias, value, key)
         return None
     local = [_column(rel.model.__columns__[c], alias) for c in rel.local_columns]
+    if operator is not None:
+        _check_relationship_operator(rel, operator, key)
+        if operator in ("in", "notin"):
+            return _relationship_in(rel, local, value, key, negate=operator == "notin")
     if not rest or rest == ["exact"] or rest == ["isnull"]:
         if rest == ["isnull"]:
             if not isinstance(value, bool):
@@ -423,6 +497,89 @@ def _direct_relationship_lookup(
     ):
         return _apply(local[0], rest[1:], value, key, rel.model)
     return None
+
+
+def _relationship_operator(rel: Any, rest: Sequence[str]) -> str | None:
+    """The operator when ``rest`` (what follows a relationship in a lookup) is one
+    operator and not a field of the target, else None."""
+    if len(rest) != 1 or rest[0] not in LOOKUPS:
+        return None
+    target = rel.target
+    if rest[0] in target.__columns__ or rest[0] in getattr(target, "__relationships__", {}):
+        return None
+    return rest[0]
+
+
+def _check_relationship_operator(rel: Any, op: str, key: str) -> None:
+    """Raise ``ValueError`` for an operator applied to a relationship itself that it does
+    not take: a many-to-one takes ``=``, ``__in``, ``__notin`` and ``__isnull``, a
+    collection (or one-to-one) ``__isnull``. The message names the operator, the
+    relationship and the lookup on a field of the target to write instead."""
+    many_to_one = rel.direction == "many_to_one"
+    if op == "isnull" or (many_to_one and op in ("exact", "in", "notin")):
+        return
+    supported = "=, __in, __notin, __isnull" if many_to_one else "only __isnull"
+    path = key.rpartition("__")[0]
+    pk = rel.target.__primary_key__
+    field = pk if isinstance(pk, str) else pk[0]
+    raise ValueError(
+        f"lookup {key!r}: operator {op!r} does not apply to the {rel.direction} relationship "
+        f"{rel.model.__name__}.{rel.key} itself (it takes {supported}); compare a field of "
+        f"{rel.target.__name__} instead, e.g. {path}__{field}__{op}=..."
+    )
+
+
+def _relationship_in(
+    rel: Any, local: list[ColumnExpr[Any]], value: Any, key: str, *, negate: bool
+) -> ColumnExpr[bool]:
+    """``author__in=[user, 7, None]`` (objects or key values, or a ``select()`` of keys)
+    on a many-to-one relationship: the foreign key ``[NOT] IN`` their keys."""
+    from ormkit.sql.expressions import tuple_
+
+    operand: Any = local[0] if len(local) == 1 else tuple_(*local)
+    if _is_subquery(value):
+        return operand.not_in(value) if negate else operand.in_(value)  # type: ignore[no-any-return]
+    keys: list[Any] = []
+    for item in value:
+        if _is_model_instance(item):
+            if not isinstance(item, rel.target):
+                raise ValueError(
+                    f"lookup {key!r} needs {rel.target.__name__} objects or key values, "
+                    f"got a {type(item).__name__}"
+                )
+            remote = tuple(item.__dict__.get(c) for c in rel.remote_columns)
+            if any(v is None for v in remote):
+                raise ValueError(
+                    f"lookup {key!r}: a {rel.target.__name__} in the list has no primary key "
+                    "value yet (insert it first)"
+                )
+            keys.append(remote[0] if len(local) == 1 else remote)
+        else:
+            keys.append(item)
+    if len(local) == 1:
+        return local[0].not_in(keys) if negate else local[0].in_(keys)
+    node: ColumnExpr[bool] = operand.in_(keys)
+    return not_(node) if negate else node
+
+
+def _related_rows_exist(rel: Any, alias: str | None, value: Any, key: str) -> ColumnExpr[bool]:
+    """``posts__isnull=False``: some related row exists (``id IN (SELECT author_id FROM
+    posts)``); ``True``: none does (``NOT IN``, the subquery's NULLs left out)."""
+    from ormkit.sql.expressions import tuple_
+    from ormkit.sql.statements import select
+
+    if not isinstance(value, bool):
+        raise ValueError(f"{_where(key, '')}: __isnull needs True or False, got {_shown(value)}")
+    local = [_column(rel.model.__columns__[c], alias) for c in rel.local_columns]
+    if rel.direction == "many_to_many":
+        holder, fks = rel.secondary_model, rel.secondary_local_columns
+    else:
+        holder, fks = rel.target, rel.remote_columns
+    fk_cols = [holder.__columns__[c].expr for c in fks]
+    inner = select(holder).with_only_columns(*fk_cols).where(*(c.isnull(False) for c in fk_cols))
+    operand: Any = local[0] if len(local) == 1 else tuple_(*local)
+    node: ColumnExpr[bool] = operand.in_(inner)
+    return not_(node) if value else node
 
 
 def _json_lookup(

@@ -437,7 +437,8 @@ class Select(_Filtered):
         return new
 
     def count(self) -> Select:
-        """A statement giving the number of rows this one would return (column ``count``)."""
+        """A statement giving the number of rows this one would return (column ``count``):
+        with ``group_by()``, the number of groups."""
         new = self._clone()
         new._wrap = "count"
         return new
@@ -614,7 +615,11 @@ class Select(_Filtered):
             return f"SELECT EXISTS ({body}) AS {ctx.quote('exists')}"
         if self._wrap == "count":
             if self._count_subquery(ctx):
-                inner = self._body_sql(ctx, self._columns_sql(ctx), order=False)
+                # Grouped rows of a whole model: one row per group is what is counted,
+                # and PostgreSQL refuses the model's columns beside GROUP BY (42803).
+                grouped = bool(self._group_by) and any(map(_is_model, self._entities))
+                columns = "1" if grouped else self._columns_sql(ctx)
+                inner = self._body_sql(ctx, columns, order=False)
                 return f"SELECT count(*) AS count FROM ({inner}) AS subquery"
             return self._body_sql(ctx, "count(*) AS count", order=False)
         return self._body_sql(ctx, self._columns_sql(ctx), order=True)
