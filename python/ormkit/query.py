@@ -136,7 +136,7 @@ class Query(Generic[T]):
         for cond in conditions:
             if not isinstance(cond, ClauseElement):
                 raise TypeError(f"filter() needs SQL conditions or Q objects, got {cond!r}")
-            check_q_lookups(self._model, cond)
+        check_q_lookups(self._model, *conditions)
         extra = (self._lookups(lookups),) if lookups else ()
         kept = tuple(c for c in conditions if not c._is_empty())  # Q(): no condition
         new = self._copy()
@@ -160,9 +160,7 @@ class Query(Generic[T]):
 
     def exclude(self, *conditions: ClauseElement, **lookups: Any) -> Query[T]:
         """Leave out rows matching all of the given conditions and lookups."""
-        for cond in conditions:
-            if isinstance(cond, ClauseElement):
-                check_q_lookups(self._model, cond)
+        check_q_lookups(self._model, *conditions)
         parts = (*conditions, *((self._lookups(lookups),) if lookups else ()))
         group = Q(*parts)
         if group._is_empty():  # nothing, or only empty Q()s: excludes nothing
@@ -218,9 +216,7 @@ class Query(Generic[T]):
 
     def having(self, *conditions: ClauseElement, **lookups: Any) -> Query[T]:
         """HAVING conditions and lookups."""
-        for cond in conditions:
-            if isinstance(cond, ClauseElement):
-                check_q_lookups(self._model, cond)
+        check_q_lookups(self._model, *conditions)
         extra = (self._lookups(lookups),) if lookups else ()
         return self._copy(having=(*self._having, *conditions, *extra))
 

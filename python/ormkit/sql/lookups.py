@@ -34,6 +34,7 @@ from ormkit.sql.expressions import (
     in_list,
     not_,
     or_,
+    tuple_,
 )
 
 if TYPE_CHECKING:
@@ -125,8 +126,7 @@ def _check_not_none(key: str, value: Any, where: str) -> Any:
     """Operators that compare with their value (``__gt``, ``__contains``, …): ``None``
     would send ``> NULL``, which matches no row; ask for ``__isnull`` (as Django does)."""
     if value is None:
-        op = key.rpartition("__")[2]
-        field = key.rpartition("__")[0]
+        field, _, op = key.rpartition("__")
         raise ValueError(
             f"{_where(key, where)}: __{op} cannot compare with None (it would match no "
             f"row); use {field}__isnull=True to match NULL"
@@ -388,23 +388,24 @@ def check_lookup(model: type[Any], key: str) -> None:
         model = rel.target
 
 
-def check_q_lookups(model: type[Any], clause: ClauseElement) -> None:
+def check_q_lookups(model: type[Any], *clauses: Any) -> None:
     """Run :func:`check_lookup` on every keyword lookup of the ``Q`` objects in
-    ``clause`` (also inside ``&``/``|``/``~`` combinations with expressions), so that
-    ``filter(Q(nmae=1))`` fails in ``filter()`` as ``filter(nmae=1)`` does."""
+    ``clauses`` (also inside ``&``/``|``/``~`` combinations with expressions; anything
+    that is not a clause is left to the caller), so that ``filter(Q(nmae=1))`` fails in
+    ``filter()`` as ``filter(nmae=1)`` does."""
     columns = model.__columns__
-    if isinstance(clause, Q):
-        for child in clause.children:
-            if isinstance(child, tuple):
-                if child[0] not in columns:
-                    check_lookup(model, child[0])
-            else:
-                check_q_lookups(model, child)
-    elif isinstance(clause, BooleanClause):
-        for part in clause.clauses:
-            check_q_lookups(model, part)
-    elif isinstance(clause, Not):
-        check_q_lookups(model, clause.operand)
+    for clause in clauses:
+        if isinstance(clause, Q):
+            for child in clause.children:
+                if isinstance(child, tuple):
+                    if child[0] not in columns:
+                        check_lookup(model, child[0])
+                else:
+                    check_q_lookups(model, child)
+        elif isinstance(clause, BooleanClause):
+            check_q_lookups(model, *clause.clauses)
+        elif isinstance(clause, Not):
+            check_q_lookups(model, clause.operand)
 
 
 def _unknown_field(model: type[Any], name: str, key: str) -> ValueError:
@@ -468,9 +469,7 @@ def _direct_relationship_lookup(
         if operator in ("in", "notin"):
             return _relationship_in(rel, local, value, key, negate=operator == "notin")
     if not rest or rest == ["exact"] or rest == ["isnull"]:
-        if rest == ["isnull"]:
-            if not isinstance(value, bool):
-                raise ValueError(f"__isnull needs True or False, got {value!r}")
+        if rest == ["isnull"]:  # the value was checked when the lookup was made
             checks = [c.isnull(value) for c in local]
             return and_(*checks) if value else or_(*checks)
         if value is None:
@@ -479,16 +478,7 @@ def _direct_relationship_lookup(
             if len(local) == 1:
                 return local[0].__eq__(value)
             raise ValueError(f"lookup {key!r} needs a {rel.target.__name__} instance")
-        if not isinstance(value, rel.target):
-            raise ValueError(
-                f"lookup {key!r} needs a {rel.target.__name__}, got {type(value).__name__}"
-            )
-        remote_values = [value.__dict__.get(c) for c in rel.remote_columns]
-        if any(v is None for v in remote_values):
-            raise ValueError(
-                f"lookup {key!r}: the {rel.target.__name__} has no primary key value yet "
-                "(insert it first)"
-            )
+        remote_values = _related_key(rel, value, key, f"a {rel.target.__name__}")
         return and_(*(c == v for c, v in zip(local, remote_values, strict=True)))
     if (
         len(rel.remote_columns) == 1
@@ -497,6 +487,21 @@ def _direct_relationship_lookup(
     ):
         return _apply(local[0], rest[1:], value, key, rel.model)
     return None
+
+
+def _related_key(rel: Any, obj: Any, key: str, need: str) -> tuple[Any, ...]:
+    """The key values by which rows reference ``obj``, an object given to the lookup
+    ``key`` on the many-to-one ``rel``. ``ValueError`` when it is not a ``rel.target``
+    (the message says the lookup needs ``need``) or has no key yet."""
+    if not isinstance(obj, rel.target):
+        raise ValueError(f"lookup {key!r} needs {need}, got a {type(obj).__name__}")
+    values = tuple(obj.__dict__.get(c) for c in rel.remote_columns)
+    if any(v is None for v in values):
+        raise ValueError(
+            f"lookup {key!r}: the {rel.target.__name__} has no primary key value yet "
+            "(insert it first)"
+        )
+    return values
 
 
 def _relationship_operator(rel: Any, rest: Sequence[str]) -> str | None:
@@ -534,25 +539,14 @@ def _relationship_in(
 ) -> ColumnExpr[bool]:
     """``author__in=[user, 7, None]`` (objects or key values, or a ``select()`` of keys)
     on a many-to-one relationship: the foreign key ``[NOT] IN`` their keys."""
-    from ormkit.sql.expressions import tuple_
-
     operand: Any = local[0] if len(local) == 1 else tuple_(*local)
     if _is_subquery(value):
         return operand.not_in(value) if negate else operand.in_(value)  # type: ignore[no-any-return]
+    need = f"{rel.target.__name__} objects or key values"
     keys: list[Any] = []
     for item in value:
         if _is_model_instance(item):
-            if not isinstance(item, rel.target):
-                raise ValueError(
-                    f"lookup {key!r} needs {rel.target.__name__} objects or key values, "
-                    f"got a {type(item).__name__}"
-                )
-            remote = tuple(item.__dict__.get(c) for c in rel.remote_columns)
-            if any(v is None for v in remote):
-                raise ValueError(
-                    f"lookup {key!r}: a {rel.target.__name__} in the list has no primary key "
-                    "value yet (insert it first)"
-                )
+            remote = _related_key(rel, item, key, need)
             keys.append(remote[0] if len(local) == 1 else remote)
         else:
             keys.append(item)
@@ -564,12 +558,10 @@ def _relationship_in(
 
 def _related_rows_exist(rel: Any, alias: str | None, value: Any, key: str) -> ColumnExpr[bool]:
     """``posts__isnull=False``: some related row exists (``id IN (SELECT author_id FROM
-    posts)``); ``True``: none does (``NOT IN``, the subquery's NULLs left out)."""
-    from ormkit.sql.expressions import tuple_
+    posts)``); ``True``: none does (``NOT IN``, the subquery's NULLs left out). The value
+    was checked when the lookup was made."""
     from ormkit.sql.statements import select
 
-    if not isinstance(value, bool):
-        raise ValueError(f"{_where(key, '')}: __isnull needs True or False, got {_shown(value)}")
     local = [_column(rel.model.__columns__[c], alias) for c in rel.local_columns]
     if rel.direction == "many_to_many":
         holder, fks = rel.secondary_model, rel.secondary_local_columns
