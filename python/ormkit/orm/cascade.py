@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 from ormkit.dialects.base import get_dialect
 from ormkit.orm.loading import hydrate
 from ormkit.orm.mixins import utcnow
+from ormkit.orm.strategies import key_chunks, keys_in
 from ormkit.query import soft_delete_column
 from ormkit.sql import and_, delete, insert, or_, select
-from ormkit.sql.expressions import tuple_
 
 if TYPE_CHECKING:
     from ormkit.orm.unit_of_work import Runner, UnitOfWork
@@ -190,22 +190,13 @@ def _database_deletes(rel: Any) -> bool:
 async def _children(uow: UnitOfWork, runner: Runner, rel: Any, parents: list[Any]) -> list[Any]:
     """Every row (soft-deleted ones included) that references one of ``parents``
     through ``rel``, as objects of the session's identity map."""
-    keys = {tuple(p.__dict__.get(c) for c in rel.local_columns) for p in parents}
-    keys.discard(tuple(None for _ in rel.local_columns))
-    wanted = sorted((k for k in keys if None not in k), key=repr)
-    if not wanted:
-        return []
+    keys = dict.fromkeys(tuple(p.__dict__.get(c) for c in rel.local_columns) for p in parents)
+    wanted = [k for k in keys if None not in k]  # in the parents' order, each once
     target = rel.target
     cols = [target.__columns__[c].expr for c in rel.remote_columns]
-    size = max(1, (get_dialect(uow.dialect).max_params - 100) // len(cols))
     found: list[Any] = []
-    for start in range(0, len(wanted), size):
-        chunk = wanted[start : start + size]
-        if len(cols) == 1:
-            condition = cols[0].in_([k[0] for k in chunk])
-        else:
-            condition = tuple_(*cols).in_(chunk)
-        sql, params = select(target).where(condition).to_sql(uow.dialect)
+    for chunk in key_chunks(wanted, len(cols), get_dialect(uow.dialect).max_params):
+        sql, params = select(target).where(keys_in(cols, chunk)).to_sql(uow.dialect)
         found.extend(hydrate(uow, target, await runner.execute(sql, params)))
     return found
 

@@ -336,12 +336,16 @@ def _assign(uow: UnitOfWork, rel: Any, parent: Any, children: list[Any]) -> None
                 state.snapshot[back] = parent
 
 
-def _chunks(keys: list[tuple[Any, ...]], width: int, max_params: int) -> list[list[Any]]:
+def key_chunks(keys: list[tuple[Any, ...]], width: int, max_params: int) -> list[list[Any]]:
+    """``keys`` (tuples of ``width`` values) cut into lists small enough for one
+    ``IN (…)`` each under ``max_params`` bind parameters (100 left for the rest)."""
     size = max(1, (max_params - 100) // max(1, width))
     return [keys[i : i + size] for i in range(0, len(keys), size)]
 
 
-def _in(cols: Sequence[Any], keys: list[tuple[Any, ...]]) -> Any:
+def keys_in(cols: Sequence[Any], keys: list[tuple[Any, ...]]) -> Any:
+    """``col IN (…)`` of the first values of ``keys``, or ``(a, b) IN (…)`` for several
+    columns."""
     if len(cols) == 1:
         return cols[0].in_([k[0] for k in keys])
     return tuple_(*cols).in_(keys)
@@ -391,11 +395,11 @@ async def _selectin(
         cols = [target.__columns__[c].expr for c in rel.remote_columns]
         order = rel.order_by or tuple(c.asc() for c in _pk_columns(target))
         remote = rel.remote_columns
-        for chunk in _chunks(wanted, len(cols), max_params):
+        for chunk in key_chunks(wanted, len(cols), max_params):
             if len(cols) == 1 and not node.children:
                 pending.append(await _selectin_rows(session, rel, [k[0] for k in chunk]))
                 continue
-            stmt = select(target).where(_in(cols, chunk))
+            stmt = select(target).where(keys_in(cols, chunk))
             if soft is not None:
                 stmt = stmt.where(soft)
             if rel.uselist:
@@ -559,10 +563,10 @@ async def _selectin_secondary(
     ]
     soft = soft_delete_condition(target, "exclude")
     order = rel.order_by or tuple(c.asc() for c in _pk_columns(target))
-    for chunk in _chunks(keys, len(link_cols), max_params):
+    for chunk in key_chunks(keys, len(link_cols), max_params):
         linked = _LinkSelect(target, *(c.label(n) for c, n in zip(link_cols, names, strict=True)))
         linked._link = _LinkJoin(rel)
-        stmt: Select = linked.where(_in(link_cols, chunk)).order_by(*order)
+        stmt: Select = linked.where(keys_in(link_cols, chunk)).order_by(*order)
         if soft is not None:
             stmt = stmt.where(soft)
         objs, extras = await load_objects(session, target, stmt, node.children, names)
