@@ -34,6 +34,15 @@ INSERT_COLS = COLS[1:]
 INSERT_COLS_SQL = ", ".join(INSERT_COLS)
 
 
+def build_item(make: Any, row: tuple[Any, ...]) -> Any:
+    """``make(name=…, email=…, …)`` from an insert row, with keyword arguments as
+    application code writes them (the ORM contenders' constructor calls)."""
+    name, email, age, created_at, score, active = row
+    return make(
+        name=name, email=email, age=age, created_at=created_at, score=score, active=active
+    )
+
+
 # --- the rows ---------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from ormkit import AsyncSession, ForeignKey, Mapped, mapped_column, relationship, selectinload
 from ormkit.orm import declarative_base
 
-from workloads import INSERT_COLS
+from workloads import build_item
 
 from .base import Contender
 
@@ -79,7 +79,7 @@ class _OrmkitOrm(Contender):
 
     async def insert(self, row: tuple[Any, ...]) -> int:
         async with AsyncSession(self.engine) as s:
-            obj = await s.insert(OItemW(**dict(zip(INSERT_COLS, row, strict=True))))
+            obj = await s.insert(build_item(OItemW, row))
             return obj.id  # type: ignore[no-any-return]
 
     async def update(self, pk: int, name: str, score: float) -> None:
@@ -109,7 +109,7 @@ class _OrmkitOrm(Contender):
 
     async def bulk(self, rows: list[tuple[Any, ...]]) -> list[int]:
         async with AsyncSession(self.engine) as s:
-            objs = [OItemW(**dict(zip(INSERT_COLS, r, strict=True))) for r in rows]
+            objs = [build_item(OItemW, r) for r in rows]
             await s.insert_all(objs)
             return [o.id for o in objs]
 

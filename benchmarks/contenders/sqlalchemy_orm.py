@@ -15,7 +15,7 @@ from typing import List, Optional
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from workloads import INSERT_COLS
+from workloads import build_item
 
 from .base import Contender
 
@@ -99,7 +99,7 @@ class _Sqlalchemy(Contender):
             return await s.get(self.Item, pk)
 
     def _new(self, row: tuple[Any, ...]) -> Any:
-        return self.ItemW(**dict(zip(INSERT_COLS, row, strict=True)))
+        return build_item(self.ItemW, row)
 
     async def insert(self, row: tuple[Any, ...]) -> int:
         async with self.Session() as s:

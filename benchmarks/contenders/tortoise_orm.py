@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from tortoise import fields
 from tortoise.models import Model
 
-from workloads import INSERT_COLS
+from workloads import build_item
 
 from .base import Contender
 
@@ -98,7 +98,7 @@ class _Tortoise(Contender):
         return await TItem.get_or_none(id=pk)
 
     async def insert(self, row: tuple[Any, ...]) -> int:
-        obj = await TItemW.create(**dict(zip(INSERT_COLS, row, strict=True)))
+        obj = await build_item(TItemW.create, row)
         return obj.id  # type: ignore[no-any-return]
 
     async def update(self, pk: int, name: str, score: float) -> None:
@@ -125,7 +125,7 @@ class _Tortoise(Contender):
         ids = []
         async with self.in_transaction():
             for r in rows:
-                obj = await TItemW.create(**dict(zip(INSERT_COLS, r, strict=True)))
+                obj = await build_item(TItemW.create, r)
                 ids.append(obj.id)
         return ids
 
