@@ -33,7 +33,7 @@ from .orm.loading import joinedload, lazyload, noload, selectinload
 from .orm.mixins import SoftDeleteMixin, TimestampMixin
 from .orm.relationships import relationship
 from .orm.results import Result, ScalarResult
-from .orm.session import AsyncSession, SessionTransaction, session_context
+from .orm.session import AsyncSession, SessionTransaction, async_sessionmaker, session_context
 from .query import Query
 from .sql import Q, and_, asc, delete, desc, func, insert, not_, or_, select, text, update
 
@@ -73,6 +73,7 @@ __all__ = [
     "__version__",
     "and_",
     "asc",
+    "async_sessionmaker",
     "create_engine",
     "delete",
     "desc",

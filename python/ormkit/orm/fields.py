@@ -159,14 +159,20 @@ def mapped_column(
 
     - ``nullable``: default from the annotation (``X | None`` is nullable), never for
       a primary key.
-    - ``default``: a value or a zero-argument callable applied by the constructor.
+    - ``default``: a value or a zero-argument callable applied by the constructor, or an
+      SQL expression such as ``func.now()`` that the INSERT computes (the attribute
+      holds the expression until the insert sets the stored value).
     - ``server_default``: a literal or ``text("SQL")`` rendered into CREATE TABLE.
     - ``autoincrement``: default True for a single integer primary key without a
       foreign key.
     - ``name``: the database column name when it differs from the attribute name.
     - ``version``: optimistic-locking counter (int), checked and bumped by updates.
     - ``timezone``: a datetime column holding aware values (``TIMESTAMPTZ``).
-    - ``onupdate``: a value or callable the session writes on every update.
+    - ``onupdate``: a value or callable the session writes on every update, or an SQL
+      expression such as ``func.now()`` that the UPDATE computes (the attribute then
+      holds the stored value, read back through RETURNING). ``func.now()`` is the
+      current time on both backends: on SQLite (UTC), written in the text form ormkit
+      stores the column's type in.
     """
     foreign_key: ForeignKey | None = None
     for arg in args:
@@ -190,6 +196,13 @@ def mapped_column(
             raise TypeError(
                 "server_default must be a literal (str, number, bool) or text('SQL'), "
                 f"got {server_default!r}"
+            )
+    for what, value in (("default", default), ("onupdate", onupdate)):
+        if isinstance(value, TextClause):
+            raise TypeError(
+                f"mapped_column(): {what}=text(...) is not supported: text() is only for "
+                f"server_default; for an SQL expression the database computes, pass "
+                f"{what}=func.now() (or another func call)"
             )
     options = {
         "primary_key": primary_key,

@@ -21,6 +21,7 @@ operation (or ``begin()`` block) is in progress raises ``InterfaceError``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -28,17 +29,23 @@ from collections.abc import (
     Generator,
     Hashable,
     Iterable,
+    Iterator,
     Sequence,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ormkit.errors import InterfaceError, NoResultFound
 from ormkit.orm import entities, loading, precompiled, strategies, streaming, synchronize
 from ormkit.orm.mixins import onupdate_values, utcnow
 from ormkit.orm.results import Result, ScalarResult
-from ormkit.orm.state import Journal, identity_key, model_pk
-from ormkit.orm.transaction import SessionBase, SessionTransaction
+from ormkit.orm.state import Journal, copy_json, identity_key, model_pk, mutable_columns
+from ormkit.orm.transaction import (
+    SessionBase,
+    SessionTransaction,
+    check_expire_on_commit,
+    not_an_engine,
+)
 from ormkit.orm.validation import validate_statement
 from ormkit.query import Query, soft_delete_column, soft_delete_condition
 from ormkit.sql import Delete, Insert, Select, Update, pk_condition, select
@@ -48,9 +55,10 @@ if TYPE_CHECKING:
     from ormkit.engine import Engine
     from ormkit.types import Converter
 
-__all__ = ["AsyncSession", "SessionTransaction", "session_context"]
+__all__ = ["AsyncSession", "SessionTransaction", "async_sessionmaker", "session_context"]
 
 T = TypeVar("T")
+S = TypeVar("S", bound="AsyncSession")
 
 
 class _Done:
@@ -113,7 +121,12 @@ class AsyncSession(SessionBase):
         self._uow.mark_deleted(obj)
 
     def expunge(self, obj: Any) -> None:
-        """Stop tracking ``obj``."""
+        """Stop tracking ``obj`` (persistent or pending): it leaves the identity map and
+        nothing of it is flushed. ``InterfaceError`` if the session does not hold it."""
+        if obj not in self:
+            if not isinstance(getattr(type(obj), "__columns__", None), dict):
+                raise TypeError(f"expunge() needs a model instance, got {obj!r}")
+            raise InterfaceError(f"expunge(): {obj!r} is not in this session")
         self._uow.forget(obj)
 
     def expunge_all(self) -> None:
@@ -121,6 +134,8 @@ class AsyncSession(SessionBase):
         self._uow.clear()
 
     def __contains__(self, obj: Any) -> bool:
+        """``obj in session``: whether the session holds ``obj``, persistent (loaded or
+        written, in the identity map) or pending (added, not flushed yet)."""
         state = self._uow.state_of(obj)
         return (state is not None and state.persistent) or id(obj) in self._uow.new
 
@@ -279,9 +294,18 @@ class AsyncSession(SessionBase):
         """A fluent query on ``model`` (see :class:`ormkit.query.Query`)."""
         return Query(self, model)
 
-    async def get(self, model: type[T], pk: Any) -> T | None:
+    async def get(
+        self, model: type[T], pk: Any, options: Sequence[loading.LoaderOption] | None = None
+    ) -> T | None:
         """The object with primary key ``pk`` (a tuple for a composite key), from the
-        identity map when it is there, else from the database; None if not found."""
+        identity map when it is there, else from the database; None if not found.
+
+        ``options=``: loader options (``[selectinload("posts")]``) applied as by
+        ``select(Model).options(...)``. An object found in the identity map gets the
+        relationships they name that it has not loaded yet (one already loaded is kept
+        as it is, as ``get`` sends no query for what the session holds)."""
+        if options:
+            return await self._get_with_options(model, pk, options)
         m: Any = model
         key: Hashable | None
         if isinstance(m.__primary_key__, str):
@@ -314,17 +338,68 @@ class AsyncSession(SessionBase):
         rows = await self._load(m, stmt, loading.build_plan(m, ()))
         return rows[0] if rows else None
 
-    async def get_or_raise(self, model: type[T], pk: Any) -> T:
+    async def _get_with_options(self, model: type[T], pk: Any, options: Any) -> T | None:
+        """:meth:`get` with loader options (kept off ``get``'s own path)."""
+        m: Any = model
+        if isinstance(options, loading.LoaderOption):
+            options = [options]
+        elif isinstance(options, str) or not isinstance(options, Iterable):
+            raise TypeError(
+                "get(): options takes a list of loader options such as "
+                f"[selectinload('posts')], got {options!r}"
+            )
+        options = list(options)
+        loading.check_options(m, options)  # a bad option fails before any query
+        names = model_pk(m)
+        key: Hashable | None = None
+        if len(names) == 1:
+            key = identity_key(m, {names[0]: pk})
+        elif isinstance(pk, dict):
+            key = identity_key(m, pk)
+        elif isinstance(pk, tuple | list) and len(pk) == len(names):
+            key = identity_key(m, dict(zip(names, pk, strict=True)))
+        # (any other key: pk_condition below says what is wrong with it)
+        found = self._uow.identity.get(key) if key is not None else None
+        if found is not None:
+            deleted = soft_delete_column(m)
+            if deleted is not None and found.__dict__.get(deleted) is not None:
+                return None
+            plan = loading.build_plan(m, options, defaults=False)
+            for node in _walk(plan):
+                node.explicit = False  # what is loaded already stays
+                if node.strategy == "joined":
+                    node.strategy = "selectin"  # one object: a query per level
+            with self._using():
+                await self._autoflush()
+                await strategies.run_plan(self, m, [found], plan)
+            return found  # type: ignore[no-any-return]
+        stmt = select(m).where(pk_condition(m, pk)).options(*options)
+        extra = soft_delete_condition(m, "exclude")
+        if extra is not None:
+            stmt = stmt.where(extra)
+        rows = await self._load(m, *loading.limited_select(m, stmt))
+        return rows[0] if rows else None
+
+    async def get_or_raise(
+        self, model: type[T], pk: Any, *, options: Sequence[loading.LoaderOption] | None = None
+    ) -> T:
         """Like :meth:`get`, raising ``NoResultFound`` when there is no such row."""
-        found = await self.get(model, pk)
+        found = await self.get(model, pk, options=options)
         if found is None:
             name = getattr(model, "__name__", repr(model))
             raise NoResultFound(f"no {name} with primary key {pk!r}")
         return found
 
-    async def refresh(self, obj: T) -> T:
+    async def refresh(self, obj: T, attribute_names: Iterable[str] | None = None) -> T:
         """Reload ``obj``'s columns from the database (local changes are discarded).
-        ``InterfaceError`` for an object that is not a row yet (see :meth:`_is_row`)."""
+        ``InterfaceError`` for an object that is not a row yet (see :meth:`_is_row`).
+
+        ``attribute_names`` (as in SQLAlchemy): reload only these columns, and reload
+        (select-in) the relationships among them; other attributes keep their values,
+        unflushed changes included. An unknown name raises ``ValueError`` naming it,
+        before any query."""
+        if attribute_names is not None:
+            return await self._refresh_some(obj, attribute_names)
         with self._using():
             self._is_row(obj, "refresh", pending_ok=False)
             model: Any = type(obj)
@@ -340,6 +415,48 @@ class AsyncSession(SessionBase):
                 raise NoResultFound(f"{obj!r} no longer exists")
             obj.__dict__.update(rows[0].__dict__)
             self._uow.attach(obj)
+            return obj
+
+    async def _refresh_some(self, obj: T, attribute_names: Iterable[str]) -> T:
+        """:meth:`refresh` of the attributes ``attribute_names``."""
+        with self._using():
+            self._is_row(obj, "refresh", pending_ok=False)
+            model: Any = type(obj)
+            columns, relationships = _refresh_names(model, attribute_names)
+            uow = self._uow
+            state = uow.state_of(obj)
+            tracked = state is not None and state.persistent
+            d = obj.__dict__
+            if columns:
+                source = state.snapshot if state is not None and tracked else d
+                pk = tuple(source.get(k) for k in model_pk(model))
+                infos = model.__columns__
+                stmt = select(*(infos[k].expr for k in columns)).where(
+                    pk_condition(model, pk if len(pk) > 1 else pk[0])
+                )
+                sql, params = stmt.to_sql(self.dialect)
+                result = await self._runner().execute(sql, params)
+                rows = loading.plain_tuples(result, stmt.result_converters(self.dialect))
+                if not rows:
+                    raise NoResultFound(f"{obj!r} no longer exists")
+                values = dict(zip(columns, rows[0], strict=True))
+                d.update(values)
+                if state is not None and tracked:
+                    mutable = mutable_columns(model)
+                    snapshot = state.snapshot
+                    for k, v in values.items():
+                        snapshot[k] = copy_json(v) if k in mutable else v
+            if not tracked:
+                uow.attach(obj)
+                state = uow.state_of(obj)
+            if relationships:
+                for name in relationships:  # reloaded, local changes or not
+                    d.pop(name, None)
+                    if state is not None:
+                        state.snapshot.pop(name, None)
+                options = [loading.selectinload(name) for name in relationships]
+                plan = loading.build_plan(model, options, defaults=False)
+                await strategies.run_plan(self, model, [obj], plan)
             return obj
 
     async def load_related(self, objs: Any, *names: str) -> Any:
@@ -709,8 +826,11 @@ class AsyncSession(SessionBase):
         conflict_target: str | Sequence[str],
         update_fields: Sequence[str] | None = None,
     ) -> T:
-        """INSERT, or UPDATE the row that conflicts on ``conflict_target``; ``obj``
-        gets the stored row."""
+        """INSERT, or UPDATE the row that conflicts on ``conflict_target`` (a column
+        name or attribute, or a list of them: a unique constraint's columns); ``obj``
+        gets the stored row. ``update_fields``: the columns a conflict updates (by
+        default every column given but the target, the primary key and ``created_at``;
+        an empty list updates none, and ``obj`` still gets the stored row)."""
         await self.upsert_all([obj], conflict_target, update_fields)
         return obj
 
@@ -720,15 +840,16 @@ class AsyncSession(SessionBase):
         conflict_target: str | Sequence[str],
         update_fields: Sequence[str] | None = None,
     ) -> list[T]:
-        """:meth:`upsert` for many objects of one model, batched, in one transaction."""
+        """:meth:`upsert` for many objects of one model, batched, in one transaction.
+        Two objects with the same conflict-target value raise ``ValidationError`` (a row
+        is written once per upsert) before anything is sent, as does a bad value."""
         items = list(objs)
         if not items:
             return items
-        target = [conflict_target] if isinstance(conflict_target, str) else list(conflict_target)
-        fields = [update_fields] if isinstance(update_fields, str) else update_fields
         with self._using():
+            planned = self._uow.plan_upsert(items, conflict_target, update_fields)
             async with self._writing() as tx:
-                await self._uow.upsert(tx, items, target, fields)
+                await self._uow.upsert(tx, planned)
         return items
 
 
@@ -738,6 +859,49 @@ _UPDATE_HOOKS = ("before_update", "after_update")
 def _has_hooks(obj: Any, names: tuple[str, ...]) -> bool:
     """Whether ``obj`` has one of the lifecycle hooks ``names`` (they may write more)."""
     return any(getattr(obj, name, None) is not None for name in names)
+
+
+def _walk(plan: dict[str, loading.PlanNode]) -> Iterator[loading.PlanNode]:
+    """Every node of a loading plan, parents before children."""
+    for node in plan.values():
+        yield node
+        yield from _walk(node.children)
+
+
+def _refresh_names(model: Any, names: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The columns and the relationships that ``refresh(obj, attribute_names)`` reloads,
+    in order, once each; ``TypeError``/``ValueError`` for anything else."""
+    if isinstance(names, str):
+        raise TypeError(
+            f"refresh(): attribute_names takes a list of names, got the str {names!r}; "
+            f"write [{names!r}]"
+        )
+    if not isinstance(names, Iterable):
+        raise TypeError(f"refresh(): attribute_names takes a list of names, got {names!r}")
+    columns: list[str] = []
+    relationships: list[str] = []
+    infos = model.__columns__
+    rels = model.__relationships__
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"refresh(): attribute names must be str, got {name!r}")
+        if name in infos:
+            if name not in columns:
+                columns.append(name)
+        elif name in rels:
+            if name not in relationships:
+                relationships.append(name)
+        else:
+            known = ", ".join([*infos, *rels])
+            raise ValueError(
+                f"refresh(): {model.__name__} has no column or relationship {name!r} "
+                f"(known: {known})"
+            )
+    if not columns and not relationships:
+        raise ValueError(
+            "refresh(): attribute_names is empty; leave it out to refresh every column"
+        )
+    return columns, relationships
 
 
 def _unique(objs: list[Any]) -> list[Any]:
@@ -767,6 +931,87 @@ async def session_context(engine: Engine, **options: Any) -> AsyncIterator[Async
         await session.commit()
     finally:
         await session.close()
+
+
+class async_sessionmaker(Generic[S]):
+    """A factory of sessions on one engine with the same options, as SQLAlchemy 2.0's
+    ``async_sessionmaker``::
+
+        Session = async_sessionmaker(engine, autoflush=False)
+        async with Session() as session: ...          # a session
+        async with Session.begin() as session: ...    # committed on success
+
+    ``bind`` is the engine (the first argument); ``class_`` the session class (an
+    :class:`AsyncSession` subclass); other keywords are the session's own
+    (``autoflush``, ``expire_on_commit=False``), checked here, so that a wrong one
+    fails when the factory is made rather than at its first use."""
+
+    @overload
+    def __init__(
+        self: async_sessionmaker[S], bind: Engine, *, class_: type[S], **session_kwargs: Any
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: async_sessionmaker[AsyncSession], bind: Engine, **session_kwargs: Any
+    ) -> None: ...
+
+    def __init__(
+        self,
+        bind: Engine,
+        *,
+        class_: type[Any] = AsyncSession,
+        **session_kwargs: Any,
+    ) -> None:
+        self.class_: type[S] = class_
+        if not (isinstance(class_, type) and issubclass(class_, AsyncSession)):
+            raise TypeError(
+                f"async_sessionmaker(): class_ must be AsyncSession or a subclass, got {class_!r}"
+            )
+        if not hasattr(bind, "dialect"):
+            raise TypeError(f"async_sessionmaker(): {not_an_engine(bind)}")
+        self.bind = bind
+        self.kw: dict[str, Any] = {}
+        self.configure(**session_kwargs)
+
+    def configure(self, **session_kwargs: Any) -> None:
+        """Change the options of the sessions made from now on (``bind=`` too)."""
+        bind = session_kwargs.pop("bind", self.bind)
+        if not hasattr(bind, "dialect"):
+            raise TypeError(f"async_sessionmaker.configure(): {not_an_engine(bind)}")
+        kw = {**self.kw, **session_kwargs}
+        _check_session_kwargs(self.class_, bind, kw)
+        self.bind = bind
+        self.kw = kw
+
+    def __call__(self, **local_kwargs: Any) -> S:
+        """A new session; ``local_kwargs`` override the factory's options for it."""
+        if local_kwargs:
+            return self.class_(self.bind, **{**self.kw, **local_kwargs})
+        return self.class_(self.bind, **self.kw)
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[S]:
+        """``async with maker.begin() as session:`` a new session in a transaction:
+        committed when the block ends normally, rolled back on any exception, and the
+        session closed either way."""
+        session = self()
+        async with session, session.begin():
+            yield session
+
+    def __repr__(self) -> str:
+        return f"async_sessionmaker(class_={self.class_.__name__}, bind={self.bind!r}, {self.kw})"
+
+
+def _check_session_kwargs(class_: type[Any], bind: Any, kw: dict[str, Any]) -> None:
+    """``TypeError`` (or ``ValueError``) now for options ``class_(bind, **kw)`` would
+    refuse."""
+    try:
+        inspect.signature(class_).bind(bind, **kw)
+    except TypeError as exc:
+        raise TypeError(f"async_sessionmaker(): {class_.__name__}() {exc}") from None
+    if "expire_on_commit" in kw:
+        check_expire_on_commit(kw["expire_on_commit"])
 
 
 def _with_onupdate(stmt: Update) -> Update:

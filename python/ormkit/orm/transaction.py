@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import itertools
 from asyncio import current_task
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Generator, Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ormkit._ormkit import QueryResult
     from ormkit.engine import Engine, Transaction
 
-__all__ = ["SessionBase", "SessionTransaction"]
+__all__ = ["SessionBase", "SessionTransaction", "check_expire_on_commit", "not_an_engine"]
 
 
 class _Level:
@@ -46,18 +46,44 @@ class SessionTransaction:
 
     ``tx.add``, ``tx.add_all`` and ``tx.delete`` work on the session; ``tx.commit()``
     and ``tx.rollback()`` end the block's transaction (or SAVEPOINT) early.
+
+    As in SQLAlchemy, it may also be awaited instead of entered: ``tx = await
+    session.begin()`` (or ``begin_nested()``) begins it, and ``await tx.commit()`` or
+    ``await tx.rollback()`` ends it. Until then it belongs to the task that began it,
+    as a block does (see ``SessionBase._using``).
     """
 
-    def __init__(self, session: SessionBase) -> None:
+    def __init__(self, session: SessionBase, *, nested: bool = False) -> None:
         self._session = session
         self._level: _Level | None = None
         self._owner = False
+        #: always a SAVEPOINT (``begin_nested()``), never the outer transaction
+        self._nested = nested
+
+    def __await__(self) -> Generator[Any, None, SessionTransaction]:
+        return self._start(awaited=True).__await__()
 
     async def __aenter__(self) -> SessionTransaction:
+        return await self._start(awaited=False)
+
+    async def _start(self, *, awaited: bool) -> SessionTransaction:
         session = self._session
+        if self._active():
+            # begun already (``async with await session.begin():``): the block ends it
+            if not awaited and session._owner_tx is self:
+                session._owner_tx = None
+            return self
         with session._using():
             levels = session._levels
-            if len(levels) == 1 and not levels[0].held:
+            if self._nested:
+                if not levels:
+                    # the transaction the SAVEPOINT lives in, begun as a flush begins
+                    # one: the session's commit() or rollback() ends it (SQLAlchemy's
+                    # autobegin)
+                    await session._begin_level()
+                await session._flush_now()
+                self._level = await session._begin_level()
+            elif len(levels) == 1 and not levels[0].held:
                 # A flush began the transaction: the block takes it over (its exit
                 # commits what was flushed before it too), rather than nesting a
                 # SAVEPOINT in a transaction that nothing would commit.
@@ -69,10 +95,25 @@ class SessionTransaction:
                     await session._flush_now()
                 self._level = await session._begin_level()
             self._level.held = True
-        if session._owner is None:
-            session._owner = asyncio.current_task()
+        owner = session._owner
+        task = asyncio.current_task()
+        if owner is None or (owner is not task and owner.done()):
+            session._owner = task
             self._owner = True
+            # awaited, no block ends it: the ownership goes when its level ends
+            session._owner_tx = self if awaited else None
         return self
+
+    @property
+    def is_active(self) -> bool:
+        """Whether this transaction (or SAVEPOINT) is begun and not ended yet."""
+        return self._active()
+
+    @property
+    def nested(self) -> bool:
+        """Whether this is a SAVEPOINT (``begin_nested()``, or ``begin()`` inside
+        another transaction) rather than the outer transaction."""
+        return self._level is not None and self._level.savepoint is not None
 
     async def __aexit__(
         self,
@@ -93,6 +134,7 @@ class SessionTransaction:
                 await self._rollback()
         finally:
             if self._owner:
+                self._owner = False
                 self._session._owner = None
 
     def _active(self) -> bool:
@@ -151,7 +193,9 @@ class _Guard:
         if busy is not None and busy is not task:
             _in_use("an operation")
         owner = session._owner
-        if owner is not None and owner is not task:
+        if owner is not None and owner is not task and not owner.done():
+            # (a task that ended leaves no block open: only an awaited transaction it
+            # did not end, which the session's commit/rollback/close may end elsewhere)
             _in_use("a begin() block")
         session._busy = task
         session._depth += 1
@@ -175,12 +219,53 @@ def _in_use(what: str) -> NoReturn:
     )
 
 
+def check_expire_on_commit(value: Any) -> None:
+    """Refuse ``expire_on_commit=True``: ormkit never expires objects. After a commit
+    they keep the values last loaded or written (what SQLAlchemy's
+    ``expire_on_commit=False`` gives), and nothing is reloaded behind the caller's back;
+    ``session.refresh(obj)`` reloads one explicitly."""
+    if value is False:
+        return
+    if value is True:
+        raise ValueError(
+            "expire_on_commit=True is not supported: ormkit never expires objects; after "
+            "a commit they keep the values they were loaded or written with (as with "
+            "SQLAlchemy's expire_on_commit=False), and session.refresh(obj) reloads one. "
+            "Pass expire_on_commit=False or leave it out"
+        )
+    raise TypeError(f"expire_on_commit must be a bool, got {value!r}")
+
+
+def not_an_engine(value: Any) -> str:
+    """Why ``value`` cannot be a session's engine (the message of a TypeError)."""
+    if asyncio.iscoroutine(value):
+        value.close()  # never awaited: no "coroutine was never awaited" warning
+        return "a session needs an Engine, got a coroutine: await create_engine(...) first"
+    return f"a session needs an Engine (from await create_engine(url)), got {value!r}"
+
+
 class SessionBase:
     """Engine, unit of work and transaction levels of a session (see AsyncSession)."""
 
-    def __init__(self, engine: Engine, *, autoflush: bool = True) -> None:
+    #: the awaited transaction (``tx = await session.begin()``) that set ``_owner``: no
+    #: block ends it, so ``_set_levels`` lets the ownership go with its level (a class
+    #: default: most sessions never set it)
+    _owner_tx: SessionTransaction | None = None
+
+    def __init__(
+        self, engine: Engine, *, autoflush: bool = True, expire_on_commit: bool = False
+    ) -> None:
+        """A session on ``engine``. ``autoflush``: flush pending changes before a query
+        runs. ``expire_on_commit`` is accepted for SQLAlchemy code and must be False:
+        ormkit never expires objects (see :func:`check_expire_on_commit`)."""
+        if expire_on_commit is not False:
+            check_expire_on_commit(expire_on_commit)
+        try:
+            dialect: str = engine.dialect
+        except AttributeError:
+            raise TypeError(not_an_engine(engine)) from None
         self.engine = engine
-        self.dialect: str = engine.dialect
+        self.dialect = dialect
         #: flush pending changes before a query runs
         self.autoflush = autoflush
         self._uow = UnitOfWork(self.dialect)
@@ -207,6 +292,12 @@ class SessionBase:
 
     def _set_levels(self) -> None:
         self._uow.journal = self._levels[-1].journal if self._levels else None
+        owner = self._owner_tx
+        if owner is not None and not owner._active():
+            self._owner_tx = None
+            if owner._owner:
+                owner._owner = False
+                self._owner = None
 
     async def _begin_level(self) -> _Level:
         if self._tx is None:
@@ -326,6 +417,19 @@ class SessionBase:
     def transaction(self) -> SessionTransaction:
         """Same as :meth:`begin`."""
         return SessionTransaction(self)
+
+    def begin_nested(self) -> SessionTransaction:
+        """``async with session.begin_nested():`` a SAVEPOINT, released on exit and
+        rolled back to on any exception (the enclosing transaction goes on either way);
+        ``sp = await session.begin_nested()`` then ``await sp.commit()`` or
+        ``await sp.rollback()`` is the same without a block. Pending objects are
+        flushed first, so a rollback of the SAVEPOINT does not lose them.
+
+        With no transaction open, one is begun for the SAVEPOINT to live in, and stays
+        open after it, as in SQLAlchemy: ``session.commit()`` commits it (or
+        ``rollback()``/``close()`` rolls it back). Inside a ``begin()`` block, this is
+        what a nested ``begin()`` does."""
+        return SessionTransaction(self, nested=True)
 
     def _runner(self) -> Any:
         return self._tx if self._tx is not None else self.engine

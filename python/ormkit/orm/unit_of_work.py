@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ormkit._ormkit import changed_states, set_returned, track_objects, written_snapshots
 from ormkit.dialects.base import get_dialect
-from ormkit.errors import InterfaceError, StaleDataError
+from ormkit.errors import InterfaceError, StaleDataError, ValidationError
 from ormkit.orm import bulk_insert, cascade, precompiled
 from ormkit.orm.loading import gc_paused
 from ormkit.orm.mixins import onupdate_values
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from ormkit._ormkit import QueryResult
     from ormkit.types import Converter
 
-__all__ = ["Runner", "UnitOfWork"]
+__all__ = ["Runner", "UnitOfWork", "Upsert"]
 
 #: converters to take from the result's columns (statements compiled the ordinary way)
 _FROM_RESULT: Any = object()
@@ -884,6 +884,8 @@ class UnitOfWork:
             assert version is not None
             changes[version] = current + 1
         validate_values(model, changes)
+        computed: tuple[str, ...] = ()
+        converters: tuple[Converter, ...] | None = None
         if (
             precompiled.has_expression(pk_values)
             or None in pk_values
@@ -893,6 +895,12 @@ class UnitOfWork:
             if current is not None:
                 conditions.append(columns[version].expr == current)
             stmt = update(model).values(changes).where(*conditions)
+            # values the database computes (``User.n + 1``, ``func.now()``) come back
+            # through RETURNING: the object holds them, not the expressions
+            computed = tuple(k for k, v in changes.items() if isinstance(v, ClauseElement))
+            if computed:
+                stmt = stmt.returning(*computed)
+                converters = stmt.result_converters(self.dialect)
             sql, params = stmt.to_sql(self.dialect)
         else:
             template = precompiled.update_by_pk(
@@ -906,7 +914,7 @@ class UnitOfWork:
             assert state is not None
             self.journal.record_update(state)
         result = await runner.execute(sql, params)
-        if result.rowcount == 0:
+        if (len(result) if computed else result.rowcount) == 0:
             raise StaleDataError(
                 f"UPDATE of {obj!r} matched no row: "
                 + (
@@ -917,6 +925,8 @@ class UnitOfWork:
             )
         if version is not None and version in changes:
             d[version] = changes[version]
+        if computed:
+            d.update(zip(computed, result.tuples(converters)[0], strict=True))
         if tracked:
             assert state is not None
             if state.key != identity_key(model, d):
@@ -1048,37 +1058,60 @@ class UnitOfWork:
                 sql, params = template.sql, template.params(chunk)
             await runner.execute(sql, params)
 
-    async def upsert(
+    def plan_upsert(
         self,
-        runner: Runner,
         objs: Sequence[Any],
-        conflict_target: Sequence[str],
-        update_fields: Sequence[str] | None,
-    ) -> None:
-        """``INSERT … ON CONFLICT (target) DO UPDATE``; each object gets the stored row."""
+        conflict_target: str | Any | Iterable[Any],
+        update_fields: str | Any | Iterable[Any] | None,
+    ) -> Upsert:
+        """Check an upsert of ``objs`` (of one model) before anything is sent: column
+        names, defaults applied, values validated, and no two objects with the same
+        conflict-target value (``ValidationError``: PostgreSQL refuses a statement that
+        writes a row twice, SQLite would give both objects the one row, and across
+        batches the second would overwrite the first)."""
         groups = _group(objs)
         if len(groups) > 1:
             raise TypeError("upsert_all() takes objects of one model")
         ((model, items),) = groups.items()
-        target = tuple(conflict_target)
+        _require_model(items[0])
+        base = insert(model)
+        target = base._conflict_columns(conflict_target, "upsert_all() conflict_target")
+        if not target:
+            raise ValueError("upsert_all() needs a conflict target (a column name)")
+        fields: Sequence[str] | None = None
+        if update_fields is not None:
+            fields = base._conflict_columns(update_fields, "upsert_all() update_fields")
         rows = [obj.__ormkit_insert_values__() for obj in items]
         for obj in items:
             obj.__ormkit_validate__()
-        fields = update_fields
+        _check_distinct_targets(model, rows, target)
         if fields is None:
             skip = {*target, *model_pk(model), "created_at"}
             fields = [k for k in rows[0] if k not in skip] if rows else []
-            fields = fields or list(target[:1])
+        # nothing to update: the conflict target set to itself, a no-op that still
+        # returns the stored row
+        fields = fields or list(target[:1])
         befores = [dict(obj.__dict__) for obj in items]
-        stmt = (
-            insert(model)
-            ._values_as_given(rows)
-            .on_conflict_do_update(target, fields)
-            .returning(model)
-        )
+        stmt = base._values_as_given(rows).on_conflict_do_update(target, fields).returning(model)
+        return Upsert(model, items, rows, befores, target, stmt)
+
+    async def upsert(self, runner: Runner, planned: Upsert) -> None:
+        """``INSERT … ON CONFLICT (target) DO UPDATE`` of a :meth:`plan_upsert`; each
+        object gets the stored row."""
+        model, items, rows, befores, target, stmt = planned
         start = 0
+        written: set[Hashable | None] = set()
         for sql, params, count in stmt.to_sql_batches(self.dialect):
             fresh = self._returned(model, await runner.execute(sql, params))
+            # one row for two objects: target values the database computed (SQL
+            # expressions) came out equal, which plan_upsert could not see
+            written.update(identity_key(model, f.__dict__) for f in fresh)
+            if len(written) < start + count:
+                raise InterfaceError(
+                    f"upsert_all(): two {model.__name__} objects were written to the same "
+                    f"row (their {', '.join(target)} values, computed by the database, are "
+                    "equal); the upsert is rolled back with its transaction"
+                )
             matched = _match_rows(model, rows[start : start + count], fresh, target)
             chunk = zip(
                 items[start : start + count], matched, befores[start : start + count], strict=True
@@ -1172,24 +1205,113 @@ def plain_insert_model(model: type[Any]) -> bool:
     return found
 
 
+class Upsert(NamedTuple):
+    """An upsert checked by ``UnitOfWork.plan_upsert``, ready to send."""
+
+    model: type[Any]
+    objs: list[Any]
+    #: the values inserted, per object
+    rows: list[dict[str, Any]]
+    #: each object's attributes before the upsert (what a rollback gives back)
+    befores: list[dict[str, Any]]
+    target: tuple[str, ...]
+    statement: Any
+
+
+def _check_distinct_targets(
+    model: type[Any], rows: list[dict[str, Any]], target: tuple[str, ...]
+) -> None:
+    """``ValidationError`` when two rows have the same (non-NULL) conflict-target value.
+    Rows without a value for the whole target (NULL, the database fills it, an SQL
+    expression) never conflict with each other and are left out."""
+    if len(rows) < 2:
+        return
+    seen: dict[Any, int] = {}
+    one = target[0] if len(target) == 1 else None
+    for i, row in enumerate(rows):
+        try:
+            value: Any = row[one] if one is not None else tuple(row[k] for k in target)
+        except KeyError:
+            continue
+        values = (value,) if one is not None else value
+        if precompiled.has_expression(values) or None in values:
+            continue
+        try:
+            first = seen.setdefault(value, i)
+        except TypeError:  # an unhashable value: the database judges
+            continue
+        if first != i:
+            shown = ", ".join(f"{k}={v!r}" for k, v in zip(target, values, strict=True))
+            raise ValidationError(
+                f"upsert_all(): the {model.__name__} objects at positions {first} and {i} "
+                f"have the same conflict target value ({shown}); an upsert writes each row "
+                "once: merge them into one object (nothing was written)",
+                model=model.__name__,
+                field=one,
+            )
+
+
 def _match_rows(
     model: type[Any], rows: list[dict[str, Any]], fresh: list[Any], keys: Sequence[str]
 ) -> list[Any]:
     """Returned rows in the order of the inserted ``rows``: matched on ``keys`` when the
     rows carry them, else by an autoincrement key (assigned in VALUES order, ascending),
     else in the order the database returned them (a key from a server default such as
-    a random UUID says nothing about the order)."""
+    a random UUID says nothing about the order). Rows with a NULL in ``keys`` (which
+    never conflict: each is a new row) take the returned rows no key matched, in
+    that order."""
     if len(fresh) != len(rows):
         raise InterfaceError(
             f"INSERT into {model.__tablename__} returned {len(fresh)} rows for {len(rows)}"
         )
     if rows and all(k in rows[0] for k in keys):
-        by_key = {tuple(f.__dict__.get(k) for k in keys): f for f in fresh}
         try:
-            return [by_key[tuple(row[k] for k in keys)] for row in rows]
+            return _match_on_keys(model, rows, fresh, keys)
         except (KeyError, TypeError):
             return fresh
+    return _in_insert_order(model, fresh)
+
+
+def _in_insert_order(model: type[Any], fresh: list[Any]) -> list[Any]:
+    """Returned rows in VALUES order: by an autoincrement key when there is one."""
     pk = model_pk(model)
     if len(pk) == 1 and model.__columns__[pk[0]].autoincrement:
         return sorted(fresh, key=lambda f: f.__dict__[pk[0]])
     return fresh
+
+
+def _match_on_keys(
+    model: type[Any], rows: list[dict[str, Any]], fresh: list[Any], keys: Sequence[str]
+) -> list[Any]:
+    """:func:`_match_rows` on ``keys`` (KeyError/TypeError: they do not match)."""
+    one = keys[0] if len(keys) == 1 else None
+    if one is not None:
+        wanted = [row[one] for row in rows]
+        got = [f.__dict__.get(one) for f in fresh]
+        nulls = None in wanted
+    else:
+        wanted = [tuple(row[k] for k in keys) for row in rows]
+        got = [tuple(f.__dict__.get(k) for k in keys) for f in fresh]
+        nulls = any(None in key for key in wanted)
+    if not nulls:
+        by_key = dict(zip(got, fresh, strict=True))
+        return [by_key[key] for key in wanted]
+    # rows with a NULL key are new rows: the returned rows left once the others matched
+    by_key = {}
+    left: list[Any] = []
+    for key, row in zip(got, fresh, strict=True):
+        null = key is None if one is not None else None in key
+        if null or key in by_key:
+            left.append(row)
+        else:
+            by_key[key] = row
+    out: list[Any] = []
+    for key in wanted:
+        null = key is None if one is not None else None in key
+        out.append(None if null else by_key.pop(key))
+    left.extend(by_key.values())
+    left = _in_insert_order(model, left)
+    if len(left) != out.count(None):
+        raise KeyError(keys)
+    rest = iter(left)
+    return [next(rest) if row is None else row for row in out]

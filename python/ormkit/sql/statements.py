@@ -253,6 +253,36 @@ def _returning(stmt: S, items: tuple[Any, ...]) -> S:
     return new
 
 
+#: the SQL functions for the current time that ``_written_sql`` renders per dialect
+_NOW_FUNCTIONS = frozenset({"now", "current_timestamp"})
+#: the current time on SQLite, in the text form ormkit stores each column type in (the
+#: ISO-8601 of ``datetime.isoformat(" ")``: microseconds only when not zero; UTC, as
+#: SQLite's own ``CURRENT_TIMESTAMP`` is)
+_SQLITE_TIMESTAMP = "replace(strftime('%Y-%m-%d %H:%M:%f000', 'now'), '.000000', '')"
+_SQLITE_NOW = {
+    "datetime": _SQLITE_TIMESTAMP,
+    "datetime_tz": f"({_SQLITE_TIMESTAMP} || '+00:00')",
+    "date": "date('now')",
+    "time": "replace(strftime('%H:%M:%f000', 'now'), '.000000', '')",
+}
+
+
+def _written_sql(ctx: CompileContext, info: Any, value: Any, *, item: bool) -> str:
+    """The SQL of ``value`` written to the column ``info``: a VALUES ``item`` (an
+    expression in parentheses when compound) or a SET value.
+
+    ``func.now()`` and ``func.current_timestamp()`` become what the dialect has for the
+    current time: ``now()`` and ``CURRENT_TIMESTAMP`` on PostgreSQL, and on SQLite (which
+    has no ``now()``) the current UTC time as text in the form ormkit stores the
+    column's type in, so that it reads back and compares as written values do."""
+    expr = coerce(value)
+    if type(expr) is Function and expr.name in _NOW_FUNCTIONS and not expr.args:
+        if ctx.dialect.name == "sqlite":
+            return _SQLITE_NOW.get(info.type.kind, "CURRENT_TIMESTAMP")
+        return "now()" if expr.name == "now" else "CURRENT_TIMESTAMP"
+    return expr._operand(ctx) if item else expr._sql(ctx)
+
+
 def _entity_width(entity: Any) -> int:
     return len(entity.__columns__) if _is_model(entity) else 1
 
@@ -706,6 +736,11 @@ class Insert(Statement):
             if update_fields is None
             else self._conflict_columns(update_fields, "on_conflict_do_update()")
         )
+        if update_fields is not None and not fields:
+            raise ValueError(
+                "on_conflict_do_update() needs columns to update; to leave a conflicting "
+                "row as it is, use on_conflict_do_nothing()"
+            )
         new = self._clone()
         new._conflict = ("update" if update_fields is not None else "update-all", target, fields)
         return new
@@ -769,8 +804,14 @@ class Insert(Statement):
                 raise ValueError("a multi-row insert needs at least one column")
             sql = f"INSERT INTO {table} DEFAULT VALUES"
         else:
+            infos = [self._model.__columns__[c] for c in columns]
             rows = ", ".join(
-                "(" + ", ".join(coerce(row[c])._operand(ctx) for c in columns) + ")"
+                "("
+                + ", ".join(
+                    _written_sql(ctx, info, row[c], item=True)
+                    for c, info in zip(columns, infos, strict=True)
+                )
+                + ")"
                 for row in self._rows
             )
             sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES {rows}"
@@ -875,7 +916,8 @@ class Update(_Filtered):
         q = ctx.dialect.quote
         cols = self._model.__columns__
         sets = ", ".join(
-            f"{q(cols[k].name)} = {coerce(self._values[k])._sql(ctx)}" for k in self._ordered()
+            f"{q(cols[k].name)} = {_written_sql(ctx, cols[k], self._values[k], item=False)}"
+            for k in self._ordered()
         )
         sql = f"UPDATE {q(self._model.__tablename__)} SET {sets}"
         sql += _where_via_pk(self, ctx)
