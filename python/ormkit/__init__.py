@@ -32,7 +32,8 @@ from .orm.fields import JSON, ForeignKey, Mapped, mapped_column
 from .orm.loading import joinedload, lazyload, noload, selectinload
 from .orm.mixins import SoftDeleteMixin, TimestampMixin
 from .orm.relationships import relationship
-from .orm.results import Result, ScalarResult
+from .orm.results import MappingResult, Result, ScalarResult
+from .orm.rows import Row, RowMapping
 from .orm.session import AsyncSession, SessionTransaction, async_sessionmaker, session_context
 from .query import Query
 from .sql import Q, and_, asc, delete, desc, func, insert, not_, or_, select, text, update
@@ -51,6 +52,7 @@ __all__ = [
     "InterfaceError",
     "InternalError",
     "Mapped",
+    "MappingResult",
     "MultipleResultsFound",
     "NoResultFound",
     "NotSupportedError",
@@ -63,6 +65,8 @@ __all__ = [
     "QueryResult",
     "RelationshipNotLoaded",
     "Result",
+    "Row",
+    "RowMapping",
     "ScalarResult",
     "SessionTransaction",
     "SoftDeleteMixin",
