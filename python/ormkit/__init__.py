@@ -28,6 +28,7 @@ from .errors import (
 )
 from .events import QueryEvent
 from .orm.base import Base
+from .orm.constraints import CheckConstraint, Index, UniqueConstraint
 from .orm.fields import JSON, ForeignKey, Mapped, mapped_column
 from .orm.loading import joinedload, lazyload, noload, selectinload
 from .orm.mixins import SoftDeleteMixin, TimestampMixin
@@ -43,11 +44,13 @@ __all__ = [
     "ArgumentError",
     "AsyncSession",
     "Base",
+    "CheckConstraint",
     "DataError",
     "DatabaseError",
     "Engine",
     "Error",
     "ForeignKey",
+    "Index",
     "IntegrityError",
     "InterfaceError",
     "InternalError",
@@ -73,6 +76,7 @@ __all__ = [
     "StaleDataError",
     "TimestampMixin",
     "Transaction",
+    "UniqueConstraint",
     "ValidationError",
     "__version__",
     "and_",

@@ -1,9 +1,11 @@
 """Autogenerate: compare ormkit models with the live schema and produce operations.
 
 Detected: added and removed tables, columns, indexes, unique constraints and foreign
-keys; nullability and type changes. Not compared (as in Alembic's defaults): server
-defaults, primary keys, check constraints, comments. An unchanged schema gives no
-operations at all.
+keys (single- and multi-column, including a model's ``__table_args__``); nullability
+and type changes. Not compared (as in Alembic's defaults): server defaults, primary
+keys, check constraints, comments; a new table is created with its check constraints.
+Indexes are matched by name, unique constraints by their columns. An unchanged schema
+gives no operations at all.
 
 Types are compared in their normalised spelling (:func:`ormkit.schema.normalise_type`).
 On SQLite, where a declared type only chooses a storage affinity, two types are the
@@ -94,6 +96,14 @@ class UniqueSpec:
 
 
 @dataclass
+class CheckSpec:
+    """A check constraint (only written into a new table's ``create_table``)."""
+
+    name: str | None
+    sqltext: str
+
+
+@dataclass
 class ForeignKeySpec:
     """A foreign key constraint."""
 
@@ -137,6 +147,7 @@ class TableSpec:
     indexes: list[IndexSpec] = field(default_factory=list)
     uniques: list[UniqueSpec] = field(default_factory=list)
     foreign_keys: list[ForeignKeySpec] = field(default_factory=list)
+    checks: list[CheckSpec] = field(default_factory=list)
 
     def column(self, name: str) -> ColumnSpec | None:
         """The column called ``name``, or None."""
@@ -146,7 +157,8 @@ class TableSpec:
         return None
 
     def create_ops(self) -> list[MigrateOperation]:
-        """``create_table`` (columns, primary key, foreign keys, uniques) and its indexes."""
+        """``create_table`` (columns, primary key, foreign keys, uniques, checks) and its
+        indexes."""
         items: list[Any] = []
         for spec in self.columns:
             col = spec.to_column()
@@ -167,6 +179,8 @@ class TableSpec:
             )
         for uq in self.uniques:
             items.append(sa.UniqueConstraint(*uq.columns, name=uq.name))
+        for ck in self.checks:
+            items.append(sa.CheckConstraint(ck.sqltext, name=ck.name))
         ops: list[MigrateOperation] = [CreateTableOp(self.name, items)]
         for idx in self.indexes:
             ops.append(CreateIndexOp(idx.name, self.name, list(idx.columns), idx.unique))
@@ -277,6 +291,7 @@ def model_schema(models: Iterable[type[Any]], dialect: str) -> dict[str, TableSp
                 )
             elif info.unique and not sole_pk:
                 spec.uniques.append(UniqueSpec(conv(f"uq_{table}_{info.name}"), [info.name]))
+        _table_args_specs(model, spec)
         for fk in foreign_key_groups(model):
             spec.foreign_keys.append(
                 ForeignKeySpec(
@@ -290,6 +305,22 @@ def model_schema(models: Iterable[type[Any]], dialect: str) -> dict[str, TableSp
             )
         out[table] = spec
     return out
+
+
+def _table_args_specs(model: type[Any], spec: TableSpec) -> None:
+    """The constraints and indexes of ``model``'s ``__table_args__`` into ``spec``."""
+    from ormkit.orm.constraints import UniqueConstraint, bound_name
+
+    columns = model.__columns__
+    for con in getattr(model, "__table_constraints__", ()):
+        if isinstance(con, UniqueConstraint):
+            names = [columns[k].name for k in con.columns]
+            spec.uniques.append(UniqueSpec(conv(bound_name(con)), names))
+        else:
+            spec.checks.append(CheckSpec(conv(bound_name(con)), con.sqltext))
+    for idx in getattr(model, "__indexes__", ()):
+        names = [columns[k].name for k in idx.columns]
+        spec.indexes.append(IndexSpec(conv(bound_name(idx)), names, idx.unique))
 
 
 # -- from the database --------------------------------------------------------------------

@@ -9,6 +9,7 @@ from ormkit.orm.base import (
     primary_key_value,
     registered_models,
 )
+from ormkit.orm.constraints import CheckConstraint, Index, UniqueConstraint
 from ormkit.orm.fields import (
     JSON,
     ColumnInfo,
@@ -30,11 +31,13 @@ from ormkit.orm.validation import validate, validate_values
 __all__ = [
     "JSON",
     "Base",
+    "CheckConstraint",
     "ColumnInfo",
     "DeclarativeMeta",
     "Direction",
     "ForeignKey",
     "ForeignKeyInfo",
+    "Index",
     "Mapped",
     "MappedColumn",
     "Registry",
@@ -42,6 +45,7 @@ __all__ = [
     "RelationshipInfo",
     "SoftDeleteMixin",
     "TimestampMixin",
+    "UniqueConstraint",
     "declarative_base",
     "default_table_name",
     "mapped_column",

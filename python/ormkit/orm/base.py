@@ -4,8 +4,10 @@ A class deriving from :class:`Base` (or from a base made by :func:`declarative_b
 becomes a model when it is defined: each annotated attribute becomes a column
 (``Mapped[T]``, with or without ``mapped_column()``), each ``relationship()`` a
 relationship, and the class gets ``__tablename__``, ``__columns__``,
-``__primary_key__`` and ``__relationships__``. Classes with ``__abstract__ = True``
-and plain mixins are not mapped; their columns are copied into each model.
+``__primary_key__`` and ``__relationships__``, plus ``__table_constraints__`` and
+``__indexes__`` from its ``__table_args__`` (see :mod:`ormkit.orm.constraints`).
+Classes with ``__abstract__ = True`` and plain mixins are not mapped; their columns
+(and ``__table_args__``) are copied into each model.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ormkit._ormkit import install_init, model_init
+from ormkit.orm.constraints import CheckConstraint, Index, UniqueConstraint, bind_table_args
 from ormkit.orm.fields import (
     ColumnInfo,
     Mapped,
@@ -265,6 +268,11 @@ def _map_class(cls: type) -> None:
     cls.__column_names__ = names  # type: ignore[attr-defined]
     cls.__relationships__ = relationships  # type: ignore[attr-defined]
     cls.__version_column__ = versions[0] if versions else None  # type: ignore[attr-defined]
+    declared = {key: value for key, (_ann, value, _owner) in declarations.items()}
+    constraints, indexes, table_info = bind_table_args(cls, columns, declared)
+    cls.__table_constraints__ = constraints  # type: ignore[attr-defined]
+    cls.__indexes__ = indexes  # type: ignore[attr-defined]
+    cls.__table_info__ = table_info  # type: ignore[attr-defined]
     cls._ormkit_converters = {}  # type: ignore[attr-defined]
     cls._ormkit_init = (  # type: ignore[attr-defined]
         tuple(columns),
@@ -355,6 +363,14 @@ class Base(metaclass=DeclarativeMeta):
     __relationships__: ClassVar[dict[str, RelationshipInfo]]
     __primary_key__: ClassVar[str | tuple[str, ...]]
     __version_column__: ClassVar[str | None]
+    #: the unique and check constraints of ``__table_args__`` (final names; columns as
+    #: attribute names), in declaration order (set by the metaclass)
+    __table_constraints__: ClassVar[tuple[UniqueConstraint | CheckConstraint, ...]]
+    #: the indexes of ``__table_args__`` (final names; columns as attribute names);
+    #: ``mapped_column(index=True)`` indexes are in ``__columns__`` instead
+    __indexes__: ClassVar[tuple[Index, ...]]
+    #: the ``info`` option of ``__table_args__`` (user data, unused by ormkit)
+    __table_info__: ClassVar[dict[str, Any]]
     _ormkit_converters: ClassVar[dict[Any, tuple[Converter, ...] | None]]
     #: the columns with ``onupdate`` (set by the metaclass)
     _ormkit_onupdate: ClassVar[tuple[tuple[str, ColumnInfo], ...]]

@@ -1,5 +1,9 @@
 """DDL: CREATE TABLE / CREATE INDEX / DROP TABLE for models, in dependency order.
 
+A model's ``__table_args__`` constraints go in its CREATE TABLE (``CONSTRAINT name
+UNIQUE (...)`` / ``CHECK (...)``) and its indexes follow it; dropping the table drops
+them with it.
+
 Tables are created so that every table a foreign key references exists first, and
 dropped in the reverse order. Statements use ``IF NOT EXISTS`` / ``IF EXISTS``: creating
 what exists is a no-op and nothing is ever altered. DDL cannot bind parameters, so
@@ -15,7 +19,14 @@ from typing import Any
 from ormkit.dialects.base import Dialect, get_dialect
 from ormkit.orm.foreign_keys import foreign_key_groups
 
-__all__ = ["create_all_sql", "create_table_sql", "drop_all_sql", "index_name", "sort_models"]
+__all__ = [
+    "create_all_sql",
+    "create_table_sql",
+    "drop_all_sql",
+    "index_name",
+    "schema_object_names",
+    "sort_models",
+]
 
 
 def index_name(table: str, columns: Iterable[str]) -> str:
@@ -51,6 +62,9 @@ def _default_sql(value: Any, d: Dialect) -> str:
 
 def create_table_sql(model: type[Any], dialect: str | Dialect) -> list[str]:
     """``CREATE TABLE IF NOT EXISTS`` for ``model`` followed by its ``CREATE INDEX``es."""
+    # here: ormkit.orm imports this module
+    from ormkit.orm.constraints import UniqueConstraint, bound_name
+
     d = get_dialect(dialect)
     q = d.quote
     table = model.__tablename__
@@ -70,6 +84,12 @@ def create_table_sql(model: type[Any], dialect: str | Dialect) -> list[str]:
         if fk.onupdate:
             line += f" ON UPDATE {fk.onupdate}"
         lines.append(line)
+    for con in getattr(model, "__table_constraints__", ()):
+        if isinstance(con, UniqueConstraint):
+            cols = ", ".join(q(columns[k].name) for k in con.columns)
+            lines.append(f"CONSTRAINT {q(bound_name(con))} UNIQUE ({cols})")
+        else:
+            lines.append(f"CONSTRAINT {q(bound_name(con))} CHECK ({con.sqltext})")
     body = ",\n    ".join(lines)
     statements = [f"CREATE TABLE IF NOT EXISTS {q(table)} (\n    {body}\n)"]
     for info in columns.values():
@@ -80,7 +100,41 @@ def create_table_sql(model: type[Any], dialect: str | Dialect) -> list[str]:
         statements.append(
             f"CREATE {unique}INDEX IF NOT EXISTS {name} ON {q(table)} ({q(info.name)})"
         )
+    for idx in getattr(model, "__indexes__", ()):
+        unique = "UNIQUE " if idx.unique else ""
+        cols = ", ".join(q(columns[k].name) for k in idx.columns)
+        statements.append(
+            f"CREATE {unique}INDEX IF NOT EXISTS {q(bound_name(idx))} ON {q(table)} ({cols})"
+        )
     return statements
+
+
+def schema_object_names(model: type[Any]) -> list[str]:
+    """The names ``model``'s table puts in the schema-wide namespace of indexes (on
+    PostgreSQL unique constraints are indexes too): its column indexes, and the unique
+    constraints and indexes of its ``__table_args__``."""
+    from ormkit.orm.constraints import UniqueConstraint, bound_name
+
+    table = model.__tablename__
+    names = [index_name(table, (info.name,)) for info in model.__columns__.values() if info.index]
+    for con in getattr(model, "__table_constraints__", ()):
+        if isinstance(con, UniqueConstraint):
+            names.append(bound_name(con))
+    names.extend(bound_name(idx) for idx in getattr(model, "__indexes__", ()))
+    return names
+
+
+def _check_unique_names(models: Iterable[type[Any]]) -> None:
+    owner: dict[str, str] = {}
+    for model in models:
+        table = model.__tablename__
+        for name in schema_object_names(model):
+            other = owner.setdefault(name, table)
+            if other != table:
+                raise ValueError(
+                    f"tables {other!r} and {table!r} both have an index or unique "
+                    f"constraint named {name!r}; index names are shared by the whole schema"
+                )
 
 
 def sort_models(models: Iterable[type[Any]]) -> list[type[Any]]:
@@ -122,9 +176,12 @@ def _models(models: Iterable[type[Any]] | None) -> list[type[Any]]:
 
 def create_all_sql(models: Iterable[type[Any]] | None, dialect: str | Dialect) -> list[str]:
     """Every CREATE TABLE / CREATE INDEX for ``models`` (None: every registered model),
-    in dependency order."""
+    in dependency order. Raises ``ValueError`` when two tables use one index or unique
+    constraint name (the second would silently not be created)."""
+    ordered = sort_models(_models(models))
+    _check_unique_names(ordered)
     out: list[str] = []
-    for model in sort_models(_models(models)):
+    for model in ordered:
         out.extend(create_table_sql(model, dialect))
     return out
 
