@@ -11,23 +11,33 @@ shape for its operator (``age__in=5``). What depends on a value and the model to
 On a model with ``SoftDeleteMixin``, soft-deleted rows are left out unless
 ``with_deleted()`` (all rows) or ``only_deleted()`` (only those) is used, by every
 terminal, ``delete(force=True)`` included; ``delete()`` soft-deletes unless ``force=True``.
+
+A slice (``query[10:20]``) is ``offset(10).limit(10)``: a new query, nothing runs.
+``pk`` names the primary key in lookups, ``order_by()`` and ``values()``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Hashable
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ormkit.errors import DataError, MultipleResultsFound, NoResultFound
+from ormkit.errors import DataError, IntegrityError, MultipleResultsFound, NoResultFound
 from ormkit.orm import precompiled
 from ormkit.orm.mixins import onupdate_values, utcnow
 from ormkit.orm.validation import validate_values
 from ormkit.sql import Column, ColumnExpr, Q, delete, func, not_, select, update
 from ormkit.sql.expressions import ClauseElement, OrderBy
-from ormkit.sql.lookups import check_lookup, check_q_lookups, lookups_q
+from ormkit.sql.lookups import (
+    RelatedColumn,
+    check_lookup,
+    check_q_lookups,
+    lookups_q,
+    pk_name,
+    related_column,
+)
 from ormkit.sql.statements import _check_count, _require_model
 
 if TYPE_CHECKING:
@@ -57,16 +67,61 @@ def soft_delete_condition(model: type[Any], mode: str) -> ClauseElement | None:
 
 
 def model_column(model: type[Any], item: Any, what: str) -> Column[Any]:
-    """The column ``item`` (a name or ``Model.attr``) of ``model``, else ValueError."""
+    """The column ``item`` (a name, ``"pk"`` or ``Model.attr``) of ``model``, else
+    ValueError."""
     if isinstance(item, Column) and item.model is model:
         return item
     if isinstance(item, str) and item in model.__columns__:
         col: Column[Any] = model.__columns__[item].expr
         return col
+    if type(item) is str and item == "pk" and "pk" not in getattr(model, "__relationships__", {}):
+        pk: Column[Any] = model.__columns__[pk_name(model, f"{what}: 'pk'")].expr
+        return pk
     raise ValueError(
         f"{what}: unknown column {item!r} on {model.__name__} "
         f"(known: {', '.join(model.__columns__)})"
     )
+
+
+def _pk_names(model: Any) -> tuple[str, ...]:
+    pk = model.__primary_key__
+    return (pk,) if isinstance(pk, str) else tuple(pk)
+
+
+def _pk_renamed(model: Any, lookups: dict[str, Any]) -> dict[str, Any]:
+    """``lookups`` with ``pk`` (and ``pk__op``) renamed to the primary key column, so
+    that ``filter(pk=5)`` takes the precompiled path ``filter(id=5)`` takes. Left as
+    they are (``resolve_lookup`` reads ``pk`` too) when ``pk`` is a relationship or the
+    new name is given as well."""
+    if "pk" in getattr(model, "__relationships__", {}):
+        return lookups
+    name = model.__primary_key__  # a single column: check_lookup raised for a composite
+    out: dict[str, Any] = {}
+    for key, value in lookups.items():
+        if key == "pk" or key.startswith("pk__"):
+            key = name + key[2:]
+            if key in lookups:
+                return lookups
+        out[key] = value
+    return out
+
+
+_NULLS_SWAPPED = {"first": "last", "last": "first", None: None}
+
+
+def _reversed(item: Any) -> Any:
+    """The ``order_by()`` item ``item`` (checked by ``order_by()``) in reverse order."""
+    if isinstance(item, str):
+        return item[1:] if item.startswith("-") else "-" + item
+    if isinstance(item, OrderBy):
+        return OrderBy(item.expr, descending=not item.descending, nulls=_NULLS_SWAPPED[item.nulls])
+    return OrderBy(item, descending=True)
+
+
+def _resolved(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``defaults`` of ``get_or_create()``/``update_or_create()`` with callables called
+    (as Django does), when they are about to be written."""
+    return {k: v() if callable(v) else v for k, v in values.items()}
 
 
 class Query(Generic[T]):
@@ -149,9 +204,13 @@ class Query(Generic[T]):
         ``__between`` a pair, ``__isnull`` a bool): a misspelt lookup or a value of the
         wrong shape fails here, not when a terminal runs."""
         columns = self._model.__columns__  # type: ignore[attr-defined]
+        renamed = False
         for key in lookups:
             if key not in columns:
-                check_lookup(self._model, key)
+                check_lookup(self._model, key, lookups[key])
+                renamed = renamed or key == "pk" or key.startswith("pk__")
+        if renamed:
+            lookups = _pk_renamed(self._model, lookups)
         return lookups_q(lookups, self._model)
 
     def filter_by(self, **equals: Any) -> Query[T]:
@@ -171,25 +230,88 @@ class Query(Generic[T]):
         """Add ORDER BY items: names (``"-name"`` is descending), columns or
         ``User.name.desc()``. ``desc=True`` makes plain items descending."""
         items: list[Any] = []
+        columns = getattr(self._model, "__columns__", None)
+        plain = True  # every item a column name: nothing more to check
         for col in cols:
             if desc and isinstance(col, str) and not col.startswith("-"):
                 col = "-" + col
             elif desc and isinstance(col, ColumnExpr):
                 col = col.desc()
-            items.append(col)
-        columns = getattr(self._model, "__columns__", None)
-        for item in items:
             if not (
-                type(item) is str
-                and columns
-                and item.isascii()
-                and item.removeprefix("-") in columns
+                type(col) is str and columns and col.isascii() and col.removeprefix("-") in columns
             ):
-                select(self._model).order_by(*items)  # checks every item now
-                break
+                if type(col) is str and columns:
+                    col = self._order_name(col)
+                plain = False
+            items.append(col)
+        if not plain:
+            select(self._model).order_by(*items)  # checks every item now
         new = self._copy()
         new._order = (*self._order, *items)
         return new
+
+    def _order_name(self, item: str) -> Any:
+        """``order_by()`` item ``item``, a name that is not a column: ``"pk"``/``"-pk"``
+        becomes the primary key column's name, ``"author__name"`` (a column through
+        many-to-one relationships) an ``OrderBy`` that joins them; anything else is left
+        for ``select().order_by`` to reject."""
+        model: Any = self._model
+        name = item.removeprefix("-")
+        sign = item[: len(item) - len(name)]
+        relationships = getattr(model, "__relationships__", {})
+        if name == "pk" and "pk" not in relationships:
+            return sign + pk_name(model, f"order_by({item!r})")
+        if name in relationships:
+            raise ValueError(
+                f"order_by({item!r}): {name!r} is a relationship of {model.__name__}; "
+                f"order by one of its fields ({name}__<field>)"
+            )
+        if "__" in name:
+            return OrderBy(related_column(model, name, "order_by()"), descending=bool(sign))
+        return item
+
+    def __getitem__(self, key: slice) -> Query[T]:
+        """``query[10:20]``: the same query with ``offset(10).limit(10)`` (a slice of a
+        sliced query is taken within it, as in Django). Nothing runs: await a terminal
+        on the result. A negative bound or a step raises ``ValueError``; an int index
+        raises ``TypeError`` (a query runs only when awaited: use
+        ``await query.offset(3).first()``)."""
+        if not isinstance(key, slice):
+            if isinstance(key, int) and not isinstance(key, bool):
+                if key < 0:
+                    raise ValueError(
+                        f"negative indexing is not supported ({self!r}[{key}]); use "
+                        "order_by() and slices, or `await query.last()` for the last row"
+                    )
+                raise TypeError(
+                    f"{self!r}[{key}]: a query cannot be indexed, since it runs only when "
+                    f"awaited; use `await query.offset({key}).first()` for that row, or "
+                    f"query[{key}:{key + 1}] for a query of it"
+                )
+            raise TypeError(
+                f"query indices must be slices (query[10:20]), not {type(key).__name__}"
+            )
+        start, stop, step = key.start, key.stop, key.step
+        for bound in (start, stop, step):
+            if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool)):
+                raise TypeError(f"query slice bounds must be ints or None, got {bound!r}")
+        if step is not None and step != 1:
+            raise ValueError(f"query slices cannot have a step, got {key!r}")
+        if (start is not None and start < 0) or (stop is not None and stop < 0):
+            raise ValueError(f"negative indexing is not supported, got {key!r}")
+        base = self._offset or 0
+        offset = base + (start or 0)
+        end = None if stop is None else base + stop
+        if self._limit is not None:
+            end = base + self._limit if end is None else min(end, base + self._limit)
+        new = self._copy()
+        new._offset = offset if offset or self._offset is not None else None
+        new._limit = None if end is None else max(end - offset, 0)
+        return new
+
+    #: not iterable (``__getitem__`` would make ``iter()`` take it for a sequence): a
+    #: query is an async iterator (``async for obj in query``)
+    __iter__ = None
 
     def limit(self, n: int | None) -> Query[T]:
         """At most ``n`` rows (None: no limit)."""
@@ -287,6 +409,9 @@ class Query(Generic[T]):
                 type(item) is OrderBy and isinstance(item.expr, Column) and item.expr.model is model
             ):
                 out.append(("by", item.expr.key, item.descending, item.nulls))
+            elif type(item) is OrderBy and type(item.expr) is RelatedColumn:
+                expr = item.expr
+                out.append(("related", expr.path, expr.column.key, item.descending, item.nulls))
             else:
                 return None
         return tuple(out)
@@ -424,6 +549,32 @@ class Query(Generic[T]):
         rows = await query._load(1 if self._limit is None else min(1, self._limit))
         return rows[0] if rows else None
 
+    async def last(self) -> T | None:
+        """The last row, or None: the first row of the query in reverse order (by its
+        ``order_by()`` reversed, NULLS FIRST/LAST swapped; by primary key descending
+        when it has no order), as in Django. On a query with a ``limit()`` (a slice),
+        the last row of that slice. ``ValueError`` for a query with an ``offset()`` and
+        no limit, and for a grouped query with no order."""
+        if self._limit is not None:
+            query: Query[T] = self
+            if not self._order and not self._group_by:
+                query = self._copy(order=tuple(_pk_names(self._model)))
+            rows = await query._load(self._limit)
+            return rows[-1] if rows else None
+        if self._offset is not None:
+            raise ValueError(
+                "last() of a query with offset() and no limit() is not supported; "
+                "slice it (query[start:stop]) or reverse order_by() and use first()"
+            )
+        if self._order:
+            order = tuple(_reversed(item) for item in self._order)
+        elif self._group_by:
+            raise ValueError("last() of a grouped query needs order_by(): its groups have no key")
+        else:
+            order = tuple("-" + name for name in _pk_names(self._model))
+        rows = await self._copy(order=order)._load(1)
+        return rows[0] if rows else None
+
     async def one(self) -> T:
         """The only row (``NoResultFound`` / ``MultipleResultsFound`` otherwise)."""
         found = await self.one_or_none()
@@ -453,6 +604,131 @@ class Query(Generic[T]):
     def __aiter__(self) -> AsyncIterator[T]:
         return self.stream().__aiter__()
 
+    # -- terminals: get or create -----------------------------------------------------
+
+    async def get_or_create(
+        self, defaults: Mapping[str, Any] | None = None, **lookups: Any
+    ) -> tuple[T, bool]:
+        """The row matching ``lookups`` (and the query's own conditions), or a new one
+        inserted from ``lookups`` and ``defaults``: ``(obj, created)``, as in Django.
+
+        ``lookups`` are ``field=value`` equalities (``pk`` and many-to-one relationships
+        too), used to find the row and to build it; ``defaults`` fills other fields
+        when creating (a callable value is called then). More than one match raises
+        ``MultipleResultsFound``. Soft-deleted rows count only on ``with_deleted()``.
+        Outside a ``begin()`` block the INSERT is its own transaction; in an open
+        transaction it runs in a SAVEPOINT and commits nothing. When the INSERT fails
+        with ``IntegrityError`` (another session created the row meanwhile: a unique
+        constraint), the row is looked up once more and returned if found, else the
+        error is raised."""
+        fields, extra = self._creation_values("get_or_create", defaults, lookups)
+        query = self.filter(**lookups) if lookups else self
+        return await query._get_or_create(fields, extra)
+
+    async def update_or_create(
+        self, defaults: Mapping[str, Any] | None = None, **lookups: Any
+    ) -> tuple[T, bool]:
+        """:meth:`get_or_create`, then, for a row that was found, an update of it with
+        ``defaults`` (version column, ``updated_at`` and hooks as ``session.update``):
+        ``(obj, created)``, as in Django. The row is read ``FOR UPDATE`` (PostgreSQL).
+        Outside a transaction all of it is one transaction, committed at the end; inside
+        ``begin()``, or when pending changes are flushed first (which begins the
+        session's transaction, as any query's autoflush does), it commits nothing."""
+        fields, extra = self._creation_values("update_or_create", defaults, lookups)
+        query = self.select_for_update()
+        if lookups:
+            query = query.filter(**lookups)
+        session = self._session
+        if session._tx is None:
+            with session._using():
+                await session._autoflush()  # pending changes begin the transaction
+        if session._tx is None:
+            async with session.begin():
+                return await query._update_or_create(fields, extra)
+        return await query._update_or_create(fields, extra)
+
+    async def _update_or_create(
+        self, fields: dict[str, Any], extra: dict[str, Any]
+    ) -> tuple[T, bool]:
+        obj, created = await self._get_or_create(fields, extra)
+        if not created and extra:
+            await self._session.update(obj, **_resolved(extra))
+        return obj, created
+
+    async def _get_or_create(self, fields: dict[str, Any], extra: dict[str, Any]) -> tuple[T, bool]:
+        """:meth:`get_or_create` on this query, which has the lookups among its
+        conditions; ``fields`` are the lookups by field name, ``extra`` the defaults."""
+        found = await self.one_or_none()
+        if found is not None:
+            return found, False
+        model: Any = self._model
+        obj: T = model(**{**fields, **_resolved(extra)})
+        session = self._session
+        inserting = False  # an IntegrityError of a flush before the SAVEPOINT is not ours
+        try:
+            if session._tx is None:
+                inserting = True
+                await session.insert(obj)
+            else:
+                # a SAVEPOINT: a failure leaves the open transaction usable
+                async with session.begin_nested():
+                    inserting = True
+                    await session.insert(obj)
+        except IntegrityError:
+            if not inserting:
+                raise
+            found = await self.one_or_none()  # created by someone else meanwhile?
+            if found is None:
+                raise
+            return found, False
+        return obj, True
+
+    def _creation_values(
+        self, call: str, defaults: Mapping[str, Any] | None, lookups: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The lookups and the defaults of ``call`` by field name (``pk`` renamed),
+        checked: ``TypeError`` for defaults that are not a mapping, ``ValueError`` for a
+        name that is not a field of the model or a lookup with an operator, and for a
+        query of ``only_deleted()`` (a created row would be live, not what it sees)."""
+        if defaults is None:
+            defaults = {}
+        elif not isinstance(defaults, Mapping):
+            raise TypeError(
+                f"{call}(): defaults must be a mapping of field names to values, "
+                f"got {type(defaults).__name__}"
+            )
+        if self._deleted == "only":
+            raise ValueError(
+                f"{call}() on only_deleted(): a row it created would not be deleted, so "
+                "the query would not see it; use with_deleted()"
+            )
+        fields = {self._field_name(call, k, "lookup"): v for k, v in lookups.items()}
+        extra = {self._field_name(call, k, "defaults"): v for k, v in defaults.items()}
+        return fields, extra
+
+    def _field_name(self, call: str, name: Any, where: str) -> str:
+        """The field ``name`` of a ``call`` lookup or default names (``pk``: the primary
+        key column); ``ValueError`` (``TypeError`` for a name that is not a string)."""
+        model: Any = self._model
+        if not isinstance(name, str):
+            raise TypeError(f"{call}(): {where} names must be strings, got {name!r}")
+        relationships = getattr(model, "__relationships__", {})
+        if name in model.__columns__ or name in relationships:
+            return name
+        if name == "pk":
+            return pk_name(model, f"{call}()")
+        if where == "lookup" and "__" in name:
+            raise ValueError(
+                f"{call}(): lookup {name!r} is not a field of {model.__name__}: its lookups "
+                "are field=value equalities, used to find the row and to create it; put "
+                f"other conditions in filter() first (query.filter({name}=...).{call}(...))"
+            )
+        known = ", ".join([*model.__columns__, *relationships])
+        raise ValueError(
+            f"{call}(): unknown field {name!r} in {where} for {model.__name__}; "
+            f"known fields: {known}"
+        )
+
     # -- terminals: values ------------------------------------------------------------
 
     async def values(self, *cols: Any) -> list[dict[str, Any]]:
@@ -473,9 +749,12 @@ class Query(Generic[T]):
 
     def _values_select(self, cols: tuple[Any, ...], what: str) -> Select:
         model: Any = self._model
-        columns = [model_column(model, c, what) for c in cols] or [
+        columns: list[Any] = [model_column(model, c, what) for c in cols] or [
             info.expr for info in model.__columns__.values()
         ]
+        for i, c in enumerate(cols):
+            if type(c) is str and c == "pk" and "pk" not in model.__columns__:
+                columns[i] = columns[i].label("pk")  # values("pk") gives {"pk": …}
         return self._select().with_only_columns(*columns)
 
     # -- terminals: aggregates --------------------------------------------------------

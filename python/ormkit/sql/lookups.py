@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ormkit.sql.expressions import (
     TRUE,
+    AliasedColumn,
     BooleanClause,
     ClauseElement,
     Column,
@@ -41,13 +42,18 @@ if TYPE_CHECKING:
     from ormkit.sql.compiler import CompileContext
 
 __all__ = [
+    "DATE_PARTS",
     "LOOKUPS",
+    "DatePart",
     "Q",
+    "RelatedColumn",
     "check_lookup",
     "check_lookup_values",
     "check_q_lookups",
     "lookups_q",
+    "pk_name",
     "register_lookup",
+    "related_column",
     "resolve_lookup",
 ]
 
@@ -109,9 +115,11 @@ def _check_in(key: str, value: Any, where: str) -> Any:
 
 
 def _check_between(key: str, value: Any, where: str) -> Any:
+    """``__between`` and its alias ``__range``: a (low, high) pair (a tuple or list)."""
     if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
+        op = key.rpartition("__")[2]
         raise ValueError(
-            f"{_where(key, where)}: __between needs a (low, high) pair, got {_shown(value)}"
+            f"{_where(key, where)}: __{op} needs a (low, high) pair, got {_shown(value)}"
         )
     return value
 
@@ -196,19 +204,27 @@ for _name, _fn in {
     "iexact": lambda lhs, v: lhs.iexact(v),
     "isnull": _isnull,
     "between": _between,
+    "range": _between,  # Django's name for BETWEEN
 }.items():
     register_lookup(_name, _fn)
 _TEXT_LOOKUPS = frozenset(
     {"like", "ilike", "icontains", "startswith", "istartswith", "endswith", "iendswith", "iexact"}
 )
-_ORDER_LOOKUPS = frozenset({"gt", "gte", "lt", "lte", "between"})
+_PAIR_LOOKUPS = frozenset({"between", "range"})
+_ORDER_LOOKUPS = frozenset({"gt", "gte", "lt", "lte"}) | _PAIR_LOOKUPS
 
 _VALUE_CHECKS.update(
-    {"in": _check_in, "notin": _check_in, "between": _check_between, "isnull": _check_isnull}
+    {
+        "in": _check_in,
+        "notin": _check_in,
+        "between": _check_between,
+        "range": _check_between,
+        "isnull": _check_isnull,
+    }
 )
 # None has a meaning only for exact/ne (IS NULL / IS NOT NULL), in/notin (a member).
 _VALUE_CHECKS.update(
-    dict.fromkeys((_TEXT_LOOKUPS | _ORDER_LOOKUPS | {"contains"}) - {"between"}, _check_not_none)
+    dict.fromkeys((_TEXT_LOOKUPS | _ORDER_LOOKUPS | {"contains"}) - _PAIR_LOOKUPS, _check_not_none)
 )
 
 
@@ -335,6 +351,8 @@ def resolve_lookup(ctx: CompileContext, key: str, value: Any) -> ColumnExpr[bool
         if not _FIELD_NAME.match(name):
             raise ValueError(f"invalid field name {name!r} in lookup {key!r}")
         columns = model.__columns__
+        if name == "pk" and name not in columns:
+            name = _pk_field(model, key)
         if name in columns:
             info = columns[name]
             col: ColumnExpr[Any] = _column(info, alias)
@@ -345,6 +363,8 @@ def resolve_lookup(ctx: CompileContext, key: str, value: Any) -> ColumnExpr[bool
         relationships = getattr(model, "__relationships__", {})
         if name in relationships:
             rel = relationships[name]
+            if i + 1 < len(parts) and parts[i + 1] == "pk":
+                parts[i + 1] = _pk_field(rel.target, key)
             rest = parts[i + 1 :]
             direct = _direct_relationship_lookup(rel, alias, rest, value, key)
             if direct is not None:
@@ -358,11 +378,15 @@ def resolve_lookup(ctx: CompileContext, key: str, value: Any) -> ColumnExpr[bool
     raise ValueError(f"lookup {key!r} names a relationship, not a field: add a field name")
 
 
-def check_lookup(model: type[Any], key: str) -> None:
+_NO_VALUE: Any = object()
+
+
+def check_lookup(model: type[Any], key: str, value: Any = _NO_VALUE) -> None:
     """Raise the ``ValueError`` :func:`resolve_lookup` raises for an unknown field or
     operator in ``key``, without building anything: ``Query.filter`` calls it so that a
-    misspelt lookup fails at once. Values (and what depends on them) are checked when
-    the statement is built."""
+    misspelt lookup fails at once. When ``value`` is given, a value a date part
+    (``created_at__year``) cannot compare with raises too; other values (and what
+    depends on them) are checked when the statement is built."""
     if not isinstance(key, str) or not key:
         raise ValueError(f"invalid lookup {key!r}")
     parts = key.split("__")
@@ -371,9 +395,14 @@ def check_lookup(model: type[Any], key: str) -> None:
             raise ValueError(f"invalid field name {name!r} in lookup {key!r}")
         rest = parts[i + 1 :]
         columns = model.__columns__
+        if name == "pk" and name not in columns:
+            name = _pk_field(model, key)
         if name in columns:
-            if not columns[name].type.is_json:  # JSON keys are free-form
-                _operator(rest, key)
+            info = columns[name]
+            if not info.type.is_json:  # JSON keys are free-form
+                part, op = _column_operator(info, rest, key, model)
+                if part is not None and value is not _NO_VALUE:
+                    _check_date_part_value(key, op, value, model)
             return
         relationships = getattr(model, "__relationships__", {})
         if name not in relationships:
@@ -399,13 +428,33 @@ def check_q_lookups(model: type[Any], *clauses: Any) -> None:
             for child in clause.children:
                 if isinstance(child, tuple):
                     if child[0] not in columns:
-                        check_lookup(model, child[0])
+                        check_lookup(model, child[0], child[1])
                 else:
                     check_q_lookups(model, child)
         elif isinstance(clause, BooleanClause):
             check_q_lookups(model, *clause.clauses)
         elif isinstance(clause, Not):
             check_q_lookups(model, clause.operand)
+
+
+def pk_name(model: type[Any], what: str) -> str:
+    """The primary key column that ``pk`` stands for on ``model`` (``what`` names the
+    lookup or call, for the message); ``ValueError`` for a composite primary key."""
+    pk = model.__primary_key__
+    if isinstance(pk, str):
+        return pk
+    raise ValueError(
+        f"{what}: 'pk' names the primary key, but {model.__name__} has a composite primary "
+        f"key ({', '.join(pk)}); name its columns instead"
+    )
+
+
+def _pk_field(model: type[Any], key: str) -> str:
+    """What ``pk`` in lookup ``key`` names on ``model``: a field called ``pk`` if it has
+    one, else its primary key column."""
+    if "pk" in model.__columns__ or "pk" in getattr(model, "__relationships__", {}):
+        return "pk"
+    return pk_name(model, f"lookup {key!r}")
 
 
 def _unknown_field(model: type[Any], name: str, key: str) -> ValueError:
@@ -420,8 +469,6 @@ def _column(info: Any, alias: str | None) -> ColumnExpr[Any]:
     column: Column[Any] = info.expr
     if alias is None:
         return column
-    from ormkit.sql.expressions import AliasedColumn
-
     return AliasedColumn(column, alias)
 
 
@@ -439,9 +486,43 @@ def _operator(rest: Sequence[str], key: str) -> str:
     raise ValueError(f"invalid lookup {key!r}: {'__'.join(rest)!r} is not an operator")
 
 
+def _column_operator(
+    info: Any, rest: Sequence[str], key: str, model: type[Any]
+) -> tuple[str | None, str]:
+    """The date part (or None) and the operator that follow the non-JSON column ``info``
+    in lookup ``key``; ``ValueError`` for an unknown operator, a date part of a column
+    that is not a date or datetime, or an operator a date part does not take."""
+    if not rest or rest[0] not in DATE_PARTS:
+        return None, _operator(rest, key)
+    part = rest[0]
+    kind = info.type.kind
+    if kind not in _TEMPORAL_KINDS:
+        if part in LOOKUPS:  # an operator of that name, registered by the application
+            return None, _operator(rest, key)
+        raise ValueError(
+            f"lookup {key!r}: __{part} applies to date and datetime columns; "
+            f"{model.__name__}.{info.key} holds {kind} values"
+        )
+    op = _operator(rest[1:], key)
+    if op not in _DATE_PART_OPERATORS:
+        raise ValueError(
+            f"lookup {key!r}: operator {op!r} does not apply to __{part} (an int); it "
+            f"takes {', '.join(sorted(_DATE_PART_OPERATORS))}"
+        )
+    return part, op
+
+
 def _apply(
     col: ColumnExpr[Any], rest: Sequence[str], value: Any, key: str, model: type[Any]
 ) -> ColumnExpr[bool]:
+    if rest and rest[0] in DATE_PARTS:
+        base: Any = col.column if isinstance(col, AliasedColumn) else col
+        info = base.info
+        part, op = _column_operator(info, rest, key, model)
+        if part is not None:
+            _check_date_part_value(key, op, value, model)
+            return LOOKUPS[op](DatePart(col, part, info.type.kind), value)
+        return LOOKUPS[op](col, value)
     return LOOKUPS[_operator(rest, key)](col, value)
 
 
@@ -606,7 +687,7 @@ def _json_lookup(
         return in_list(extract, [_json_scalar(v, postgres) for v in items], negate=op == "notin")
     if op in _ORDER_LOOKUPS:
         extract = JsonExtract(col, keys, as_text=True)
-        sample = value[0] if op == "between" and isinstance(value, Sequence) else value
+        sample = value[0] if op in _PAIR_LOOKUPS and isinstance(value, Sequence) else value
         if postgres and _is_number(sample):
             from ormkit.sql.expressions import Cast
 
@@ -645,3 +726,167 @@ def _json_scalar(value: Any, postgres: bool) -> Any:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+# -- date parts: created_at__year=2024 ---------------------------------------------------
+
+#: the parts of a date or datetime a lookup can compare (``created_at__year__gte=2024``)
+DATE_PARTS = ("year", "month", "day")
+_TEMPORAL_KINDS = frozenset({"date", "datetime", "datetime_tz"})
+_DATE_PART_OPERATORS = frozenset(
+    {"exact", "ne", "gt", "gte", "lt", "lte", "in", "notin", "between", "range", "isnull"}
+)
+_STRFTIME = {"year": "%Y", "month": "%m", "day": "%d"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_date_part_value(key: str, op: str, value: Any, model: type[Any]) -> None:
+    """``TypeError`` unless ``value`` is what a date part compared by ``op`` takes: an
+    int (a collection of ints for ``__in``, a pair of ints for ``__range``; ``None``
+    for ``=``/``__ne``, which is IS [NOT] NULL). A value of the wrong shape for ``op``
+    (not a list for ``__in``, not a pair for ``__range``), an iterator (read once, when
+    the lookup is made) or a subquery is left to the operator's own check."""
+    if op == "isnull" or (value is None and op in ("exact", "ne")):
+        return
+    if value is None and op in _VALUE_CHECKS:
+        _VALUE_CHECKS[op](key, value, model.__name__)  # says what None needs instead
+    if op in ("in", "notin"):
+        if not isinstance(value, list | tuple | set | frozenset):
+            return
+        items: Any = value
+    elif op in _PAIR_LOOKUPS:
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
+            return
+        items = value
+    else:
+        items = (value,)
+    for item in items:
+        if not _is_int(item):
+            raise TypeError(
+                f"lookup {key!r} on {model.__name__}: a date part compares with an int, "
+                f"got {_shown(item)}"
+            )
+
+
+class DatePart(ColumnExpr[int]):
+    """The year, month or day of a date or datetime column, as an int: PostgreSQL
+    ``EXTRACT`` (of the UTC time for a timezone-aware column), SQLite ``strftime`` of
+    the ISO-8601 text the column is stored as (timezone-aware values are stored in UTC,
+    so both backends give the same answer)."""
+
+    __slots__ = ("kind", "operand", "part")
+
+    def __init__(self, operand: ColumnExpr[Any], part: str, kind: str) -> None:
+        if part not in _STRFTIME:
+            raise ValueError(f"unknown date part {part!r}")
+        self.operand = operand
+        self.part = part
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"DatePart({self.operand!r}, {self.part!r})"
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("date_part", self.part, self.kind, self.operand._key(ctx))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        sql = self.operand._sql(ctx)
+        name = ctx.dialect.name
+        if name == "sqlite":
+            return f"CAST(strftime('{_STRFTIME[self.part]}', {sql}) AS INTEGER)"
+        if name != "postgresql":
+            raise NotImplementedError(f"date parts are not supported on {name}")
+        if self.kind == "datetime_tz":
+            sql = f"{sql} AT TIME ZONE 'UTC'"
+        return f"CAST(EXTRACT({self.part.upper()} FROM {sql}) AS INTEGER)"
+
+
+# -- related columns: order_by("author__name") -------------------------------------------
+
+
+class RelatedColumn(ColumnExpr[Any]):
+    """A column reached from a statement's model through many-to-one (or one-to-one)
+    relationships, ``author__name``: compiled as the column of the joined table, the
+    join added (LEFT OUTER, once per path, shared with lookups) when the statement is
+    compiled. Made by :func:`related_column` for ``order_by()``."""
+
+    __slots__ = ("column", "path", "rels")
+
+    def __init__(self, rels: tuple[Any, ...], column: Column[Any]) -> None:
+        self.rels = rels
+        self.path = tuple(rel.key for rel in rels)
+        self.column = column
+
+    def __repr__(self) -> str:
+        return f"{'__'.join(self.path)}__{self.column.key}"
+
+    def _alias(self, ctx: CompileContext) -> str:
+        if ctx.scope is None or ctx.scope.root is not self.rels[0].model:
+            raise ValueError(f"{self!r} is not a path from the statement's model")
+        alias: str | None = None
+        for i, rel in enumerate(self.rels):
+            alias = ctx.scope.join_relationship(self.path[: i + 1], rel, alias)
+        assert alias is not None
+        return alias
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        if ctx.scope is not None and ctx.scope.distinct:
+            # SELECT DISTINCT (a join to a collection) can only be ordered by what it
+            # selects: PostgreSQL refuses it (42P10), so it is refused on every backend
+            raise ValueError(
+                f"order_by({self!r}) cannot be combined with a lookup or joined load "
+                "through a collection (the rows are then SELECT DISTINCT, which can only "
+                "be ordered by the model's own columns)"
+            )
+        return ctx.column_key(self.column, self._alias(ctx))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        sql = ctx.column_sql(self.column, self._alias(ctx))
+        return ctx.dialect.compared(sql, self.column.info)
+
+
+def related_column(model: type[Any], name: str, what: str) -> RelatedColumn:
+    """The column ``name`` (``author__name``, ``author__country__code``, ``author__pk``)
+    reached from ``model`` through relationships that each lead to one row (many-to-one
+    or one-to-one). ``ValueError`` naming the problem for an unknown name, a collection
+    on the way (its rows would repeat each row of ``model``) or a path that does not end
+    in a column."""
+    parts = name.split("__")
+    rels: list[Any] = []
+    current = model
+    for i, part in enumerate(parts):
+        if not _FIELD_NAME.match(part):
+            raise ValueError(f"{what}: invalid field name {part!r} in {name!r}")
+        columns = current.__columns__
+        relationships = getattr(current, "__relationships__", {})
+        last = i == len(parts) - 1
+        if part == "pk" and part not in columns and part not in relationships:
+            part = pk_name(current, f"{what}: {name!r}")
+        if part in columns and last and rels:
+            return RelatedColumn(tuple(rels), columns[part].expr)
+        if part in relationships and not last:
+            rel = relationships[part]
+            if rel.uselist:
+                raise ValueError(
+                    f"{what}: {name!r} goes through {current.__name__}.{part}, a collection "
+                    "(each row would repeat once per related row); only many-to-one and "
+                    "one-to-one relationships can be followed"
+                )
+            rels.append(rel)
+            current = rel.target
+            continue
+        if part in relationships:
+            raise ValueError(
+                f"{what}: {name!r} names a relationship, not a field: add a field name"
+            )
+        if part in columns:
+            raise ValueError(f"{what}: {name!r}: {part!r} is a column, not a relationship")
+        known = ", ".join([*columns, *relationships])
+        raise ValueError(
+            f"{what}: unknown field {part!r} on {current.__name__} in {name!r}; "
+            f"known fields: {known}"
+        )
+    raise AssertionError(name)  # pragma: no cover - the loop returns or raises
