@@ -228,3 +228,23 @@ def test_row_values_compare_composite_keys() -> None:
         row.in_("ab")
     with pytest.raises(ValueError, match="at least one"):
         tuple_()
+
+
+@pytest.mark.parametrize(
+    "expr", [User.email, User.age + 1, User.meta["plan"], func.lower(User.name)], ids=repr
+)
+def test_expressions_are_not_iterable(expr: Any) -> None:
+    # __getitem__ (JSON paths) would otherwise make list()/in step through 0, 1, 2, ...
+    # forever; they must fail at once, and the value checks must not take an
+    # expression for a collection.
+    from collections.abc import Iterable
+
+    assert not isinstance(expr, Iterable)
+    with pytest.raises(TypeError, match="not iterable"):
+        iter(expr)  # (before the fix an iterator over 0, 1, 2, ... without end)
+    with pytest.raises(TypeError, match="not iterable"):
+        list(expr)
+    with pytest.raises(TypeError, match="no container.*in_"):
+        _ = "a" in expr
+    with pytest.raises(TypeError, match="in_"):
+        User.id.in_(expr)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Hashable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     from ormkit.sql.compiler import CompileContext
@@ -254,6 +254,17 @@ class ColumnExpr(ClauseElement, Generic[T]):
     def __getitem__(self, key: str | int) -> JsonExtract:
         """JSON path step: ``User.meta["plan"]`` (the key is a bound parameter)."""
         return JsonExtract(self, (key,), as_text=False)
+
+    # Without this, ``__getitem__`` (JSON paths) makes every expression look like a
+    # sequence: ``list(User.email)`` or ``x in User.email`` would step forever. ``None``
+    # keeps ``isinstance(expr, Iterable)`` false, as the value checks expect.
+    __iter__ = None
+
+    def __contains__(self, item: object) -> NoReturn:
+        raise TypeError(
+            f"an SQL expression is no container ({self!r}); to test membership in SQL "
+            "use .in_([...]) or a __in lookup"
+        )
 
 
 def _pattern(value: Any, op: str) -> BindParam:
