@@ -244,7 +244,7 @@ def test_expressions_are_not_iterable(expr: Any) -> None:
         iter(expr)  # (before the fix an iterator over 0, 1, 2, ... without end)
     with pytest.raises(TypeError, match="not iterable"):
         list(expr)
-    with pytest.raises(TypeError, match="no container.*in_"):
+    with pytest.raises(TypeError, match=r"no container.*in_"):
         _ = "a" in expr
     with pytest.raises(TypeError, match="in_"):
         User.id.in_(expr)
