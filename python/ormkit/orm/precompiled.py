@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ormkit.orm.state import model_pk
 from ormkit.sql.expressions import BinaryExpression, BindParam, ClauseElement, Column, OrderBy
 from ormkit.sql.lookups import Q
 
@@ -351,11 +352,6 @@ def select_template(
     return template, values, plan
 
 
-def _pk_names(model: type[Any]) -> tuple[str, ...]:
-    pk = model.__primary_key__
-    return (pk,) if isinstance(pk, str) else tuple(pk)
-
-
 def all_converters(model: type[Any], dialect: str) -> tuple[Converter, ...] | None:
     converters: tuple[Converter, ...] | None = model.__ormkit_converters__(
         dialect, list(model.__columns__)
@@ -380,7 +376,7 @@ def get_by_pk(model: type[Any], dialect: str) -> Template | None:
 
     template: Template | None = None
     if not build_plan(model, ()):
-        names = _pk_names(model)
+        names = model_pk(model)
         values = slots(len(names))
         stmt = select(model).where(pk_condition(model, values if len(names) > 1 else values[0]))
         extra = soft_delete_condition(model, "exclude")
@@ -439,7 +435,7 @@ def update_by_pk(
         pass
     from ormkit.sql.statements import pk_condition, update
 
-    names = _pk_names(model)
+    names = model_pk(model)
     values = slots(len(columns) + len(names) + (1 if version else 0))
     sets = dict(zip(columns, values, strict=False))
     pk_values = values[len(columns) : len(columns) + len(names)]
@@ -462,7 +458,7 @@ def delete_by_pk(model: type[Any], dialect: str, version: bool) -> Template:
         pass
     from ormkit.sql.statements import delete, pk_condition
 
-    names = _pk_names(model)
+    names = model_pk(model)
     values = slots(len(names) + (1 if version else 0))
     conditions = [pk_condition(model, dict(zip(names, values, strict=False)))]
     if version:
@@ -482,6 +478,6 @@ def delete_in(model: type[Any], dialect: str, count: int) -> Template:
         pass
     from ormkit.sql.statements import delete
 
-    (name,) = _pk_names(model)
+    (name,) = model_pk(model)
     stmt = delete(model).where(model.__columns__[name].expr.in_(slots(count)))
     return _store(cache, key, compile_template(stmt, dialect))  # type: ignore[no-any-return]
