@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ormkit.errors import DataError, IntegrityError, MultipleResultsFound, NoResultFound
 from ormkit.orm import precompiled
 from ormkit.orm.mixins import onupdate_values, utcnow
+from ormkit.orm.state import model_pk
 from ormkit.orm.validation import validate_values
 from ormkit.sql import Column, ColumnExpr, Q, delete, func, not_, select, update
 from ormkit.sql.expressions import ClauseElement, OrderBy
@@ -35,6 +36,7 @@ from ormkit.sql.lookups import (
     check_lookup,
     check_q_lookups,
     lookups_q,
+    pk_field,
     pk_name,
     related_column,
 )
@@ -74,18 +76,15 @@ def model_column(model: type[Any], item: Any, what: str) -> Column[Any]:
     if isinstance(item, str) and item in model.__columns__:
         col: Column[Any] = model.__columns__[item].expr
         return col
-    if type(item) is str and item == "pk" and "pk" not in getattr(model, "__relationships__", {}):
-        pk: Column[Any] = model.__columns__[pk_name(model, f"{what}: 'pk'")].expr
-        return pk
+    if type(item) is str and item == "pk":
+        name = pk_field(model, f"{what}: 'pk'")
+        if name in model.__columns__:
+            pk: Column[Any] = model.__columns__[name].expr
+            return pk
     raise ValueError(
         f"{what}: unknown column {item!r} on {model.__name__} "
         f"(known: {', '.join(model.__columns__)})"
     )
-
-
-def _pk_names(model: Any) -> tuple[str, ...]:
-    pk = model.__primary_key__
-    return (pk,) if isinstance(pk, str) else tuple(pk)
 
 
 def _pk_renamed(model: Any, lookups: dict[str, Any]) -> dict[str, Any]:
@@ -259,8 +258,10 @@ class Query(Generic[T]):
         name = item.removeprefix("-")
         sign = item[: len(item) - len(name)]
         relationships = getattr(model, "__relationships__", {})
-        if name == "pk" and "pk" not in relationships:
-            return sign + pk_name(model, f"order_by({item!r})")
+        if name == "pk":
+            name = pk_field(model, f"order_by({item!r})")
+            if name != "pk":  # (else a relationship called pk: refused below)
+                return sign + name
         if name in relationships:
             raise ValueError(
                 f"order_by({item!r}): {name!r} is a relationship of {model.__name__}; "
@@ -558,7 +559,7 @@ class Query(Generic[T]):
         if self._limit is not None:
             query: Query[T] = self
             if not self._order and not self._group_by:
-                query = self._copy(order=tuple(_pk_names(self._model)))
+                query = self._copy(order=tuple(model_pk(self._model)))
             rows = await query._load(self._limit)
             return rows[-1] if rows else None
         if self._offset is not None:
@@ -571,7 +572,7 @@ class Query(Generic[T]):
         elif self._group_by:
             raise ValueError("last() of a grouped query needs order_by(): its groups have no key")
         else:
-            order = tuple("-" + name for name in _pk_names(self._model))
+            order = tuple("-" + name for name in model_pk(self._model))
         rows = await self._copy(order=order)._load(1)
         return rows[0] if rows else None
 

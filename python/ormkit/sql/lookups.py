@@ -51,6 +51,7 @@ __all__ = [
     "check_lookup_values",
     "check_q_lookups",
     "lookups_q",
+    "pk_field",
     "pk_name",
     "register_lookup",
     "related_column",
@@ -351,8 +352,8 @@ def resolve_lookup(ctx: CompileContext, key: str, value: Any) -> ColumnExpr[bool
         if not _FIELD_NAME.match(name):
             raise ValueError(f"invalid field name {name!r} in lookup {key!r}")
         columns = model.__columns__
-        if name == "pk" and name not in columns:
-            name = _pk_field(model, key)
+        if name == "pk":
+            name = pk_field(model, f"lookup {key!r}")
         if name in columns:
             info = columns[name]
             col: ColumnExpr[Any] = _column(info, alias)
@@ -364,7 +365,7 @@ def resolve_lookup(ctx: CompileContext, key: str, value: Any) -> ColumnExpr[bool
         if name in relationships:
             rel = relationships[name]
             if i + 1 < len(parts) and parts[i + 1] == "pk":
-                parts[i + 1] = _pk_field(rel.target, key)
+                parts[i + 1] = pk_field(rel.target, f"lookup {key!r}")
             rest = parts[i + 1 :]
             direct = _direct_relationship_lookup(rel, alias, rest, value, key)
             if direct is not None:
@@ -395,8 +396,8 @@ def check_lookup(model: type[Any], key: str, value: Any = _NO_VALUE) -> None:
             raise ValueError(f"invalid field name {name!r} in lookup {key!r}")
         rest = parts[i + 1 :]
         columns = model.__columns__
-        if name == "pk" and name not in columns:
-            name = _pk_field(model, key)
+        if name == "pk":
+            name = pk_field(model, f"lookup {key!r}")
         if name in columns:
             info = columns[name]
             if not info.type.is_json:  # JSON keys are free-form
@@ -449,12 +450,13 @@ def pk_name(model: type[Any], what: str) -> str:
     )
 
 
-def _pk_field(model: type[Any], key: str) -> str:
-    """What ``pk`` in lookup ``key`` names on ``model``: a field called ``pk`` if it has
-    one, else its primary key column."""
+def pk_field(model: type[Any], what: str) -> str:
+    """What the name ``pk`` stands for on ``model``: a field called ``pk`` if it has one,
+    else its primary key column (``what`` names the lookup or call for the message of
+    :func:`pk_name`)."""
     if "pk" in model.__columns__ or "pk" in getattr(model, "__relationships__", {}):
         return "pk"
-    return pk_name(model, f"lookup {key!r}")
+    return pk_name(model, what)
 
 
 def _unknown_field(model: type[Any], name: str, key: str) -> ValueError:
@@ -736,7 +738,6 @@ _TEMPORAL_KINDS = frozenset({"date", "datetime", "datetime_tz"})
 _DATE_PART_OPERATORS = frozenset(
     {"exact", "ne", "gt", "gte", "lt", "lte", "in", "notin", "between", "range", "isnull"}
 )
-_STRFTIME = {"year": "%Y", "month": "%m", "day": "%d"}
 
 
 def _is_int(value: Any) -> bool:
@@ -780,7 +781,7 @@ class DatePart(ColumnExpr[int]):
     __slots__ = ("kind", "operand", "part")
 
     def __init__(self, operand: ColumnExpr[Any], part: str, kind: str) -> None:
-        if part not in _STRFTIME:
+        if part not in DATE_PARTS:
             raise ValueError(f"unknown date part {part!r}")
         self.operand = operand
         self.part = part
@@ -793,15 +794,7 @@ class DatePart(ColumnExpr[int]):
         return ("date_part", self.part, self.kind, self.operand._key(ctx))
 
     def _sql(self, ctx: CompileContext) -> str:
-        sql = self.operand._sql(ctx)
-        name = ctx.dialect.name
-        if name == "sqlite":
-            return f"CAST(strftime('{_STRFTIME[self.part]}', {sql}) AS INTEGER)"
-        if name != "postgresql":
-            raise NotImplementedError(f"date parts are not supported on {name}")
-        if self.kind == "datetime_tz":
-            sql = f"{sql} AT TIME ZONE 'UTC'"
-        return f"CAST(EXTRACT({self.part.upper()} FROM {sql}) AS INTEGER)"
+        return ctx.dialect.date_part(self.part, self.operand._sql(ctx), self.kind)
 
 
 # -- related columns: order_by("author__name") -------------------------------------------
@@ -863,8 +856,8 @@ def related_column(model: type[Any], name: str, what: str) -> RelatedColumn:
         columns = current.__columns__
         relationships = getattr(current, "__relationships__", {})
         last = i == len(parts) - 1
-        if part == "pk" and part not in columns and part not in relationships:
-            part = pk_name(current, f"{what}: {name!r}")
+        if part == "pk":
+            part = pk_field(current, f"{what}: {name!r}")
         if part in columns and last and rels:
             return RelatedColumn(tuple(rels), columns[part].expr)
         if part in relationships and not last:
