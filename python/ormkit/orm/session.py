@@ -403,10 +403,7 @@ class AsyncSession(SessionBase):
         with self._using():
             self._is_row(obj, "refresh", pending_ok=False)
             model: Any = type(obj)
-            state = self._uow.state_of(obj)
-            source = state.snapshot if state is not None and state.persistent else obj.__dict__
-            pk = tuple(source.get(k) for k in model_pk(model))
-            stmt = select(model).where(pk_condition(model, pk if len(pk) > 1 else pk[0]))
+            stmt = select(model).where(self._stored_row(obj))
             sql, params = stmt.to_sql(self.dialect)
             result = await self._runner().execute(sql, params)
             converters = model.__ormkit_converters__(self.dialect, result.columns)
@@ -416,6 +413,15 @@ class AsyncSession(SessionBase):
             obj.__dict__.update(rows[0].__dict__)
             self._uow.attach(obj)
             return obj
+
+    def _stored_row(self, obj: Any) -> Any:
+        """The condition on ``obj``'s row: its primary key as last loaded or written
+        (the snapshot's, for a tracked object whose key attributes may have changed)."""
+        model: Any = type(obj)
+        state = self._uow.state_of(obj)
+        source = state.snapshot if state is not None and state.persistent else obj.__dict__
+        pk = tuple(source.get(k) for k in model_pk(model))
+        return pk_condition(model, pk if len(pk) > 1 else pk[0])
 
     async def _refresh_some(self, obj: T, attribute_names: Iterable[str]) -> T:
         """:meth:`refresh` of the attributes ``attribute_names``."""
@@ -428,12 +434,8 @@ class AsyncSession(SessionBase):
             tracked = state is not None and state.persistent
             d = obj.__dict__
             if columns:
-                source = state.snapshot if state is not None and tracked else d
-                pk = tuple(source.get(k) for k in model_pk(model))
                 infos = model.__columns__
-                stmt = select(*(infos[k].expr for k in columns)).where(
-                    pk_condition(model, pk if len(pk) > 1 else pk[0])
-                )
+                stmt = select(*(infos[k].expr for k in columns)).where(self._stored_row(obj))
                 sql, params = stmt.to_sql(self.dialect)
                 result = await self._runner().execute(sql, params)
                 rows = loading.plain_tuples(result, stmt.result_converters(self.dialect))
