@@ -139,6 +139,16 @@ class Dialect:
         """A boolean constant."""
         return "TRUE" if value else "FALSE"
 
+    def current_time(self, function: str, kind: str) -> str:
+        """The SQL an INSERT/UPDATE writes for ``func.now()`` / ``func.current_timestamp()``
+        (``function``) into a column of type ``kind``."""
+        return "now()" if function == "now" else "CURRENT_TIMESTAMP"
+
+    def date_part(self, part: str, sql: str, kind: str) -> str:
+        """The ``part`` (``"year"``, ``"month"``, ``"day"``) of the date or datetime
+        ``sql`` (a column of type ``kind``) as an integer."""
+        raise NotImplementedError(f"date parts are not supported on {self.name}")
+
     # -- DDL --------------------------------------------------------------------------
 
     def column_type(self, ctype: ColumnType) -> str:

@@ -28,6 +28,13 @@ class PostgreSQLDialect(Dialect):
         """``$index``."""
         return f"${index}"
 
+    def date_part(self, part: str, sql: str, kind: str) -> str:
+        """``EXTRACT``, of the UTC time for a timezone-aware column (as SQLite stores it,
+        so both backends give the same answer)."""
+        if kind == "datetime_tz":
+            sql = f"{sql} AT TIME ZONE 'UTC'"
+        return f"CAST(EXTRACT({part.upper()} FROM {sql}) AS INTEGER)"
+
     def ilike(self, left: str, right: str, negate: bool) -> str:
         """``left [NOT] ILIKE right``."""
         return f"{left} {'NOT ILIKE' if negate else 'ILIKE'} {right}"

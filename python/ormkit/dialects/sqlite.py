@@ -12,6 +12,19 @@ if TYPE_CHECKING:
 
 __all__ = ["SQLiteDialect"]
 
+#: the current UTC time (SQLite's ``CURRENT_TIMESTAMP`` is UTC) as the ISO-8601 text of
+#: ``datetime.isoformat(" ")``, the form ormkit stores datetimes in: microseconds only
+#: when not zero
+_TIMESTAMP_NOW = "replace(strftime('%Y-%m-%d %H:%M:%f000', 'now'), '.000000', '')"
+#: ``func.now()`` written to a column, per column type
+_NOW = {
+    "datetime": _TIMESTAMP_NOW,
+    "datetime_tz": f"({_TIMESTAMP_NOW} || '+00:00')",
+    "date": "date('now')",
+    "time": "replace(strftime('%H:%M:%f000', 'now'), '.000000', '')",
+}
+_STRFTIME = {"year": "%Y", "month": "%m", "day": "%d"}
+
 
 class SQLiteDialect(Dialect):
     """SQLite 3.35 and later (RETURNING, ON CONFLICT … DO UPDATE, JSON functions)."""
@@ -33,6 +46,17 @@ class SQLiteDialect(Dialect):
         if info.type.kind == "decimal":
             return f"{sql} COLLATE ormkit_decimal"
         return sql
+
+    def current_time(self, function: str, kind: str) -> str:
+        """SQLite has no ``now()``: the current UTC time as text in the form ormkit
+        stores the column's type in, so that it reads back and compares as values
+        written from Python do (``CURRENT_TIMESTAMP`` for other types)."""
+        return _NOW.get(kind, "CURRENT_TIMESTAMP")
+
+    def date_part(self, part: str, sql: str, kind: str) -> str:
+        """``strftime`` of the ISO-8601 text the column is stored as (timezone-aware
+        values are stored in UTC)."""
+        return f"CAST(strftime('{_STRFTIME[part]}', {sql}) AS INTEGER)"
 
     def ilike(self, left: str, right: str, negate: bool) -> str:
         """``lower(left) [NOT] LIKE lower(right)``."""

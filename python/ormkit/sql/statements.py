@@ -253,18 +253,8 @@ def _returning(stmt: S, items: tuple[Any, ...]) -> S:
     return new
 
 
-#: the SQL functions for the current time that ``_written_sql`` renders per dialect
+#: the SQL functions for the current time that ``_written_sql`` asks the dialect for
 _NOW_FUNCTIONS = frozenset({"now", "current_timestamp"})
-#: the current time on SQLite, in the text form ormkit stores each column type in (the
-#: ISO-8601 of ``datetime.isoformat(" ")``: microseconds only when not zero; UTC, as
-#: SQLite's own ``CURRENT_TIMESTAMP`` is)
-_SQLITE_TIMESTAMP = "replace(strftime('%Y-%m-%d %H:%M:%f000', 'now'), '.000000', '')"
-_SQLITE_NOW = {
-    "datetime": _SQLITE_TIMESTAMP,
-    "datetime_tz": f"({_SQLITE_TIMESTAMP} || '+00:00')",
-    "date": "date('now')",
-    "time": "replace(strftime('%H:%M:%f000', 'now'), '.000000', '')",
-}
 
 
 def _written_sql(ctx: CompileContext, info: Any, value: Any, *, item: bool) -> str:
@@ -272,14 +262,10 @@ def _written_sql(ctx: CompileContext, info: Any, value: Any, *, item: bool) -> s
     expression in parentheses when compound) or a SET value.
 
     ``func.now()`` and ``func.current_timestamp()`` become what the dialect has for the
-    current time: ``now()`` and ``CURRENT_TIMESTAMP`` on PostgreSQL, and on SQLite (which
-    has no ``now()``) the current UTC time as text in the form ormkit stores the
-    column's type in, so that it reads back and compares as written values do."""
+    current time in the column's type (``Dialect.current_time``)."""
     expr = coerce(value)
     if type(expr) is Function and expr.name in _NOW_FUNCTIONS and not expr.args:
-        if ctx.dialect.name == "sqlite":
-            return _SQLITE_NOW.get(info.type.kind, "CURRENT_TIMESTAMP")
-        return "now()" if expr.name == "now" else "CURRENT_TIMESTAMP"
+        return ctx.dialect.current_time(expr.name, info.type.kind)
     return expr._operand(ctx) if item else expr._sql(ctx)
 
 
