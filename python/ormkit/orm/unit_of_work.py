@@ -1226,18 +1226,16 @@ def _check_distinct_targets(
     expression) never conflict with each other and are left out."""
     if len(rows) < 2:
         return
-    seen: dict[Any, int] = {}
-    one = target[0] if len(target) == 1 else None
+    seen: dict[tuple[Any, ...], int] = {}
     for i, row in enumerate(rows):
         try:
-            value: Any = row[one] if one is not None else tuple(row[k] for k in target)
+            values = tuple(row[k] for k in target)
         except KeyError:
             continue
-        values = (value,) if one is not None else value
         if precompiled.has_expression(values) or None in values:
             continue
         try:
-            first = seen.setdefault(value, i)
+            first = seen.setdefault(values, i)
         except TypeError:  # an unhashable value: the database judges
             continue
         if first != i:
@@ -1247,7 +1245,7 @@ def _check_distinct_targets(
                 f"have the same conflict target value ({shown}); an upsert writes each row "
                 "once: merge them into one object (nothing was written)",
                 model=model.__name__,
-                field=one,
+                field=target[0] if len(target) == 1 else None,
             )
 
 
@@ -1284,31 +1282,20 @@ def _match_on_keys(
     model: type[Any], rows: list[dict[str, Any]], fresh: list[Any], keys: Sequence[str]
 ) -> list[Any]:
     """:func:`_match_rows` on ``keys`` (KeyError/TypeError: they do not match)."""
-    one = keys[0] if len(keys) == 1 else None
-    if one is not None:
-        wanted = [row[one] for row in rows]
-        got = [f.__dict__.get(one) for f in fresh]
-        nulls = None in wanted
-    else:
-        wanted = [tuple(row[k] for k in keys) for row in rows]
-        got = [tuple(f.__dict__.get(k) for k in keys) for f in fresh]
-        nulls = any(None in key for key in wanted)
-    if not nulls:
+    wanted = [tuple(row[k] for k in keys) for row in rows]
+    got = [tuple(f.__dict__.get(k) for k in keys) for f in fresh]
+    if not any(None in key for key in wanted):
         by_key = dict(zip(got, fresh, strict=True))
         return [by_key[key] for key in wanted]
     # rows with a NULL key are new rows: the returned rows left once the others matched
     by_key = {}
     left: list[Any] = []
     for key, row in zip(got, fresh, strict=True):
-        null = key is None if one is not None else None in key
-        if null or key in by_key:
+        if None in key or key in by_key:
             left.append(row)
         else:
             by_key[key] = row
-    out: list[Any] = []
-    for key in wanted:
-        null = key is None if one is not None else None in key
-        out.append(None if null else by_key.pop(key))
+    out = [None if None in key else by_key.pop(key) for key in wanted]
     left.extend(by_key.values())
     left = _in_insert_order(model, left)
     if len(left) != out.count(None):
