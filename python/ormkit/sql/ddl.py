@@ -92,21 +92,34 @@ def create_table_sql(model: type[Any], dialect: str | Dialect) -> list[str]:
             lines.append(f"CONSTRAINT {q(bound_name(con))} CHECK ({con.sqltext})")
     body = ",\n    ".join(lines)
     statements = [f"CREATE TABLE IF NOT EXISTS {q(table)} (\n    {body}\n)"]
-    for info in columns.values():
-        if not info.index:
-            continue
-        unique = "UNIQUE " if info.unique else ""
-        name = q(index_name(table, (info.name,)))
+    for name, unique, names in _column_indexes(model) + _declared_indexes(model):
+        cols = ", ".join(q(n) for n in names)
         statements.append(
-            f"CREATE {unique}INDEX IF NOT EXISTS {name} ON {q(table)} ({q(info.name)})"
-        )
-    for idx in getattr(model, "__indexes__", ()):
-        unique = "UNIQUE " if idx.unique else ""
-        cols = ", ".join(q(columns[k].name) for k in idx.columns)
-        statements.append(
-            f"CREATE {unique}INDEX IF NOT EXISTS {q(bound_name(idx))} ON {q(table)} ({cols})"
+            f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {q(name)} "
+            f"ON {q(table)} ({cols})"
         )
     return statements
+
+
+def _column_indexes(model: type[Any]) -> list[tuple[str, bool, list[str]]]:
+    """(name, unique, column names) of the indexes of ``mapped_column(index=True)``."""
+    table = model.__tablename__
+    return [
+        (index_name(table, (info.name,)), info.unique, [info.name])
+        for info in model.__columns__.values()
+        if info.index
+    ]
+
+
+def _declared_indexes(model: type[Any]) -> list[tuple[str, bool, list[str]]]:
+    """(name, unique, column names) of the indexes of ``__table_args__``."""
+    from ormkit.orm.constraints import bound_name
+
+    columns = model.__columns__
+    return [
+        (bound_name(idx), idx.unique, [columns[k].name for k in idx.columns])
+        for idx in getattr(model, "__indexes__", ())
+    ]
 
 
 def schema_object_names(model: type[Any]) -> list[str]:
@@ -115,12 +128,11 @@ def schema_object_names(model: type[Any]) -> list[str]:
     constraints and indexes of its ``__table_args__``."""
     from ormkit.orm.constraints import UniqueConstraint, bound_name
 
-    table = model.__tablename__
-    names = [index_name(table, (info.name,)) for info in model.__columns__.values() if info.index]
+    names = [name for name, _, _ in _column_indexes(model)]
     for con in getattr(model, "__table_constraints__", ()):
         if isinstance(con, UniqueConstraint):
             names.append(bound_name(con))
-    names.extend(bound_name(idx) for idx in getattr(model, "__indexes__", ()))
+    names.extend(name for name, _, _ in _declared_indexes(model))
     return names
 
 
