@@ -14,7 +14,8 @@ use pyo3::types::{PyDict, PyList};
 
 /// The states of `states` (`id(obj)` → state) whose object is persistent, not in
 /// `deleted` (`id(obj)` → obj), and whose `__dict__` differs from the state's snapshot,
-/// in the order of `states`. With `first`, at most one (the first found).
+/// in the order of `states`. With `first`, at most one (the first found). A `__dict__`
+/// whose comparison raises counts as differing.
 #[pyfunction]
 #[pyo3(signature = (states, deleted, first=false))]
 pub fn changed_states<'py>(
@@ -35,7 +36,10 @@ pub fn changed_states<'py>(
             continue;
         }
         let snapshot = slots.get(&state, STATE_SNAPSHOT)?;
-        if instance_dict(&obj)?.as_any().eq(&snapshot)? {
+        // A value whose `==` has no truth value (an SQL expression assigned to an
+        // attribute, `obj.n = Model.n + 1`) cannot be equal to its snapshot: the object
+        // is a candidate, and Python's per-column comparison says what changed.
+        if instance_dict(&obj)?.as_any().eq(&snapshot).unwrap_or(false) {
             continue;
         }
         out.append(state)?;

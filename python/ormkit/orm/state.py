@@ -103,9 +103,13 @@ def take_snapshot(obj: Any) -> dict[str, Any]:
 
 
 def is_dirty(obj: Any, snapshot: dict[str, Any]) -> bool:
-    """Whether a column or a loaded relationship of ``obj`` differs from ``snapshot``."""
-    if obj.__dict__ == snapshot:
-        return False
+    """Whether a column or a loaded relationship of ``obj`` differs from ``snapshot``.
+    An SQL expression assigned to a column (``obj.n = Model.n + 1``) is a change."""
+    try:
+        if obj.__dict__ == snapshot:
+            return False
+    except TypeError:
+        pass  # a value's ``==`` has no truth value: compare column by column
     return bool(changed_columns(obj, snapshot)) or relationships_changed(obj, snapshot)
 
 
