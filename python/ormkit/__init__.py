@@ -37,7 +37,24 @@ from .orm.results import MappingResult, Result, ScalarResult
 from .orm.rows import Row, RowMapping
 from .orm.session import AsyncSession, SessionTransaction, async_sessionmaker, session_context
 from .query import Query
-from .sql import Q, and_, asc, delete, desc, func, insert, not_, or_, select, text, update
+from .sql import (
+    Q,
+    and_,
+    asc,
+    case,
+    cast,
+    delete,
+    desc,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    text,
+    update,
+)
 
 __all__ = [
     "JSON",
@@ -82,13 +99,17 @@ __all__ = [
     "and_",
     "asc",
     "async_sessionmaker",
+    "case",
+    "cast",
     "create_engine",
     "delete",
     "desc",
+    "exists",
     "func",
     "insert",
     "joinedload",
     "lazyload",
+    "literal",
     "mapped_column",
     "noload",
     "not_",

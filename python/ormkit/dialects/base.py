@@ -6,17 +6,58 @@ which operators exist; it asks the dialect. Two dialects exist: PostgreSQL and S
 
 from __future__ import annotations
 
+import datetime as _dt
 import enum
 import math
 import re
+import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 if TYPE_CHECKING:
     from ormkit.types import ColumnType
 
-__all__ = ["RESERVED_WORDS", "Dialect", "get_dialect"]
+__all__ = [
+    "CURRENT_TIME_FUNCTIONS",
+    "IN_LIST_VALUE_TYPES",
+    "RESERVED_WORDS",
+    "Dialect",
+    "InListParam",
+    "current_time_fits",
+    "get_dialect",
+]
+
+#: The SQL functions for the current date and time (``func.now()``, …), each with the
+#: column kind of the value it gives: ``now()`` and ``CURRENT_TIMESTAMP`` are
+#: timezone-aware timestamps, ``LOCALTIMESTAMP`` a naive one, ``CURRENT_DATE`` a date,
+#: ``CURRENT_TIME`` and ``LOCALTIME`` times of day. They take no arguments and are
+#: rendered by the dialect (:meth:`Dialect.current_time`) wherever they appear.
+CURRENT_TIME_FUNCTIONS: dict[str, str] = {
+    "now": "datetime_tz",
+    "current_timestamp": "datetime_tz",
+    "localtimestamp": "datetime",
+    "current_date": "date",
+    "current_time": "time",
+    "localtime": "time",
+}
+
+_TIMESTAMP_KINDS = frozenset({"datetime", "datetime_tz"})
+
+
+def current_time_fits(function: str, kind: str) -> bool:
+    """Whether the value of ``func.<function>()`` can be stored in a column of type
+    ``kind``, as PostgreSQL converts it: a timestamp fits a date or a time of day column
+    (it is cut to its date or time), a date fits a timestamp column (midnight), but a
+    time of day fits no date or timestamp column and a date no time column. Columns of
+    other types are left to the database."""
+    value = CURRENT_TIME_FUNCTIONS[function]
+    if kind in _TIMESTAMP_KINDS or kind == "date":
+        return value != "time"
+    if kind == "time":
+        return value != "date"
+    return True
+
 
 # PostgreSQL's reserved key words, SQLite's key words, and a few SQL-standard words
 # (``user``, ``value``) that break one backend or the other when bare. Quoting more
@@ -44,6 +85,35 @@ RESERVED_WORDS: frozenset[str] = frozenset(_RESERVED.split())
 
 _PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
+#: The exact types of the values a long IN list may send as one parameter (an Enum member
+#: counts as its value); a list holding anything else (an SQL expression, a subclass, a
+#: dict) is bound value by value.
+IN_LIST_VALUE_TYPES: frozenset[type] = frozenset(
+    {int, float, str, bool, bytes, bytearray, Decimal, uuid.UUID}
+    | {_dt.datetime, _dt.date, _dt.time, _dt.timedelta}
+)
+
+
+class InListParam(NamedTuple):
+    """A long IN list sent as one bound parameter (see :meth:`Dialect.in_list_param`)."""
+
+    #: the value bound: a list (PostgreSQL gets it as an array, SQLite as JSON text)
+    value: Any
+    #: which SQL :meth:`Dialect.in_list_sql` writes for it (part of the statement's
+    #: cache key)
+    form: str
+
+
+def plain_list_value(value: Any) -> Any:
+    """``value`` as a long IN list sends it: itself when its type is one of
+    :data:`IN_LIST_VALUE_TYPES`, an Enum member's value (the engine binds members by
+    value), or ``NotImplemented`` for anything else."""
+    while type(value) not in IN_LIST_VALUE_TYPES:
+        if not isinstance(value, enum.Enum):
+            return NotImplemented
+        value = value.value
+    return value
+
 
 class Dialect:
     """What differs between backends. Subclasses: PostgreSQL and SQLite."""
@@ -63,6 +133,10 @@ class Dialect:
     #: ``INSERT … ON CONFLICT (cols) DO UPDATE SET col = excluded.col`` on both backends.
     upsert_syntax: ClassVar[str] = "on_conflict"
     reserved_words: ClassVar[frozenset[str]] = RESERVED_WORDS
+    #: An IN list of more values than this is sent as one parameter where
+    #: :meth:`in_list_param` can; shorter ones keep one parameter per value (so their SQL,
+    #: and the prepared statements cached for it, stay as they are).
+    in_list_threshold: ClassVar[int] = 1000
 
     def __init__(self) -> None:
         self._quoted: dict[str, str] = {}
@@ -100,6 +174,19 @@ class Dialect:
         if params_per_row <= 0:
             return 1_000
         return max(1, self.max_params // params_per_row)
+
+    def in_list_param(self, values: Sequence[Any], info: Any) -> InListParam | str:
+        """The values of a long IN list (more than :attr:`in_list_threshold`; plain
+        Python values, never None) as one parameter, or a str saying why they cannot be
+        one (the list is then bound value by value). ``info`` is the column the list is
+        compared with, None for another expression. The result must match rows exactly
+        as the value-by-value list would."""
+        return f"{self.name} has no one-parameter IN list"
+
+    def in_list_sql(self, operand: str, placeholder: str, form: str, negate: bool) -> str:
+        """``operand [NOT] IN`` the values bound as ``placeholder``, an
+        :class:`InListParam` of ``form``."""
+        raise NotImplementedError(f"{self.name} has no one-parameter IN list")
 
     # -- operators --------------------------------------------------------------------
 
@@ -139,10 +226,20 @@ class Dialect:
         """A boolean constant."""
         return "TRUE" if value else "FALSE"
 
-    def current_time(self, function: str, kind: str) -> str:
-        """The SQL an INSERT/UPDATE writes for ``func.now()`` / ``func.current_timestamp()``
-        (``function``) into a column of type ``kind``."""
-        return "now()" if function == "now" else "CURRENT_TIMESTAMP"
+    def current_time(
+        self, function: str, kind: str | None = None, *, compared: bool = False
+    ) -> str:
+        """The SQL of ``func.<function>()``, one of :data:`CURRENT_TIME_FUNCTIONS`, in
+        every position: a value written to a column of type ``kind`` (INSERT VALUES,
+        UPDATE SET, a ``server_default``), compared with a column of type ``kind``
+        (``compared``: WHERE, HAVING, BETWEEN) or anywhere else (``kind`` None: the
+        select list, ORDER BY, a function argument).
+
+        PostgreSQL (this default) has them all: ``now()`` and the SQL-standard key
+        words, written without parentheses. ``kind`` matters where the backend stores
+        dates and times as text (SQLite)."""
+        _check_current_time(function)
+        return "now()" if function == "now" else function.upper()
 
     def date_part(self, part: str, sql: str, kind: str) -> str:
         """The ``part`` (``"year"``, ``"month"``, ``"day"``) of the date or datetime
@@ -189,6 +286,12 @@ class Dialect:
             f"cannot render {type(value).__name__} as a server default; "
             "use a str, number, bool or text('SQL expression')"
         )
+
+
+def _check_current_time(function: str) -> None:
+    if function not in CURRENT_TIME_FUNCTIONS:
+        known = ", ".join(f"{name}()" for name in CURRENT_TIME_FUNCTIONS)
+        raise ValueError(f"{function}() is not a current-time SQL function ({known})")
 
 
 _DIALECTS: dict[str, Dialect] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ormkit.dialects.base import Dialect, register_dialect
+from ormkit.dialects.base import Dialect, InListParam, plain_list_value, register_dialect
 
 if TYPE_CHECKING:
     from ormkit.types import ColumnType
@@ -27,6 +27,38 @@ class PostgreSQLDialect(Dialect):
     def placeholder(self, index: int) -> str:
         """``$index``."""
         return f"${index}"
+
+    def in_list_param(self, values: Sequence[Any], info: Any) -> InListParam | str:
+        """The values as one array parameter (a Python list) of the column's type
+        (without its length or precision: ``VARCHAR(50)`` → ``VARCHAR[]``), which the
+        engine encodes value by value as it would encode each one alone. The form is
+        that element type. Only a column (``info``) has a type known here; a list
+        compared with another expression is bound value by value."""
+        if info is None:
+            return "values compared with an expression that is not a column"
+        if info.type.is_json:
+            return "values compared with a JSON column"
+        items: list[Any] = []
+        for value in values:
+            plain = plain_list_value(value)
+            if plain is NotImplemented:
+                return f"a {type(value).__name__} value"
+            items.append(plain)
+        element = self.column_type(info.type).partition("(")[0].strip()
+        return InListParam(items, element)
+
+    def in_list_sql(self, operand: str, placeholder: str, form: str, negate: bool) -> str:
+        """``operand [NOT] IN (SELECT unnest($n::TYPE[]))``, ``form`` the element type.
+
+        Not ``operand = ANY($n)``: the engine keeps prepared statements, and after five
+        runs PostgreSQL may switch one to a generic plan, in which it guesses an array
+        parameter holds 10 values and tests each row against every value in turn (a
+        repeated query with 1,000,000 values went from 1 s to over 6 minutes). The
+        subquery is planned as a hashed (anti-)join or index lookups in either plan.
+        The array never holds NULL (``None`` in a list is ``OR … IS NULL``), so this
+        matches exactly the rows ``IN``/``NOT IN`` with a list would, also under NOT."""
+        op = "NOT IN" if negate else "IN"
+        return f"{operand} {op} (SELECT unnest({placeholder}::{form}[]))"
 
     def date_part(self, part: str, sql: str, kind: str) -> str:
         """``EXTRACT``, of the UTC time for a timezone-aware column (as SQLite stores it,

@@ -244,13 +244,21 @@ def sa_type_for(ctype: Any, *, autoincrement_pk: bool = False) -> t.TypeEngine:
     raise TypeError(f"no revision-file type for column kind {kind!r}")
 
 
-def _server_default(value: Any) -> Any:
+def _server_default(value: Any, kind: str, dialect: str) -> Any:
+    """A model column's ``server_default`` as a revision file writes it. A current-time
+    function (``func.now()``) becomes ``sa.text()`` of the SQL the dialect has for it in
+    a column of type ``kind``, as CREATE TABLE writes it: on SQLite an expression giving
+    the text ormkit stores the type in, which real Alembic writes as given as well."""
     if value is None:
         return None
-    from ormkit.sql.expressions import TextClause
+    from ormkit.dialects import get_dialect
+    from ormkit.sql.expressions import TextClause, current_time_function
 
     if isinstance(value, TextClause):
         return sa.text(value.text)
+    function = current_time_function(value)
+    if function is not None:
+        return sa.text(get_dialect(dialect).current_time(function, kind))
     if isinstance(value, Enum):
         value = value.value
     if isinstance(value, bool):
@@ -281,7 +289,7 @@ def model_schema(models: Iterable[type[Any]], dialect: str) -> dict[str, TableSp
                     nullable=bool(info.nullable),
                     primary_key=bool(info.primary_key),
                     autoincrement=auto,
-                    server_default=_server_default(info.server_default),
+                    server_default=_server_default(info.server_default, info.type.kind, dialect),
                 )
             )
             sole_pk = list(pk_keys) == [info.key]

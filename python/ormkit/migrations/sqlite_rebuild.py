@@ -18,6 +18,7 @@ key enforcement switched off by the runner beforehand:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +101,24 @@ class TableDef:
         raise MigrationError(f"table {self.name!r} has no column {name!r}")
 
 
+#: a default SQLite takes without parentheses: a number, a string or blob literal, NULL,
+#: TRUE/FALSE or CURRENT_TIME/CURRENT_DATE/CURRENT_TIMESTAMP
+_LITERAL_DEFAULT = re.compile(
+    r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|0x[0-9a-f]+|'(?:[^']|'')*'|x'[0-9a-f]*'"
+    r"|null|true|false|current_(?:time|date|timestamp)",
+    re.IGNORECASE,
+)
+
+
+def _default_clause(default: str | None) -> str | None:
+    """The SQL after ``DEFAULT`` for a default as ``pragma_table_xinfo`` reports it:
+    SQLite gives an expression default (``DEFAULT (date('now'))``) without its
+    parentheses, which CREATE TABLE needs back."""
+    if default is None or _LITERAL_DEFAULT.fullmatch(default.strip()):
+        return default
+    return f"({default})"
+
+
 def load_table(ctx: MigrationContext, table: str) -> TableDef:
     """Reads ``table``'s definition (inside the migration's transaction)."""
     insp = ctx.inspector()
@@ -123,7 +142,7 @@ def load_table(ctx: MigrationContext, table: str) -> TableDef:
                 name=r["name"],
                 type=r["type"] or "",
                 notnull=bool(r["nn"]),
-                default=r["dflt_value"],
+                default=_default_clause(r["dflt_value"]),
                 source=r["name"],
                 collate=pc.collate if pc else None,
                 autoincrement=bool(pc and pc.autoincrement),

@@ -12,7 +12,14 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from ormkit.sql.expressions import Column, ColumnExpr, TextClause
+from ormkit.dialects.base import CURRENT_TIME_FUNCTIONS, current_time_fits
+from ormkit.sql.expressions import (
+    ClauseElement,
+    Column,
+    ColumnExpr,
+    TextClause,
+    current_time_function,
+)
 from ormkit.types import (
     JSON,
     ColumnType,
@@ -162,7 +169,12 @@ def mapped_column(
     - ``default``: a value or a zero-argument callable applied by the constructor, or an
       SQL expression such as ``func.now()`` that the INSERT computes (the attribute
       holds the expression until the insert sets the stored value).
-    - ``server_default``: a literal or ``text("SQL")`` rendered into CREATE TABLE.
+    - ``server_default``: a literal, ``text("SQL")`` or a current-time function
+      (``func.now()``, ``func.current_timestamp()``, ``func.localtimestamp()``,
+      ``func.current_date()``, ``func.current_time()``, ``func.localtime()``) on a date,
+      time or datetime column, rendered into CREATE TABLE (on SQLite as an expression
+      giving the text ormkit stores the column's type in). The inserted object gets the
+      value the database filled in.
     - ``autoincrement``: default True for a single integer primary key without a
       foreign key.
     - ``name``: the database column name when it differs from the attribute name.
@@ -192,10 +204,15 @@ def mapped_column(
         from decimal import Decimal
         from enum import Enum
 
-        if not isinstance(server_default, Decimal | Enum):
+        if not isinstance(server_default, Decimal | Enum) and (
+            current_time_function(server_default) is None
+        ):
+            functions = ", ".join(f"func.{name}()" for name in CURRENT_TIME_FUNCTIONS)
+            what = "SQL expression" if isinstance(server_default, ClauseElement) else "value"
             raise TypeError(
-                "server_default must be a literal (str, number, bool) or text('SQL'), "
-                f"got {server_default!r}"
+                f"server_default must be a literal (str, number, bool), text('SQL') or "
+                f"one of {functions}; got the {what} {server_default!r} (write other SQL "
+                "expressions as text('SQL'))"
             )
     for what, value in (("default", default), ("onupdate", onupdate)):
         if isinstance(value, TextClause):
@@ -332,6 +349,39 @@ def _produce(value: Any) -> Any:
     return value
 
 
+_TEMPORAL_KINDS = frozenset({"datetime", "datetime_tz", "date", "time"})
+
+
+def _check_current_time_values(key: str, ctype: ColumnType, opts: dict[str, Any]) -> None:
+    """``TypeError`` for a current-time function as ``server_default``/``default``/
+    ``onupdate`` that the column cannot hold (``func.current_time()`` in a datetime
+    column), and for one as the ``server_default`` of a non-temporal column."""
+    for what in ("server_default", "default", "onupdate"):
+        function = current_time_function(opts.get(what))
+        if function is None:
+            continue
+        if what == "server_default" and ctype.kind not in _TEMPORAL_KINDS:
+            raise TypeError(
+                f"column {key!r}: server_default=func.{function}() needs a date, time or "
+                f"datetime column, not a column of type {ctype.kind} (write other defaults "
+                "as text('SQL'))"
+            )
+        if not current_time_fits(function, ctype.kind):
+            raise TypeError(
+                f"column {key!r}: {what}=func.{function}() gives a "
+                f"{_TIME_VALUE_NAMES[CURRENT_TIME_FUNCTIONS[function]]}, which a "
+                f"{ctype.kind} column cannot hold"
+            )
+
+
+_TIME_VALUE_NAMES = {
+    "datetime_tz": "timestamp",
+    "datetime": "timestamp",
+    "date": "date",
+    "time": "time of day",
+}
+
+
 def build_column_info(
     key: str, decl: MappedColumn[Any] | None, python_type: Any, optional: bool
 ) -> ColumnInfo:
@@ -364,6 +414,7 @@ def build_column_info(
     name = opts.get("name") or key
     if not isinstance(name, str):
         raise TypeError(f"column {key!r}: name must be a str")
+    _check_current_time_values(key, ctype, opts)
     return ColumnInfo(
         key=key,
         name=name,

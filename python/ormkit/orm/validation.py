@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from ormkit.sql.expressions import ClauseElement
+from ormkit.dialects.base import current_time_fits
+from ormkit.sql.expressions import ClauseElement, current_time_function
 from ormkit.sql.statements import Insert, Statement, Update
 from ormkit.types import check_value
 
@@ -45,8 +46,13 @@ def check_column(model: type[Any], key: str, value: Any, *, insert: bool) -> Non
         if insert and (info.generated or info.default is not None):
             return
         raise _error(model, key, "a value is required (the column is not nullable)")
-    if isinstance(value, ClauseElement):
-        return  # an SQL expression such as User.count + 1
+    if isinstance(value, ClauseElement):  # an SQL expression such as User.count + 1
+        function = current_time_function(value)
+        if function is not None and not current_time_fits(function, info.type.kind):
+            raise _error(
+                model, key, f"func.{function}() cannot be stored in a {info.type.kind} column"
+            )
+        return
     reason = check_value(info.type, value)
     if reason is not None:
         raise _error(model, key, reason)

@@ -2,6 +2,7 @@
 
 from ormkit.sql.compiler import cache_info, clear_cache, compile_statement
 from ormkit.sql.ddl import create_all_sql, create_table_sql, drop_all_sql, sort_models
+from ormkit.sql.elements import case, cast, literal
 from ormkit.sql.expressions import (
     ClauseElement,
     Column,
@@ -26,6 +27,7 @@ from ormkit.sql.statements import (
     select,
     update,
 )
+from ormkit.sql.subqueries import exists
 
 __all__ = [
     "LOOKUPS",
@@ -40,6 +42,8 @@ __all__ = [
     "and_",
     "asc",
     "cache_info",
+    "case",
+    "cast",
     "clear_cache",
     "compile_statement",
     "create_all_sql",
@@ -47,8 +51,10 @@ __all__ = [
     "delete",
     "desc",
     "drop_all_sql",
+    "exists",
     "func",
     "insert",
+    "literal",
     "not_",
     "or_",
     "pk_condition",

@@ -27,13 +27,16 @@ __all__ = [
     "cache_info",
     "clear_cache",
     "compile_statement",
+    "subquery_context",
 ]
 
 
 class Join:
-    """One join of a statement: ``<kind> JOIN table AS alias ON …``."""
+    """One join of a statement: ``<kind> JOIN table AS alias ON …``, its condition either
+    column equalities (a relationship) or an expression (``join(Post, Post.user_id ==
+    User.id)``)."""
 
-    __slots__ = ("alias", "kind", "model", "on")
+    __slots__ = ("alias", "kind", "model", "on", "onclause")
 
     def __init__(
         self,
@@ -41,23 +44,28 @@ class Join:
         model: type[Any],
         alias: str,
         on: tuple[tuple[str, str, str, str], ...],
+        onclause: ClauseElement | None = None,
     ) -> None:
         self.kind = kind
         self.model = model
         self.alias = alias
         #: (left alias, left column name, right alias, right column name)
         self.on = on
+        #: the ON condition as an expression (its shape is part of the statement's key)
+        self.onclause = onclause
 
     def key(self) -> Hashable:
         """The join's part of a statement's cache key."""
-        return (self.kind, self.model, self.alias, self.on)
+        return (self.kind, self.model, self.alias, self.on, self.onclause is None)
 
-    def sql(self, dialect: Dialect) -> str:
+    def sql(self, ctx: CompileContext) -> str:
         """The JOIN clause."""
-        q = dialect.quote
+        q = ctx.dialect.quote
         table = q(self.model.__tablename__)
         alias = q(self.alias)
         target = table if alias == table else f"{table} AS {alias}"
+        if self.onclause is not None:
+            return f"{self.kind} JOIN {target} ON {self.onclause._sql(ctx)}"
         conditions = " AND ".join(
             f"{q(la)}.{q(lc)} = {q(ra)}.{q(rc)}" for la, lc, ra, rc in self.on
         )
@@ -67,10 +75,12 @@ class Join:
 class Scope:
     """The models a statement can see: its root model and the joins added to it."""
 
-    __slots__ = ("_aliases", "_joins", "distinct", "root", "root_alias")
+    __slots__ = ("_aliases", "_joins", "distinct", "parent", "root", "root_alias")
 
     def __init__(self, root: type[Any]) -> None:
         self.root = root
+        #: the enclosing statement's scope, for a subquery (its columns correlate)
+        self.parent: Scope | None = None
         self.root_alias: str = root.__tablename__
         self._joins: dict[tuple[str, ...], Join] = {}
         self._aliases: set[str] = {self.root_alias}
@@ -145,14 +155,40 @@ class Scope:
             self.distinct = True
         return alias
 
+    def sees_within(self, model: type[Any]) -> bool:
+        """Whether ``model`` is this statement's or an enclosing statement's."""
+        return self.sees(model) or (self.parent is not None and self.parent.sees_within(model))
+
+    def join_on(self, model: type[Any], onclause: ClauseElement, kind: str) -> None:
+        """Join ``model`` on an explicit condition (``Select.join(Model, onclause)``)."""
+        if model is self.root or any(j.model is model for j in self._joins.values()):
+            raise ValueError(
+                f"{model.__name__} is already part of this statement; joining a table "
+                "twice needs aliases, which ormkit does not have"
+            )
+        alias = self._new_alias(model.__tablename__)
+        self._joins[("<on>", alias)] = Join(kind, model, alias, (), onclause)
+
+    def join_conditions(self) -> list[ClauseElement]:
+        """The explicit ON conditions, in SQL order (their parameters come before
+        WHERE's)."""
+        return [j.onclause for j in self._joins.values() if j.onclause is not None]
+
+    def sees(self, model: type[Any]) -> bool:
+        """Whether ``model`` is this statement's own (its root or joined)."""
+        return model is self.root or any(j.model is model for j in self._joins.values())
+
     def alias_for(self, model: type[Any]) -> str:
-        """The alias under which ``model``'s columns are visible in this statement."""
+        """The alias under which ``model``'s columns are visible in this statement (in a
+        subquery, also the enclosing statements' models)."""
         if model is self.root:
             return self.root_alias
         found = [j.alias for j in self._joins.values() if j.model is model]
         if len(found) == 1:
             return found[0]
         name = getattr(model, "__name__", repr(model))
+        if not found and self.parent is not None and self.parent.sees_within(model):
+            return self.parent.alias_for(model)
         if not found:
             raise ValueError(
                 f"{name} is not part of this statement (FROM {self.root.__name__}); "
@@ -212,9 +248,13 @@ class CompileContext:
         return (column, alias)
 
     def column_sql(self, column: Column[Any], alias: str | None) -> str:
-        """``name`` or ``alias.name`` (qualified when the statement has joins)."""
+        """``name`` or ``alias.name`` (qualified when the statement has joins, and for a
+        column of an enclosing statement inside a subquery)."""
         name = self.dialect.quote(column.info.name)
-        if not self.scope.qualify:
+        scope = self.scope
+        if alias is None and scope.parent is not None and not scope.sees(column.model):
+            return f"{self.dialect.quote(scope.alias_for(column.model))}.{name}"
+        if not scope.qualify:
             return name
         if alias is None:
             alias = self.scope.alias_for(column.model)
@@ -228,6 +268,15 @@ class CompileContext:
 _CACHE: OrderedDict[Hashable, str] = OrderedDict()
 _CACHE_SIZE = 2048
 _STATS = {"hits": 0, "misses": 0}
+
+
+def subquery_context(ctx: CompileContext, query: Any) -> CompileContext:
+    """A context for compiling ``query`` inside the statement ``ctx`` compiles: its own
+    scope, in which the enclosing statement's models stay visible (correlation)."""
+    scope = query._scope()
+    if scope is not None:
+        scope.parent = ctx.scope
+    return CompileContext(ctx.dialect, scope)
 
 
 def compile_statement(stmt: Any, dialect: str | Dialect) -> tuple[str, list[Any]]:

@@ -8,7 +8,8 @@ Tables are created so that every table a foreign key references exists first, an
 dropped in the reverse order. Statements use ``IF NOT EXISTS`` / ``IF EXISTS``: creating
 what exists is a no-op and nothing is ever altered. DDL cannot bind parameters, so
 server defaults are rendered as literals by the dialect (strings quoted, ``''``
-doubled) or given as ``text("SQL")``.
+doubled), given as ``text("SQL")``, or are a current-time function (``func.now()``)
+the dialect writes for the column's type.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _column_sql(info: Any, d: Dialect, inline_pk: bool) -> str:
     if not info.nullable:
         parts.append("NOT NULL")
     if info.server_default is not None:
-        parts.append("DEFAULT " + _default_sql(info.server_default, d))
+        parts.append("DEFAULT " + _default_sql(info.server_default, info.type.kind, d))
     if info.unique and not info.index and not _sole_pk(info):
         parts.append("UNIQUE")
     return " ".join(parts)
@@ -53,9 +54,15 @@ def _sole_pk(info: Any) -> bool:
     return isinstance(pk, str) and pk == info.key
 
 
-def _default_sql(value: Any, d: Dialect) -> str:
-    from ormkit.sql.expressions import TextClause
+def _default_sql(value: Any, kind: str, d: Dialect) -> str:
+    """The SQL after ``DEFAULT`` for a column of type ``kind``: an expression (``text()``
+    or a current-time function such as ``func.now()``, in the column's stored form) in
+    parentheses, or a literal."""
+    from ormkit.sql.expressions import TextClause, current_time_function
 
+    function = current_time_function(value)
+    if function is not None:
+        return f"({d.current_time(function, kind)})"
     sql = d.render_literal(value)
     return f"({sql})" if isinstance(value, TextClause) else sql
 

@@ -14,7 +14,10 @@ import re
 from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
+from ormkit.dialects.base import CURRENT_TIME_FUNCTIONS
+
 if TYPE_CHECKING:
+    from ormkit.dialects.base import Dialect, InListParam
     from ormkit.sql.compiler import CompileContext
 
 __all__ = [
@@ -212,11 +215,13 @@ class ColumnExpr(ClauseElement, Generic[T]):
         return Like(self, _escaped(escape_like(_text(value, "iexact"))), ci=True)
 
     def in_(self, values: Iterable[Any]) -> ColumnExpr[bool]:
-        """``IN (…)``; an empty list matches nothing; ``None`` in the list matches NULL."""
+        """``IN (…)``; an empty list matches nothing; ``None`` in the list matches NULL.
+        A list of more than 1,000 values is sent as one parameter (see :class:`InList`)."""
         return in_list(self, values, negate=False)
 
     def not_in(self, values: Iterable[Any]) -> ColumnExpr[bool]:
-        """``NOT IN (…)``; an empty list matches everything."""
+        """``NOT IN (…)``; an empty list matches everything. A list of more than 1,000
+        values is sent as one parameter (see :class:`InList`)."""
         return in_list(self, values, negate=True)
 
     def is_(self, value: bool | None) -> ColumnExpr[bool]:
@@ -230,6 +235,11 @@ class ColumnExpr(ClauseElement, Generic[T]):
         if value is None:
             return IsNull(self, True)
         return IsBool(self, _bool(value), True)
+
+    #: SQLAlchemy's older spellings
+    isnot = is_not
+    notin_ = not_in
+    notlike = not_like
 
     def isnull(self, value: bool = True) -> ColumnExpr[bool]:
         """``IS NULL`` when ``value`` is true, else ``IS NOT NULL``."""
@@ -425,9 +435,11 @@ class BinaryExpression(ColumnExpr[Any]):
         return (self.op, self.left._key(ctx), self.right._key(ctx))
 
     def _sql(self, ctx: CompileContext) -> str:
-        left, right = self.left._operand(ctx), self.right._operand(ctx)
         if self.op in _COMPARISONS:
-            left, right = _compared(self.left, ctx, left), _compared(self.right, ctx, right)
+            left = _compared(self.left, ctx, _beside(self.left, self.right, ctx))
+            right = _compared(self.right, ctx, _beside(self.right, self.left, ctx))
+        else:
+            left, right = self.left._operand(ctx), self.right._operand(ctx)
         return f"{left} {self.op} {right}"
 
 
@@ -575,9 +587,19 @@ class IsBool(ColumnExpr[bool]):
 
 
 class InList(ColumnExpr[bool]):
-    """``x IN ($1, $2, …)`` / ``x NOT IN (…)`` with a non-empty list."""
+    """``x IN ($1, $2, …)`` / ``x NOT IN (…)`` with a non-empty list.
 
-    __slots__ = ("negate", "operand", "values")
+    A list of more values than the dialect's ``in_list_threshold`` (1,000) is sent as
+    one parameter when the dialect can send those values so (``Dialect.in_list_param``):
+    ``x [NOT] IN (SELECT unnest($1::BIGINT[]))`` with an array of the column's type on
+    PostgreSQL, ``x [NOT] IN (SELECT value FROM json_each(?))`` on SQLite, matching the
+    rows one parameter per value would. So a list of any length fits under the
+    backends' parameter limits, and statements of one shape share one SQL text whatever
+    the list's length. Shorter lists, and lists holding SQL expressions or values of
+    other types, keep one parameter per value.
+    """
+
+    __slots__ = ("_sent", "negate", "operand", "values")
     _compound = True
 
     def __init__(
@@ -586,12 +608,60 @@ class InList(ColumnExpr[bool]):
         self.operand = operand
         self.values = values
         self.negate = negate
+        #: (dialect, what it made of a long list), kept for the second compiler walk
+        self._sent: tuple[Dialect, InListParam | str] | None = None
+
+    def _one_param(self, ctx: CompileContext) -> InListParam | None:
+        """The list as one parameter for ``ctx``'s dialect, or None to bind value by
+        value. ``ValueError`` for a list that cannot be sent as one parameter and has
+        more values than a statement can bind."""
+        dialect = ctx.dialect
+        if len(self.values) <= dialect.in_list_threshold:
+            return None
+        sent = self._sent
+        if sent is None or sent[0] is not dialect:
+            sent = (dialect, self._as_one_param(dialect))
+            self._sent = sent
+        found = sent[1]
+        if not isinstance(found, str):
+            return found
+        if len(self.values) > dialect.max_params:
+            raise ValueError(
+                f"an IN list of {len(self.values)} values is more than the "
+                f"{dialect.max_params} parameters a {dialect.name} statement can bind, "
+                f"and cannot be sent as one parameter: it holds {found}; split the list "
+                "or select the values with a subquery"
+            )
+        return None
+
+    def _as_one_param(self, dialect: Dialect) -> InListParam | str:
+        if type(self.operand) is BindParam:
+            return "a bound value on the left (its type is unknown)"
+        values: list[Any] = []
+        for item in self.values:
+            if type(item) is not BindParam:
+                if isinstance(item, Tuple):
+                    return "rows of values (a tuple_() of columns on the left)"
+                return f"an SQL expression ({item!r})"
+            values.append(item.value)
+        operand = self.operand
+        column = getattr(operand, "column", operand)  # AliasedColumn, RelatedColumn
+        return dialect.in_list_param(values, column.info if isinstance(column, Column) else None)
 
     def _key(self, ctx: CompileContext) -> Hashable:
-        return ("in", self.negate, self.operand._key(ctx), tuple(v._key(ctx) for v in self.values))
+        sent = self._one_param(ctx)
+        operand = self.operand._key(ctx)
+        if sent is not None:
+            ctx.bind(sent.value)
+            return ("in_param", self.negate, operand, sent.form)
+        return ("in", self.negate, operand, tuple(v._key(ctx) for v in self.values))
 
     def _sql(self, ctx: CompileContext) -> str:
         operand = _compared(self.operand, ctx, self.operand._operand(ctx))
+        sent = self._one_param(ctx)
+        if sent is not None:
+            placeholder = ctx.bind(sent.value)
+            return ctx.dialect.in_list_sql(operand, placeholder, sent.form, self.negate)
         items = ", ".join(v._operand(ctx) for v in self.values)
         return f"{operand} {'NOT IN' if self.negate else 'IN'} ({items})"
 
@@ -608,10 +678,11 @@ class InSubquery(ColumnExpr[bool]):
         self.negate = negate
 
     def _inner(self, ctx: CompileContext) -> tuple[CompileContext, Hashable]:
-        # The subquery has its own scope; its shape walk finds its joins.
-        from ormkit.sql.compiler import CompileContext
+        # The subquery has its own scope (its shape walk finds its joins), in which the
+        # enclosing statement's models stay visible.
+        from ormkit.sql.compiler import subquery_context
 
-        sub = CompileContext(ctx.dialect, self.query._scope())
+        sub = subquery_context(ctx, self.query)
         key = self.query._key(sub)
         return sub, (key, sub.scope.key() if sub.scope is not None else None)
 
@@ -709,7 +780,8 @@ class Between(ColumnExpr[bool]):
 
     def _sql(self, ctx: CompileContext) -> str:
         operand = _compared(self.operand, ctx, self.operand._operand(ctx))
-        return f"{operand} BETWEEN {self.low._operand(ctx)} AND {self.high._operand(ctx)}"
+        low, high = _beside(self.low, self.operand, ctx), _beside(self.high, self.operand, ctx)
+        return f"{operand} BETWEEN {low} AND {high}"
 
 
 class Like(ColumnExpr[bool]):
@@ -833,13 +905,22 @@ _FUNCTION_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
 
 class Function(ColumnExpr[Any]):
-    """An SQL function call: ``count(*)``, ``lower(name)``, ``sum(age)``."""
+    """An SQL function call: ``count(*)``, ``lower(name)``, ``sum(age)``.
+
+    The current-time functions (``now()``, ``current_timestamp()``, ``localtimestamp()``,
+    ``current_date()``, ``current_time()``, ``localtime()``; see
+    :data:`ormkit.dialects.base.CURRENT_TIME_FUNCTIONS`) take no arguments and are
+    written by the dialect (``Dialect.current_time``) wherever they appear: on SQLite,
+    as text in the form ormkit stores the column's type in when written to or compared
+    with a column."""
 
     __slots__ = ("args", "name")
 
     def __init__(self, name: str, args: tuple[ClauseElement, ...]) -> None:
         if not _FUNCTION_NAME.match(name):
             raise ValueError(f"invalid SQL function name {name!r}")
+        if args and name in CURRENT_TIME_FUNCTIONS:
+            raise TypeError(f"func.{name}() takes no arguments, got {len(args)}")
         self.name = name
         self.args = args
 
@@ -850,12 +931,68 @@ class Function(ColumnExpr[Any]):
         return ("fn", self.name, tuple(a._key(ctx) for a in self.args))
 
     def _sql(self, ctx: CompileContext) -> str:
-        if not self.args and self.name == "count":
-            return "count(*)"
+        if not self.args:
+            if self.name == "count":
+                return "count(*)"
+            if self.name in CURRENT_TIME_FUNCTIONS:
+                return ctx.dialect.current_time(self.name)
         if self.name in ("min", "max") and len(self.args) == 1:
             (arg,) = self.args
             return f"{self.name}({_compared(arg, ctx, arg._sql(ctx))})"
-        return f"{self.name}({', '.join(a._sql(ctx) for a in self.args)})"
+        return f"{self.name}({self._args_sql(ctx)})"
+
+    def _args_sql(self, ctx: CompileContext) -> str:
+        """The arguments; a current-time one next to a column in a function whose value
+        has the type of its arguments (``coalesce(deleted_at, now())``) is written in
+        that column's form, as when compared with it."""
+        args = self.args
+        if self.name in _SAME_TYPE_FUNCTIONS and any(current_time_function(a) for a in args):
+            column = next((a for a in args if _typed_by(a) is not None), None)
+            if column is not None:
+                return ", ".join(
+                    _beside(a, column, ctx) if current_time_function(a) else a._sql(ctx)
+                    for a in args
+                )
+        return ", ".join(a._sql(ctx) for a in args)
+
+
+def current_time_function(expr: Any) -> str | None:
+    """The function's name when ``expr`` is ``func.now()`` or another current-time
+    function (:data:`~ormkit.dialects.base.CURRENT_TIME_FUNCTIONS`), else None."""
+    if type(expr) is Function and expr.name in CURRENT_TIME_FUNCTIONS:
+        return expr.name
+    return None
+
+
+def _beside(expr: ClauseElement, other: ClauseElement, ctx: CompileContext) -> str:
+    """The SQL of ``expr`` as an operand compared with ``other``: a current-time
+    function compared with a column is written in the column's stored form
+    (``Dialect.current_time(..., compared=True)``), so SQLite compares the text of two
+    values of one form."""
+    if type(expr) is Function and expr.name in CURRENT_TIME_FUNCTIONS:
+        column = _typed_by(other)
+        if column is not None:
+            return ctx.dialect.current_time(expr.name, column.info.type.kind, compared=True)
+    return expr._operand(ctx)
+
+
+#: functions whose value has the type of their arguments
+_SAME_TYPE_FUNCTIONS = frozenset({"coalesce", "nullif", "min", "max", "greatest", "least"})
+
+
+def _typed_by(expr: ClauseElement) -> Column[Any] | None:
+    """The column whose type the value of ``expr`` has: the column itself (reached
+    through a join or not), or the first column argument of ``coalesce``, ``min``, …"""
+    if isinstance(expr, AliasedColumn):
+        return expr.column
+    if isinstance(expr, Column):
+        return expr
+    if isinstance(expr, Function) and expr.name in _SAME_TYPE_FUNCTIONS:
+        for arg in expr.args:
+            column = _typed_by(arg)
+            if column is not None:
+                return column
+    return None
 
 
 class _FunctionNamespace:
@@ -937,13 +1074,20 @@ def desc(expr: ColumnExpr[Any]) -> OrderBy:
 
 
 class TextClause(ClauseElement):
-    """Literal SQL, accepted only as a column's ``server_default`` (DDL cannot bind)."""
+    """Literal SQL: a column's ``server_default`` or a check (DDL cannot bind), or a
+    statement for ``session.execute(text(...), {"name": value})`` with ``:name``
+    parameters. Never part of a built query's expressions."""
 
     __slots__ = ("text",)
 
     def __init__(self, sql: str) -> None:
-        if not isinstance(sql, str) or "\x00" in sql or ";" in sql:
-            raise ValueError(f"invalid SQL default expression {sql!r}")
+        if not isinstance(sql, str):
+            raise TypeError(f"text() takes a str, got {type(sql).__name__}")
+        if "\x00" in sql or ";" in sql:
+            raise ValueError(
+                f"text() takes one SQL statement or expression without ';' or NUL bytes, "
+                f"got {sql!r}; bind values as :name parameters"
+            )
         self.text = sql
 
     def __repr__(self) -> str:
@@ -951,5 +1095,6 @@ class TextClause(ClauseElement):
 
 
 def text(sql: str) -> TextClause:
-    """An SQL expression for ``server_default``, e.g. ``text("CURRENT_TIMESTAMP")``."""
+    """Literal SQL: ``server_default=text("CURRENT_TIMESTAMP")``, or a statement with
+    ``:name`` parameters for ``session.execute(text(...), {...})``."""
     return TextClause(sql)

@@ -8,11 +8,12 @@ through :mod:`ormkit.sql.compiler` and returns ``(sql, params)``.
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ormkit.dialects.base import Dialect, get_dialect
+from ormkit.dialects.base import CURRENT_TIME_FUNCTIONS, Dialect, current_time_fits, get_dialect
 from ormkit.sql.compiler import CompileContext, Scope, compile_statement
 from ormkit.sql.expressions import (
     ClauseElement,
@@ -23,6 +24,7 @@ from ormkit.sql.expressions import (
     OrderBy,
     and_,
     coerce,
+    current_time_function,
     not_,
 )
 from ormkit.sql.lookups import Q, lookups_q
@@ -75,6 +77,49 @@ def _column_of(model: type[Any], name: Any, what: str) -> Column[Any]:
     return col
 
 
+class _OnJoin:
+    """A join of a model on an explicit condition (see :meth:`Select.join`)."""
+
+    __slots__ = ("model", "onclause")
+
+    def __init__(self, model: type[Any], onclause: ClauseElement) -> None:
+        self.model = model
+        self.onclause = onclause
+
+
+#: what a select joins: a relationship path from its model, or a model on a condition
+JoinTarget = tuple[str, ...] | _OnJoin
+
+
+def _foreign_key_condition(left: list[type[Any]], model: type[Any]) -> ClauseElement:
+    """``model.fk == Left.pk`` (or the other way round) for the one foreign key between
+    ``model`` and a model of ``left``; ``ValueError`` when there is none or several."""
+    found: list[ClauseElement] = []
+    names: list[str] = []
+    for other in left:
+        for a, b in ((model, other), (other, model)):
+            for info in a.__columns__.values():
+                fk = info.foreign_key
+                if fk is None or fk.table != b.__tablename__:
+                    continue
+                target = next((c for c in b.__columns__.values() if c.name == fk.column), None)
+                if target is not None:
+                    found.append(info.expr == target.expr)
+                    names.append(f"{a.__name__}.{info.key} -> {b.__name__}.{target.key}")
+    if len(found) == 1:
+        return found[0]
+    statement = ", ".join(m.__name__ for m in left)
+    if not found:
+        raise ValueError(
+            f"join({model.__name__}): no relationship or foreign key links it to "
+            f"{statement}; give an ON condition, e.g. join({model.__name__}, <condition>)"
+        )
+    raise ValueError(
+        f"join({model.__name__}): several foreign keys link it to {statement} "
+        f"({'; '.join(names)}); give an ON condition"
+    )
+
+
 def _first_column(node: Any) -> Column[Any] | None:
     """The first model column inside an expression (it names the table to select from)."""
     if isinstance(node, Column):
@@ -84,6 +129,8 @@ def _first_column(node: Any) -> Column[Any] | None:
             value = getattr(node, slot, None)
             children = value if isinstance(value, tuple) else (value,)
             for child in children:
+                if isinstance(child, tuple):  # (condition, result) pairs of case()
+                    child = next((c for c in map(_first_column, child) if c is not None), None)
                 if isinstance(child, ClauseElement):
                     found = _first_column(child)
                     if found is not None:
@@ -96,9 +143,33 @@ def _value_column(expr: Any) -> Any:
     column under a label, or ``min()``/``max()`` of one (read back as the column is)."""
     if isinstance(expr, Label):
         expr = expr.expr
-    if isinstance(expr, Function) and expr.name in ("min", "max") and len(expr.args) == 1:
-        expr = expr.args[0]
+    typed = getattr(expr, "value_info", None)  # cast(), literal(), case(), subqueries
+    if typed is not None:
+        return typed
+    if isinstance(expr, Function):
+        if expr.name in ("min", "max") and len(expr.args) == 1:
+            expr = expr.args[0]
+        elif expr.name in CURRENT_TIME_FUNCTIONS:  # read back as that type (SQLite: text)
+            return _CURRENT_TIME_VALUES[CURRENT_TIME_FUNCTIONS[expr.name]]
     return expr.info if isinstance(expr, Column) else None
+
+
+class _ValueType:
+    """The type of a selected value that is no column (see ``_value_column``)."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, python_type: type, *, timezone: bool = False) -> None:
+        self.type = resolve_column_type(python_type, timezone=timezone or None)
+
+
+#: the type of a current-time function's value, by its kind
+_CURRENT_TIME_VALUES = {
+    "datetime_tz": _ValueType(_dt.datetime, timezone=True),
+    "datetime": _ValueType(_dt.datetime),
+    "date": _ValueType(_dt.date),
+    "time": _ValueType(_dt.time),
+}
 
 
 def pk_condition(model: type[Any], value: Any) -> ColumnExpr[bool]:
@@ -253,20 +324,27 @@ def _returning(stmt: S, items: tuple[Any, ...]) -> S:
     return new
 
 
-#: the SQL functions for the current time that ``_written_sql`` asks the dialect for
-_NOW_FUNCTIONS = frozenset({"now", "current_timestamp"})
-
-
 def _written_sql(ctx: CompileContext, info: Any, value: Any, *, item: bool) -> str:
     """The SQL of ``value`` written to the column ``info``: a VALUES ``item`` (an
     expression in parentheses when compound) or a SET value.
 
-    ``func.now()`` and ``func.current_timestamp()`` become what the dialect has for the
-    current time in the column's type (``Dialect.current_time``)."""
+    ``func.now()`` and the other current-time functions become what the dialect has for
+    the current time in the column's type (``Dialect.current_time``); one that the
+    column's type cannot hold (a time of day in a datetime column) is a ``ValueError``."""
     expr = coerce(value)
-    if type(expr) is Function and expr.name in _NOW_FUNCTIONS and not expr.args:
-        return ctx.dialect.current_time(expr.name, info.type.kind)
+    function = current_time_function(expr)
+    if function is not None:
+        if not current_time_fits(function, info.type.kind):
+            raise ValueError(_unfit_time_message(function, info))
+        return ctx.dialect.current_time(function, info.type.kind)
     return expr._operand(ctx) if item else expr._sql(ctx)
+
+
+def _unfit_time_message(function: str, info: Any) -> str:
+    return (
+        f"func.{function}() cannot be stored in {info.model.__name__}.{info.key}, "
+        f"a {info.type.kind} column"
+    )
 
 
 def _entity_width(entity: Any) -> int:
@@ -311,7 +389,7 @@ class Select(_Filtered):
             if column is not None:
                 self._model = column.model
                 break
-        self._joins: tuple[tuple[tuple[str, ...], str], ...] = ()
+        self._joins: tuple[tuple[JoinTarget, str], ...] = ()
         self._group_by: tuple[ClauseElement, ...] = ()
         self._having: tuple[ClauseElement, ...] = ()
         self._order_by: tuple[OrderBy, ...] = ()
@@ -337,6 +415,14 @@ class Select(_Filtered):
         new = self._clone()
         new._options = (*self._options, *loader_options)
         return new
+
+    def scalar_subquery(self) -> ColumnExpr[Any]:
+        """This select of one column as a value inside another statement:
+        ``select(User.name, select(func.count(Post.id)).where(Post.author_id ==
+        User.id).scalar_subquery())``."""
+        from ormkit.sql.subqueries import ScalarSubquery
+
+        return ScalarSubquery(self)
 
     def select_from(self, model: type[Any]) -> Select:
         """Set the model to select from (for ``select(func.count())``)."""
@@ -371,17 +457,56 @@ class Select(_Filtered):
             model = rels[name].target
         return path
 
-    def join(self, target: Any) -> Select:
-        """INNER JOIN a relationship (``"author"``, ``"author.posts"`` or ``Post.author``)."""
+    def join(
+        self,
+        target: Any,
+        onclause: ClauseElement | None = None,
+        *,
+        isouter: bool = False,
+        full: bool = False,
+    ) -> Select:
+        """JOIN ``target``: a relationship (``"author"``, ``"author.posts"``,
+        ``Post.author``), or a model with an ON condition (``join(Post, Post.user_id ==
+        User.id)``) or without one, found from the one relationship or foreign key that
+        links it to the statement's models. ``isouter=True`` makes it a LEFT OUTER JOIN,
+        ``full=True`` a FULL OUTER JOIN."""
+        kind = "FULL OUTER" if full else "LEFT OUTER" if isouter else "INNER"
         new = self._clone()
-        new._joins = (*self._joins, (self._relationship_path(target), "INNER"))
+        new._joins = (*self._joins, (self._join_target(target, onclause), kind))
         return new
 
-    def outerjoin(self, target: Any) -> Select:
-        """LEFT OUTER JOIN a relationship."""
-        new = self._clone()
-        new._joins = (*self._joins, (self._relationship_path(target), "LEFT OUTER"))
-        return new
+    def outerjoin(
+        self, target: Any, onclause: ClauseElement | None = None, *, full: bool = False
+    ) -> Select:
+        """LEFT OUTER JOIN ``target`` (see :meth:`join`)."""
+        return self.join(target, onclause, isouter=True, full=full)
+
+    def _join_target(self, target: Any, onclause: ClauseElement | None) -> JoinTarget:
+        """What :meth:`join` joins: a relationship path, or a model and its condition."""
+        if onclause is not None and not isinstance(onclause, ClauseElement):
+            raise TypeError(f"join(): the ON condition must be an SQL expression, got {onclause!r}")
+        if not _is_model(target):
+            if onclause is not None:
+                raise TypeError(
+                    f"join({target!r}, ...): a relationship brings its own ON condition; "
+                    "give a model to join on a condition"
+                )
+            return self._relationship_path(target)
+        model = _require_model(target, "join()")
+        if self._model is None:
+            raise ValueError("join() needs a model to select from")
+        if onclause is not None:
+            return _OnJoin(model, onclause)
+        rels = [k for k, r in self._model.__relationships__.items() if r.target is model]
+        if len(rels) == 1:
+            return (rels[0],)
+        if len(rels) > 1:
+            raise ValueError(
+                f"join({model.__name__}): {self._model.__name__} has several relationships "
+                f"to it ({', '.join(rels)}); join one by name or give an ON condition"
+            )
+        left = [self._model, *(j.model for j, _ in self._joins if isinstance(j, _OnJoin))]
+        return _OnJoin(model, _foreign_key_condition(left, model))
 
     def _order_item(self, item: Any) -> OrderBy:
         if isinstance(item, OrderBy):
@@ -472,6 +597,9 @@ class Select(_Filtered):
             return None
         scope = Scope(self._model)
         for path, kind in self._joins:
+            if isinstance(path, _OnJoin):
+                scope.join_on(path.model, path.onclause, kind)
+                continue
             model = self._model
             alias: str | None = None
             for i, name in enumerate(path):
@@ -550,12 +678,16 @@ class Select(_Filtered):
         entities: Hashable = None
         if self._wrap != "exists":
             entities = tuple(self._entity_key(e, ctx) for e in self._entities)
+        joins: Hashable = ()
+        if self._joins:  # ON conditions bind between the columns and WHERE
+            joins = tuple(c._key(ctx) for c in ctx.scope.join_conditions())
         parts = (
             "select",
             self._model,
             self._wrap,
             self._distinct,
             entities,
+            joins,
             self._where_key(ctx),
             tuple(g._key(ctx) for g in self._group_by),
             tuple(h._key(ctx) for h in self._having),
@@ -599,7 +731,7 @@ class Select(_Filtered):
         scope = ctx.scope
         distinct = "DISTINCT " if (self._distinct or scope.distinct) and columns != "1" else ""
         sql = [f"SELECT {distinct}{columns} FROM {ctx.quote(scope.root_alias)}"]
-        sql.extend(" " + j.sql(ctx.dialect) for j in scope.joins)
+        sql.extend(" " + j.sql(ctx) for j in scope.joins)
         sql.append(self._where_sql(ctx))
         if self._group_by:
             sql.append(" GROUP BY " + ", ".join(g._sql(ctx) for g in self._group_by))
@@ -946,7 +1078,7 @@ def _where_via_pk(stmt: _Filtered, ctx: CompileContext) -> str:
     table = q(model.__tablename__)
     outer = ", ".join(q(n) for n in names)
     inner = ", ".join(f"{table}.{q(n)}" for n in names)
-    joins = "".join(" " + j.sql(ctx.dialect) for j in ctx.scope.joins)
+    joins = "".join(" " + j.sql(ctx) for j in ctx.scope.joins)
     where = stmt._where_sql(ctx)
     if len(names) > 1:
         outer = f"({outer})"

@@ -1,0 +1,198 @@
+"""SQLAlchemy constructs users reach for: ``exists()`` and ``scalar_subquery()`` (both
+correlating with the enclosing statement), ``case()``, ``cast()`` and ``literal()``,
+read back as their Python types on every backend."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from backends import ALL_BACKENDS, engine_with_tables
+
+import ormkit
+from ormkit import (
+    AsyncSession,
+    ForeignKey,
+    Mapped,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    mapped_column,
+    select,
+)
+from ormkit.orm import Registry, declarative_base
+from ormkit.types import Numeric, String
+
+S = f"_{os.getpid()}"
+
+Base = declarative_base("SqlConstructsBase", registry=Registry(track=False))
+
+
+class Member(Base):
+    __tablename__ = f"sc_members{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    age: Mapped[int | None] = mapped_column(nullable=True)
+    joined: Mapped[date]
+
+
+class Order(Base):
+    __tablename__ = f"sc_orders{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey(f"sc_members{S}.id"))
+    total: Mapped[Decimal]
+    paid: Mapped[bool]
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ormkit.Engine]:
+    """An engine on each backend with three members and their orders."""
+    async with engine_with_tables(request, request.param, tmp_path, [Member, Order]) as eng:
+        async with AsyncSession(eng) as s:
+            await s.insert_all(
+                [
+                    Member(name="ann", age=34, joined=date(2020, 1, 5)),
+                    Member(name="bob", age=12, joined=date(2021, 6, 1)),
+                    Member(name="cid", age=None, joined=date(2022, 3, 9)),
+                ]
+            )
+            await s.insert_all(
+                [
+                    Order(member_id=1, total=Decimal("10.50"), paid=True),
+                    Order(member_id=1, total=Decimal("4.25"), paid=False),
+                    Order(member_id=2, total=Decimal("7.00"), paid=True),
+                ]
+            )
+        yield eng
+
+
+async def names(session: AsyncSession, stmt: ormkit.sql.Select) -> list[str]:
+    return [m.name for m in (await session.execute(stmt.order_by(Member.id))).scalars()]
+
+
+async def test_exists_correlates_with_the_enclosing_select(session: AsyncSession) -> None:
+    unpaid = exists(select(Order.id).where((Order.member_id == Member.id) & ~Order.paid))
+    assert await names(session, select(Member).where(unpaid)) == ["ann"]
+    any_order = exists(select(Order.id).where(Order.member_id == Member.id))
+    assert await names(session, select(Member).where(~any_order)) == ["cid"]
+    assert await names(session, select(Member).where(any_order, Member.age > 20)) == ["ann"]
+
+
+async def test_a_correlated_in_subquery(session: AsyncSession) -> None:
+    big = select(Order.member_id).where(Order.total > 5, Order.member_id == Member.id)
+    assert await names(session, select(Member).where(Member.id.in_(big))) == ["ann", "bob"]
+
+
+async def test_scalar_subquery_as_a_selected_value_a_condition_and_an_order(
+    session: AsyncSession,
+) -> None:
+    spent = select(func.sum(Order.total)).where(Order.member_id == Member.id).scalar_subquery()
+    count = select(func.count(Order.id)).where(Order.member_id == Member.id).scalar_subquery()
+    rows = (await session.execute(select(Member.name, count).order_by(Member.id))).all()
+    assert [tuple(r) for r in rows] == [("ann", 2), ("bob", 1), ("cid", 0)]
+    assert await names(session, select(Member).where(count >= 1)) == ["ann", "bob"]
+    top = (
+        await session.execute(select(Member.name).order_by(spent.desc().nulls_last()).limit(1))
+    ).scalar()
+    assert top == "ann"
+    paid = select(func.max(Order.total)).where(Order.member_id == Member.id).scalar_subquery()
+    most = (await session.execute(select(paid).select_from(Member).where(Member.id == 1))).scalar()
+    assert most == Decimal("10.50") and isinstance(most, Decimal)  # read back as the column
+
+
+async def test_case_with_conditions_and_with_a_value(session: AsyncSession) -> None:
+    group = case((Member.age >= 18, "adult"), (Member.age < 18, "minor"), else_="unknown")
+    rows = (await session.execute(select(Member.name, group).order_by(Member.id))).all()
+    assert [tuple(r) for r in rows] == [("ann", "adult"), ("bob", "minor"), ("cid", "unknown")]
+    code = case({"ann": 1, "bob": 2}, value=Member.name)
+    codes = (await session.execute(select(code).order_by(Member.id))).scalars().all()
+    assert codes == [1, 2, None]
+    # typed results come back as their Python types (SQLite stores them as text/ints)
+    flag = case((Member.age > 30, True), else_=False)
+    assert (await session.execute(select(flag).order_by(Member.id))).scalars().all() == [
+        True,
+        False,
+        False,
+    ]
+    when = case((Member.age > 30, Member.joined), else_=date(1999, 1, 1))
+    assert (await session.execute(select(when).order_by(Member.id))).scalars().all() == [
+        date(2020, 1, 5),
+        date(1999, 1, 1),
+        date(1999, 1, 1),
+    ]
+    sorted_names = (
+        await session.execute(
+            select(Member.name).order_by(case((Member.name == "cid", 0), else_=1))
+        )
+    ).scalars()
+    assert next(iter(sorted_names)) == "cid"
+
+
+async def test_cast_reads_back_as_the_cast_type(session: AsyncSession) -> None:
+    text_age = (await session.execute(select(cast(Member.age, str)).where(Member.id == 1))).scalar()
+    assert text_age == "34"
+    bounded = cast(Member.age, String(10))
+    assert (await session.execute(select(bounded).where(Member.id == 2))).scalar() == "12"
+    money = cast(Order.total, Numeric(10, 2))
+    totals = (await session.execute(select(money).order_by(Order.id))).scalars().all()
+    assert totals == [Decimal("10.50"), Decimal("4.25"), Decimal("7.00")]
+    assert all(isinstance(t, Decimal) for t in totals)
+    as_float = cast(Member.age, float)
+    ages = (await session.execute(select(as_float).order_by(Member.id))).scalars().all()
+    assert ages == [34.0, 12.0, None] and isinstance(ages[0], float)
+    matched = select(Member).where(cast(Member.age, str) == "12")
+    assert await names(session, matched) == ["bob"]
+
+
+async def test_literal_values_are_typed(session: AsyncSession) -> None:
+    stmt = select(
+        Member.name,
+        literal(1).label("one"),
+        literal("x").label("tag"),
+        literal(datetime(2024, 5, 6, 7, 8, 9)).label("at"),
+        literal(Decimal("1.5")).label("amount"),
+        literal(None, int).label("nothing"),
+    ).where(Member.id == 1)
+    row = (await session.execute(stmt)).one()
+    assert tuple(row) == ("ann", 1, "x", datetime(2024, 5, 6, 7, 8, 9), Decimal("1.5"), None)
+    assert row.one == 1 and isinstance(row.amount, Decimal)
+
+
+async def test_older_sqlalchemy_spellings(session: AsyncSession) -> None:
+    assert await names(session, select(Member).where(Member.age.isnot(None))) == ["ann", "bob"]
+    assert await names(session, select(Member).where(Member.id.notin_([1, 2]))) == ["cid"]
+    assert await names(session, select(Member).where(Member.name.notlike("a%"))) == ["bob", "cid"]
+
+
+async def test_bad_constructs_are_clear_errors(session: AsyncSession) -> None:
+    with pytest.raises(ValueError, match="at least one WHEN"):
+        case(else_=1)
+    with pytest.raises(TypeError, match="WHEN condition must be an SQL expression"):
+        case(("ann", 1))
+    with pytest.raises(TypeError, match="only with value="):
+        case({"ann": 1})
+    with pytest.raises(TypeError, match=r"cast\(\) needs a Python type"):
+        cast(Member.age, "text")
+    with pytest.raises(TypeError, match=r"cast\(\)"):
+        cast(Member.age, set)
+    with pytest.raises(TypeError, match=r"literal\(None\) needs a type"):
+        literal(None)
+    with pytest.raises(TypeError, match="plain value"):
+        literal(Member.age)
+    with pytest.raises(TypeError, match=r"exists\(\) takes a select"):
+        exists(Member.id == 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="exactly one column"):
+        select(Member).scalar_subquery()
+    # a value that tries to break out of the SQL stays a bound parameter
+    evil = "x'); DROP TABLE t; --"
+    rows = (await session.execute(select(literal(evil)).select_from(Member))).scalars().all()
+    assert rows == [evil] * 3
+    assert len((await session.execute(select(Member))).scalars().all()) == 3
