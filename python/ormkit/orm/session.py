@@ -30,13 +30,22 @@ from collections.abc import (
     Hashable,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
 )
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ormkit.errors import InterfaceError, NoResultFound
-from ormkit.orm import entities, loading, precompiled, strategies, streaming, synchronize
+from ormkit.orm import (
+    entities,
+    loading,
+    merging,
+    precompiled,
+    strategies,
+    streaming,
+    synchronize,
+)
 from ormkit.orm.mixins import onupdate_values, utcnow
 from ormkit.orm.results import Result, ScalarResult
 from ormkit.orm.state import Journal, copy_json, identity_key, model_pk, mutable_columns
@@ -49,6 +58,8 @@ from ormkit.orm.transaction import (
 from ormkit.orm.validation import validate_statement
 from ormkit.query import Query, soft_delete_column, soft_delete_condition
 from ormkit.sql import Delete, Insert, Select, Update, pk_condition, select
+from ormkit.sql.expressions import TextClause
+from ormkit.sql.textual import bind_named
 
 if TYPE_CHECKING:
     from ormkit._ormkit import QueryResult
@@ -132,6 +143,28 @@ class AsyncSession(SessionBase):
     def expunge_all(self) -> None:
         """Stop tracking every object."""
         self._uow.clear()
+
+    async def merge(self, obj: T, *, load: bool = True) -> T:
+        """The instance this session tracks for ``obj``'s row, with ``obj``'s state
+        copied onto it; ``obj`` itself (built by hand, loaded by another session,
+        deserialised) is never attached and is left as it was.
+
+        The instance is the one in the identity map; else (``load=True``) the row loaded
+        by primary key, soft-deleted rows included; else a new pending instance made from
+        ``obj`` (inserted at the next flush), also when ``obj`` has no primary key. The
+        columns present on ``obj`` are copied (an UPDATE of those that differ at the
+        flush), and the relationships loaded on it are merged too (a many-to-one points
+        to the merged target, a collection becomes the list of merged members; an empty
+        collection is not copied), each object once whatever the cycles.
+
+        ``load=False``: ``obj`` is trusted to hold the row as stored: the instance is
+        made persistent without a query and nothing is written for its values. It needs
+        a primary key; an object of this session pending insertion or with unflushed
+        changes raises ``InterfaceError``. An object marked for deletion in this session
+        raises ``InterfaceError``; a version (``mapped_column(version=True)``) other than
+        the row's raises ``StaleDataError``; anything but a model instance ``TypeError``.
+        See :mod:`ormkit.orm.merging`."""
+        return await merging.merge(self, obj, load=load)
 
     def __contains__(self, obj: Any) -> bool:
         """``obj in session``: whether the session holds ``obj``, persistent (loaded or
@@ -481,8 +514,14 @@ class AsyncSession(SessionBase):
             result: QueryResult = await self._runner().execute(sql, params)
             return result
 
-    async def execute(self, statement: Select | Insert | Update | Delete) -> Result:
-        """Run a statement built with ``select``/``insert``/``update``/``delete``.
+    async def execute(
+        self,
+        statement: Select | Insert | Update | Delete | TextClause,
+        params: Mapping[str, Any] | None = None,
+    ) -> Result:
+        """Run a statement built with ``select``/``insert``/``update``/``delete``, or SQL
+        text with named parameters: ``execute(text("SELECT … WHERE id = :id"), {"id":
+        1})`` (rows of plain values; see :mod:`ormkit.sql.textual`).
 
         ``select(Model)`` rows hold tracked instances (``result.scalars().all()``), and
         so does each model of ``select(Post, Author).join("author")`` or
@@ -496,35 +535,63 @@ class AsyncSession(SessionBase):
         :mod:`ormkit.orm.synchronize`). The values of an insert or update are validated
         first, as the session's own writes are: a bad one raises ``ValidationError`` and
         nothing is sent."""
+        if isinstance(statement, TextClause):
+            return await self._execute_text(statement, params)
+        if params is not None:
+            raise TypeError(
+                "execute(): parameters go with text(); a select/insert/update/delete "
+                "carries its own values"
+            )
         if isinstance(statement, Select):
             return await self._execute_select(statement)
         if not isinstance(statement, Insert | Update | Delete):
-            raise TypeError(f"execute() takes a select/insert/update/delete, got {statement!r}")
+            raise TypeError(
+                f"execute() takes a select/insert/update/delete or text(), got {statement!r}"
+            )
         with self._using():
             validate_statement(statement)
             if isinstance(statement, Update):
                 statement = _with_onupdate(statement)
-            sql, params = statement.to_sql(self.dialect)
+            sql, bound = statement.to_sql(self.dialect)
             await self._autoflush()
             layout = statement._layout
             if layout is None and not isinstance(statement, Insert):
                 sync = synchronize.plan(self._uow, statement)
                 if sync is not None:
                     return await self._write_synchronized(statement, sync)
-            result = await self._execute_write(sql, params)
+            result = await self._execute_write(sql, bound)
             if layout is not None:
                 return await self._returned(statement, layout, result)
             rows = loading.plain_tuples(result, statement.result_converters(self.dialect))
             return Result(rows, statement.result_columns, result.rowcount)
 
-    async def scalars(self, statement: Select | Insert | Update | Delete) -> ScalarResult:
+    async def scalars(
+        self,
+        statement: Select | Insert | Update | Delete | TextClause,
+        params: Mapping[str, Any] | None = None,
+    ) -> ScalarResult:
         """``(await session.execute(statement)).scalars()``: the first column of every
         row (model instances for ``select(Model)``), as in SQLAlchemy 2.0."""
-        return (await self.execute(statement)).scalars()
+        return (await self.execute(statement, params)).scalars()
 
-    async def scalar(self, statement: Select | Insert | Update | Delete) -> Any:
+    async def scalar(
+        self,
+        statement: Select | Insert | Update | Delete | TextClause,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
         """The first column of the first row, or None (``session.scalar(select(...))``)."""
-        return (await self.execute(statement)).scalar()
+        return (await self.execute(statement, params)).scalar()
+
+    async def _execute_text(
+        self, statement: TextClause, params: Mapping[str, Any] | None
+    ) -> Result:
+        """SQL text: pending changes are flushed first (the text may read them), then it
+        runs in the open transaction, or on its own as ``execute_raw`` does."""
+        sql, values = bind_named(statement.text, params)
+        with self._using():
+            await self._autoflush()
+            result = await self._execute_write(sql, values)
+            return Result(loading.plain_tuples(result, None), result.columns, result.rowcount)
 
     async def _execute_select(self, stmt: Select) -> Result:
         items = stmt._entities

@@ -15,7 +15,7 @@ import itertools
 from asyncio import current_task
 from collections.abc import AsyncIterator, Generator, Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 from ormkit.errors import InterfaceError
 from ormkit.orm.state import Journal
@@ -24,8 +24,11 @@ from ormkit.orm.unit_of_work import UnitOfWork
 if TYPE_CHECKING:
     from ormkit._ormkit import QueryResult
     from ormkit.engine import Engine, Transaction
+    from ormkit.orm.session import AsyncSession
 
 __all__ = ["SessionBase", "SessionTransaction", "check_expire_on_commit", "not_an_engine"]
+
+T = TypeVar("T")
 
 
 class _Level:
@@ -44,8 +47,8 @@ class _Level:
 class SessionTransaction:
     """``async with session.begin() as tx``: commits on exit, rolls back on exception.
 
-    ``tx.add``, ``tx.add_all`` and ``tx.delete`` work on the session; ``tx.commit()``
-    and ``tx.rollback()`` end the block's transaction (or SAVEPOINT) early.
+    ``tx.add``, ``tx.add_all``, ``tx.delete`` and ``tx.merge`` work on the session;
+    ``tx.commit()`` and ``tx.rollback()`` end the block's transaction (or SAVEPOINT) early.
 
     As in SQLAlchemy, it may also be awaited instead of entered: ``tx = await
     session.begin()`` (or ``begin_nested()``) begins it, and ``await tx.commit()`` or
@@ -151,6 +154,11 @@ class SessionTransaction:
     async def delete(self, obj: Any) -> None:
         """Mark ``obj`` for deletion."""
         await self._session.delete(obj)
+
+    async def merge(self, obj: T, *, load: bool = True) -> T:
+        """The session's instance for ``obj``'s row, with ``obj``'s state copied onto it
+        (see ``AsyncSession.merge``)."""
+        return await cast("AsyncSession", self._session).merge(obj, load=load)
 
     async def commit(self) -> None:
         """Flush, then COMMIT (or RELEASE the SAVEPOINT)."""
