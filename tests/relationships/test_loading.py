@@ -34,8 +34,9 @@ async def blog(session: AsyncSession) -> dict[str, int]:
         ],
     )
     bob = Author(name="bob", profile=Profile(bio="bob's bio"))
-    orphan = Post(title="orphan", tags=[b])
     await session.insert_all([ann, bob])
+    # made now: made before, it would be in b.posts (back_populates) and inserted with ann
+    orphan = Post(title="orphan", tags=[b])
     await session.insert_all([orphan, c])
     ids = {"ann": ann.id, "bob": bob.id, "orphan": orphan.id}
     session.expunge_all()

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ormkit._ormkit import install_init, model_init
+from ormkit.orm.backrefs import assign_all, install_setattr
 from ormkit.orm.constraints import CheckConstraint, Index, UniqueConstraint, bind_table_args
 from ormkit.orm.fields import (
     ColumnInfo,
@@ -267,6 +268,7 @@ def _map_class(cls: type) -> None:
     cls.__columns__ = columns  # type: ignore[attr-defined]
     cls.__column_names__ = names  # type: ignore[attr-defined]
     cls.__relationships__ = relationships  # type: ignore[attr-defined]
+    install_setattr(cls, relationships)  # back_populates pairs kept in step (backrefs)
     cls.__version_column__ = versions[0] if versions else None  # type: ignore[attr-defined]
     declared = {key: value for key, (_ann, value, _owner) in declarations.items()}
     constraints, indexes, table_info = bind_table_args(cls, columns, declared)
@@ -397,13 +399,20 @@ class Base(metaclass=DeclarativeMeta):
                 d[key] = None
         if kwargs:
             rels = cls.__relationships__
+            paired: list[tuple[RelationshipInfo, Any]] = []
             for key, value in kwargs.items():
                 if key in rels:
-                    d[key] = value
+                    rel = rels[key]
+                    if rel.back_populates is None:
+                        d[key] = value
+                    else:
+                        paired.append((rel, value))
                 elif isinstance(getattr(cls, key, None), property):
                     setattr(self, key, value)
                 else:
                     raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {key!r}")
+            if paired:
+                assign_all(self, paired)  # the other sides follow, once all are checked
         for key in _collection_keys(cls):
             if key not in d:
                 d[key] = []  # a new object has no related rows yet: append to it

@@ -5,7 +5,11 @@
   reference it).
 - *foreign keys*: ``post.author = user`` sets ``post.author_id`` from ``user``'s key;
   appending ``post`` to ``user.posts`` sets it too; removing a child from a collection
-  sets its key to NULL, or deletes it with ``cascade="all, delete-orphan"``.
+  sets its key to NULL, or deletes it with ``cascade="all, delete-orphan"``. Only a
+  removal made through the parent's own collection (or one-to-one attribute) makes an
+  orphan: a child that left because its own side changed (``post.author = other`` or
+  None, which takes it out of the loaded collection, see :mod:`ormkit.orm.backrefs`)
+  gets its key from that side. An orphan is deleted with the key it has.
 - *association rows*: appending to / removing from a many-to-many collection inserts /
   deletes the row of the association table; deleting an object deletes its rows.
 - *delete*: deleting an object deletes the children of its ``cascade="delete"`` (or
@@ -17,7 +21,9 @@
   ``deleted_at``.
 
 Changes are found by comparing each loaded relationship with the copy in the session's
-snapshot (collections are compared by identity of their members).
+snapshot (collections are compared by identity of their members). An insert of some
+objects (``session.insert``) leaves the other side of their ``back_populates`` pairs,
+on rows already in the database, as written.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ormkit.dialects.base import get_dialect
+from ormkit.orm.backrefs import left_by_its_own_side, settle
 from ormkit.orm.loading import hydrate
 from ormkit.orm.mixins import utcnow
 from ormkit.orm.strategies import key_chunks, keys_in
@@ -82,6 +89,12 @@ class FlushPlan:
         #: whether a model in the flush has relationships (else every step of this
         #: module has nothing to do)
         self.relational = True
+        #: (id(child), key) of the many-to-one side of children removed from a
+        #: delete-orphan collection: their row is deleted (or soft-deleted) with the
+        #: foreign key it has, not set to NULL from the cleared side
+        self.orphans: set[tuple[int, str]] = set()
+        #: an insert of some objects (``roots``), not a flush of the whole session
+        self.partial = False
 
 
 def prepare(uow: UnitOfWork, roots: Sequence[Any] | None) -> FlushPlan:
@@ -94,6 +107,7 @@ def prepare(uow: UnitOfWork, roots: Sequence[Any] | None) -> FlushPlan:
     else:
         starts = list(roots)
         plan.inserts = {id(obj): obj for obj in starts}
+        plan.partial = True
     models: set[Any] = set(map(type, starts))
     if not any(model.__relationships__ for model in models):
         plan.relational = False
@@ -147,7 +161,11 @@ def _diff_collections(uow: UnitOfWork, plan: FlushPlan, obj: Any) -> None:
         for child in added:
             plan.links.setdefault(id(child), []).append((rel, obj))
         for child in removed:
+            if left_by_its_own_side(obj, rel, child):
+                continue  # ``post.author = ...`` took it out: its key follows that side
             if "delete-orphan" in rel.cascade:
+                if rel.back_populates is not None:
+                    plan.orphans.add((id(child), rel.back_populates))
                 if id(child) in uow.new:
                     uow.new.pop(id(child))
                 else:
@@ -242,10 +260,13 @@ def sync_foreign_keys(uow: UnitOfWork, obj: Any, plan: FlushPlan | None) -> None
     d = obj.__dict__
     state = uow.state_of(obj)
     snapshot = state.snapshot if state is not None and state.persistent else None
+    orphans = plan.orphans if plan is not None else ()
     for rel, target in _loaded(obj):
         if rel.direction != "many_to_one":
             continue
         if snapshot is not None and snapshot.get(rel.key, _MISSING) is target:
+            continue
+        if orphans and (id(obj), rel.key) in orphans:
             continue
         for local, remote in zip(rel.local_columns, rel.remote_columns, strict=True):
             d[local] = None if target is None else target.__dict__.get(remote)
@@ -373,6 +394,8 @@ async def delete_associations(uow: UnitOfWork, runner: Runner, objs: Sequence[An
 def finish(uow: UnitOfWork, plan: FlushPlan) -> None:
     """After the writes: the changed relationships of persistent parents are the new
     baseline (journalled, so a rollback puts the old ones back)."""
+    if plan.partial and plan.relational:
+        _mirror_inserts(uow, plan)
     for obj in plan.touched.values():
         state = uow.state_of(obj)
         if state is None or not state.persistent:
@@ -382,3 +405,61 @@ def finish(uow: UnitOfWork, plan: FlushPlan) -> None:
         for rel, value in _loaded(obj):
             if rel.direction != "many_to_one":
                 state.snapshot[rel.key] = list(value) if isinstance(value, list) else value
+                settle(obj, rel)
+
+
+def _mirror_inserts(uow: UnitOfWork, plan: FlushPlan) -> None:
+    """After an insert of some objects (not a whole flush): an object already in the
+    database whose loaded collection gained some of them through ``back_populates``
+    (``post.author = user`` appends to ``user.posts``) takes that as written, in its
+    snapshot: the insert wrote the foreign key or the association row from the new
+    objects' side, and a later flush must not write it again. Other changes of that
+    object stay pending."""
+    states = uow.states
+    inserted = plan.inserts
+    paired: dict[type[Any], list[Any]] = {}
+    gained: dict[tuple[int, str], tuple[Any, Any, Any, dict[int, Any]]] = {}
+    for obj in inserted.values():
+        model = type(obj)
+        rels = paired.get(model)
+        if rels is None:
+            rels = paired[model] = [
+                r for r in model.__relationships__.values() if r.back_populates is not None
+            ]
+        if not rels:
+            continue
+        d = obj.__dict__
+        for rel in rels:
+            value = d.get(rel.key)
+            if value is None:
+                continue
+            reverse = rel.reverse
+            if reverse is None or not reverse.uselist:
+                continue
+            for partner in value if isinstance(value, list) else (value,):
+                if id(partner) in inserted:
+                    continue
+                state = states.get(id(partner))
+                if state is None or not state.persistent:
+                    continue
+                entry = gained.get((id(partner), reverse.key))
+                if entry is None:
+                    entry = gained[id(partner), reverse.key] = (partner, state, reverse, {})
+                entry[3][id(obj)] = obj
+    for partner, state, reverse, objs in gained.values():
+        current = partner.__dict__.get(reverse.key)
+        before = state.snapshot.get(reverse.key, _MISSING)
+        if not isinstance(current, list) or not isinstance(before, list):
+            continue
+        current_ids = set(map(id, current))
+        baseline = set(map(id, before))
+        written = {i for i in objs if i in current_ids and i not in baseline}
+        if not written:
+            continue
+        if uow.journal is not None:
+            uow.journal.record_update(state)
+        baseline |= written
+        state.snapshot[reverse.key] = [
+            *(x for x in current if id(x) in baseline),
+            *(x for x in before if id(x) not in current_ids),  # removals still pending
+        ]

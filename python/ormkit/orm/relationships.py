@@ -284,6 +284,7 @@ class RelationshipInfo:
         self._secondary_model: type[Any] | None = None
         self._secondary_local: tuple[str, ...] = ()
         self._secondary_remote: tuple[str, ...] = ()
+        self._reverse: RelationshipInfo | None = None
 
     def __repr__(self) -> str:
         return f"<RelationshipInfo {self.model.__name__}.{self.key}>"
@@ -348,6 +349,15 @@ class RelationshipInfo:
         """Association columns referencing the target (many-to-many)."""
         self._ensure()
         return self._secondary_remote
+
+    @property
+    def reverse(self) -> RelationshipInfo | None:
+        """The target's relationship that ``back_populates`` names (kept in step with
+        this one in memory, see :mod:`ormkit.orm.backrefs`), or None."""
+        found = self._reverse
+        if found is None and self.back_populates is not None:
+            found = self._reverse = self.target.__relationships__[self.back_populates]
+        return found
 
     @property
     def order_by(self) -> tuple[OrderBy, ...]:
@@ -509,6 +519,21 @@ class RelationshipInfo:
                     "has no such relationship"
                 )
         self._resolved = True
+        if self.back_populates is not None and self._uselist:
+            self._instrument_collection()
+
+    def _instrument_collection(self) -> None:
+        """Make the model's class attribute a :class:`~ormkit.orm.backrefs.CollectionAttribute`,
+        which hands out the collection as a list that keeps the other side in step."""
+        from ormkit.orm.backrefs import CollectionAttribute
+
+        current = self.model.__dict__.get(self.key)
+        if (
+            isinstance(current, RelationshipAttribute)
+            and current.info is self
+            and not isinstance(current, CollectionAttribute)
+        ):
+            type.__setattr__(self.model, self.key, CollectionAttribute(self))
 
     def _fk_columns(self, holder: type[Any], referenced: type[Any]) -> list[ForeignKeyGroup]:
         """The foreign keys (single or composite) of ``holder`` to ``referenced``."""
@@ -666,3 +691,21 @@ class RelationshipAttribute:
 
     def __repr__(self) -> str:
         return f"{self.info.model.__name__}.{self.info.key}"
+
+    def any(self, criterion: Any = None, **filters: Any) -> Any:
+        """``EXISTS`` a related row (of a collection) matching ``criterion`` and
+        ``filters``: ``select(User).where(User.posts.any(Post.title == "x"))``."""
+        if not self.info.uselist:
+            raise TypeError(f"{self!r} is not a collection: use .has() for a single object")
+        from ormkit.sql.subqueries import relationship_exists
+
+        return relationship_exists(self.info, criterion, filters, "any")
+
+    def has(self, criterion: Any = None, **filters: Any) -> Any:
+        """``EXISTS`` the related object (many-to-one, one-to-one) matching ``criterion``
+        and ``filters``: ``select(Post).where(Post.author.has(name="Ann"))``."""
+        if self.info.uselist:
+            raise TypeError(f"{self!r} is a collection: use .any()")
+        from ormkit.sql.subqueries import relationship_exists
+
+        return relationship_exists(self.info, criterion, filters, "has")
