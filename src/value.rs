@@ -263,7 +263,7 @@ fn write_json(v: &Value, out: &mut String) -> bool {
     true
 }
 
-fn write_json_string(s: &str, out: &mut String) {
+pub fn write_json_string(s: &str, out: &mut String) {
     use std::fmt::Write;
     out.push('"');
     for c in s.chars() {

@@ -338,6 +338,12 @@ def changed_states(
     ``snapshot``) whose object is persistent, not in ``deleted`` and whose ``__dict__``
     differs (``!=``) from the snapshot, in order; with ``first``, at most the first."""
 
+def sqlite_json_list(values: list[Any]) -> tuple[str, bool]:
+    """``(json_text, blobs)``: a long IN list's values as one JSON array of what SQLite
+    stores for each (binding it alone), bytes as hex (``blobs`` then True). ``TypeError``
+    for a value ormkit cannot bind, ``DataError`` for one SQLite or JSON cannot hold
+    (bytes mixed with other values among them)."""
+
 def group_by_attribute(objs: Iterable[Any], name: str) -> dict[Any, list[Any]]:
     """``objs`` grouped by the value of their attribute ``name`` (read as
     ``object.__getattribute__`` reads it; an AttributeError means missing):

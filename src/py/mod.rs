@@ -4,6 +4,7 @@ pub mod changes;
 pub mod convert;
 pub mod errors;
 pub mod insert;
+pub mod json_list;
 pub mod loaders;
 pub mod loop_idle;
 pub mod model_init;
@@ -30,6 +31,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(insert::set_returned, m)?)?;
     m.add_function(wrap_pyfunction!(result::track::track_objects, m)?)?;
     m.add_function(wrap_pyfunction!(changes::changed_states, m)?)?;
+    m.add_function(wrap_pyfunction!(json_list::sqlite_json_list, m)?)?;
     m.add_function(wrap_pyfunction!(loaders::group_by_attribute, m)?)?;
     m.add_function(wrap_pyfunction!(loaders::set_reverse, m)?)?;
     m.add_function(wrap_pyfunction!(loop_idle::check_spin_setting, m)?)?;

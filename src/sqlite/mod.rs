@@ -6,6 +6,7 @@ pub mod connection;
 pub mod decimal;
 pub mod errors;
 pub mod job;
+pub mod json_list;
 pub mod placeholders;
 pub mod pool;
 pub mod readers;

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 import os
 import re
 import uuid
@@ -165,7 +166,8 @@ async def test_long_lists_are_one_parameter_and_short_ones_unchanged(
     for count in (THRESHOLD + 1, 70_000):
         values = list(range(count))
         sql, params = q.filter(id__in=values).to_sql()
-        assert params == [values]
+        # an array on PostgreSQL, JSON text on SQLite (written by the engine)
+        assert params == [values] if postgres else json.loads(params[0]) == values
         if postgres:
             assert sql.endswith("WHERE id IN (SELECT unnest($1::BIGINT[]))")
         else:
@@ -508,9 +510,9 @@ async def test_sqlite_list_of_other_floats_or_mixed_bytes(sqlite_engine: ormkit.
         assert await ids(q.filter(by__in=mixed)) == [0]
         blobs = [typed_row(k)["by"] for k in range(3)] + [b"x%d" % k for k in range(THRESHOLD)]
         sql, params = q.filter(by__in=blobs).to_sql()
-        assert params == [[b.hex() for b in blobs]] and "unhex(value)" in sql
+        assert json.loads(params[0]) == [b.hex() for b in blobs] and "unhex(value)" in sql
         assert await ids(q.filter(by__in=blobs)) == [0, 1, 2]
-        with pytest.raises(ValueError, match=r"32766 parameters .* holds the float inf"):
+        with pytest.raises(ValueError, match=r"32766 parameters .* holds .*an infinite float"):
             await q.filter(f__notin=[1.5, *[float("inf")] * 40_000]).count()
         with pytest.raises(ValueError, match="bytes mixed with values of other types"):
             await q.filter(by__in=[b"x", *range(40_000)]).count()

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-import math
-import uuid
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ormkit._ormkit import sqlite_json_list
 from ormkit.dialects.base import (
     CURRENT_TIME_FUNCTIONS,
     Dialect,
@@ -17,6 +14,7 @@ from ormkit.dialects.base import (
     plain_list_value,
     register_dialect,
 )
+from ormkit.errors import DataError
 
 if TYPE_CHECKING:
     from ormkit.types import ColumnType
@@ -63,33 +61,28 @@ class SQLiteDialect(Dialect):
         return "?"
 
     def in_list_param(self, values: Sequence[Any], info: Any) -> InListParam | str:
-        """The values as one list parameter, which the engine sends as JSON text, read
-        back as rows by ``json_each``. Each value is in the form ormkit stores it in
-        (:func:`_json_stored`), so the rows compare as the bound values would; bytes,
-        which JSON cannot hold, go as hex text turned back into blobs by ``unhex()``
-        (SQLite 3.41+; the engine bundles a newer one). A list that mixes bytes with
-        other values, or holds a non-finite float or a value out of the range SQLite
-        stores, is bound value by value (the reason is returned)."""
+        """The values as one JSON text parameter, read back as rows by ``json_each``.
+        The engine writes each value in the form binding it alone stores
+        (``_ormkit.sqlite_json_list``: ISO-8601 text, exact decimal text, integer
+        microseconds, 0/1), so the rows compare as the bound values would; bytes, which
+        JSON cannot hold, go as hex text turned back into blobs by ``unhex()`` (SQLite
+        3.41+; the engine bundles a newer one). A list that mixes bytes with other
+        values, or holds a value SQLite or JSON cannot store (a non-finite float, an
+        interval out of range), is bound value by value (the reason is returned)."""
         items: list[Any] = []
-        blobs = 0
         for value in values:
             plain = plain_list_value(value)
             if plain is NotImplemented:
                 return f"a {type(value).__name__} value"
-            kind = type(plain)
-            if kind is bytes or kind is bytearray:
-                items.append(plain.hex())
-                blobs += 1
-                continue
-            stored = _json_stored(plain)
-            if stored is NotImplemented:
-                return f"the {kind.__name__} {plain!r}"
-            items.append(stored)
+            items.append(plain)
+        try:
+            text, blobs = sqlite_json_list(items)
+        except (DataError, TypeError, ValueError, OverflowError) as exc:
+            reason = str(exc).split("\n", 1)[0]
+            return f"a value it cannot send in a JSON list ({reason})"
         if blobs:
-            if blobs != len(items):
-                return "bytes mixed with values of other types"
-            return InListParam(items, "hex")
-        return InListParam(items, "text" if info is not None and _text_affinity(info) else "json")
+            return InListParam(text, "hex")
+        return InListParam(text, "text" if info is not None and _text_affinity(info) else "json")
 
     def in_list_sql(self, operand: str, placeholder: str, form: str, negate: bool) -> str:
         """``operand [NOT] IN (SELECT value FROM json_each(?))``. A column of TEXT
@@ -181,50 +174,6 @@ class SQLiteDialect(Dialect):
 
 #: the item a long IN list's subquery selects from ``json_each``, by InListParam form
 _JSON_EACH_ITEM = {"json": "value", "text": "CAST(value AS TEXT)", "hex": "unhex(value)"}
-_MICROSECOND = _dt.timedelta(microseconds=1)
-_MICROS_PER_DAY = 86_400_000_000
-_INT64 = range(-(2**63), 2**63)
-#: values the engine writes into JSON in the very form it stores them in
-_JSON_AS_STORED = frozenset({int, str, bool, _dt.date, _dt.time, uuid.UUID})
-
-
-def _json_stored(value: Any) -> Any:
-    """``value`` (of a type in ``IN_LIST_VALUE_TYPES``, not bytes) in the form ormkit
-    stores it in on SQLite, as an item of a list the engine writes as JSON text, or
-    ``NotImplemented`` when SQLite would not store it (the value is then bound alone,
-    and the engine says why). The engine writes ints, text, bools (JSON ``true`` is
-    read back as 1), dates, times and UUIDs in their stored form already; a datetime
-    is stored as ``isoformat(" ")`` text (an aware one in UTC, with ``+00:00``), a
-    Decimal as its exact text, a timedelta as integer microseconds: JSON would have a
-    ``T``, a float and no place for them."""
-    kind = type(value)
-    if kind in _JSON_AS_STORED:
-        return value
-    if kind is float:
-        return value if math.isfinite(value) else NotImplemented
-    if kind is _dt.datetime:
-        offset = value.utcoffset()
-        naive = value.replace(tzinfo=None)
-        if offset is None:
-            return naive.isoformat(" ")
-        try:
-            return (naive - offset).isoformat(" ") + "+00:00"
-        except OverflowError:
-            return NotImplemented
-    if kind is Decimal:
-        if value.is_nan():
-            return "NaN"
-        if value.is_infinite():
-            return "-Infinity" if value.is_signed() else "Infinity"
-        return format(value, "f")
-    if kind is _dt.timedelta:
-        micros = value // _MICROSECOND
-        if value.days * _MICROS_PER_DAY not in _INT64 or micros not in _INT64:
-            return NotImplemented
-        return micros
-    return NotImplemented
-
-
 def _text_affinity(info: Any) -> bool:
     """Whether SQLite gives the column ``info`` TEXT affinity (its declared type names
     CHAR, CLOB or TEXT and not INT)."""
