@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 
-from ormkit import ForeignKey, Mapped, SoftDeleteMixin, mapped_column, relationship
+from ormkit import (
+    ForeignKey,
+    Mapped,
+    SoftDeleteMixin,
+    UniqueConstraint,
+    mapped_column,
+    relationship,
+)
 from ormkit.orm import Registry, declarative_base
 
 S = f"_{os.getpid()}"
@@ -137,6 +144,52 @@ class Sticker(Base):
     board_id: Mapped[int] = mapped_column(ForeignKey(f"r_boards{S}.id", ondelete="CASCADE"))
 
 
+class Member(Base):
+    """One-to-one children whose foreign key is unique: a badge (nullable key, set to NULL
+    when replaced) and a card (not nullable, deleted when replaced: delete-orphan); and
+    lockers, unique per member and room, through a collection without back_populates."""
+
+    __tablename__ = f"r_members{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    badge: Mapped[Badge | None] = relationship(back_populates="member", uselist=False)
+    card: Mapped[Card | None] = relationship(
+        back_populates="member", uselist=False, cascade="all, delete-orphan"
+    )
+    lockers: Mapped[list[Locker]] = relationship(order_by="id")
+
+
+class Badge(Base):
+    __tablename__ = f"r_badges{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey(f"r_members{S}.id"), unique=True)
+    label: Mapped[str]
+    member: Mapped[Member | None] = relationship(back_populates="badge")
+
+
+class Card(Base):
+    __tablename__ = f"r_cards{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey(f"r_members{S}.id"), unique=True)
+    number: Mapped[str]
+    member: Mapped[Member] = relationship(back_populates="card")
+
+
+class Locker(Base):
+    """A unique constraint over a foreign key and another column; no back_populates."""
+
+    __tablename__ = f"r_lockers{S}"
+    __table_args__ = (UniqueConstraint("member_id", "room"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room: Mapped[str]
+    member_id: Mapped[int | None] = mapped_column(ForeignKey(f"r_members{S}.id"))
+    member: Mapped[Member | None] = relationship()
+
+
 MODELS = [
     Author,
     Profile,
@@ -151,4 +204,8 @@ MODELS = [
     Note,
     Pin,
     Sticker,
+    Member,
+    Badge,
+    Card,
+    Locker,
 ]

@@ -174,6 +174,8 @@ class SQLiteDialect(Dialect):
 
 #: the item a long IN list's subquery selects from ``json_each``, by InListParam form
 _JSON_EACH_ITEM = {"json": "value", "text": "CAST(value AS TEXT)", "hex": "unhex(value)"}
+
+
 def _text_affinity(info: Any) -> bool:
     """Whether SQLite gives the column ``info`` TEXT affinity (its declared type names
     CHAR, CLOB or TEXT and not INT)."""

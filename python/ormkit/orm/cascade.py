@@ -9,7 +9,13 @@
   removal made through the parent's own collection (or one-to-one attribute) makes an
   orphan: a child that left because its own side changed (``post.author = other`` or
   None, which takes it out of the loaded collection, see :mod:`ormkit.orm.backrefs`)
-  gets its key from that side. An orphan is deleted with the key it has.
+  gets its key from that side. Nor does a child that has another parent by the flush
+  (``a.posts.remove(p); b.posts.append(p)``, or ``p.author = b`` after the removal):
+  it is written with the new parent's key. An orphan is deleted with the key it has.
+- *unique keys*: a row that gives up a unique value which another row of the flush
+  takes (a replaced one-to-one child whose unique key is set to NULL or which
+  ``delete-orphan`` deletes, a unique foreign key moved to another row) is updated or
+  deleted before the inserts and the other updates (see :func:`released_first`).
 - *association rows*: appending to / removing from a many-to-many collection inserts /
   deletes the row of the association table; deleting an object deletes its rows.
 - *delete*: deleting an object deletes the children of its ``cascade="delete"`` (or
@@ -28,18 +34,24 @@ on rows already in the database, as written.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from ormkit.dialects.base import get_dialect
 from ormkit.orm.backrefs import left_by_its_own_side, settle
+from ormkit.orm.constraints import Index, UniqueConstraint
 from ormkit.orm.loading import hydrate
 from ormkit.orm.mixins import utcnow
+from ormkit.orm.precompiled import has_expression
+from ormkit.orm.state import model_pk
 from ormkit.orm.strategies import key_chunks, keys_in
 from ormkit.query import soft_delete_column
 from ormkit.sql import and_, delete, insert, or_, select
 
 if TYPE_CHECKING:
+    from ormkit.orm.state import InstanceState
     from ormkit.orm.unit_of_work import Runner, UnitOfWork
 
 __all__ = [
@@ -48,7 +60,10 @@ __all__ = [
     "expand_deletes",
     "generations",
     "prepare",
+    "released_first",
     "sync_foreign_keys",
+    "sync_own_foreign_keys",
+    "unique_sets",
 ]
 
 _MISSING: Any = object()
@@ -79,7 +94,11 @@ class FlushPlan:
         self.inserts: dict[int, Any] = {}
         #: id(child) → [(relationship, parent)] from collections the child joined
         self.links: dict[int, list[tuple[Any, Any]]] = {}
-        #: (relationship, child) removed from a collection without delete-orphan
+        #: (relationship, parent, child): children removed through a parent's side
+        #: (see ``_settle_removed``)
+        self.removed: list[tuple[Any, Any, Any]] = []
+        #: (relationship, child) removed from a collection without delete-orphan, and
+        #: added to none
         self.nullify: list[tuple[Any, Any]] = []
         #: (relationship, parent, child) association rows to insert / delete
         self.assoc_add: list[tuple[Any, Any, Any]] = []
@@ -133,6 +152,8 @@ def prepare(uow: UnitOfWork, roots: Sequence[Any] | None) -> FlushPlan:
     start_ids = {id(o) for o in starts}
     for obj in [*starts, *(o for o in plan.inserts.values() if id(o) not in start_ids)]:
         _diff_collections(uow, plan, obj)
+    if plan.removed:
+        _settle_removed(uow, plan)
     return plan
 
 
@@ -163,21 +184,51 @@ def _diff_collections(uow: UnitOfWork, plan: FlushPlan, obj: Any) -> None:
         for child in removed:
             if left_by_its_own_side(obj, rel, child):
                 continue  # ``post.author = ...`` took it out: its key follows that side
-            if "delete-orphan" in rel.cascade:
-                if rel.back_populates is not None:
-                    plan.orphans.add((id(child), rel.back_populates))
-                if id(child) in uow.new:
-                    uow.new.pop(id(child))
-                else:
-                    child_state = uow.state_of(child)
-                    if child_state is not None and child_state.persistent:
-                        soft = soft_delete_column(type(child))
-                        if soft is None:
-                            uow.deleted[id(child)] = child
-                        elif child.__dict__.get(soft) is None:
-                            child.__dict__[soft] = utcnow()  # written with the updates
-            else:
-                plan.nullify.append((rel, child))
+            plan.removed.append((rel, obj, child))
+
+
+def _has_new_parent(plan: FlushPlan, rel: Any, parent: Any, child: Any) -> bool:
+    """Whether ``child``, removed from ``parent``'s side ``rel``, has another parent by
+    now: it was added to a collection (or one-to-one side) that sets the same foreign
+    key, or its own side of the pair (``back_populates``) holds another object."""
+    for other_rel, other in plan.links.get(id(child), ()):
+        if (
+            other is not parent
+            and other_rel.target is rel.target
+            and other_rel.remote_columns == rel.remote_columns
+        ):
+            return True
+    back = rel.back_populates
+    if back is not None:
+        value = child.__dict__.get(back)
+        if value is not None and value is not parent:
+            return True
+    return False
+
+
+def _settle_removed(uow: UnitOfWork, plan: FlushPlan) -> None:
+    """Decide, once every collection was compared, what happens to the children
+    removed through a parent's side: one that has another parent now (re-parented
+    before the flush) is written with the new parent's key; the others are orphans,
+    deleted (or soft-deleted) with ``delete-orphan`` and given a NULL key without it."""
+    for rel, parent, child in plan.removed:
+        if _has_new_parent(plan, rel, parent, child):
+            continue
+        if "delete-orphan" not in rel.cascade:
+            plan.nullify.append((rel, child))
+            continue
+        if rel.back_populates is not None:
+            plan.orphans.add((id(child), rel.back_populates))
+        if id(child) in uow.new:
+            uow.new.pop(id(child))
+            continue
+        child_state = uow.state_of(child)
+        if child_state is not None and child_state.persistent:
+            soft = soft_delete_column(type(child))
+            if soft is None:
+                uow.deleted[id(child)] = child
+            elif child.__dict__.get(soft) is None:
+                child.__dict__[soft] = utcnow()  # written with the updates
 
 
 def _deleting(model: type[Any]) -> list[Any]:
@@ -282,6 +333,294 @@ def sync_foreign_keys(uow: UnitOfWork, obj: Any, plan: FlushPlan | None) -> None
                 d[back] = parent  # the child now knows its parent too
                 if snapshot is not None:
                     snapshot[back] = parent
+
+
+def sync_own_foreign_keys(
+    uow: UnitOfWork, obj: Any, snapshot: dict[str, Any], values: dict[str, Any] | None
+) -> set[str]:
+    """For ``update(obj)`` outside a flush: set the foreign keys of ``obj``'s changed
+    many-to-one relationships whose targets are rows (or None), as a flush would.
+    Returns the relationships written by that (or by a key given in ``values``, which
+    wins over the relationship). Left for the next flush: a target not inserted yet,
+    and None on a side that a ``delete-orphan`` parent's collection emptied (the flush
+    deletes the child)."""
+    linked: set[str] = set()
+    d = obj.__dict__
+    for rel, target in _loaded(obj):
+        if rel.direction != "many_to_one":
+            continue
+        before = snapshot.get(rel.key, _MISSING)
+        if before is target:
+            continue
+        locals_ = rel.local_columns
+        if values and any(local in values for local in locals_):
+            linked.add(rel.key)
+            continue
+        if target is None:
+            reverse = rel.reverse
+            if (
+                before is not _MISSING
+                and before is not None
+                and reverse is not None
+                and "delete-orphan" in reverse.cascade
+                and not left_by_its_own_side(before, reverse, obj)
+            ):
+                continue
+            keys: list[Any] = [None] * len(locals_)
+        else:
+            if id(target) in uow.new:
+                continue
+            target_state = uow.state_of(target)
+            if target_state is not None and not target_state.persistent:
+                continue
+            keys = [target.__dict__.get(remote) for remote in rel.remote_columns]
+            if None in keys or has_expression(keys):
+                continue
+        for local, key in zip(locals_, keys, strict=True):
+            d[local] = key
+        linked.add(rel.key)
+    return linked
+
+
+#: a foreign key a flush takes from an object it has not inserted yet: not known before
+_UNKNOWN: Any = object()
+_UNIQUE: dict[type[Any], tuple[tuple[str, ...], ...]] = {}
+
+
+def unique_sets(model: type[Any]) -> tuple[tuple[str, ...], ...]:
+    """The sets of columns of ``model`` that no two rows may hold the same values of:
+    ``unique=True`` columns, ``UniqueConstraint``s and unique ``Index``es (the primary
+    key left out; cached per model)."""
+    found = _UNIQUE.get(model)
+    if found is None:
+        columns = model.__columns__
+        pk = model_pk(model)
+        sets: dict[tuple[str, ...], None] = {}
+        for key, info in columns.items():
+            if info.unique and not info.primary_key:
+                sets[(key,)] = None
+        declared = (
+            *getattr(model, "__table_constraints__", ()),
+            *getattr(model, "__indexes__", ()),
+        )
+        for item in declared:
+            if isinstance(item, UniqueConstraint) or (isinstance(item, Index) and item.unique):
+                names = tuple(item.columns)
+                if all(isinstance(n, str) and n in columns for n in names) and names != pk:
+                    sets[names] = None
+        found = _UNIQUE[model] = tuple(sets)
+    return found
+
+
+def _key_of(plan: FlushPlan, obj: Any, column: str) -> Any:
+    value = obj.__dict__.get(column)
+    if value is None and id(obj) in plan.inserts:
+        return _UNKNOWN  # the insert gives it
+    return value
+
+
+def _planned_keys(
+    plan: FlushPlan, obj: Any, snapshot: dict[str, Any] | None, nulled: dict[int, Any]
+) -> dict[str, Any]:
+    """The foreign-key columns a flush will set on ``obj`` (see :func:`sync_foreign_keys`
+    and :func:`apply_nullify`), without setting them: column → value, or ``_UNKNOWN``
+    for a key of an object not inserted yet."""
+    out: dict[str, Any] = {}
+    orphans = plan.orphans
+    for rel, target in _loaded(obj):
+        if rel.direction != "many_to_one":
+            continue
+        if snapshot is not None and snapshot.get(rel.key, _MISSING) is target:
+            continue
+        if orphans and (id(obj), rel.key) in orphans:
+            continue
+        for local, remote in zip(rel.local_columns, rel.remote_columns, strict=True):
+            out[local] = None if target is None else _key_of(plan, target, remote)
+    for rel, parent in plan.links.get(id(obj), ()):
+        for local, remote in zip(rel.local_columns, rel.remote_columns, strict=True):
+            out[remote] = _key_of(plan, parent, local)
+    rel = nulled.get(id(obj))
+    if rel is not None:
+        for remote in rel.remote_columns:
+            out[remote] = None
+    return out
+
+
+def _unique_values(
+    obj: Any, planned: dict[str, Any], cols: tuple[str, ...]
+) -> tuple[Any, ...] | None:
+    """``obj``'s values of ``cols`` after the flush, or None when one is not known yet
+    or is an SQL expression."""
+    d = obj.__dict__
+    values = tuple(planned[c] if c in planned else d.get(c) for c in cols)
+    if has_expression(values) or any(v is _UNKNOWN for v in values):
+        return None
+    return values
+
+
+class _Move:
+    """A persistent row whose update a flush may write before its inserts."""
+
+    __slots__ = ("gives", "obj", "planned", "takes")
+
+    def __init__(self, obj: Any, planned: dict[str, Any]) -> None:
+        self.obj = obj
+        self.planned = planned
+        #: (model, columns, values) it holds now and will not after the flush
+        self.gives: list[tuple[Any, ...]] = []
+        #: (model, columns, values) it will hold after the flush and does not now
+        self.takes: list[tuple[Any, ...]] = []
+
+
+def released_first(
+    uow: UnitOfWork, plan: FlushPlan, dirty: Iterable[InstanceState]
+) -> tuple[list[Any], list[Any]]:
+    """The rows a flush writes before its inserts: persistent rows that give up a
+    unique value (see :func:`unique_sets`) that another row of the flush takes — a
+    one-to-one child replaced (its key set to NULL, or deleted by ``delete-orphan``),
+    a unique foreign key moved from one row to another. Returns the objects to delete
+    first and those to update first (each after the ones whose values it takes), with
+    their foreign keys already set. The usual flush, where no such pair exists, costs
+    a look at the unique columns of the models of its dirty and deleted objects.
+
+    An update whose new key comes from an object not inserted yet stays in its usual
+    place (its foreign key is not known before the insert), and so does an update that
+    takes a value from such a row."""
+    links = plan.links
+    deleted = uow.deleted
+    nulled = {
+        id(child): rel
+        for rel, child in plan.nullify
+        if id(child) not in links and id(child) not in deleted
+    }
+    # the rows a flush updates: the dirty ones, and children whose key only their new or
+    # former parent's collection changes (no ``back_populates`` side on them)
+    changing: dict[int, InstanceState] = {id(state.obj): state for state in dirty}
+    states = uow.states
+    for child_id in chain(nulled, links):
+        if child_id not in changing:
+            state = states.get(child_id)
+            if state is not None and state.persistent and child_id not in deleted:
+                changing[child_id] = state
+    giving: dict[tuple[Any, ...], Any] = {}
+    moves: dict[int, _Move] = {}
+    for state in changing.values():
+        obj = state.obj
+        model = type(obj)
+        sets = unique_sets(model)
+        if not sets:
+            continue
+        snapshot = state.snapshot
+        move = _Move(obj, _planned_keys(plan, obj, snapshot, nulled))
+        for cols in sets:
+            old = tuple(snapshot.get(c) for c in cols)
+            new = _unique_values(obj, move.planned, cols)
+            if new == old:
+                continue
+            if None not in old and not has_expression(old):
+                move.gives.append((model, cols, old))
+            if new is not None and None not in new:
+                move.takes.append((model, cols, new))
+        if move.gives or move.takes:
+            moves[id(obj)] = move
+    for obj in deleted.values():
+        sets = unique_sets(type(obj))
+        state = uow.state_of(obj)
+        if not sets or state is None or not state.persistent:
+            continue
+        for cols in sets:
+            old = tuple(state.snapshot.get(c) for c in cols)
+            if None not in old and not has_expression(old):
+                _give(giving, (type(obj), cols, old), obj)
+    for move in moves.values():
+        for entry in move.gives:
+            _give(giving, entry, move.obj)
+    if not giving:
+        return [], []
+    # who takes a value given up: the inserts of those models, and the changing rows
+    models = {entry[0] for entry in giving}
+    taken: dict[tuple[Any, ...], list[Any]] = {}
+    for obj in plan.inserts.values():
+        model = type(obj)
+        if model not in models:
+            continue
+        planned = _planned_keys(plan, obj, None, nulled)
+        for cols in unique_sets(model):
+            new = _unique_values(obj, planned, cols)
+            if new is not None and None not in new:
+                _take(taken, (model, cols, new), obj)
+    for move in moves.values():
+        for entry in move.takes:
+            _take(taken, entry, move.obj)
+    first: dict[int, Any] = {}
+    for entry, giver in giving.items():
+        if any(taker is not giver for taker in taken.get(entry, ())):
+            first[id(giver)] = giver
+    if not first:
+        return [], []
+    # In the usual order, the row taking the value is written before the delete: that
+    # always fails, so deleting first can only help (a row still referencing the deleted
+    # one fails as it would have, unless its foreign key says ``ondelete=``).
+    deletes = [obj for obj in first.values() if id(obj) in deleted]
+    updates = [
+        moves[i]
+        for i in first
+        if i in moves
+        and i not in deleted
+        and not any(v is _UNKNOWN for v in moves[i].planned.values())
+    ]
+    return deletes, _update_order(updates, giving, {id(obj) for obj in deletes})
+
+
+def _give(giving: dict[tuple[Any, ...], Any], entry: tuple[Any, ...], obj: Any) -> None:
+    with contextlib.suppress(TypeError):  # an unhashable value (JSON): the database judges
+        giving.setdefault(entry, obj)
+
+
+def _take(taken: dict[tuple[Any, ...], list[Any]], entry: tuple[Any, ...], obj: Any) -> None:
+    with contextlib.suppress(TypeError):
+        taken.setdefault(entry, []).append(obj)
+
+
+def _update_order(
+    moves: list[_Move], giving: dict[tuple[Any, ...], Any], gone: set[int]
+) -> list[Any]:
+    """The objects of ``moves`` in the order to update them, their foreign keys set:
+    each after the rows whose values it takes (``gone``: rows deleted first). One that
+    takes a value from a row not written first stays in its usual place (sooner, it
+    would fail where the usual order may not); a cycle (two rows swapping values)
+    keeps the given order, and the database decides."""
+
+    def givers(move: _Move) -> list[Any]:
+        found = []
+        for entry in move.takes:
+            try:
+                giver = giving.get(entry)
+            except TypeError:  # an unhashable value
+                continue
+            if giver is not None and giver is not move.obj and id(giver) not in gone:
+                found.append(giver)
+        return found
+
+    waits = {id(m.obj): (m, givers(m)) for m in moves}
+    dropped = True
+    while dropped:
+        dropped = False
+        for key, (_move, before) in list(waits.items()):
+            if any(id(giver) not in waits for giver in before):
+                del waits[key]
+                dropped = True
+    out: list[Any] = []
+    done: set[int] = set()
+    pending = list(waits.values())
+    while pending:
+        ready = [(m, b) for m, b in pending if all(id(giver) in done for giver in b)]
+        for move, _before in ready or pending:
+            move.obj.__dict__.update(move.planned)
+            out.append(move.obj)
+            done.add(id(move.obj))
+        pending = [(m, b) for m, b in pending if id(m.obj) not in done]
+    return out
 
 
 def apply_nullify(uow: UnitOfWork, plan: FlushPlan) -> None:

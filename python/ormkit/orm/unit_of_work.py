@@ -9,7 +9,9 @@ single-row and multi-row shapes once per model and dialect (:mod:`ormkit.orm.pre
 — and rows come back through ``QueryResult.to_models``.
 
 Flush order: inserts (referenced tables first), then updates, then deletes
-(referencing tables first). Within a write, before-hooks and validation run for every
+(referencing tables first); except that rows giving up a unique value which another
+row of the flush takes (a replaced one-to-one child, a unique foreign key moved to
+another row) are updated or deleted first. Within a write, before-hooks and validation run for every
 object before the first statement is sent.
 """
 
@@ -35,6 +37,7 @@ from ormkit.orm.state import (
     is_dirty,
     model_pk,
     mutable_columns,
+    relationships_changed,
     run_hook,
     take_snapshot,
 )
@@ -480,6 +483,8 @@ class UnitOfWork:
         relationships imply (see :mod:`ormkit.orm.cascade`)."""
         plan = cascade.prepare(self, None)
         dirty = self._prevalidate(plan.inserts.values())
+        if plan.relational and (dirty or self.deleted):
+            await self._release_first(runner, plan, dirty)
         if plan.inserts:
             await self._insert_all(runner, list(plan.inserts.values()), plan)
         if plan.relational:
@@ -490,11 +495,27 @@ class UnitOfWork:
         if plan.relational or plan.inserts:
             dirty = self.dirty_states()  # inserts and relationships may have changed more
         for state in dirty:
-            await self.update(runner, state.obj)
+            if not await self.update(runner, state.obj, None, False) and plan.relational:
+                # only relationships changed: what they imply is written by now
+                self.relationships_written(state, None)
         await cascade.write_associations(self, runner, plan)
         if self.deleted:
             await self.delete(runner, list(self.deleted.values()))
         cascade.finish(self, plan)
+
+    async def _release_first(
+        self, runner: Runner, plan: cascade.FlushPlan, dirty: list[InstanceState]
+    ) -> None:
+        """Before a flush's inserts: write the rows that give up a unique value another
+        row of the flush takes (see :func:`cascade.released_first`) — a replaced
+        one-to-one child set to NULL or deleted, a unique foreign key moved to another
+        row — so that no statement meets the old value still in place."""
+        deletes, updates = cascade.released_first(self, plan, dirty)
+        if deletes:
+            await self.delete(runner, deletes)
+        for obj in updates:
+            cascade.sync_foreign_keys(self, obj, plan)
+            await self.update(runner, obj, None, False)
 
     # -- writes -----------------------------------------------------------------------
 
@@ -847,8 +868,21 @@ class UnitOfWork:
         converters = model.__ormkit_converters__(self.dialect, result.columns)
         return result.to_models(model, converters)
 
-    async def update(self, runner: Runner, obj: Any, values: dict[str, Any] | None = None) -> bool:
+    async def update(
+        self,
+        runner: Runner,
+        obj: Any,
+        values: dict[str, Any] | None = None,
+        relationships: bool = True,
+    ) -> bool:
         """UPDATE the changed columns of ``obj`` (and ``values``, set on it first).
+
+        With ``relationships`` (``session.update()``), a tracked object's changed
+        many-to-one relationships whose targets are rows (or None) set their foreign
+        keys first, as a flush would (a key given in ``values`` wins); its other
+        relationship changes (collections, a target not inserted yet) are left for the
+        next flush. A flush passes False: it has set the keys and writes the rest itself
+        (:mod:`ormkit.orm.cascade`).
 
         Checks and bumps the version column; raises ``StaleDataError`` when no row
         matched. Returns False when nothing changed (no SQL is sent)."""
@@ -860,10 +894,16 @@ class UnitOfWork:
         d = obj.__dict__
         if values:
             d.update(values)
+        #: on update() of a model with relationships: the many-to-one ones written
+        linked: set[str] | None = None
         if tracked:
             assert state is not None
+            if relationships and model.__relationships__:
+                linked = cascade.sync_own_foreign_keys(self, obj, state.snapshot, values)
             changes = changed_columns(obj, state.snapshot)
             if not changes:
+                if linked:
+                    self.relationships_written(state, linked)
                 return False
             if getattr(obj, "before_update", None) is not None:
                 await run_hook(obj, "before_update")
@@ -929,14 +969,41 @@ class UnitOfWork:
             d.update(zip(computed, result.tuples(converters)[0], strict=True))
         if tracked:
             assert state is not None
+            before = state.snapshot
             if state.key != identity_key(model, d):
                 self.attach(obj)
             else:
                 state.snapshot = take_snapshot(obj)
+            if linked is not None:
+                _keep_pending(state.snapshot, before, model, linked)
         else:
             self.attach(obj)
         await run_hook(obj, "after_update")
         return True
+
+    def relationships_written(self, state: InstanceState, keys: Iterable[str] | None) -> None:
+        """The relationships ``keys`` (None: every loaded one) of a persistent object
+        were written though none of its columns changed (its foreign key already held
+        the new target's key, or the rows on the other side were written): its snapshot
+        takes them (journalled), so the object is no longer dirty."""
+        obj = state.obj
+        d = obj.__dict__
+        snapshot = state.snapshot
+        if keys is None:
+            if not relationships_changed(obj, snapshot):
+                return
+            written = [key for key in type(obj).__relationships__ if key in d]
+        else:
+            written = [
+                key for key in keys if key in d and snapshot.get(key, _MISSING_KEY) is not d[key]
+            ]
+            if not written:
+                return
+        if self.journal is not None:
+            self.journal.record_update(state)
+        for key in written:
+            value = d[key]
+            snapshot[key] = list(value) if isinstance(value, list) else value
 
     async def delete_plain(self, runner: Runner, obj: Any) -> bool:
         """DELETE the row of one object of a model without relationships, delete hooks,
@@ -1185,6 +1252,22 @@ class UnitOfWork:
         self.deleted.clear()
         for state in self.dirty_states():
             self._restore(state, state.snapshot)
+
+
+def _keep_pending(
+    snapshot: dict[str, Any], before: dict[str, Any], model: type[Any], linked: set[str]
+) -> None:
+    """After ``update()`` wrote an object: its snapshot (taken from the object) keeps
+    the relationships it did not write (all but the many-to-one ones in ``linked``) as
+    they were in ``before``, so that they stay pending for the next flush."""
+    for key in model.__relationships__:
+        if key in linked:
+            continue
+        old = before.get(key, _MISSING_KEY)
+        if old is _MISSING_KEY:
+            snapshot.pop(key, None)
+        else:
+            snapshot[key] = old
 
 
 def plain_insert_model(model: type[Any]) -> bool:
