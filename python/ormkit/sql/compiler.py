@@ -27,7 +27,8 @@ __all__ = [
     "cache_info",
     "clear_cache",
     "compile_statement",
-    "subquery_context",
+    "subquery_key",
+    "subquery_sql",
 ]
 
 
@@ -270,13 +271,33 @@ _CACHE_SIZE = 2048
 _STATS = {"hits": 0, "misses": 0}
 
 
-def subquery_context(ctx: CompileContext, query: Any) -> CompileContext:
+def _subquery_context(ctx: CompileContext, query: Any) -> CompileContext:
     """A context for compiling ``query`` inside the statement ``ctx`` compiles: its own
     scope, in which the enclosing statement's models stay visible (correlation)."""
     scope = query._scope()
     if scope is not None:
         scope.parent = ctx.scope
     return CompileContext(ctx.dialect, scope)
+
+
+def subquery_key(ctx: CompileContext, query: Any) -> Hashable:
+    """The shape of the select ``query`` inside the statement ``ctx`` compiles (its
+    shape walk finds its joins); its parameters join ``ctx``'s in order."""
+    sub = _subquery_context(ctx, query)
+    key = query._key(sub)
+    ctx.params.extend(sub.params)
+    return (key, sub.scope.key() if sub.scope is not None else None)
+
+
+def subquery_sql(ctx: CompileContext, query: Any) -> str:
+    """The SQL of the select ``query`` inside the statement ``ctx`` compiles, its
+    placeholders numbered on from the enclosing statement's."""
+    sub = _subquery_context(ctx, query)
+    query._key(sub)  # its lookups add the joins its SQL names
+    sql_ctx = sub.fork()
+    sql_ctx.params = ctx.params
+    sql: str = query._sql(sql_ctx)
+    return sql
 
 
 def compile_statement(stmt: Any, dialect: str | Dialect) -> tuple[str, list[Any]]:

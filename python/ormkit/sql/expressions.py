@@ -677,27 +677,17 @@ class InSubquery(ColumnExpr[bool]):
         self.query = query
         self.negate = negate
 
-    def _inner(self, ctx: CompileContext) -> tuple[CompileContext, Hashable]:
-        # The subquery has its own scope (its shape walk finds its joins), in which the
-        # enclosing statement's models stay visible.
-        from ormkit.sql.compiler import subquery_context
-
-        sub = subquery_context(ctx, self.query)
-        key = self.query._key(sub)
-        return sub, (key, sub.scope.key() if sub.scope is not None else None)
-
     def _key(self, ctx: CompileContext) -> Hashable:
+        from ormkit.sql.compiler import subquery_key
+
         operand = self.operand._key(ctx)
-        sub, key = self._inner(ctx)
-        ctx.params.extend(sub.params)
-        return ("insub", self.negate, operand, key)
+        return ("insub", self.negate, operand, subquery_key(ctx, self.query))
 
     def _sql(self, ctx: CompileContext) -> str:
+        from ormkit.sql.compiler import subquery_sql
+
         operand = _compared(self.operand, ctx, self.operand._operand(ctx))
-        sub, _key = self._inner(ctx)
-        sql_ctx = sub.fork()
-        sql_ctx.params = ctx.params  # placeholders continue the outer numbering
-        inner = self.query._sql(sql_ctx)
+        inner = subquery_sql(ctx, self.query)
         return f"{operand} {'NOT IN' if self.negate else 'IN'} ({inner})"
 
 

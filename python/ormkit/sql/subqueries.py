@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
-from ormkit.sql.compiler import subquery_context
+from ormkit.sql.compiler import subquery_key, subquery_sql
 from ormkit.sql.expressions import ColumnExpr
 
 if TYPE_CHECKING:
@@ -28,26 +28,12 @@ def _select_of(query: Any, what: str) -> Any:
 
 
 class _Subquery(ColumnExpr[Any]):
-    """A select compiled inside another statement, its parameters numbered on."""
+    """A select compiled inside another statement (``subquery_key``/``subquery_sql``)."""
 
     __slots__ = ("query",)
 
     def __init__(self, query: Any) -> None:
         self.query = query
-
-    def _inner_key(self, ctx: CompileContext) -> Hashable:
-        sub = subquery_context(ctx, self.query)
-        key = self.query._key(sub)
-        ctx.params.extend(sub.params)
-        return (key, sub.scope.key())
-
-    def _inner_sql(self, ctx: CompileContext) -> str:
-        sub = subquery_context(ctx, self.query)
-        self.query._key(sub)  # finds the joins its lookups need
-        sql_ctx = sub.fork()
-        sql_ctx.params = ctx.params  # placeholders continue the outer numbering
-        sql: str = self.query._sql(sql_ctx)
-        return sql
 
 
 class Exists(_Subquery):
@@ -59,10 +45,10 @@ class Exists(_Subquery):
         return f"exists({self.query!r})"
 
     def _key(self, ctx: CompileContext) -> Hashable:
-        return ("exists", self._inner_key(ctx))
+        return ("exists", subquery_key(ctx, self.query))
 
     def _sql(self, ctx: CompileContext) -> str:
-        return f"EXISTS ({self._inner_sql(ctx)})"
+        return f"EXISTS ({subquery_sql(ctx, self.query)})"
 
 
 class ScalarSubquery(_Subquery):
@@ -88,10 +74,10 @@ class ScalarSubquery(_Subquery):
         return _value_column(self.query._entities[0])
 
     def _key(self, ctx: CompileContext) -> Hashable:
-        return ("scalar_subquery", self._inner_key(ctx))
+        return ("scalar_subquery", subquery_key(ctx, self.query))
 
     def _sql(self, ctx: CompileContext) -> str:
-        return f"({self._inner_sql(ctx)})"
+        return f"({subquery_sql(ctx, self.query)})"
 
 
 def exists(query: Any) -> ColumnExpr[bool]:
