@@ -10,22 +10,14 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ormkit.sql.expressions import ClauseElement, Column, ColumnExpr, coerce
+from ormkit.sql.expressions import ClauseElement, ColumnExpr, coerce
+from ormkit.sql.statements import ValueType, _value_column
 from ormkit.types import ColumnType, TypeMarker, resolve_column_type
 
 if TYPE_CHECKING:
     from ormkit.sql.compiler import CompileContext
 
 __all__ = ["Case", "TypeCast", "case", "cast", "literal"]
-
-
-class _Typed:
-    """What a typed value is read back as (the shape of a column's info: ``.type``)."""
-
-    __slots__ = ("type",)
-
-    def __init__(self, column_type: ColumnType) -> None:
-        self.type = column_type
 
 
 def _column_type(type_: Any, what: str) -> ColumnType:
@@ -56,9 +48,9 @@ class TypeCast(ColumnExpr[Any]):
         return f"cast({self.operand!r}, {self.column_type.kind})"
 
     @property
-    def value_info(self) -> _Typed:
+    def value_info(self) -> ValueType:
         """The value is read back as the cast's type."""
-        return _Typed(self.column_type)
+        return ValueType(self.column_type)
 
     def _key(self, ctx: CompileContext) -> Hashable:
         return ("cast", self.column_type.kind, self.operand._key(ctx))
@@ -123,12 +115,8 @@ class Case(ColumnExpr[Any]):
     @property
     def value_info(self) -> Any:
         """Read back as the first result that has a known type."""
-        from ormkit.sql.statements import _value_column
-
         for result in (*(r for _c, r in self.whens), self.else_):
-            if result is None:
-                continue
-            info = result.info if isinstance(result, Column) else _value_column(result)
+            info = None if result is None else _value_column(result)
             if info is not None:
                 return info
         return None

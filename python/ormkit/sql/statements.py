@@ -28,7 +28,7 @@ from ormkit.sql.expressions import (
     not_,
 )
 from ormkit.sql.lookups import Q, lookups_q
-from ormkit.types import resolve_column_type
+from ormkit.types import ColumnType, resolve_column_type
 
 if TYPE_CHECKING:
     from ormkit.types import Converter
@@ -154,21 +154,22 @@ def _value_column(expr: Any) -> Any:
     return expr.info if isinstance(expr, Column) else None
 
 
-class _ValueType:
-    """The type of a selected value that is no column (see ``_value_column``)."""
+class ValueType:
+    """The type of a selected value that is no column (see ``_value_column``): what a
+    column's info gives the result converters, its ``type``."""
 
     __slots__ = ("type",)
 
-    def __init__(self, python_type: type, *, timezone: bool = False) -> None:
-        self.type = resolve_column_type(python_type, timezone=timezone or None)
+    def __init__(self, column_type: ColumnType) -> None:
+        self.type = column_type
 
 
 #: the type of a current-time function's value, by its kind
 _CURRENT_TIME_VALUES = {
-    "datetime_tz": _ValueType(_dt.datetime, timezone=True),
-    "datetime": _ValueType(_dt.datetime),
-    "date": _ValueType(_dt.date),
-    "time": _ValueType(_dt.time),
+    "datetime_tz": ValueType(resolve_column_type(_dt.datetime, timezone=True)),
+    "datetime": ValueType(resolve_column_type(_dt.datetime)),
+    "date": ValueType(resolve_column_type(_dt.date)),
+    "time": ValueType(resolve_column_type(_dt.time)),
 }
 
 
