@@ -115,6 +115,18 @@ def plain_list_value(value: Any) -> Any:
     return value
 
 
+def plain_list(values: Sequence[Any]) -> list[Any] | str:
+    """``values`` through :func:`plain_list_value`, or why one cannot be sent in a long
+    IN list's single parameter (``"a <type> value"``)."""
+    items: list[Any] = []
+    for value in values:
+        plain = plain_list_value(value)
+        if plain is NotImplemented:
+            return f"a {type(value).__name__} value"
+        items.append(plain)
+    return items
+
+
 class Dialect:
     """What differs between backends. Subclasses: PostgreSQL and SQLite."""
 

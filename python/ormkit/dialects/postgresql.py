@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ormkit.dialects.base import Dialect, InListParam, plain_list_value, register_dialect
+from ormkit.dialects.base import Dialect, InListParam, plain_list, register_dialect
 
 if TYPE_CHECKING:
     from ormkit.types import ColumnType
@@ -38,12 +38,9 @@ class PostgreSQLDialect(Dialect):
             return "values compared with an expression that is not a column"
         if info.type.is_json:
             return "values compared with a JSON column"
-        items: list[Any] = []
-        for value in values:
-            plain = plain_list_value(value)
-            if plain is NotImplemented:
-                return f"a {type(value).__name__} value"
-            items.append(plain)
+        items = plain_list(values)
+        if isinstance(items, str):
+            return items
         element = self.column_type(info.type).partition("(")[0].strip()
         return InListParam(items, element)
 

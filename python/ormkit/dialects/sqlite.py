@@ -11,7 +11,7 @@ from ormkit.dialects.base import (
     Dialect,
     InListParam,
     _check_current_time,
-    plain_list_value,
+    plain_list,
     register_dialect,
 )
 from ormkit.errors import DataError
@@ -69,12 +69,9 @@ class SQLiteDialect(Dialect):
         3.41+; the engine bundles a newer one). A list that mixes bytes with other
         values, or holds a value SQLite or JSON cannot store (a non-finite float, an
         interval out of range), is bound value by value (the reason is returned)."""
-        items: list[Any] = []
-        for value in values:
-            plain = plain_list_value(value)
-            if plain is NotImplemented:
-                return f"a {type(value).__name__} value"
-            items.append(plain)
+        items = plain_list(values)
+        if isinstance(items, str):
+            return items
         try:
             text, blobs = sqlite_json_list(items)
         except (DataError, TypeError, ValueError, OverflowError) as exc:
