@@ -35,7 +35,7 @@ on rows already in the database, as written.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,7 @@ from ormkit.query import soft_delete_column
 from ormkit.sql import and_, delete, insert, or_, select
 
 if TYPE_CHECKING:
+    from ormkit.orm.relationships import RelationshipInfo
     from ormkit.orm.state import InstanceState
     from ormkit.orm.unit_of_work import Runner, UnitOfWork
 
@@ -303,6 +304,22 @@ async def expand_deletes(uow: UnitOfWork, runner: Runner, objs: Iterable[Any]) -
     return list(out.values())
 
 
+def _changed_parents(
+    obj: Any, snapshot: dict[str, Any] | None, orphans: set[tuple[int, str]] | tuple[()]
+) -> Iterator[tuple[RelationshipInfo, Any]]:
+    """``obj``'s loaded many-to-one relationships whose foreign keys a flush sets: those
+    changed since ``snapshot`` (all of them for a new object), except the sides that
+    ``orphans`` (``(id(obj), key)``) leave to the orphan rules."""
+    for rel, target in _loaded(obj):
+        if rel.direction != "many_to_one":
+            continue
+        if snapshot is not None and snapshot.get(rel.key, _MISSING) is target:
+            continue
+        if orphans and (id(obj), rel.key) in orphans:
+            continue
+        yield rel, target
+
+
 def sync_foreign_keys(uow: UnitOfWork, obj: Any, plan: FlushPlan | None) -> None:
     """Set ``obj``'s foreign-key columns from its changed many-to-one relationships and
     from the collections it was added to (the related rows exist by now)."""
@@ -312,13 +329,7 @@ def sync_foreign_keys(uow: UnitOfWork, obj: Any, plan: FlushPlan | None) -> None
     state = uow.state_of(obj)
     snapshot = state.snapshot if state is not None and state.persistent else None
     orphans = plan.orphans if plan is not None else ()
-    for rel, target in _loaded(obj):
-        if rel.direction != "many_to_one":
-            continue
-        if snapshot is not None and snapshot.get(rel.key, _MISSING) is target:
-            continue
-        if orphans and (id(obj), rel.key) in orphans:
-            continue
+    for rel, target in _changed_parents(obj, snapshot, orphans):
         for local, remote in zip(rel.local_columns, rel.remote_columns, strict=True):
             d[local] = None if target is None else target.__dict__.get(remote)
     if plan is None:
@@ -426,22 +437,15 @@ def _planned_keys(
     and :func:`apply_nullify`), without setting them: column → value, or ``_UNKNOWN``
     for a key of an object not inserted yet."""
     out: dict[str, Any] = {}
-    orphans = plan.orphans
-    for rel, target in _loaded(obj):
-        if rel.direction != "many_to_one":
-            continue
-        if snapshot is not None and snapshot.get(rel.key, _MISSING) is target:
-            continue
-        if orphans and (id(obj), rel.key) in orphans:
-            continue
+    for rel, target in _changed_parents(obj, snapshot, plan.orphans):
         for local, remote in zip(rel.local_columns, rel.remote_columns, strict=True):
             out[local] = None if target is None else _key_of(plan, target, remote)
     for rel, parent in plan.links.get(id(obj), ()):
         for local, remote in zip(rel.local_columns, rel.remote_columns, strict=True):
             out[remote] = _key_of(plan, parent, local)
-    rel = nulled.get(id(obj))
-    if rel is not None:
-        for remote in rel.remote_columns:
+    emptied = nulled.get(id(obj))
+    if emptied is not None:
+        for remote in emptied.remote_columns:
             out[remote] = None
     return out
 
