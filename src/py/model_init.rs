@@ -10,11 +10,13 @@
 //! values in an array) and storing each column as `object.__setattr__` does, in the
 //! column order.
 //!
-//! Calling a model class goes one step shorter: the metaclass installs the same fast
-//! path as the class's `tp_init` ([`install_init`]), which reads the call's keyword dict
-//! as it is. Through the method, the interpreter would look `__init__` up, make a new
-//! argument tuple and turn the dict back into a stack on every call (~20 % of a
-//! seven-column construction).
+//! Calling a model class goes shorter still: the metaclass installs the same fast path
+//! as the class's `tp_init` ([`install_init`]), and as the class's own vectorcall
+//! ([`model_vectorcall`]), which takes the caller's keywords as they are, with no
+//! keyword dict made for `type.__call__` (a seven-column construction 345 → 217 ns).
+//! Through the method, the interpreter would look `__init__` up, make a new argument
+//! tuple and turn the dict back into a stack on every call (~20 % of a seven-column
+//! construction).
 //!
 //! Anything else — a positional argument, a keyword that is not a column (a
 //! relationship, a property, a typo), a class without the metaclass's `_ormkit_init`
@@ -360,6 +362,167 @@ unsafe fn tp_init_body(
     Ok(())
 }
 
+/// Calling a model class (`Model(name=...)`), as the class's own vectorcall (see
+/// [`install_init`]): `object.__new__` and the fast path, with the keywords as the caller
+/// passed them. Through `type.__call__`, the interpreter would first gather them into a
+/// new dict and `tp_init` would look each column up in it (~0.1 µs of a seven-column
+/// construction). Anything the slots no longer promise — `__init__` or `__new__`
+/// assigned on the class or a base since, positional arguments — goes through the
+/// metaclass's `tp_call` as a plain call would.
+unsafe extern "C" fn model_vectorcall(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: the interpreter calls a vectorcall with the GIL held.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: the arguments as the interpreter passed them (see `vectorcall_body`).
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+        vectorcall_body(py, callable, args, nargsf, kwnames)
+    }))
+    .unwrap_or_else(|_| Err(PanicException::new_err("panic in a model class call")));
+    match outcome {
+        Ok(obj) => obj.into_ptr(),
+        Err(err) => {
+            err.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Whether calling `cls` still means `object.__new__` and then [`model_tp_init`].
+///
+/// # Safety
+/// `cls` is a live type.
+unsafe fn slots_are_ours(cls: *mut ffi::PyTypeObject) -> bool {
+    // SAFETY: the caller's contract; `PyBaseObject_Type` is a static type.
+    let (init, new, object_new) = unsafe {
+        (
+            (*cls).tp_init,
+            (*cls).tp_new,
+            (*std::ptr::addr_of!(ffi::PyBaseObject_Type)).tp_new,
+        )
+    };
+    let init_ours = init.is_some_and(|f| std::ptr::fn_addr_eq(f, model_tp_init as ffi::initproc));
+    let new_ours = match (new, object_new) {
+        (Some(new), Some(object_new)) => std::ptr::fn_addr_eq(new, object_new),
+        _ => false,
+    };
+    init_ours && new_ours
+}
+
+/// The body of [`model_vectorcall`].
+///
+/// # Safety
+/// The arguments of a vectorcall: a live type `callable`, `nargs` positional values at
+/// `args` followed by one per name in `kwnames` (NULL or a tuple), all live for the call.
+unsafe fn vectorcall_body<'py>(
+    py: Python<'py>,
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<Bound<'py, PyAny>> {
+    let cls = callable.cast::<ffi::PyTypeObject>();
+    let nargs = usize::try_from(unsafe { ffi::PyVectorcall_NARGS(nargsf) }).unwrap_or(0);
+    // SAFETY: `callable` is the class being called (this function is only ever its own
+    // vectorcall).
+    let (ours, new) = unsafe { (slots_are_ours(cls), (*cls).tp_new) };
+    let (true, 0, Some(new)) = (ours, nargs, new) else {
+        // SAFETY: the call's own arguments, as received.
+        return unsafe { call_through_type(py, callable, args, nargs, kwnames) };
+    };
+    // SAFETY: `object.__new__` with no arguments (checked above), as `type.__call__`
+    // would call it; a new reference or NULL with an exception.
+    let obj = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            new(cls, PyTuple::empty(py).as_ptr(), std::ptr::null_mut()),
+        )
+    }?;
+    // SAFETY: `obj` is the new instance; the call's keywords follow its (zero) positional
+    // arguments at `args`.
+    unsafe { model_init_body(py, obj.as_ptr(), args, 0, kwnames) }?;
+    Ok(obj)
+}
+
+/// The call as the interpreter makes it for a class without a vectorcall: a tuple, a
+/// keyword dict and the metaclass's `tp_call` (`type.__call__`: `__new__`, `__init__`).
+///
+/// # Safety
+/// As [`vectorcall_body`], with `nargs` already taken from `nargsf`.
+unsafe fn call_through_type<'py>(
+    py: Python<'py>,
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: usize,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<Bound<'py, PyAny>> {
+    let names: Option<Bound<'py, PyTuple>> = (!kwnames.is_null()).then(|| {
+        // SAFETY: a non-NULL `kwnames` is the call's tuple of keyword names.
+        unsafe { Bound::from_borrowed_ptr(py, kwnames).cast_into_unchecked::<PyTuple>() }
+    });
+    let nkw = names.as_ref().map_or(0, |n| n.len());
+    let values: &[*mut ffi::PyObject] = if nargs + nkw == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller's contract: `nargs + nkw` live values at `args`.
+        unsafe { std::slice::from_raw_parts(args, nargs + nkw) }
+    };
+    let borrowed = |&value: &*mut ffi::PyObject| {
+        // SAFETY: a live value of the call; this takes a new reference of our own.
+        unsafe { Bound::from_borrowed_ptr(py, value) }
+    };
+    let positional = PyTuple::new(py, values[..nargs].iter().map(borrowed))?;
+    let keywords = match &names {
+        Some(names) => {
+            let dict = PyDict::new(py);
+            for (name, value) in names.iter().zip(values[nargs..].iter().map(borrowed)) {
+                dict.set_item(name, value)?;
+            }
+            Some(dict)
+        }
+        None => None,
+    };
+    // SAFETY: `callable` is live; its metaclass's `tp_call` is what the interpreter
+    // calls for it without a vectorcall.
+    let call = unsafe { (*ffi::Py_TYPE(callable)).tp_call }
+        .ok_or_else(|| PyTypeError::new_err("the model class is not callable"))?;
+    let kwargs = keywords
+        .as_ref()
+        .map_or(std::ptr::null_mut(), |d| d.as_ptr());
+    // SAFETY: a live callable, a tuple and a dict (or NULL); a new reference or NULL with
+    // an exception comes back.
+    unsafe { Bound::from_owned_ptr_or_err(py, call(callable, positional.as_ptr(), kwargs)) }
+}
+
+/// Gives `cls` [`model_vectorcall`] when its metaclass calls classes as `type` does
+/// (no `__call__` of its own) and has room for a class's vectorcall; marks the
+/// metaclass as one whose instances (classes) may have one.
+///
+/// # Safety
+/// `cls` is a live type whose `tp_init` is [`model_tp_init`].
+unsafe fn install_vectorcall(cls: *mut ffi::PyTypeObject) -> bool {
+    // SAFETY: the caller's contract; the metaclass of a live type is a live type and
+    // `PyType_Type` is a static one.
+    unsafe {
+        let meta = ffi::Py_TYPE(cls.cast::<ffi::PyObject>());
+        let type_call = (*std::ptr::addr_of!(ffi::PyType_Type)).tp_call;
+        let calls_as_type = match ((*meta).tp_call, type_call) {
+            (Some(call), Some(type_call)) => std::ptr::fn_addr_eq(call, type_call),
+            _ => false,
+        };
+        let offset = std::mem::offset_of!(ffi::PyTypeObject, tp_vectorcall);
+        if !calls_as_type || usize::try_from((*meta).tp_vectorcall_offset).ok() != Some(offset) {
+            return false;
+        }
+        (*cls).tp_vectorcall = Some(model_vectorcall);
+        (*meta).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL;
+        true
+    }
+}
+
 /// Makes calling `cls` run `Base.__init__`'s fast path directly, when `cls.__init__` is
 /// `Base.__init__` (the method [`model_init`] made): `cls`'s `tp_init` becomes
 /// [`model_tp_init`]. The interpreter would otherwise find the method on each call and
@@ -390,8 +553,12 @@ pub fn install_init(cls: &Bound<'_, PyType>) -> PyResult<bool> {
     };
     if ours {
         // SAFETY: `cls` is a live type; `tp_init` is a plain slot the interpreter reads
-        // on each instantiation (and rewrites itself when `__init__` is reassigned).
-        unsafe { (*cls.as_type_ptr()).tp_init = Some(model_tp_init) };
+        // on each instantiation (and rewrites itself when `__init__` is reassigned). The
+        // class's vectorcall checks that slot on every call.
+        unsafe {
+            (*cls.as_type_ptr()).tp_init = Some(model_tp_init);
+            install_vectorcall(cls.as_type_ptr());
+        }
     }
     Ok(ours)
 }

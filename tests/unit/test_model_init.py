@@ -186,3 +186,80 @@ def test_calling_a_model_class_runs_the_fast_path_as_its_slot() -> None:
     del Tag.__init__
     assert Tag(label="y").uses == 0
     assert install_init(Tag) and Tag(label="z").__dict__ == {**expected, "label": "z"}
+
+
+def test_calling_a_model_class_is_its_own_vectorcall() -> None:
+    """A model class call goes straight to the fast path (no keyword dict); what the
+    class's slots say since — a ``__new__`` or ``__init__`` assigned later, positional
+    arguments — is honoured as a plain ``type.__call__`` would."""
+    base: Any = declarative_base(registry=Registry(track=False))
+
+    class Tag(base):
+        __tablename__ = "tags"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        label: Mapped[str]
+        uses: Mapped[int] = mapped_column(default=0)
+
+    expected = {"id": None, "label": "x", "uses": 0}
+    assert type(base).__flags__ & (1 << 11)  # Py_TPFLAGS_HAVE_VECTORCALL on the metaclass
+    assert Tag(label="x").__dict__ == expected
+    assert Tag().__dict__ == {**expected, "label": None}
+    assert Tag(**{"label": "x"}).__dict__ == expected
+    assert type.__call__(Tag, label="x").__dict__ == expected
+    made: list[Any] = []
+
+    def new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        made.append((args, kwargs))
+        return object.__new__(cls)
+
+    Tag.__new__ = new  # type: ignore[method-assign,assignment]
+    assert Tag(label="n").__dict__ == {**expected, "label": "n"}
+    assert made == [((), {"label": "n"})]
+    with pytest.raises(TypeError, match="positional argument"):
+        Tag("x", uses=1)
+
+
+def test_a_metaclass_call_of_its_own_is_not_bypassed() -> None:
+    base: Any = declarative_base(registry=Registry(track=False))
+    calls: list[dict[str, Any]] = []
+
+    class Counting(type(base)):  # type: ignore[misc]
+        def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+            calls.append(kwargs)
+            return super().__call__(*args, **kwargs)
+
+    class Tag(base, metaclass=Counting):
+        __tablename__ = "tags"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        label: Mapped[str]
+
+    assert Tag(label="x").__dict__ == {"id": None, "label": "x"}
+    assert calls == [{"label": "x"}]
+
+
+def test_an_error_in_the_constructor_leaves_nothing_behind() -> None:
+    import gc
+    import weakref
+
+    base: Any = declarative_base(registry=Registry(track=False))
+    seen: list[Any] = []
+
+    def broken() -> int:
+        raise RuntimeError("no value today")
+
+    class Thing(base):
+        __tablename__ = "things"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        n: Mapped[int] = mapped_column(default=broken)
+
+        def __del__(self) -> None:
+            seen.append(self.__dict__.get("id"))
+
+    with pytest.raises(RuntimeError, match="no value today"):
+        Thing(id=41)
+    gc.collect()
+    assert seen == [41]  # the half-built instance was released
+    thing = Thing(id=1, n=2)
+    ref = weakref.ref(thing)
+    del thing
+    assert ref() is None
