@@ -153,6 +153,17 @@ pub fn to_value(v: &Bound<'_, PyAny>) -> PyResult<Value> {
 /// recurses once per level, and a deep enough list would overflow the thread's stack.
 const MAX_NESTING: usize = 256;
 
+/// An int (or int subclass) as a 64-bit integer, or a clear error when it does not fit.
+fn int_value(v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    match v.extract::<i64>() {
+        Ok(i) => Ok(Value::Int(i)),
+        Err(_) => Err(crate::py::errors::to_pyerr_plain(&Error::data(format!(
+            "integer {} does not fit in a signed 64-bit integer",
+            short_repr(v)
+        )))),
+    }
+}
+
 fn to_value_at_depth(v: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     if depth > MAX_NESTING {
         return Err(crate::py::errors::to_pyerr_plain(&Error::data(format!(
@@ -162,6 +173,11 @@ fn to_value_at_depth(v: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     let py = v.py();
     if v.is_none() {
         return Ok(Value::Null);
+    }
+    if v.is_exact_instance_of::<PyInt>() {
+        // a plain int cannot be an enum member: no isinstance test against Enum (a
+        // metaclass `__instancecheck__` call, the most of an int's conversion)
+        return int_value(v);
     }
     if let Ok(b) = v.cast_exact::<PyBool>() {
         return Ok(Value::Bool(b.is_true()));
@@ -178,13 +194,7 @@ fn to_value_at_depth(v: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         if v.is_instance(enum_type(py)?)? {
             return to_value_at_depth(&v.getattr("value")?, depth + 1);
         }
-        return match v.extract::<i64>() {
-            Ok(i) => Ok(Value::Int(i)),
-            Err(_) => Err(crate::py::errors::to_pyerr_plain(&Error::data(format!(
-                "integer {} does not fit in a signed 64-bit integer",
-                short_repr(v)
-            )))),
-        };
+        return int_value(v);
     }
     if let Ok(f) = v.cast::<PyFloat>() {
         return Ok(Value::Float(f.value()));
