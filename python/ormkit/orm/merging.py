@@ -46,6 +46,7 @@ from ormkit.orm.state import copy_json, identity_key, is_dirty, model_pk, mutabl
 from ormkit.orm.validation import check_column
 from ormkit.sql import select
 from ormkit.sql.expressions import ClauseElement
+from ormkit.sql.mapped import is_model_instance
 
 if TYPE_CHECKING:
     from ormkit.orm.relationships import RelationshipInfo
@@ -57,14 +58,10 @@ __all__ = ["merge"]
 T = TypeVar("T")
 
 
-def _is_model(obj: Any) -> bool:
-    return isinstance(getattr(type(obj), "__columns__", None), dict)
-
-
 async def merge(session: AsyncSession, obj: T, *, load: bool = True) -> T:
     """The instance ``session`` tracks for ``obj``'s row, with ``obj``'s state copied onto
     it (see the module doc)."""
-    if not _is_model(obj):
+    if not is_model_instance(obj):
         raise TypeError(f"merge() needs a model instance, got {obj!r}")
     if load is not True and load is not False:
         raise TypeError(f"merge(): load must be True or False, got {load!r}")

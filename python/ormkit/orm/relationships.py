@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ormkit.orm.fields import Mapped
 from ormkit.orm.foreign_keys import ForeignKeyGroup, foreign_key_groups
 from ormkit.sql.expressions import ColumnExpr, OrderBy
+from ormkit.sql.mapped import is_model_class
 
 if TYPE_CHECKING:
     from ormkit.orm.base import Registry
@@ -212,10 +213,6 @@ _MAX_DEPTH = 16
 
 def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) is typing.Union or isinstance(tp, types.UnionType)
-
-
-def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and hasattr(tp, "__columns__")
 
 
 def _member_name(tp: Any) -> str:
@@ -466,9 +463,9 @@ class RelationshipInfo:
         string such as ``"Author | None"``)."""
         source = f"target={ref!r}"
         found, _many = self._unwrap(ref, source)
-        if not _is_model(found):
+        if not is_model_class(found):
             raise self._error(f"{source} is not a model")
-        return typing.cast(type[Any], found)
+        return found
 
     def _target_from_annotation(self) -> tuple[type[Any] | None, bool | None]:
         """The target model and whether the annotation is a collection; (None, None)
@@ -480,9 +477,9 @@ class RelationshipInfo:
         found, many = self._unwrap(ann, source)
         if found is None:
             return None, many
-        if not _is_model(found):
+        if not is_model_class(found):
             raise self._error(f"{source}: {_describe(found)} is not a model")
-        return typing.cast(type[Any], found), many
+        return found, many
 
     def _uselist_from_annotation(self) -> bool | None:
         """Whether the annotation is a collection, when ``target=`` gives the model (the

@@ -59,6 +59,7 @@ from ormkit.orm.validation import validate_statement
 from ormkit.query import Query, soft_delete_column, soft_delete_condition
 from ormkit.sql import Delete, Insert, Select, Update, pk_condition, select
 from ormkit.sql.expressions import TextClause
+from ormkit.sql.mapped import is_model_instance
 from ormkit.sql.textual import bind_named
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ class AsyncSession(SessionBase):
         """Stop tracking ``obj`` (persistent or pending): it leaves the identity map and
         nothing of it is flushed. ``InterfaceError`` if the session does not hold it."""
         if obj not in self:
-            if not isinstance(getattr(type(obj), "__columns__", None), dict):
+            if not is_model_instance(obj):
                 raise TypeError(f"expunge() needs a model instance, got {obj!r}")
             raise InterfaceError(f"expunge(): {obj!r} is not in this session")
         self._uow.forget(obj)
@@ -787,9 +788,9 @@ class AsyncSession(SessionBase):
         insertion (``add()``-ed, not flushed) gives False when ``pending_ok``, else
         ``InterfaceError``; a transient one (never inserted or loaded: no primary key)
         raises ``InterfaceError`` naming it. Nothing is sent either way."""
-        model = type(obj)
-        if not isinstance(getattr(model, "__columns__", None), dict):
+        if not is_model_instance(obj):
             raise TypeError(f"{call}() needs a model instance, got {obj!r}")
+        model = type(obj)
         uow = self._uow
         state = uow.states.get(id(obj))
         if state is not None and state.persistent:

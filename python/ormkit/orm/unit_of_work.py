@@ -44,6 +44,7 @@ from ormkit.orm.state import (
 from ormkit.orm.validation import check_column, validate_values
 from ormkit.sql import delete, insert, pk_condition, sort_models, update
 from ormkit.sql.expressions import ClauseElement
+from ormkit.sql.mapped import is_model_class, is_model_instance
 
 if TYPE_CHECKING:
     from ormkit._ormkit import QueryResult
@@ -164,10 +165,9 @@ def _group(objs: Iterable[Any]) -> dict[type[Any], list[Any]]:
 
 
 def _require_model(obj: Any) -> type[Any]:
-    model = type(obj)
-    if not isinstance(getattr(model, "__columns__", None), dict):
+    if not is_model_instance(obj):
         raise TypeError(f"expected a model instance, got {obj!r}")
-    return model
+    return type(obj)
 
 
 class UnitOfWork:
@@ -1044,7 +1044,7 @@ class UnitOfWork:
         if not objs:
             return False
         model = type(objs[0])
-        if not isinstance(getattr(model, "__columns__", None), dict):
+        if not is_model_class(model):
             return False
         for obj in objs:
             if type(obj) is not model:

@@ -37,6 +37,7 @@ from ormkit.sql.expressions import (
     or_,
     tuple_,
 )
+from ormkit.sql.mapped import is_model_instance
 
 if TYPE_CHECKING:
     from ormkit.sql.compiler import CompileContext
@@ -334,10 +335,6 @@ class Q(ClauseElement):
         return not_(node) if self.negated else node
 
 
-def _is_model_instance(value: Any) -> bool:
-    return hasattr(type(value), "__columns__") and not isinstance(value, type)
-
-
 def resolve_lookup(ctx: CompileContext, key: str, value: Any) -> ColumnExpr[bool]:
     """Turn ``field__path__op=value`` into an expression (joins are added to ``ctx.scope``)."""
     if not isinstance(key, str) or not key:
@@ -537,7 +534,7 @@ def _direct_relationship_lookup(
     tests whether any related row exists, through ``pk [NOT] IN (SELECT fk …)``."""
     operator = _relationship_operator(rel, rest)
     if rel.direction != "many_to_one":
-        if not rest and (value is None or _is_model_instance(value)):
+        if not rest and (value is None or is_model_instance(value)):
             raise ValueError(
                 f"lookup {key!r}: comparing a {rel.direction} relationship with an object "
                 "is not supported; filter on a field of it instead"
@@ -557,7 +554,7 @@ def _direct_relationship_lookup(
             return and_(*checks) if value else or_(*checks)
         if value is None:
             return and_(*(c.is_(None) for c in local))
-        if not _is_model_instance(value):
+        if not is_model_instance(value):
             if len(local) == 1:
                 return local[0].__eq__(value)
             raise ValueError(f"lookup {key!r} needs a {rel.target.__name__} instance")
@@ -628,7 +625,7 @@ def _relationship_in(
     need = f"{rel.target.__name__} objects or key values"
     keys: list[Any] = []
     for item in value:
-        if _is_model_instance(item):
+        if is_model_instance(item):
             remote = _related_key(rel, item, key, need)
             keys.append(remote[0] if len(local) == 1 else remote)
         else:

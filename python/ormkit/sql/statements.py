@@ -28,6 +28,7 @@ from ormkit.sql.expressions import (
     not_,
 )
 from ormkit.sql.lookups import Q, lookups_q
+from ormkit.sql.mapped import is_model_class
 from ormkit.types import ColumnType, resolve_column_type
 
 if TYPE_CHECKING:
@@ -53,16 +54,12 @@ _ORDER_STRING = re.compile(r"(-?)([A-Za-z_][A-Za-z0-9_]*)\Z")
 _BOOL = resolve_column_type(bool)
 
 
-def _is_model(obj: Any) -> bool:
-    return isinstance(obj, type) and isinstance(getattr(obj, "__columns__", None), dict)
-
-
 def _require_model(obj: Any, what: str) -> type[Any]:
-    if not _is_model(obj):
+    if not is_model_class(obj):
         raise TypeError(f"{what} needs a model class, got {obj!r}")
     if getattr(obj, "__abstract__", False) and "__abstract__" in obj.__dict__:
         raise TypeError(f"{obj.__name__} is abstract and has no table")
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def _column_of(model: type[Any], name: Any, what: str) -> Column[Any]:
@@ -349,7 +346,7 @@ def _unfit_time_message(function: str, info: Any) -> str:
 
 
 def _entity_width(entity: Any) -> int:
-    return len(entity.__columns__) if _is_model(entity) else 1
+    return len(entity.__columns__) if is_model_class(entity) else 1
 
 
 def _returning_sql(ctx: CompileContext, cols: tuple[Column[Any], ...]) -> str:
@@ -380,10 +377,10 @@ class Select(_Filtered):
         self._entities: tuple[Any, ...] = entities
         self._model = None
         for entity in entities:
-            if not _is_model(entity) and not isinstance(entity, ColumnExpr):
+            if not is_model_class(entity) and not isinstance(entity, ColumnExpr):
                 raise TypeError(f"select() takes models and column expressions, got {entity!r}")
         for entity in entities:
-            if _is_model(entity):
+            if is_model_class(entity):
                 self._model = _require_model(entity, "select()")
                 break
             column = _first_column(entity)
@@ -486,7 +483,7 @@ class Select(_Filtered):
         """What :meth:`join` joins: a relationship path, or a model and its condition."""
         if onclause is not None and not isinstance(onclause, ClauseElement):
             raise TypeError(f"join(): the ON condition must be an SQL expression, got {onclause!r}")
-        if not _is_model(target):
+        if not is_model_class(target):
             if onclause is not None:
                 raise TypeError(
                     f"join({target!r}, ...): a relationship brings its own ON condition; "
@@ -614,7 +611,7 @@ class Select(_Filtered):
         a joined model are named ``<join alias>__<attribute>``."""
         out: list[tuple[Any, str, Any]] = []
         for entity in self._entities:
-            if _is_model(entity):
+            if is_model_class(entity):
                 prefix = ""
                 if entity is not self._model:
                     if scope is None:
@@ -636,12 +633,12 @@ class Select(_Filtered):
         ``select(Post, Author.name)`` (several items, a model among them, no
         ``count()``/``exists()``)."""
         entities = self._entities
-        if self._wrap is not None or len(entities) < 2 or not any(map(_is_model, entities)):
+        if self._wrap is not None or len(entities) < 2 or not any(map(is_model_class, entities)):
             return None
         layout: list[tuple[type[Any] | None, int]] = []
         start = 0
         for entity in entities:
-            layout.append((entity if _is_model(entity) else None, start))
+            layout.append((entity if is_model_class(entity) else None, start))
             start += _entity_width(entity)
         return tuple(layout)
 
@@ -670,7 +667,7 @@ class Select(_Filtered):
             or self._group_by
             or self._limit is not None
             or self._offset is not None
-            or any(not isinstance(e, Column) and not _is_model(e) for e in self._entities)
+            or any(not isinstance(e, Column) and not is_model_class(e) for e in self._entities)
         )
 
     def _key(self, ctx: CompileContext) -> Hashable:
@@ -702,7 +699,7 @@ class Select(_Filtered):
         return (*parts, order, tail)
 
     def _entity_key(self, entity: Any, ctx: CompileContext) -> Hashable:
-        if _is_model(entity):
+        if is_model_class(entity):
             # A model's columns are fixed: the model (and where it is joined) is the shape.
             return ("model", entity, ctx.scope.alias_for(entity))
         if isinstance(entity, Label):
@@ -766,7 +763,7 @@ class Select(_Filtered):
             if self._count_subquery(ctx):
                 # Grouped rows of a whole model: one row per group is what is counted,
                 # and PostgreSQL refuses the model's columns beside GROUP BY (42803).
-                grouped = bool(self._group_by) and any(map(_is_model, self._entities))
+                grouped = bool(self._group_by) and any(map(is_model_class, self._entities))
                 columns = "1" if grouped else self._columns_sql(ctx)
                 inner = self._body_sql(ctx, columns, order=False)
                 return f"SELECT count(*) AS count FROM ({inner}) AS subquery"
