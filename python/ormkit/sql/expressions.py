@@ -959,10 +959,11 @@ def _beside(expr: ClauseElement, other: ClauseElement, ctx: CompileContext) -> s
     function compared with a column is written in the column's stored form
     (``Dialect.current_time(..., compared=True)``), so SQLite compares the text of two
     values of one form."""
-    if type(expr) is Function and expr.name in CURRENT_TIME_FUNCTIONS:
+    name = current_time_function(expr)
+    if name is not None:
         column = _typed_by(other)
         if column is not None:
-            return ctx.dialect.current_time(expr.name, column.info.type.kind, compared=True)
+            return ctx.dialect.current_time(name, column.info.type.kind, compared=True)
     return expr._operand(ctx)
 
 
