@@ -212,7 +212,7 @@ async def test_session_execute_columns_and_aggregates(
     both = await session.execute(
         select(func.count(), func.max(User.age).label("oldest")).select_from(User)
     )
-    assert both.one() == (4, 45) and both.keys() == ["", "oldest"]
+    assert both.one() == (4, 45) and both.keys() == ["count", "oldest"]
     sums = await session.execute(
         select(User).where(User.age > 20).with_only_columns(func.count(User.id))
     )

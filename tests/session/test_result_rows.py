@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -158,9 +159,9 @@ async def test_names_that_are_no_attributes(session: AsyncSession, users: list[U
         select(func.count(), func.max(User.age).label("a b")).select_from(User)
     )
     row = counted.one()
-    assert counted.keys() == ["", "a b"] and row == (5, 40)
-    assert row._mapping[""] == 5 and row._mapping["a b"] == 40
-    assert repr(row) == "Row(5, 'a b'=40)"
+    assert counted.keys() == ["count", "a b"] and row == (5, 40)
+    assert row._mapping["count"] == 5 and row._mapping["a b"] == 40
+    assert repr(row) == "Row(count=5, 'a b'=40)"
     with pytest.raises(AttributeError, match=r"row\._mapping\['a b'\]"):
         getattr(row, "a b")
     assert (await session.execute(select(User).count())).one()._mapping["count"] == 5
@@ -178,6 +179,44 @@ async def test_names_that_are_no_attributes(session: AsyncSession, users: list[U
     with pytest.raises(KeyError, match="ambiguous"):
         twice.columns("name")
     assert "name" in row._mapping and twice.columns(1).scalar() == "ann@x.org"
+
+
+async def test_unlabelled_functions_are_named_after_the_function(
+    session: AsyncSession, users: list[User]
+) -> None:
+    # as SQLAlchemy 2.0: count, then count_1, count_2 ... for the next ones of that name
+    per_age = await session.execute(
+        select(User.age, func.count(User.id), func.max(User.name))
+        .group_by(User.age)
+        .order_by(User.age)
+    )
+    assert per_age.keys() == ["age", "count", "max"]
+    rows = per_age.all()
+    assert [(r.age, r._mapping["count"], r.max) for r in rows] == [
+        (20, 1, "ann"),
+        (30, 2, "cy"),
+        (40, 2, "eve"),
+    ]
+    both = await session.execute(
+        select(func.count(), func.count(User.age), func.max(User.name), func.count(User.id))
+        .select_from(User)
+        .where(User.name == "bob")
+    )
+    assert both.keys() == ["count", "count_1", "max", "count_2"]
+    row = both.one()
+    assert row._asdict() == {"count": 1, "count_1": 1, "max": "bob", "count_2": 1}
+    assert row.count_1 == 1 and row.max == "bob"
+    # a label wins; the function's own name stays free for the next one
+    labelled = await session.execute(
+        select(func.count().label("n"), func.count(User.id)).select_from(User)
+    )
+    assert labelled.keys() == ["n", "count"] and labelled.one() == (5, 5)
+    # without a model: two current-time functions are two named datetime columns (on
+    # SQLite they had the same unnamed text, and came back as strings)
+    times = await session.execute(select(func.now(), func.current_timestamp()))
+    row = times.one()
+    assert times.keys() == ["now", "current_timestamp"]
+    assert all(isinstance(v, datetime) for v in row), row
 
 
 # -- mappings() ------------------------------------------------------------------------

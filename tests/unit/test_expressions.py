@@ -166,9 +166,15 @@ def test_escape_like() -> None:
 
 def test_functions_labels_and_order() -> None:
     stmt = select(func.count(), func.max(User.age).label("oldest")).select_from(User)
-    assert stmt.to_sql("postgresql") == ("SELECT count(*), max(age) AS oldest FROM users", [])
-    assert stmt.result_columns == ["", "oldest"]
-    assert select(func.lower(User.name)).to_sql("sqlite") == ("SELECT lower(name) FROM users", [])
+    assert stmt.to_sql("postgresql") == (
+        "SELECT count(*) AS count, max(age) AS oldest FROM users",
+        [],
+    )
+    assert stmt.result_columns == ["count", "oldest"]
+    assert select(func.lower(User.name)).to_sql("sqlite") == (
+        "SELECT lower(name) AS lower FROM users",
+        [],
+    )
     with pytest.raises(AttributeError):
         func.__getattr__("drop table")
     order = select(User.id).order_by(User.name.desc().nulls_last(), User.age.asc())

@@ -119,9 +119,9 @@ def test_count_and_exists(pg: Compile, lite: Compile) -> None:
 
 def test_aggregates_with_only_columns(pg: Compile) -> None:
     stmt = select(User).filter(age__gt=1).with_only_columns(func.sum(User.age))
-    assert pg(stmt) == ("SELECT sum(age) FROM users WHERE age > $1", [1])
+    assert pg(stmt) == ("SELECT sum(age) AS sum FROM users WHERE age > $1", [1])
     assert pg(select(func.count()).select_from(Post).filter(title="x")) == (
-        "SELECT count(*) FROM posts WHERE title = $1",
+        "SELECT count(*) AS count FROM posts WHERE title = $1",
         ["x"],
     )
 

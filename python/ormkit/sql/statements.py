@@ -54,6 +54,17 @@ _ORDER_STRING = re.compile(r"(-?)([A-Za-z_][A-Za-z0-9_]*)\Z")
 _BOOL = resolve_column_type(bool)
 
 
+def _function_column_name(name: str, taken: set[str]) -> str:
+    """``name`` for the first unlabelled function of that name in a select, then
+    ``name_1``, ``name_2`` … (recorded in ``taken``)."""
+    found, n = name, 0
+    while found in taken:
+        n += 1
+        found = f"{name}_{n}"
+    taken.add(found)
+    return found
+
+
 def _require_model(obj: Any, what: str) -> type[Any]:
     if not is_model_class(obj):
         raise TypeError(f"{what} needs a model class, got {obj!r}")
@@ -608,8 +619,12 @@ class Select(_Filtered):
 
     def _entity_columns(self, scope: Scope | None) -> list[tuple[Any, str, Any]]:
         """(expression, result name, ColumnInfo or None) per selected column; columns of
-        a joined model are named ``<join alias>__<attribute>``."""
+        a joined model are named ``<join alias>__<attribute>``. An unlabelled function
+        is named after the function, as in SQLAlchemy (``count``; ``count_1``,
+        ``count_2`` … for the next ones of that name); any other unlabelled expression has
+        the name ``""``."""
         out: list[tuple[Any, str, Any]] = []
+        function_names: set[str] = set()
         for entity in self._entities:
             if is_model_class(entity):
                 prefix = ""
@@ -624,6 +639,8 @@ class Select(_Filtered):
                 out.append((entity, entity.key, entity.info))
             elif isinstance(entity, Label):
                 out.append((entity.expr, entity.name, None))
+            elif isinstance(entity, Function):
+                out.append((entity, _function_column_name(entity.name, function_names), None))
             else:
                 out.append((entity, "", None))
         return out
@@ -754,8 +771,7 @@ class Select(_Filtered):
 
     def _sql(self, ctx: CompileContext) -> str:
         if self._model is None:
-            cols = ", ".join(e._sql(ctx) for e in self._entities)
-            return f"SELECT {cols}"
+            return f"SELECT {self._columns_sql(ctx)}"
         if self._wrap == "exists":
             body = self._body_sql(ctx, "1", order=False)
             return f"SELECT EXISTS ({body}) AS {ctx.quote('exists')}"
