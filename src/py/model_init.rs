@@ -243,17 +243,19 @@ unsafe extern "C" fn model_init_c(
     // SAFETY: the interpreter calls a method with the GIL held.
     let py = unsafe { Python::assume_attached() };
     // SAFETY: the arguments as the interpreter passed them (see `model_init_body`).
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+    guarded(py, "Base.__init__", || unsafe {
         model_init_body(py, slf, args, nargs, kwnames)
-    }))
-    .unwrap_or_else(|_| Err(PanicException::new_err("panic in Base.__init__")));
-    match outcome {
-        Ok(()) => py.None().into_ptr(),
-        Err(err) => {
-            err.restore(py);
-            std::ptr::null_mut()
-        }
-    }
+    })
+    .map_or(std::ptr::null_mut(), |()| py.None().into_ptr())
+}
+
+/// `body`'s result, or None with the Python error set: its error, or a
+/// `PanicException` naming `what` for a panic (a bug), which must not unwind into the
+/// interpreter. What a C entry point of this module returns is made from it.
+fn guarded<T>(py: Python<'_>, what: &str, body: impl FnOnce() -> PyResult<T>) -> Option<T> {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(body))
+        .unwrap_or_else(|_| Err(PanicException::new_err(format!("panic in {what}"))));
+    outcome.map_err(|err| err.restore(py)).ok()
 }
 
 /// The body of [`model_init_c`].
@@ -302,17 +304,10 @@ unsafe extern "C" fn model_tp_init(
     // SAFETY: the interpreter calls a slot with the GIL held.
     let py = unsafe { Python::assume_attached() };
     // SAFETY: the slot's arguments as the interpreter passed them (see `tp_init_body`).
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+    guarded(py, "Base.__init__", || unsafe {
         tp_init_body(py, slf, args, kwds)
-    }))
-    .unwrap_or_else(|_| Err(PanicException::new_err("panic in Base.__init__")));
-    match outcome {
-        Ok(()) => 0,
-        Err(err) => {
-            err.restore(py);
-            -1
-        }
-    }
+    })
+    .map_or(-1, |()| 0)
 }
 
 /// The body of [`model_tp_init`].
@@ -378,17 +373,10 @@ unsafe extern "C" fn model_vectorcall(
     // SAFETY: the interpreter calls a vectorcall with the GIL held.
     let py = unsafe { Python::assume_attached() };
     // SAFETY: the arguments as the interpreter passed them (see `vectorcall_body`).
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+    guarded(py, "a model class call", || unsafe {
         vectorcall_body(py, callable, args, nargsf, kwnames)
-    }))
-    .unwrap_or_else(|_| Err(PanicException::new_err("panic in a model class call")));
-    match outcome {
-        Ok(obj) => obj.into_ptr(),
-        Err(err) => {
-            err.restore(py);
-            std::ptr::null_mut()
-        }
-    }
+    })
+    .map_or(std::ptr::null_mut(), Bound::into_ptr)
 }
 
 /// Whether calling `cls` still means `object.__new__` and then [`model_tp_init`].
