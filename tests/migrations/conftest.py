@@ -122,6 +122,23 @@ def alembic_cli(
     return proc
 
 
+def write_models(project: Path, text: str) -> None:
+    """``project/app_models.py`` from ``text`` (dedented): the models autogenerate reads."""
+    (project / "app_models.py").write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+def revision_text(project: Path, rev: str) -> str:
+    """The source of revision ``rev``'s script."""
+    (path,) = (project / "migrations" / "versions").glob(f"{rev}_*.py")
+    return path.read_text()
+
+
+def assert_no_changes(project: Path, url: str) -> None:
+    """``ormkit migrate auto`` against ``url`` finds nothing to generate."""
+    out = ormkit_cli(project, "auto", "nothing", "-m", "app_models", url=url).stdout
+    assert "No changes detected" in out, out
+
+
 def write_revision(
     project: Path,
     rev: str,

@@ -4,7 +4,6 @@ reverted, every kind of change is detected, and an unchanged schema gives nothin
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from ormkit.orm import Mapped, declarative_base, mapped_column
 from ormkit.schema import normalise_type
 from ormkit.types import ColumnType
 
-from .conftest import ormkit_cli, query, run, schema_of, versions_of
+from .conftest import ormkit_cli, query, run, schema_of, versions_of, write_models
 
 MODELS_V1 = """
 from datetime import date, datetime, time, timedelta
@@ -115,16 +114,12 @@ os._exit(0)
 """
 
 
-def _write_models(project: Path, text: str) -> None:
-    (project / "app_models.py").write_text(textwrap.dedent(text), encoding="utf-8")
-
-
 def _revisions(project: Path) -> list[Path]:
     return sorted((project / "migrations" / "versions").glob("*.py"))
 
 
 async def test_auto_apply_and_nothing_more(migrations: Path, db_url: str) -> None:
-    _write_models(migrations, MODELS_V1)
+    write_models(migrations, MODELS_V1)
     out = ormkit_cli(migrations, "auto", "initial schema", "-m", "app_models", url=db_url).stdout
     assert "Generated" in out and "initial_schema.py" in out
     (path,) = _revisions(migrations)
@@ -148,7 +143,7 @@ async def test_auto_apply_and_nothing_more(migrations: Path, db_url: str) -> Non
 
 
 async def test_auto_detects_every_kind_of_change(migrations: Path, db_url: str) -> None:
-    _write_models(migrations, MODELS_V1)
+    write_models(migrations, MODELS_V1)
     ormkit_cli(migrations, "auto", "v1", "-m", "app_models", "--rev-id", "v1", url=db_url)
     ormkit_cli(migrations, "up", url=db_url)
     await query(
@@ -157,7 +152,7 @@ async def test_auto_detects_every_kind_of_change(migrations: Path, db_url: str) 
         "'2024-01-01T00:00:00+00:00', '{}')",
     )
     v1 = await schema_of(db_url)
-    _write_models(migrations, MODELS_V2)
+    write_models(migrations, MODELS_V2)
     ormkit_cli(migrations, "auto", "v2", "-m", "app_models", "--rev-id", "v2", url=db_url)
     text = (migrations / "migrations" / "versions" / "v2_v2.py").read_text()
     add_city = "add_column(sa.Column('city'" if "sqlite" in db_url else "add_column('users', sa."
@@ -205,13 +200,13 @@ async def test_auto_detects_every_kind_of_change(migrations: Path, db_url: str) 
         }
     # The downgrade restored what the v1 models describe.
     (migrations / "migrations" / "versions" / "v2_v2.py").unlink()
-    _write_models(migrations, MODELS_V1)
+    write_models(migrations, MODELS_V1)
     out = ormkit_cli(migrations, "auto", "v1 again", "-m", "app_models", url=db_url).stdout
     assert "No changes detected" in out, out
 
 
 async def test_auto_on_a_schema_made_by_create_all(migrations: Path, db_url: str) -> None:
-    _write_models(migrations, MODELS_V1)
+    write_models(migrations, MODELS_V1)
     (migrations / "make.py").write_text(CREATE_ALL)
     proc = run([sys.executable, "make.py", db_url], migrations)
     assert proc.returncode == 0, proc.stderr
@@ -220,7 +215,7 @@ async def test_auto_on_a_schema_made_by_create_all(migrations: Path, db_url: str
 
 
 async def test_auto_needs_an_up_to_date_database(migrations: Path, db_url: str) -> None:
-    _write_models(migrations, MODELS_V1)
+    write_models(migrations, MODELS_V1)
     ormkit_cli(migrations, "auto", "v1", "-m", "app_models", url=db_url)
     proc = ormkit_cli(migrations, "auto", "v2", "-m", "app_models", url=db_url, check=False)
     assert proc.returncode == 1 and "not up to date" in proc.stderr

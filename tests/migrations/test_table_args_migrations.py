@@ -14,11 +14,14 @@ import pytest
 
 from .conftest import (
     alembic_cli,
+    assert_no_changes,
     needs_alembic,
     ormkit_cli,
     query,
+    revision_text,
     run,
     schema_of,
+    write_models,
 )
 
 MODELS_V1 = """
@@ -78,20 +81,6 @@ os._exit(0)
 """
 
 
-def _write_models(project: Path, text: str) -> None:
-    (project / "app_models.py").write_text(textwrap.dedent(text), encoding="utf-8")
-
-
-def _revision(project: Path, rev: str) -> str:
-    (path,) = (project / "migrations" / "versions").glob(f"{rev}_*.py")
-    return path.read_text()
-
-
-def _no_changes(project: Path, url: str) -> None:
-    out = ormkit_cli(project, "auto", "nothing", "-m", "app_models", url=url).stdout
-    assert "No changes detected" in out, out
-
-
 def _uniques(schema: dict[str, object], table: str) -> dict[str, list[str]]:
     cons = schema[table]["constraints"]  # type: ignore[index]
     return {c["name"]: c["columns"] for c in cons if c["type"] == "unique"}
@@ -117,7 +106,7 @@ V1_INDEXES = {
 async def test_create_all_schema_autogenerates_nothing(migrations: Path, db_url: str) -> None:
     """The most important property: a database made by create_all from the models
     matches them, multi-column constraints and indexes included."""
-    _write_models(migrations, MODELS_V1)
+    write_models(migrations, MODELS_V1)
     (migrations / "make.py").write_text(CREATE_ALL)
     proc = run([sys.executable, "make.py", db_url], migrations)
     assert proc.returncode == 0, proc.stderr
@@ -126,7 +115,7 @@ async def test_create_all_schema_autogenerates_nothing(migrations: Path, db_url:
     assert _uniques(schema, "members") == V1_UNIQUES
     assert _indexes(schema, "members") == V1_INDEXES
     assert _uniques(schema, "teams") == {"uq_teams_org_slug": ["org", "slug"]}
-    _no_changes(migrations, db_url)
+    assert_no_changes(migrations, db_url)
     assert not list((migrations / "migrations" / "versions").glob("*.py"))
 
 
@@ -139,9 +128,9 @@ def _op(db_url: str, table: str) -> tuple[str, str]:
 
 
 async def test_auto_creates_adds_and_drops(migrations: Path, db_url: str) -> None:
-    _write_models(migrations, MODELS_V1)
+    write_models(migrations, MODELS_V1)
     ormkit_cli(migrations, "auto", "v1", "-m", "app_models", "--rev-id", "v1", url=db_url)
-    text = _revision(migrations, "v1")
+    text = revision_text(migrations, "v1")
     p, table = _op(db_url, "members")
     for expected in (
         "sa.UniqueConstraint('org', 'slug', name=op.f('uq_teams_org_slug'))",
@@ -157,13 +146,13 @@ async def test_auto_creates_adds_and_drops(migrations: Path, db_url: str) -> Non
     schema = await schema_of(db_url)
     assert _uniques(schema, "members") == V1_UNIQUES
     assert _indexes(schema, "members") == V1_INDEXES
-    _no_changes(migrations, db_url)
+    assert_no_changes(migrations, db_url)
 
     await query(db_url, "INSERT INTO teams (id, org, slug) VALUES (1, 'o', 's')")
     await query(db_url, "INSERT INTO members (team_id, uid, role, seat) VALUES (1, 7, 'owner', 1)")
-    _write_models(migrations, MODELS_V2)
+    write_models(migrations, MODELS_V2)
     ormkit_cli(migrations, "auto", "v2", "-m", "app_models", "--rev-id", "v2", url=db_url)
-    text = _revision(migrations, "v2")
+    text = revision_text(migrations, "v2")
     for expected in (
         f"{p}.create_unique_constraint({p}.f('uq_members_seat_of_user'), {table}['uid', 'seat'])",
         f"{p}.create_index({p}.f('ix_members_team_seat'), {table}['team_id', 'seat'], "
@@ -185,7 +174,7 @@ async def test_auto_creates_adds_and_drops(migrations: Path, db_url: str) -> Non
         "ix_members_uid_role": (["uid", "role"], True),
     }
     assert (await query(db_url, "SELECT uid FROM members"))[0]["uid"] == 7
-    _no_changes(migrations, db_url)
+    assert_no_changes(migrations, db_url)
 
     # Back down to v1: the v1 constraints and indexes again, which match the v1 models.
     ormkit_cli(migrations, "down", "v1", url=db_url)
@@ -193,15 +182,15 @@ async def test_auto_creates_adds_and_drops(migrations: Path, db_url: str) -> Non
     assert _uniques(schema, "members") == V1_UNIQUES
     assert _indexes(schema, "members") == V1_INDEXES
     (migrations / "migrations" / "versions" / "v2_v2.py").unlink()
-    _write_models(migrations, MODELS_V1)
-    _no_changes(migrations, db_url)
+    write_models(migrations, MODELS_V1)
+    assert_no_changes(migrations, db_url)
 
 
 @needs_alembic
 async def test_generated_revisions_run_under_alembic(migrations: Path, db_url: str) -> None:
-    _write_models(migrations, MODELS_V1)
+    write_models(migrations, MODELS_V1)
     ormkit_cli(migrations, "auto", "v1", "-m", "app_models", "--rev-id", "v1", url=db_url)
-    _write_models(migrations, MODELS_V2)
+    write_models(migrations, MODELS_V2)
     # v2 is generated against the v1 schema, as a developer would make it.
     ormkit_cli(migrations, "up", url=db_url)
     ormkit_cli(migrations, "auto", "v2", "-m", "app_models", "--rev-id", "v2", url=db_url)
@@ -212,7 +201,7 @@ async def test_generated_revisions_run_under_alembic(migrations: Path, db_url: s
     assert _uniques(schema, "members") == V1_UNIQUES
     assert _indexes(schema, "members") == V1_INDEXES
     alembic_cli(migrations, "upgrade", "head", url=db_url)
-    _no_changes(migrations, db_url)
+    assert_no_changes(migrations, db_url)
     schema = await schema_of(db_url)
     assert _uniques(schema, "members")["uq_members_seat_of_user"] == ["uid", "seat"]
     assert _indexes(schema, "members")["ix_members_team_seat"] == (["team_id", "seat"], False)
@@ -226,13 +215,13 @@ async def test_generated_revisions_run_under_alembic(migrations: Path, db_url: s
 
 @needs_alembic
 async def test_alembic_made_schema_autogenerates_nothing(migrations: Path, db_url: str) -> None:
-    _write_models(migrations, MODELS_V1)
+    write_models(migrations, MODELS_V1)
     ormkit_cli(migrations, "auto", "v1", "-m", "app_models", "--rev-id", "v1", url=db_url)
     alembic_cli(migrations, "upgrade", "head", url=db_url)
     schema = await schema_of(db_url)
     assert _uniques(schema, "members") == V1_UNIQUES
     assert _indexes(schema, "members") == V1_INDEXES
-    _no_changes(migrations, db_url)
+    assert_no_changes(migrations, db_url)
 
 
 @pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
