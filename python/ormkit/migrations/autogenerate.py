@@ -44,6 +44,7 @@ from ormkit.migrations.operations import (
 from ormkit.migrations.version_table import VERSION_TABLE
 from ormkit.orm.foreign_keys import foreign_key_groups
 from ormkit.schema.introspect import Inspector, normalise_type
+from ormkit.sql.mapped import is_model_class
 
 __all__ = [
     "ColumnSpec",
@@ -661,8 +662,4 @@ def collect_models(module_names: Sequence[str], extra_paths: Sequence[Any] = ())
 
 
 def _is_model(value: Any) -> bool:
-    return (
-        isinstance(value, type)
-        and isinstance(getattr(value, "__dict__", {}).get("__columns__"), dict)
-        and isinstance(getattr(value, "__tablename__", None), str)
-    )
+    return is_model_class(value) and isinstance(getattr(value, "__tablename__", None), str)

@@ -36,6 +36,7 @@ from ormkit.orm.relationships import (
 )
 from ormkit.orm.validation import validate
 from ormkit.sql.expressions import Column
+from ormkit.sql.mapped import is_model_class
 from ormkit.types import Converter, unwrap_optional
 
 __all__ = [
@@ -169,7 +170,7 @@ def _column_type_of(annotation: Any, namespace: dict[str, Any], owner: str, key:
 def _mentions_model(tp: Any) -> bool:
     if isinstance(tp, str | typing.ForwardRef):
         return True
-    if isinstance(tp, type) and hasattr(tp, "__columns__"):
+    if is_model_class(tp):
         return True
     return any(_mentions_model(a) for a in typing.get_args(tp))
 

@@ -627,7 +627,7 @@ class RelationshipInfo:
                     "declare the association table as a model with a composite primary key"
                 )
             secondary = found
-        if not isinstance(secondary, type) or not hasattr(secondary, "__columns__"):
+        if not is_model_class(secondary):
             raise self._error(f"secondary={secondary!r} is not a model or table name")
         local = self._fk_columns(secondary, self.model)
         remote = self._fk_columns(secondary, target)
