@@ -86,18 +86,29 @@ pub fn params_to_values(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value
         return Ok(Vec::new());
     }
     if let Ok(list) = params.cast::<PyList>() {
-        return list
-            .iter()
-            .enumerate()
-            .map(|(i, v)| to_value_at(&v, i))
-            .collect();
+        let mut out = Vec::with_capacity(list.len());
+        // The length is read again each time: converting an unusual value runs Python
+        // code (`__bytes__`, an enum's `value`), which could change the list.
+        let mut i = 0;
+        while i < list.len() {
+            let v = list.get_item(i)?;
+            out.push(match plain_value(&v) {
+                Some(value) => value,
+                None => to_value_at(&v, i)?,
+            });
+            i += 1;
+        }
+        return Ok(out);
     }
     if let Ok(tuple) = params.cast::<PyTuple>() {
-        return tuple
-            .iter()
-            .enumerate()
-            .map(|(i, v)| to_value_at(&v, i))
-            .collect();
+        let mut out = Vec::with_capacity(tuple.len());
+        for (i, v) in tuple.iter().enumerate() {
+            out.push(match plain_value(&v) {
+                Some(value) => value,
+                None => to_value_at(&v, i)?,
+            });
+        }
+        return Ok(out);
     }
     if params.is_instance_of::<PyString>()
         || params.is_instance_of::<PyBytes>()
@@ -113,6 +124,58 @@ pub fn params_to_values(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value
         out.push(to_value_at(&v?, i)?);
     }
     Ok(out)
+}
+
+/// The value of a parameter of one of the common exact types (int in range, str
+/// without lone surrogates, float, None, bool), found by comparing type pointers;
+/// None for anything else, which [`to_value_at`] converts (or explains).
+///
+/// A bulk statement converts thousands of parameters: this keeps each to a type
+/// comparison and a copy, without building a `PyResult` per value.
+#[inline]
+fn plain_value(v: &Bound<'_, PyAny>) -> Option<Value> {
+    use pyo3::ffi;
+    let ty = v.get_type_ptr();
+    let ptr = v.as_ptr();
+    // SAFETY: `ptr` is a live object of exactly the type compared against (the GIL is
+    // held through `v`); the C calls below are the ones that type documents, and an
+    // error they set is cleared before returning None (the slow path then reports it).
+    unsafe {
+        if ty == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
+            let mut overflow: std::os::raw::c_int = 0;
+            let i = ffi::PyLong_AsLongLongAndOverflow(ptr, &mut overflow);
+            if overflow != 0 || (i == -1 && !ffi::PyErr_Occurred().is_null()) {
+                if !ffi::PyErr_Occurred().is_null() {
+                    ffi::PyErr_Clear();
+                }
+                return None;
+            }
+            return Some(Value::Int(i));
+        }
+        if ty == std::ptr::addr_of_mut!(ffi::PyUnicode_Type) {
+            let mut len: ffi::Py_ssize_t = 0;
+            let data = ffi::PyUnicode_AsUTF8AndSize(ptr, &mut len);
+            if data.is_null() {
+                ffi::PyErr_Clear();
+                return None;
+            }
+            let bytes = std::slice::from_raw_parts(data.cast::<u8>(), usize::try_from(len).ok()?);
+            // CPython's UTF-8 form of a str is valid UTF-8.
+            return std::str::from_utf8(bytes)
+                .ok()
+                .map(|t| Value::Text(t.to_owned()));
+        }
+        if ty == std::ptr::addr_of_mut!(ffi::PyFloat_Type) {
+            return Some(Value::Float(ffi::PyFloat_AS_DOUBLE(ptr)));
+        }
+        if ptr == ffi::Py_None() {
+            return Some(Value::Null);
+        }
+        if ty == std::ptr::addr_of_mut!(ffi::PyBool_Type) {
+            return Some(Value::Bool(ptr == ffi::Py_True()));
+        }
+    }
+    None
 }
 
 fn to_value_at(v: &Bound<'_, PyAny>, index: usize) -> PyResult<Value> {

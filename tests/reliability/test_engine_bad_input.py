@@ -119,6 +119,28 @@ async def test_lone_surrogate_is_a_data_error(one: tuple[ormkit.Engine, str]) ->
         await intact(engine, table)
 
 
+async def test_parameter_list_emptied_while_converting(
+    one: tuple[ormkit.Engine, str],
+) -> None:
+    """A value whose conversion runs Python code that empties the parameter list: the
+    conversion stops at the list's new end and the count check refuses the statement
+    (no read past the end, nothing written)."""
+    engine, table = one
+    params: list[Any] = []
+
+    class Emptier:
+        def __bytes__(self) -> bytes:
+            params.clear()
+            return b"x"
+
+    params.extend([Emptier(), 5, "lost"])
+    try:
+        with pytest.raises(ormkit.ProgrammingError, match="takes 3 parameters, 1 was given"):
+            await engine.execute(f"INSERT INTO {table} (id, n, t) VALUES ($1, $2, $3)", params)
+    finally:
+        await intact(engine, table)
+
+
 async def test_deeply_nested_json(one: tuple[ormkit.Engine, str]) -> None:
     engine, table = one
     deep: Any = []
