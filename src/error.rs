@@ -100,6 +100,15 @@ impl Error {
         Error::new(ErrorKind::PoolTimeout, message)
     }
 
+    /// A statement given the wrong number of parameters (both backends word it so).
+    pub fn parameter_count(expected: usize, got: usize) -> Error {
+        Error::programming(format!(
+            "the statement takes {expected} parameter{}, {got} {} given",
+            if expected == 1 { "" } else { "s" },
+            if got == 1 { "was" } else { "were" }
+        ))
+    }
+
     pub fn with_sqlstate(mut self, code: impl Into<String>) -> Error {
         self.sqlstate = Some(code.into());
         self

@@ -7,6 +7,9 @@ use smallvec::SmallVec;
 
 pub mod iso;
 pub mod rows;
+pub mod text;
+
+pub use text::IsoText;
 
 /// Days between 1970-01-01 and 2000-01-01 (PostgreSQL's epoch).
 pub const PG_EPOCH_DAYS_FROM_UNIX: i32 = 10_957;
@@ -116,68 +119,14 @@ pub fn split_time(micros: i64) -> (u32, u32, u32, u32) {
     )
 }
 
-/// Appends `v` in decimal, zero-padded to at least `width` digits (the text forms
-/// below are built this way, not with `format!`: a SQLite bulk insert formats one
-/// timestamp per row).
-fn push_padded(out: &mut String, v: u32, width: usize) {
-    let mut digits = [0u8; 10];
-    let mut n = v;
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for _ in len..width {
-        out.push('0');
-    }
-    for &d in digits[..len].iter().rev() {
-        out.push(char::from(d));
-    }
-}
-
-/// Appends the ISO-8601 text of a date.
-fn write_date(out: &mut String, days: i32) {
-    let (y, m, d) = civil_from_days(days);
-    match u32::try_from(y) {
-        Ok(year) if year <= 9999 => push_padded(out, year, 4),
-        _ => out.push_str(&format!("{y:04}")),
-    }
-    out.push('-');
-    push_padded(out, m, 2);
-    out.push('-');
-    push_padded(out, d, 2);
-}
-
-/// Appends the ISO-8601 text of a time of day.
-fn write_time(out: &mut String, micros: i64) {
-    let (h, mi, s, us) = split_time(micros);
-    push_padded(out, h, 2);
-    out.push(':');
-    push_padded(out, mi, 2);
-    out.push(':');
-    push_padded(out, s, 2);
-    if us != 0 {
-        out.push('.');
-        push_padded(out, us, 6);
-    }
-}
-
 /// ISO-8601 text of a date (`2024-02-29`).
 pub fn format_date(days: i32) -> String {
-    let mut out = String::with_capacity(10);
-    write_date(&mut out, days);
-    out
+    IsoText::date(days).as_str().to_owned()
 }
 
 /// ISO-8601 text of a time of day (`13:05:00` or `13:05:00.000120`).
 pub fn format_time(micros: i64) -> String {
-    let mut out = String::with_capacity(15);
-    write_time(&mut out, micros);
-    out
+    IsoText::time(micros).as_str().to_owned()
 }
 
 /// ISO-8601 text of a UTC offset in seconds (`+05:30`).
@@ -193,14 +142,7 @@ pub fn format_offset(offset_secs: i32) -> String {
 
 /// ISO-8601 text of a timestamp (`2024-02-29 13:05:00.000120`).
 pub fn format_timestamp(micros: i64) -> String {
-    let days = micros.div_euclid(MICROS_PER_DAY);
-    let rest = micros.rem_euclid(MICROS_PER_DAY);
-    let days = i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX });
-    let mut out = String::with_capacity(26);
-    write_date(&mut out, days);
-    out.push(' ');
-    write_time(&mut out, rest);
-    out
+    IsoText::timestamp(micros).as_str().to_owned()
 }
 
 /// Serialises a value as JSON text (used for lists sent to JSON columns and to SQLite).

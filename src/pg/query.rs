@@ -378,12 +378,7 @@ fn write_bind_execute(
     let types = &statement.param_types;
     if params.len() != types.len() {
         // 08P01: what the server answers to a Bind with the wrong count (never sent)
-        return Err(Error::programming(format!(
-            "the statement takes {} parameters but {} were given",
-            types.len(),
-            params.len()
-        ))
-        .with_sqlstate("08P01"));
+        return Err(Error::parameter_count(types.len(), params.len()).with_sqlstate("08P01"));
     }
     let formats: SmallVec<[i16; 16]> = params
         .iter()

@@ -10,7 +10,7 @@ use super::placeholders::Plans;
 use super::types::{push_row, to_sqlite};
 use crate::error::{Error, Result};
 use crate::value::rows::Rows;
-use crate::value::Value;
+use crate::value::{IsoText, Value};
 use rusqlite::{CachedStatement, Connection, OpenFlags};
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -247,8 +247,7 @@ pub(crate) fn bind(
             return Err(wrong_count(count, params.len()));
         }
         for (i, value) in params.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, to_sqlite(value)?)
-                .map_err(map)?;
+            bind_one(stmt, i + 1, value)?;
         }
         return Ok(());
     }
@@ -264,13 +263,28 @@ pub(crate) fn bind(
         let value = params
             .get(position - 1)
             .ok_or_else(|| wrong_count(count, params.len()))?;
-        let stored = to_sqlite(value)?;
-        stmt.raw_bind_parameter(i, stored).map_err(map)?;
+        bind_one(stmt, i, value)?;
     }
     if expected != params.len() {
         return Err(wrong_count(expected, params.len()));
     }
     Ok(())
+}
+
+/// Binds one value at `index`. Dates and times go as text written in a stack buffer
+/// (SQLite copies it), with no allocation per value.
+fn bind_one(stmt: &mut rusqlite::Statement<'_>, index: usize, value: &Value) -> Result<()> {
+    let text = match value {
+        Value::Timestamp(t) => IsoText::timestamp(*t),
+        Value::Date(d) => IsoText::date(*d),
+        Value::Time(t) => IsoText::time(*t),
+        _ => {
+            return stmt
+                .raw_bind_parameter(index, to_sqlite(value)?)
+                .map_err(map)
+        }
+    };
+    stmt.raw_bind_parameter(index, text.as_str()).map_err(map)
 }
 
 fn parse_position(name: &str) -> Option<usize> {
@@ -282,13 +296,9 @@ fn parse_position(name: &str) -> Option<usize> {
 }
 
 fn wrong_count(expected: usize, got: usize) -> Error {
-    Error::programming(format!(
-        "the statement takes {expected} parameter{}, {got} {} given",
-        if expected == 1 { "" } else { "s" },
-        if got == 1 { "was" } else { "were" }
-    ))
-    // SQLITE_RANGE: what SQLite answers for a parameter it has no slot for
-    .with_sqlstate("SQLITE_25")
+    Error::parameter_count(expected, got)
+        // SQLITE_RANGE: what SQLite answers for a parameter it has no slot for
+        .with_sqlstate("SQLITE_25")
 }
 
 #[cfg(test)]

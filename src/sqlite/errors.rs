@@ -57,9 +57,9 @@ pub fn map(err: rusqlite::Error) -> Error {
             out.sqlstate = Some(format!("SQLITE_{}", error.extended_code));
             out
         }
-        rusqlite::Error::InvalidParameterCount(got, expected) => Error::programming(format!(
-            "the statement takes {expected} parameters, {got} were given"
-        )),
+        rusqlite::Error::InvalidParameterCount(got, expected) => {
+            Error::parameter_count(expected, got)
+        }
         rusqlite::Error::ToSqlConversionFailure(e) => Error::data(e.to_string()),
         rusqlite::Error::Utf8Error(_, e) => Error::data(e.to_string()),
         rusqlite::Error::NulError(e) => Error::data(format!("SQL text contains a NUL byte: {e}")),
