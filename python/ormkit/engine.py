@@ -127,7 +127,7 @@ async def create_engine(
             max_connections=merged["max_connections"],
             busy_timeout=merged.get("busy_timeout") or 5.0,
             acquire_timeout=merged.get("acquire_timeout") or 30.0,
-            inline_budget=merged.get("inline_budget", 0.001),
+            inline_budget=merged.get("inline_budget", 0.002),
         )
     else:
         from ._pg import PgEngine, open_pg_backend

@@ -124,7 +124,7 @@ fn ran_at_once<'py>(
 impl SqliteBackend {
     /// Opens a pool on `path` (None for a private in-memory database).
     #[staticmethod]
-    #[pyo3(signature = (path, max_connections=10, busy_timeout=5.0, acquire_timeout=30.0, inline_budget=0.001))]
+    #[pyo3(signature = (path, max_connections=10, busy_timeout=5.0, acquire_timeout=30.0, inline_budget=0.002))]
     fn open(
         py: Python<'_>,
         path: Option<PathBuf>,
