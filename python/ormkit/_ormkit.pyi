@@ -284,8 +284,9 @@ def gather_insert_values(
     objs: list[Any], rules: InsertRules
 ) -> tuple[list[Any], list[bool]] | None:
     """Row by row, the column values of each object (read as ``object.__getattribute__``
-    reads them) as one flat list, and per column whether it is left out; None when an
-    object lacks a column or a value does not fit its column as it is."""
+    reads them) as one flat list, and per column whether it is left out; None when the
+    objects are of more than one class, an object lacks a column or a value does not fit
+    its column as it is."""
 
 def written_snapshots(
     layout: tuple[tuple[str, int], ...],

@@ -9,7 +9,7 @@
 use super::convert::objects::{instance_value, set_attr, GcPause};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDateTime, PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDateTime, PyDict, PyList, PyString, PyTuple, PyType, PyTzInfoAccess};
 use smallvec::{smallvec, SmallVec};
 
 /// What a None value of a column means (the `none` field of `ColumnSpec`).
@@ -92,7 +92,8 @@ impl Column {
         let Ok(dt) = value.cast::<PyDateTime>() else {
             return Ok(false);
         };
-        let tzinfo = value.getattr(pyo3::intern!(value.py(), "tzinfo"))?;
+        // read from the datetime itself (its type is exactly datetime: checked above)
+        let tzinfo = dt.get_tzinfo();
         match self.zone {
             Zone::Naive => Ok(tzinfo.is_none()),
             Zone::Aware => {
@@ -141,9 +142,9 @@ impl InsertRules {
 /// Row by row, the values of the columns `rules` describes, read from each object of
 /// `objs` as it holds them (see [`instance_value`]: attributes kept inline stay there,
 /// no `__dict__` is made), as one flat list, and per column whether it is left out (None
-/// in every row of a column the database fills). None when an object lacks a column,
-/// when a value does not fit its column as it is, or when the rows disagree on which
-/// columns are left out.
+/// in every row of a column the database fills). None when the objects are not all of
+/// one class, when an object lacks a column, when a value does not fit its column as it
+/// is, or when the rows disagree on which columns are left out.
 #[pyfunction]
 pub fn gather_insert_values<'py>(
     py: Python<'py>,
@@ -153,8 +154,16 @@ pub fn gather_insert_values<'py>(
     let columns = &rules.get().columns;
     let mut omitted: Option<Vec<bool>> = None;
     let mut out: Vec<Bound<'py, PyAny>> = Vec::with_capacity(objs.len() * columns.len());
+    let mut row_omits: SmallVec<[bool; 16]> = SmallVec::with_capacity(columns.len());
+    let model = match objs.len() {
+        0 => None,
+        _ => Some(objs.get_item(0)?.get_type()),
+    };
     for obj in objs.iter() {
-        let mut row_omits = Vec::with_capacity(columns.len());
+        if model.as_ref().is_some_and(|m| !obj.get_type().is(m)) {
+            return Ok(None); // objects of more than one class
+        }
+        row_omits.clear();
         for column in columns {
             let Some(value) = instance_value(&obj, column.key.bind(py))? else {
                 return Ok(None);
@@ -175,8 +184,8 @@ pub fn gather_insert_values<'py>(
             out.push(value);
         }
         match &omitted {
-            None => omitted = Some(row_omits),
-            Some(first) if *first != row_omits => return Ok(None),
+            None => omitted = Some(row_omits.to_vec()),
+            Some(first) if first[..] != row_omits[..] => return Ok(None),
             Some(_) => {}
         }
     }

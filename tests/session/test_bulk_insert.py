@@ -264,6 +264,19 @@ async def test_flush_of_added_objects_and_mixed_shapes(engine: ormkit.Engine) ->
     assert {o.id: o.email for o in rows} == {k: v[0] for k, v in db.items()}
 
 
+async def test_objects_of_two_models_in_one_call(engine: ormkit.Engine) -> None:
+    """Objects of two plain models in one call: each class goes to its own table, every
+    object gets its key (the one-statement fast path takes one class only)."""
+    rows = make(3, "two")
+    notes = [Note(body="first", n=1), Note(body="second", n=2)]
+    async with AsyncSession(engine) as session:
+        await session.insert_all([rows[0], notes[0], rows[1], notes[1], rows[2]])
+    db = await stored(engine)
+    assert {o.id: o.email for o in rows} == {k: v[0] for k, v in db.items()}
+    got = await engine.execute(f"SELECT id, body, n FROM {Note.__tablename__} ORDER BY id")
+    assert got.tuples() == [(o.id, o.body, o.n) for o in notes]
+
+
 async def test_single_insert_and_events(engine: ormkit.Engine, sql_log: SqlLog) -> None:
     row = make(1, "one")[0]
     async with AsyncSession(engine) as session:

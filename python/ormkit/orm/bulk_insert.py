@@ -157,13 +157,10 @@ def prepare(objs: list[Any], states: dict[int, Any]) -> Prepared | None:
     if len(objs) == 1:
         if states and id(objs[0]) in states:
             return None  # tracked already: the general path says what that means
-    else:
-        if len(set(map(type, objs))) != 1:
-            return None
-        if states and not states.keys().isdisjoint(map(id, objs)):
-            return None
+    elif states and not states.keys().isdisjoint(map(id, objs)):
+        return None
     objs = list(objs)
-    gathered = gather_insert_values(objs, spec.rules)
+    gathered = gather_insert_values(objs, spec.rules)  # None for objects of several classes
     if gathered is None:
         return None
     params, omits = gathered
