@@ -183,11 +183,23 @@ class SqliteBackend:
         max_connections: int = 10,
         busy_timeout: float = 5.0,
         acquire_timeout: float = 30.0,
-        inline_budget: float | None = 0.001,
+        inline_budget: float | None = 0.002,
     ) -> Awaitable[SqliteBackend]: ...
     def execute(
         self, sql: str, params: Sequence[Any] | None = None
     ) -> QueryResult | Awaitable[QueryResult]: ...
+    def insert_keys(
+        self,
+        sql: str,
+        returning_sql: str,
+        params: Sequence[Any] | None,
+        table: str,
+        key: str,
+        rows: int,
+    ) -> Awaitable[QueryResult]:
+        """A multi-row INSERT leaving the integer ``key`` to SQLite: ``sql`` without
+        RETURNING, ``returning_sql`` with ``RETURNING key``; answers what
+        ``returning_sql`` would, the keys worked out when SQLite allows it."""
     def executemany(self, sql: str, seq_of_params: Sequence[Sequence[Any]]) -> Awaitable[int]: ...
     def begin(self) -> SqliteTransaction | Awaitable[SqliteTransaction]: ...
     def stream(

@@ -212,6 +212,28 @@ class Engine:
             result = await result
         return result  # type: ignore[no-any-return]
 
+    async def _insert_keys(
+        self, sql: str, returning_sql: str, params: list[Any], table: str, key: str, rows: int
+    ) -> QueryResult:
+        """SQLite only: the multi-row INSERT ``returning_sql`` (``… RETURNING key``, the
+        integer key left to SQLite), answered as it would be, but run as ``sql`` (the same
+        without RETURNING) with the keys worked out where SQLite allows it: RETURNING
+        costs SQLite a temporary table of the returned rows. Reported to listeners and
+        errors as ``returning_sql``."""
+        backend = self._backend
+        if backend is None or self._holders:
+            backend = self._live_backend()
+
+        def run(statement: str, values: Sequence[Any] | None) -> Any:
+            return backend.insert_keys(sql, statement, values, table, key, rows)
+
+        if self._observed:
+            return await self._observe(run, returning_sql, params)
+        result = run(returning_sql, params)
+        if result.__class__ is not QueryResult:
+            result = await result
+        return result  # type: ignore[no-any-return]
+
     async def _observe(
         self, run: Callable[..., Any], sql: str, params: Sequence[Any] | None
     ) -> QueryResult:

@@ -12,6 +12,7 @@ use super::result::QueryResult;
 use super::runtime::{completer, handle, spawn, yield_once, Completer, OnCancel};
 use crate::error::Error;
 use crate::sqlite::job::{Abandon, Reply, Slot};
+use crate::sqlite::keyed_insert::KeyedInsert;
 use crate::sqlite::pool::Route;
 use crate::sqlite::stream::{Batch, Stream};
 use crate::sqlite::transaction::{Chunk, Transaction};
@@ -201,6 +202,36 @@ impl SqliteBackend {
         } else {
             self.pool.read(sql, values, reply)
         };
+        withdraw_on_cancel(&fut, waits)?;
+        Ok(fut)
+    }
+
+    /// A multi-row INSERT of `rows` rows into `table` that leaves the integer key `key`
+    /// to SQLite: `sql` without RETURNING, `returning_sql` the same with `RETURNING key`.
+    /// Answers what `returning_sql` would (one column, the keys in VALUES order), with
+    /// the keys worked out when they can be (see `sqlite::keyed_insert`).
+    #[pyo3(signature = (sql, returning_sql, params, table, key, rows))]
+    #[allow(clippy::too_many_arguments)]
+    fn insert_keys<'py>(
+        &self,
+        py: Python<'py>,
+        sql: String,
+        returning_sql: String,
+        params: Option<Bound<'py, PyAny>>,
+        table: &str,
+        key: &str,
+        rows: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let values = statement_params(&returning_sql, params.as_ref())?;
+        let keyed = KeyedInsert::new(sql, returning_sql, table, key, rows);
+        if let Some(done) = self.pool.try_keyed_inline(&keyed, &values) {
+            // Like every write, it lets the other tasks run once before it returns.
+            let result = done_now(py, done, &keyed.returning, params.as_ref())?;
+            return yield_once(py, result.unbind());
+        }
+        let (fut, done) = completer(py)?;
+        let reply = statement_reply(done, keyed.returning.clone(), params.map(|p| p.unbind()));
+        let waits = self.pool.keyed(keyed, values, reply);
         withdraw_on_cancel(&fut, waits)?;
         Ok(fut)
     }

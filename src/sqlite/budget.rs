@@ -16,7 +16,7 @@ use crate::value::Value;
 use std::time::Duration;
 
 /// Runs a statement that ran over the budget skips inline.
-const SKIPS: u16 = 16;
+pub(crate) const SKIPS: u16 = 16;
 
 /// What happened to a statement offered to the caller's thread.
 pub enum Budgeted {

@@ -7,6 +7,7 @@ pub mod decimal;
 pub mod errors;
 pub mod job;
 pub mod json_list;
+pub mod keyed_insert;
 pub mod placeholders;
 pub mod pool;
 pub mod readers;

@@ -18,7 +18,7 @@
 use crate::error::{Error, Result};
 use lru::LruCache;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU16, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The outcome of scanning one SQL text.
@@ -145,6 +145,8 @@ pub struct Plan {
     skips: AtomicU16,
     /// Overruns in a row (each one doubles the skips of the next, see `ran_over`).
     overruns: AtomicU8,
+    /// As a keyed insert, its keys could not be worked out: RETURNING gives them.
+    keys_returned: AtomicBool,
 }
 
 /// Plans by SQL text, for the statements of one pool (an LRU of [`CAPACITY`]).
@@ -192,6 +194,17 @@ impl Planned<'_> {
         self.plan
             .skips
             .store(runs.saturating_mul(1 << row), Ordering::Relaxed);
+    }
+
+    /// Whether this INSERT, as a keyed insert (`keyed_insert`), takes its keys from
+    /// RETURNING because they could not be worked out once.
+    pub fn keys_returned(&self) -> bool {
+        self.plan.keys_returned.load(Ordering::Relaxed)
+    }
+
+    /// The keys of this INSERT could not be worked out: RETURNING gives them from now on.
+    pub fn return_keys(&self) {
+        self.plan.keys_returned.store(true, Ordering::Relaxed);
     }
 
     /// The statement ran inline within the budget: the next overrun starts over.
@@ -245,6 +258,7 @@ impl Plans {
             nul: sql.as_bytes().contains(&0),
             skips: AtomicU16::new(0),
             overruns: AtomicU8::new(0),
+            keys_returned: AtomicBool::new(false),
         });
         self.cache().put(sql.into(), plan.clone());
         Planned { plan, sql }

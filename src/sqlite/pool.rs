@@ -8,9 +8,10 @@
 //! budget and without waiting for locks. Interrupted or blocked, SQLite rolls the
 //! statement back (autocommit), and it goes to the writer thread instead.
 
-use super::budget::{run_budgeted, Budgeted};
+use super::budget::{run_budgeted, Budgeted, SKIPS};
 use super::connection::{is_read_only, is_transaction_control, open, run, run_many, Output};
 use super::job::{closed, job, Abandon, Counters, Db, Reply, Slot, Work};
+use super::keyed_insert::{run_keyed, KeyedInsert};
 use super::placeholders::Plans;
 use super::readers::Readers;
 use super::transaction::Transaction;
@@ -195,11 +196,24 @@ impl SqlitePool {
         reply: Reply<Output>,
         counter: fn(&Counters) -> &AtomicU64,
     ) -> Option<(Arc<Slot<Output>>, Work)> {
+        self.output_job(reply, counter, move |db| {
+            run(&db.conn, &db.plans, &sql, &params, None)
+        })
+    }
+
+    /// The job running `work` on a connection thread (counted in `counter`), or None
+    /// once it has failed the job because the pool is closed.
+    fn output_job(
+        &self,
+        reply: Reply<Output>,
+        counter: fn(&Counters) -> &AtomicU64,
+        work: impl FnOnce(&Db) -> Result<Output> + Send + 'static,
+    ) -> Option<(Arc<Slot<Output>>, Work)> {
         let slot = Slot::new(reply);
         let counters = self.counters.clone();
         let work = job(&slot, move |db| {
             counter(&counters).fetch_add(1, Ordering::Relaxed);
-            run(&db.conn, &db.plans, &sql, &params, None)
+            work(db)
         });
         if let Err(e) = self.check_open() {
             work(Err(e));
@@ -236,6 +250,54 @@ impl SqlitePool {
         self.counters.inline_writes.fetch_add(1, Ordering::Relaxed);
         self.writer.after_inline();
         Some(done)
+    }
+
+    /// Runs a keyed insert (`keyed_insert`) at once on the caller's thread when the
+    /// writer is free and it fits in the budget; None when it has to go to the writer
+    /// thread (an interrupted or blocked try has been undone).
+    pub fn try_keyed_inline(&self, k: &KeyedInsert, params: &[Value]) -> Option<Result<Output>> {
+        let budget = self.config.inline_budget?;
+        let guard = self.writer.claim(0)?;
+        let db = guard.as_ref()?;
+        // Inside a transaction someone opened by hand, an interrupt would roll it back.
+        if !db.conn.is_autocommit() {
+            return None;
+        }
+        let plan = db.plans.plan(&k.insert);
+        if plan.skip_inline() {
+            return None;
+        }
+        let _ = db.conn.busy_timeout(Duration::ZERO);
+        let result = run_keyed(&db.conn, &db.plans, k, params, Some(budget));
+        let _ = db.conn.busy_timeout(self.config.busy_timeout);
+        drop(guard);
+        match &result {
+            Err(e) if e.sqlstate.as_deref() == Some("SQLITE_9") => {
+                plan.ran_over(SKIPS);
+                return None;
+            }
+            Err(e) if retry_elsewhere(e) => return None,
+            _ => plan.ran_within(),
+        }
+        self.counters.inline_writes.fetch_add(1, Ordering::Relaxed);
+        self.writer.after_inline();
+        Some(result)
+    }
+
+    /// Runs a keyed insert on the writer thread; returns the job's slot when it has to
+    /// wait.
+    pub fn keyed(
+        &self,
+        k: KeyedInsert,
+        params: Vec<Value>,
+        reply: Reply<Output>,
+    ) -> Option<Arc<dyn Abandon>> {
+        let (slot, work) = self.output_job(
+            reply,
+            |c| &c.writes,
+            move |db| run_keyed(&db.conn, &db.plans, &k, &params, None),
+        )?;
+        self.writer.queue(0, &slot, work)
     }
 
     /// Runs a write (or anything not provably read-only) on the writer thread, in

@@ -17,7 +17,7 @@ object before the first statement is sent.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from datetime import datetime
 from itertools import chain, repeat
 from operator import itemgetter, lt
@@ -61,6 +61,8 @@ _MISSING_KEY: Any = object()
 #: the fewest rows a load defers registering (see ``UnitOfWork.load_fresh``): a single
 #: row is usually loaded to be changed, and registered at once
 _DEFER_MIN_ROWS = 2
+#: rows from which a SQLite INSERT's generated keys are worked out instead of returned
+_KEYED_MIN_ROWS = 16
 
 
 class _DeferredLoad(NamedTuple):
@@ -602,8 +604,35 @@ class UnitOfWork:
             )
             chunk = params if count == total else params[start * width : (start + count) * width]
             sent = chunk if template.in_order else template.params(chunk)
-            result = await runner.execute(template.sql, sent)
+            insert_keys = self._key_inserter(runner, prepared) if count >= _KEYED_MIN_ROWS else None
+            if insert_keys is not None:
+                plain = precompiled.insert_returning(
+                    prepared.model, self.dialect, prepared.columns, count, ()
+                )
+                result = await insert_keys(
+                    plain.sql,
+                    template.sql,
+                    sent,
+                    prepared.model.__tablename__,
+                    prepared.spec.pk,
+                    count,
+                )
+            else:
+                result = await runner.execute(template.sql, sent)
             self._take_plain(prepared, start, chunk, result, template.converters)
+
+    def _key_inserter(
+        self, runner: Runner, prepared: bulk_insert.Prepared
+    ) -> Callable[..., Awaitable[QueryResult]] | None:
+        """``Engine._insert_keys`` of ``runner`` when the keys of this insert may be worked
+        out rather than returned: on SQLite, through the engine (a transaction's
+        statements go to the writer thread anyway), when RETURNING would bring back only
+        the generated integer key; else None."""
+        spec = prepared.spec
+        if self.dialect != "sqlite" or not spec.autoincrement or prepared.returning != (spec.pk,):
+            return None
+        found: Callable[..., Awaitable[QueryResult]] | None = getattr(runner, "_insert_keys", None)
+        return found
 
     def _take_plain(
         self,
@@ -635,7 +664,15 @@ class UnitOfWork:
             if len(returning) == 1 and converters is None:
                 # the generated key alone: assigned in VALUES order (ascending)
                 returned = result.column(0)
-                if not all(map(lt, returned, returned[1:])):
+                try:
+                    ascending = all(map(lt, returned, returned[1:]))
+                except TypeError:  # NULL keys: the column is not one the database fills
+                    raise InterfaceError(
+                        f"INSERT into {model.__tablename__} left {pk} NULL: the database "
+                        f"does not generate it (on SQLite an int key must be INTEGER "
+                        f"PRIMARY KEY)"
+                    ) from None
+                if not ascending:
                     returned.sort()
             else:
                 rows = result.tuples(converters)
