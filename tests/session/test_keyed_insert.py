@@ -1,7 +1,7 @@
 """SQLite bulk inserts whose generated keys are worked out instead of returned
 (``sqlite::keyed_insert``): every object gets the key of its own row, in every case
 where the shortcut cannot apply too (an AUTOINCREMENT counter ahead, a trigger writing
-the same table, a key that is not the rowid), and a
+the same table, rowids at the top of their range, a key that is not the rowid), and a
 failure leaves nothing behind."""
 
 from __future__ import annotations
@@ -28,6 +28,16 @@ class Item(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(unique=True)
     n: Mapped[int]
+
+
+class Tagged(Base):
+    """RETURNING brings back a server default too (never the shortcut)."""
+
+    __tablename__ = "k_tagged"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    n: Mapped[int]
+    tag: Mapped[str | None] = mapped_column(server_default="fresh")
 
 
 TABLES = {
@@ -113,6 +123,26 @@ async def test_a_trigger_writing_the_same_table_falls_back(engine: ormkit.Engine
     db = await stored(engine)
     assert_keys_match(objs, db)
     assert len(db) == N + 1 and sum(1 for v in db.values() if v[1] == -1) == 1
+
+
+async def test_rowids_at_the_top_of_their_range(engine: ormkit.Engine) -> None:
+    """Past the largest rowid SQLite picks free ones at random: the keys are not worked
+    out, and the returned ones are matched to the objects in the order written."""
+    await engine.execute(TABLES["plain"])
+    await engine.execute(f"INSERT INTO k_items VALUES ({2**63 - 5}, 'near@x.org', 0)")
+    objs = make("top")
+    await insert(engine, objs)
+    db = await stored(engine)
+    assert_keys_match(objs, db)
+    assert len(db) == N + 1
+    # the same with a server default returned beside the key
+    await engine.create_all([Tagged])
+    await engine.execute(f"INSERT INTO k_tagged (id, n) VALUES ({2**63 - 5}, -1)")
+    tagged = [Tagged(n=i) for i in range(N)]
+    async with AsyncSession(engine) as session:
+        await session.insert_all(tagged)
+    rows = (await engine.execute("SELECT id, n, tag FROM k_tagged")).tuples()
+    assert {(o.id, o.n, o.tag) for o in tagged} <= set(rows)
 
 
 async def test_a_key_that_is_not_the_rowid_is_reported(engine: ormkit.Engine) -> None:

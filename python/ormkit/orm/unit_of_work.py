@@ -672,12 +672,15 @@ class UnitOfWork:
                         f"does not generate it (on SQLite an int key must be INTEGER "
                         f"PRIMARY KEY)"
                     ) from None
-                if not ascending:
+                if not ascending and self.dialect != "sqlite":
+                    # SQLite hands RETURNING rows out in the order it wrote them, and keys
+                    # out of order there are rowids past the top, picked at random
                     returned.sort()
             else:
                 rows = result.tuples(converters)
                 if returning[0] == pk and pk not in prepared.columns:  # a generated key
-                    if not all(map(lt, rows, rows[1:])):
+                    # (in the order written on SQLite, as above)
+                    if self.dialect != "sqlite" and not all(map(lt, rows, rows[1:])):
                         rows.sort(key=itemgetter(0))
                 else:
                     by_key = {row[0]: row for row in rows}
