@@ -234,16 +234,13 @@ fn to_value_at_depth(v: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         ))));
     }
     let py = v.py();
-    if v.is_none() {
-        return Ok(Value::Null);
+    if let Some(value) = plain_value(v) {
+        return Ok(value);
     }
     if v.is_exact_instance_of::<PyInt>() {
-        // a plain int cannot be an enum member: no isinstance test against Enum (a
-        // metaclass `__instancecheck__` call, the most of an int's conversion)
+        // out of range (plain_value declined it); a plain int cannot be an enum member:
+        // no isinstance test against Enum (a metaclass `__instancecheck__` call)
         return int_value(v);
-    }
-    if let Ok(b) = v.cast_exact::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
     }
     if let Ok(s) = v.cast::<PyString>() {
         return match s.to_str() {
