@@ -11,12 +11,13 @@
 use super::connection::{is_transaction_control, run_prepared, Output};
 use super::errors::map;
 use super::job::Db;
+use super::placeholders::Planned;
 use crate::error::Result;
 use crate::value::Value;
 use std::time::Duration;
 
 /// Runs a statement that ran over the budget skips inline.
-pub(crate) const SKIPS: u16 = 16;
+const SKIPS: u16 = 16;
 
 /// What happened to a statement offered to the caller's thread.
 pub enum Budgeted {
@@ -46,10 +47,23 @@ pub fn run_budgeted(
     if reads_only && !stmt.readonly() {
         return Ok(Budgeted::Writes);
     }
+    let positional = plan.positional();
+    within(&plan, budget, |limit| {
+        run_prepared(&db.conn, stmt, positional, params, limit)
+    })
+}
+
+/// Runs `work` (the statements of `plan`'s SQL) with `budget` as its limit, unless it
+/// ran over lately; an overrun (SQLITE_INTERRUPT) sends its next runs elsewhere.
+pub fn within(
+    plan: &Planned<'_>,
+    budget: Duration,
+    work: impl FnOnce(Option<Duration>) -> Result<Output>,
+) -> Result<Budgeted> {
     if plan.skip_inline() {
         return Ok(Budgeted::Elsewhere);
     }
-    match run_prepared(&db.conn, stmt, plan.positional(), params, Some(budget)) {
+    match work(Some(budget)) {
         Err(e) if e.sqlstate.as_deref() == Some("SQLITE_9") => {
             plan.ran_over(SKIPS);
             Ok(Budgeted::Elsewhere)

@@ -8,7 +8,7 @@
 //! budget and without waiting for locks. Interrupted or blocked, SQLite rolls the
 //! statement back (autocommit), and it goes to the writer thread instead.
 
-use super::budget::{run_budgeted, Budgeted, SKIPS};
+use super::budget::{run_budgeted, within, Budgeted};
 use super::connection::{is_read_only, is_transaction_control, open, run, run_many, Output};
 use super::job::{closed, job, Abandon, Counters, Db, Reply, Slot, Work};
 use super::keyed_insert::{run_keyed, KeyedInsert};
@@ -225,10 +225,32 @@ impl SqlitePool {
     /// Runs a write at once on the caller's thread when the writer is free and the
     /// statement fits in the budget; None when it has to go to the writer thread.
     pub fn try_write_inline(&self, sql: &str, params: &[Value]) -> Option<Result<Output>> {
-        let budget = self.config.inline_budget?;
         if is_transaction_control(sql) {
             return None;
         }
+        self.inline_on_writer(|db, budget| run_budgeted(db, sql, params, budget, false))
+    }
+
+    /// Runs a keyed insert (`keyed_insert`) at once on the caller's thread when the
+    /// writer is free and it fits in the budget; None when it has to go to the writer
+    /// thread (an interrupted or blocked try has been undone).
+    pub fn try_keyed_inline(&self, k: &KeyedInsert, params: &[Value]) -> Option<Result<Output>> {
+        self.inline_on_writer(|db, budget| {
+            within(&db.plans.plan(&k.insert), budget, |limit| {
+                run_keyed(&db.conn, &db.plans, k, params, limit)
+            })
+        })
+    }
+
+    /// Runs `work` on the writer connection from the caller's thread, when there is a
+    /// budget, the writer is free and in autocommit mode, without waiting for locks;
+    /// None when the work has to go to the writer thread (it ran over, a lock was busy,
+    /// or it may write where only reads were asked for).
+    fn inline_on_writer(
+        &self,
+        work: impl FnOnce(&Db, Duration) -> Result<Budgeted>,
+    ) -> Option<Result<Output>> {
+        let budget = self.config.inline_budget?;
         let guard = self.writer.claim(0)?;
         let db = guard.as_ref()?;
         // Inside a transaction someone opened by hand, an interrupt would roll it back.
@@ -236,7 +258,7 @@ impl SqlitePool {
             return None;
         }
         let _ = db.conn.busy_timeout(Duration::ZERO);
-        let result = run_budgeted(db, sql, params, budget, false);
+        let result = work(db, budget);
         let _ = db.conn.busy_timeout(self.config.busy_timeout);
         drop(guard);
         let done = match result {
@@ -250,38 +272,6 @@ impl SqlitePool {
         self.counters.inline_writes.fetch_add(1, Ordering::Relaxed);
         self.writer.after_inline();
         Some(done)
-    }
-
-    /// Runs a keyed insert (`keyed_insert`) at once on the caller's thread when the
-    /// writer is free and it fits in the budget; None when it has to go to the writer
-    /// thread (an interrupted or blocked try has been undone).
-    pub fn try_keyed_inline(&self, k: &KeyedInsert, params: &[Value]) -> Option<Result<Output>> {
-        let budget = self.config.inline_budget?;
-        let guard = self.writer.claim(0)?;
-        let db = guard.as_ref()?;
-        // Inside a transaction someone opened by hand, an interrupt would roll it back.
-        if !db.conn.is_autocommit() {
-            return None;
-        }
-        let plan = db.plans.plan(&k.insert);
-        if plan.skip_inline() {
-            return None;
-        }
-        let _ = db.conn.busy_timeout(Duration::ZERO);
-        let result = run_keyed(&db.conn, &db.plans, k, params, Some(budget));
-        let _ = db.conn.busy_timeout(self.config.busy_timeout);
-        drop(guard);
-        match &result {
-            Err(e) if e.sqlstate.as_deref() == Some("SQLITE_9") => {
-                plan.ran_over(SKIPS);
-                return None;
-            }
-            Err(e) if retry_elsewhere(e) => return None,
-            _ => plan.ran_within(),
-        }
-        self.counters.inline_writes.fetch_add(1, Ordering::Relaxed);
-        self.writer.after_inline();
-        Some(result)
     }
 
     /// Runs a keyed insert on the writer thread; returns the job's slot when it has to
