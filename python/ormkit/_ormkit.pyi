@@ -357,11 +357,20 @@ def sqlite_json_list(values: list[Any]) -> tuple[str, bool]:
     for a value ormkit cannot bind, ``DataError`` for one SQLite or JSON cannot hold
     (bytes mixed with other values among them)."""
 
-def group_by_attribute(objs: Iterable[Any], name: str) -> dict[Any, list[Any]]:
-    """``objs`` grouped by the value of their attribute ``name`` (read as
-    ``object.__getattribute__`` reads it; an AttributeError means missing):
-    value → list of objects in order of first appearance. The same object appearing again
-    is counted once; objects whose value is None or missing are left out."""
+def collect_by_attribute(objs: Iterable[Any], name: str, found: dict[Any, list[Any]]) -> None:
+    """Append each of ``objs`` (the same object once) to ``found[(value,)]``, ``value``
+    being its attribute ``name`` read as ``object.__getattribute__`` reads it, keeping
+    their order. Objects whose value is None, missing (AttributeError) or not a key of
+    ``found`` are left out; keys of ``found`` that are not 1-tuples are ignored."""
+
+def link_fresh(
+    pairs: Iterable[tuple[Any, list[Any]]], key: str, back: str | None, uselist: bool
+) -> tuple[list[tuple[Any, Any]], bool]:
+    """For each ``(parent, children)``: ``parent.key`` becomes ``children`` (without
+    ``uselist``, the first child or None) and, with ``back``, each child's ``back``
+    becomes ``parent``, both stored as ``object.__setattr__`` stores them. Returns
+    ``(parent, snapshot value)`` per pair (a copy of the list for a collection) and
+    whether any child got its parent."""
 
 def set_reverse(
     pairs: Iterable[tuple[Any, Sequence[Any]]], back: str, states: dict[int, Any] | None

@@ -5,6 +5,7 @@
 use super::convert::objects::{instance_dict, instance_value, object_id, set_attr};
 use super::convert::slots::{StateSlots, STATE_PERSISTENT, STATE_SNAPSHOT};
 use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::collections::HashSet;
@@ -34,18 +35,28 @@ impl Hasher for AddressHasher {
 /// A set of object addresses.
 type Addresses = HashSet<usize, BuildHasherDefault<AddressHasher>>;
 
-/// The objects of `objs` grouped by the value of their attribute `name` (read by
-/// [`instance_value`]): value → list of objects in order of first appearance. An object that
-/// appears again (the same object) is counted once; objects whose value is None or
-/// missing are left out.
+/// Adds each object of `objs` (counted once if it appears again) to the list
+/// `found[(value,)]`, where `value` is its attribute `name` (read by [`instance_value`]),
+/// keeping their order; objects whose value is None, missing, or not a key of `found`
+/// are left out. `found`'s keys are 1-tuples (the loaders' keys of one column); other
+/// keys are ignored.
 #[pyfunction]
-pub fn group_by_attribute<'py>(
+pub fn collect_by_attribute<'py>(
     objs: &Bound<'py, PyAny>,
     name: &Bound<'py, PyString>,
-) -> PyResult<Bound<'py, PyDict>> {
+    found: &Bound<'py, PyDict>,
+) -> PyResult<()> {
     let py = objs.py();
-    let groups = PyDict::new(py);
-    let mut seen = Addresses::default();
+    // value → its list in `found`, so each object costs one lookup and no tuple
+    let buckets = PyDict::new(py);
+    for (key, bucket) in found.iter() {
+        if let Ok(key) = key.cast::<PyTuple>() {
+            if key.len() == 1 {
+                buckets.set_item(key.get_item(0)?, bucket)?;
+            }
+        }
+    }
+    let mut seen = Addresses::with_capacity_and_hasher(objs.len().unwrap_or(0), Default::default());
     for obj in objs.try_iter()? {
         let obj = obj?;
         if !seen.insert(obj.as_ptr() as usize) {
@@ -57,12 +68,63 @@ pub fn group_by_attribute<'py>(
         if value.is_none() {
             continue;
         }
-        match groups.get_item(&value)? {
-            Some(group) => group.cast_into::<PyList>()?.append(&obj)?,
-            None => groups.set_item(&value, PyList::new(py, [&obj])?)?,
+        if let Some(bucket) = buckets.get_item(&value)? {
+            bucket.cast_into::<PyList>()?.append(&obj)?;
         }
     }
-    Ok(groups)
+    Ok(())
+}
+
+/// The loaded side of a selectin load whose objects the session has not registered yet
+/// (`strategies._assign_deferred`): for each `(parent, children)` of `pairs`, `parent`
+/// gets `children` (a list) as its attribute `key` (with `uselist` false, the first
+/// child or None), stored as `object.__setattr__` stores it; with `back`, each child
+/// gets `parent` as its attribute `back` the same way. Returns the `(parent, snapshot
+/// value)` of every pair (a collection's snapshot is a copy of its list), and whether
+/// any child was given its parent.
+#[pyfunction]
+pub fn link_fresh<'py>(
+    pairs: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyString>,
+    back: Option<&Bound<'py, PyString>>,
+    uselist: bool,
+) -> PyResult<(Bound<'py, PyList>, bool)> {
+    let py = pairs.py();
+    let loaded = PyList::empty(py);
+    let mut linked = false;
+    each_pair(pairs, |parent, children| {
+        let children = children
+            .cast::<PyList>()
+            .map_err(|_| PyTypeError::new_err("the children of a pair must be a list"))?;
+        let value = if uselist {
+            children.clone().into_any()
+        } else if children.is_empty() {
+            py.None().into_bound(py)
+        } else {
+            children.get_item(0)?
+        };
+        set_attr(parent, key, &value)?;
+        if let Some(back) = back {
+            for child in children.iter() {
+                set_attr(&child, back, parent)?;
+                linked = true;
+            }
+        }
+        let snapshot = if uselist {
+            // SAFETY: `children` is a live list; `PyList_GetSlice` returns a new list (a
+            // shallow copy of all of it) or NULL with an exception set.
+            unsafe {
+                Bound::from_owned_ptr_or_err(
+                    py,
+                    ffi::PyList_GetSlice(children.as_ptr(), 0, ffi::PY_SSIZE_T_MAX),
+                )
+            }?
+        } else {
+            value
+        };
+        loaded.append(PyTuple::new(py, [parent.clone(), snapshot])?)
+    })?;
+    Ok((loaded, linked))
 }
 
 /// For each `(parent, children)` of `pairs`, in order: every child without the
@@ -98,9 +160,8 @@ pub fn set_reverse<'py>(
     })
 }
 
-/// Calls `f(parent, child)` for each child of each `(parent, children)` tuple of
-/// `pairs`, in order.
-fn each_child<'py>(
+/// Calls `f(parent, children)` for each `(parent, children)` tuple of `pairs`, in order.
+fn each_pair<'py>(
     pairs: &Bound<'py, PyAny>,
     mut f: impl FnMut(&Bound<'py, PyAny>, &Bound<'py, PyAny>) -> PyResult<()>,
 ) -> PyResult<()> {
@@ -109,10 +170,21 @@ fn each_child<'py>(
         let pair = pair
             .cast::<PyTuple>()
             .map_err(|_| PyTypeError::new_err("pairs must be (parent, children) tuples"))?;
-        let parent = pair.get_item(0)?;
-        for child in pair.get_item(1)?.try_iter()? {
-            f(&parent, &child?)?;
-        }
+        f(&pair.get_item(0)?, &pair.get_item(1)?)?;
     }
     Ok(())
+}
+
+/// Calls `f(parent, child)` for each child of each `(parent, children)` tuple of
+/// `pairs`, in order.
+fn each_child<'py>(
+    pairs: &Bound<'py, PyAny>,
+    mut f: impl FnMut(&Bound<'py, PyAny>, &Bound<'py, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    each_pair(pairs, |parent, children| {
+        for child in children.try_iter()? {
+            f(parent, &child?)?;
+        }
+        Ok(())
+    })
 }

@@ -32,7 +32,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(result::track::track_objects, m)?)?;
     m.add_function(wrap_pyfunction!(changes::changed_states, m)?)?;
     m.add_function(wrap_pyfunction!(json_list::sqlite_json_list, m)?)?;
-    m.add_function(wrap_pyfunction!(loaders::group_by_attribute, m)?)?;
+    m.add_function(wrap_pyfunction!(loaders::collect_by_attribute, m)?)?;
+    m.add_function(wrap_pyfunction!(loaders::link_fresh, m)?)?;
     m.add_function(wrap_pyfunction!(loaders::set_reverse, m)?)?;
     m.add_function(wrap_pyfunction!(loop_idle::check_spin_setting, m)?)?;
     m.add_function(wrap_pyfunction!(model_init::model_init, m)?)?;

@@ -1,6 +1,7 @@
-"""A selectin load links children to parents in Rust (``group_by_attribute``,
-``set_reverse``): the reverse side is set on objects and snapshots alike, objects that
-already hold it keep it, and change tracking sees exactly what the user changes."""
+"""A selectin load links children to parents in Rust (``collect_by_attribute``,
+``link_fresh``, ``set_reverse``): the reverse side is set on objects and snapshots
+alike, objects that already hold it keep it, and change tracking sees exactly what the
+user changes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from statement_log import SqlLog
 
 import ormkit
 from ormkit import AsyncSession, selectinload
-from ormkit._ormkit import group_by_attribute, set_reverse
+from ormkit._ormkit import collect_by_attribute, link_fresh, set_reverse
 
 
 async def _authors(engine: ormkit.Engine) -> tuple[int, int]:
@@ -88,14 +89,36 @@ class _State:
         self.snapshot = dict(obj.__dict__)
 
 
-def test_group_by_attribute() -> None:
-    a, b, c, d, e = _Obj(k=1), _Obj(k=2), _Obj(k=1), _Obj(k=None), _Obj(other=1)
-    groups = group_by_attribute([a, b, c, a, d, e, b], "k")
-    assert list(groups) == [1, 2]
-    assert groups[1] == [a, c] and groups[2] == [b]
-    assert group_by_attribute([], "k") == {}
+def test_collect_by_attribute() -> None:
+    a, b, c, d, e, f = _Obj(k=1), _Obj(k=2), _Obj(k=1), _Obj(k=None), _Obj(other=1), _Obj(k=3)
+    found: dict[Any, list[Any]] = {(1,): [], (2,): [b], (None,): [], "x": []}
+    collect_by_attribute([a, b, c, a, d, e, f, b], "k", found)
+    # in order, each object once; 3 is not asked for, None never matches
+    assert found == {(1,): [a, c], (2,): [b, b], (None,): [], "x": []}
+    collect_by_attribute([], "k", found)
+    assert found[(1,)] == [a, c]
     with pytest.raises(TypeError, match="unhashable"):
-        group_by_attribute([_Obj(k=[1])], "k")
+        collect_by_attribute([_Obj(k=[1])], "k", found)
+
+
+def test_link_fresh() -> None:
+    p1, p2, p3 = _Obj(name="p1"), _Obj(name="p2"), _Obj(name="p3")
+    c1, c2, c3 = _Obj(), _Obj(), _Obj()
+    kids = [c1, c2]
+    loaded, linked = link_fresh([(p1, kids), (p2, []), (p3, [c3])], "kids", "parent", True)
+    assert p1.kids is kids and p2.kids == [] and p3.kids == [c3]
+    assert c1.parent is p1 and c2.parent is p1 and c3.parent is p3
+    assert linked and [p for p, _ in loaded] == [p1, p2, p3]
+    snapshot = loaded[0][1]
+    assert snapshot == kids and snapshot is not kids  # a copy: appending shows as a change
+    q1, q2, only = _Obj(), _Obj(), _Obj()
+    loaded, linked = link_fresh([(q1, [only]), (q2, [])], "one", None, False)
+    assert q1.one is only and q2.one is None and not hasattr(only, "parent")
+    assert loaded == [(q1, only), (q2, None)] and not linked
+    with pytest.raises(TypeError, match="list"):
+        link_fresh([(q1, (only,))], "one", None, False)
+    with pytest.raises(TypeError, match="tuples"):
+        link_fresh([[q1, [only]]], "one", None, False)
 
 
 def test_set_reverse() -> None:
@@ -141,14 +164,25 @@ class _Guarded:
         raise RuntimeError(f"write of {name}")
 
 
-def test_group_by_attribute_reads_as_object_does() -> None:
+def test_collect_by_attribute_reads_as_object_does() -> None:
     a, b, c = _Guarded(fk=1), _Guarded(fk=2), _Guarded()
-    assert group_by_attribute([a, b, c, a], "fk") == {1: [a], 2: [b]}  # c: missing
+    found: dict[Any, list[Any]] = {(1,): [], (2,): []}
+    collect_by_attribute([a, b, c, a], "fk", found)
+    assert found == {(1,): [a], (2,): [b]}  # c: missing
     posts = [Post(title="t", author_id=7), Post(title="u")]
     del posts[1].__dict__["author_id"]  # the column's descriptor: AttributeError, missing
-    assert group_by_attribute(posts, "author_id") == {7: posts[:1]}
+    found = {(7,): []}
+    collect_by_attribute(posts, "author_id", found)
+    assert found == {(7,): posts[:1]}
     with pytest.raises(ValueError, match="no k"):  # anything else comes through
-        group_by_attribute([_Guarded()], "k")
+        collect_by_attribute([_Guarded()], "k", {(1,): []})
+
+
+def test_link_fresh_writes_as_object_does() -> None:
+    parent, child = _Guarded(), _Guarded()
+    link_fresh([(parent, [child])], "kids", "parent", True)
+    assert object.__getattribute__(parent, "kids") == [child]
+    assert object.__getattribute__(child, "parent") is parent
 
 
 def test_set_reverse_of_fresh_children() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ormkit._ormkit import QueryResult, group_by_attribute, set_reverse
+from ormkit._ormkit import QueryResult, collect_by_attribute, link_fresh, set_reverse
 from ormkit.orm import precompiled
 from ormkit.orm.loading import PlanNode, gc_paused, hydrate, set_loaded
 from ormkit.orm.state import model_pk
@@ -76,7 +76,6 @@ class _LinkJoin:
 
 
 _get = object.__getattribute__
-_set = object.__setattr__
 
 
 def _value(obj: Any, name: str) -> Any:
@@ -431,10 +430,7 @@ def _collect(
     """Add each of ``objs`` to the list in ``found`` under its ``remote`` values (one
     ``found`` key per parent asked for; others are left out)."""
     if len(remote) == 1:
-        for value, group in group_by_attribute(objs, remote[0]).items():
-            bucket = found.get((value,))
-            if bucket is not None:
-                bucket.extend(group)
+        collect_by_attribute(objs, remote[0], found)
     else:
         for obj in _unique(objs):
             key = tuple(obj.__dict__.get(c) for c in remote)
@@ -483,20 +479,10 @@ def _assign_deferred(
     load ``defers`` allowed): both sides are set on the objects, and the snapshot
     entries ``_assign_many`` would make wait for their states. The objects are fresh,
     so none holds either side yet."""
-    key = rel.key
-    uselist = rel.uselist
-    loaded: list[tuple[Any, Any]] = []
-    reverse_pairs: list[tuple[Any, list[Any]]] = []
-    for parent, children in pairs:
-        value: Any = children if uselist else (children[0] if children else None)
-        _set(parent, key, value)  # kept inline, as the columns are (no __dict__ made)
-        loaded.append((parent, list(value) if uselist else value))
-        if back is not None and children:
-            reverse_pairs.append((parent, children))
-    if reverse_pairs:
-        assert back is not None
-        set_reverse(reverse_pairs, back, None)  # fresh children, no states yet
-    uow.defer_links(rel.model, key, back if reverse_pairs else None, uselist, loaded)
+    # both sides set and the snapshot values taken, in Rust (fresh children: none holds
+    # ``back`` yet, and none has a state)
+    loaded, linked = link_fresh(pairs, rel.key, back, rel.uselist)
+    uow.defer_links(rel.model, rel.key, back if linked else None, rel.uselist, loaded)
 
 
 def defers(plan: dict[str, PlanNode]) -> bool:
