@@ -344,6 +344,12 @@ def model_init(base: type[Any]) -> Any:
     are all column keys set every column (the value given, the default, or None) in
     Rust; any other call goes unchanged to ``base._ormkit_init_general``."""
 
+def model_setattr(cls: type[Any]) -> Any:
+    """A method descriptor of ``cls`` to use as its ``__setattr__``: a name in
+    ``cls._ormkit_setattr[0]`` (relationship key → info) calls
+    ``cls._ormkit_setattr[1](obj, info, value)``; any other is stored as
+    ``object.__setattr__`` stores it."""
+
 def changed_states(
     states: dict[int, Any], deleted: dict[int, Any], first: bool = False
 ) -> list[Any]:

@@ -8,6 +8,7 @@ pub mod json_list;
 pub mod loaders;
 pub mod loop_idle;
 pub mod model_init;
+pub mod model_setattr;
 pub mod pg;
 pub mod pg_inline;
 pub mod reply_times;
@@ -38,6 +39,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(loop_idle::check_spin_setting, m)?)?;
     m.add_function(wrap_pyfunction!(model_init::model_init, m)?)?;
     m.add_function(wrap_pyfunction!(model_init::install_init, m)?)?;
+    m.add_function(wrap_pyfunction!(model_setattr::model_setattr, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_force_panic, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -252,7 +252,11 @@ unsafe extern "C" fn model_init_c(
 /// `body`'s result, or None with the Python error set: its error, or a
 /// `PanicException` naming `what` for a panic (a bug), which must not unwind into the
 /// interpreter. What a C entry point of this module returns is made from it.
-fn guarded<T>(py: Python<'_>, what: &str, body: impl FnOnce() -> PyResult<T>) -> Option<T> {
+pub(crate) fn guarded<T>(
+    py: Python<'_>,
+    what: &str,
+    body: impl FnOnce() -> PyResult<T>,
+) -> Option<T> {
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(body))
         .unwrap_or_else(|_| Err(PanicException::new_err(format!("panic in {what}"))));
     outcome.map_err(|err| err.restore(py)).ok()

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 
 from ormkit.orm.relationships import RelationshipAttribute
@@ -457,29 +457,24 @@ def assign_all(obj: Any, values: list[tuple[RelationshipInfo, Any]]) -> None:
 
 
 def install_setattr(cls: type[Any], relationships: Mapping[str, RelationshipInfo]) -> None:
-    """Give ``cls`` a ``__setattr__`` that hands assignments of its relationships with
-    ``back_populates`` to :func:`assign` (and stores anything else as ``object`` does).
-    Nothing is installed on a model without such relationships, nor over a
-    ``__setattr__`` the class defines itself."""
+    """Keep ``cls``'s relationships with ``back_populates`` in step on assignment.
+
+    ``Base.__setattr__`` (``_ormkit.model_setattr``, in Rust) hands an assignment of a
+    name in the class's ``_ormkit_setattr`` hooks to :func:`assign` and stores anything
+    else as ``object`` does. A model with such relationships gets its hooks and that
+    ``__setattr__``; a ``__setattr__`` the class defines itself is kept, and reaches the
+    hooks through ``super().__setattr__``. A model without hooks (of its own or
+    inherited) gets ``object.__setattr__``, whose C slot stores without a method call."""
+    from ormkit.orm.base import Base
+
+    own = "__setattr__" in cls.__dict__
     hooks = {key: rel for key, rel in relationships.items() if rel.back_populates is not None}
-    if not hooks or "__setattr__" in cls.__dict__:
-        return
-
-    def __setattr__(
-        self: Any,
-        name: str,
-        value: Any,
-        _hooks: dict[str, RelationshipInfo] = hooks,
-        _set: Callable[[Any, str, Any], None] = object.__setattr__,
-    ) -> None:
-        rel = _hooks.get(name)
-        if rel is None:
-            _set(self, name, value)
-        else:
-            assign(self, rel, value)
-
-    __setattr__.__qualname__ = f"{cls.__qualname__}.__setattr__"
-    type.__setattr__(cls, "__setattr__", __setattr__)
+    if hooks:
+        type.__setattr__(cls, "_ormkit_setattr", (hooks, assign))
+        if not own:
+            type.__setattr__(cls, "__setattr__", Base.__dict__["__setattr__"])
+    elif not own and getattr(cls, "_ormkit_setattr", None) is None:
+        type.__setattr__(cls, "__setattr__", object.__setattr__)
 
 
 class CollectionAttribute(RelationshipAttribute):

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from ormkit._ormkit import install_init, model_init
+from ormkit._ormkit import install_init, model_init, model_setattr
 from ormkit.orm.backrefs import assign_all, install_setattr
 from ormkit.orm.constraints import CheckConstraint, Index, UniqueConstraint, bind_table_args
 from ormkit.orm.fields import (
@@ -512,6 +512,9 @@ class Base(metaclass=DeclarativeMeta):
 
 
 Base.__init__ = model_init(Base)  # type: ignore[method-assign]
+# back_populates hooks (``backrefs.install_setattr``); each concrete model without any
+# gets ``object.__setattr__`` back
+Base.__setattr__ = model_setattr(Base)  # type: ignore[method-assign]
 
 
 def _collection_keys(cls: type) -> tuple[str, ...]:
