@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import ormkit
-from ormkit import AsyncSession, Mapped, mapped_column
+from ormkit import JSON, AsyncSession, Mapped, mapped_column
 from ormkit.orm import Registry, declarative_base
 from ormkit.sql import text
 
@@ -38,6 +38,16 @@ class Tagged(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     n: Mapped[int]
     tag: Mapped[str | None] = mapped_column(server_default="fresh")
+
+
+class Hooked(Base):
+    """A model the plain insert path does not take (a JSON column): the general one does."""
+
+    __tablename__ = "k_hooked"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    n: Mapped[int]
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 TABLES = {
@@ -143,6 +153,30 @@ async def test_rowids_at_the_top_of_their_range(engine: ormkit.Engine) -> None:
         await session.insert_all(tagged)
     rows = (await engine.execute("SELECT id, n, tag FROM k_tagged")).tuples()
     assert {(o.id, o.n, o.tag) for o in tagged} <= set(rows)
+
+
+@pytest.mark.parametrize("how", ["insert_all", "add_all", "upsert_all"])
+async def test_rowids_at_the_top_of_their_range_on_the_general_path(
+    engine: ormkit.Engine, how: str
+) -> None:
+    """The same on the insert path of models with hooks, relationships or JSON (and the
+    unit of work's flush, and new rows of an upsert): the rows returned are matched in
+    the order written, not sorted by key."""
+    await engine.create_all([Hooked])
+    await engine.execute(f"INSERT INTO k_hooked (id, n) VALUES ({2**63 - 5}, -1)")
+    objs = [Hooked(n=i) for i in range(N)]
+    async with AsyncSession(engine) as session:
+        if how == "insert_all":
+            await session.insert_all(objs)
+        elif how == "upsert_all":  # new rows: no key to match them on
+            await session.upsert_all(objs, conflict_target=["id"])
+        else:
+            session.add_all(objs)
+            await session.commit()
+    rows = dict((await engine.execute("SELECT id, n FROM k_hooked")).tuples())
+    assert len(rows) == N + 1
+    assert [o.n for o in objs] == list(range(N))  # each object kept its own values
+    assert {o.id: o.n for o in objs} == {k: v for k, v in rows.items() if v != -1}
 
 
 async def test_a_key_that_is_not_the_rowid_is_reported(engine: ormkit.Engine) -> None:

@@ -844,7 +844,7 @@ class UnitOfWork:
             if converters is _FROM_RESULT:
                 converters = model.__ormkit_converters__(self.dialect, result.columns)
             fresh = result.to_models(model, converters)
-            matched = _match_rows(model, rows[start : start + count], fresh, pk)
+            matched = _match_rows(model, rows[start : start + count], fresh, pk, self.dialect)
             for i, row in enumerate(matched, start):
                 obj = objs[i]
                 d = obj.__dict__
@@ -1219,7 +1219,7 @@ class UnitOfWork:
                     f"row (their {', '.join(target)} values, computed by the database, are "
                     "equal); the upsert is rolled back with its transaction"
                 )
-            matched = _match_rows(model, rows[start : start + count], fresh, target)
+            matched = _match_rows(model, rows[start : start + count], fresh, target, self.dialect)
             chunk = zip(
                 items[start : start + count], matched, befores[start : start + count], strict=True
             )
@@ -1373,28 +1373,36 @@ def _check_distinct_targets(
 
 
 def _match_rows(
-    model: type[Any], rows: list[dict[str, Any]], fresh: list[Any], keys: Sequence[str]
+    model: type[Any],
+    rows: list[dict[str, Any]],
+    fresh: list[Any],
+    keys: Sequence[str],
+    dialect: str,
 ) -> list[Any]:
     """Returned rows in the order of the inserted ``rows``: matched on ``keys`` when the
-    rows carry them, else by an autoincrement key (assigned in VALUES order, ascending),
-    else in the order the database returned them (a key from a server default such as
-    a random UUID says nothing about the order). Rows with a NULL in ``keys`` (which
-    never conflict: each is a new row) take the returned rows no key matched, in
-    that order."""
+    rows carry them, else in VALUES order (see :func:`_in_insert_order`). Rows with a
+    NULL in ``keys`` (which never conflict: each is a new row) take the returned rows no
+    key matched, in that order."""
     if len(fresh) != len(rows):
         raise InterfaceError(
             f"INSERT into {model.__tablename__} returned {len(fresh)} rows for {len(rows)}"
         )
     if rows and all(k in rows[0] for k in keys):
         try:
-            return _match_on_keys(model, rows, fresh, keys)
+            return _match_on_keys(model, rows, fresh, keys, dialect)
         except (KeyError, TypeError):
             return fresh
-    return _in_insert_order(model, fresh)
+    return _in_insert_order(model, fresh, dialect)
 
 
-def _in_insert_order(model: type[Any], fresh: list[Any]) -> list[Any]:
-    """Returned rows in VALUES order: by an autoincrement key when there is one."""
+def _in_insert_order(model: type[Any], fresh: list[Any], dialect: str) -> list[Any]:
+    """Returned rows in VALUES order. SQLite returns them in the order it wrote them,
+    which is that order; its keys may not ascend (past the largest rowid it picks free
+    ones at random), so they are never sorted there. Elsewhere: by an autoincrement key
+    (assigned in VALUES order, ascending) when there is one, else as returned (a key
+    from a server default such as a random UUID says nothing about the order)."""
+    if dialect == "sqlite":
+        return fresh
     pk = model_pk(model)
     if len(pk) == 1 and model.__columns__[pk[0]].autoincrement:
         return sorted(fresh, key=lambda f: f.__dict__[pk[0]])
@@ -1402,7 +1410,11 @@ def _in_insert_order(model: type[Any], fresh: list[Any]) -> list[Any]:
 
 
 def _match_on_keys(
-    model: type[Any], rows: list[dict[str, Any]], fresh: list[Any], keys: Sequence[str]
+    model: type[Any],
+    rows: list[dict[str, Any]],
+    fresh: list[Any],
+    keys: Sequence[str],
+    dialect: str,
 ) -> list[Any]:
     """:func:`_match_rows` on ``keys`` (KeyError/TypeError: they do not match)."""
     wanted = [tuple(row[k] for k in keys) for row in rows]
@@ -1420,7 +1432,7 @@ def _match_on_keys(
             by_key[key] = row
     out = [None if None in key else by_key.pop(key) for key in wanted]
     left.extend(by_key.values())
-    left = _in_insert_order(model, left)
+    left = _in_insert_order(model, left, dialect)
     if len(left) != out.count(None):
         raise KeyError(keys)
     rest = iter(left)
