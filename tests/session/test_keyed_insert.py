@@ -187,6 +187,13 @@ async def test_a_key_that_is_not_the_rowid_is_reported(engine: ormkit.Engine) ->
     with pytest.raises(ormkit.InterfaceError, match=r"left id NULL.*INTEGER PRIMARY KEY"):
         await insert(engine, objs)
     assert set(await stored(engine)) == {None}
+    # the same with a server default returned beside the key
+    await engine.execute("CREATE TABLE k_tagged (id INT PRIMARY KEY, n INT, tag TEXT DEFAULT 'x')")
+    tagged = [Tagged(n=i) for i in range(3)]
+    with pytest.raises(ormkit.InterfaceError, match=r"left id NULL"):
+        async with AsyncSession(engine) as session:
+            await session.insert_all(tagged)
+    assert all(o.id is None for o in tagged)
 
 
 async def test_a_failing_insert_leaves_nothing_and_the_engine_usable(

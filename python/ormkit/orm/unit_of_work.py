@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from datetime import datetime
 from itertools import chain, repeat
-from operator import itemgetter, lt
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ormkit._ormkit import changed_states, set_returned, track_objects, written_snapshots
@@ -661,27 +661,18 @@ class UnitOfWork:
                 raise InterfaceError(
                     f"INSERT into {model.__tablename__} returned {len(result)} rows for {count}"
                 )
+            # RETURNING rows come in the order the rows were written, VALUES order, on
+            # both backends; generated keys need not ascend in it (a descending
+            # sequence; SQLite's rowids past the largest, picked at random)
             if len(returning) == 1 and converters is None:
-                # the generated key alone: assigned in VALUES order (ascending)
-                returned = result.column(0)
-                try:
-                    ascending = all(map(lt, returned, returned[1:]))
-                except TypeError:  # NULL keys: the column is not one the database fills
-                    raise InterfaceError(
-                        f"INSERT into {model.__tablename__} left {pk} NULL: the database "
-                        f"does not generate it (on SQLite an int key must be INTEGER "
-                        f"PRIMARY KEY)"
-                    ) from None
-                if not ascending and self.dialect != "sqlite":
-                    # SQLite hands RETURNING rows out in the order it wrote them, and keys
-                    # out of order there are rowids past the top, picked at random
-                    returned.sort()
+                returned = result.column(0)  # the generated key alone
+                if None in returned:
+                    raise _null_key(model, pk)
             else:
                 rows = result.tuples(converters)
                 if returning[0] == pk and pk not in prepared.columns:  # a generated key
-                    # (in the order written on SQLite, as above)
-                    if self.dialect != "sqlite" and not all(map(lt, rows, rows[1:])):
-                        rows.sort(key=itemgetter(0))
+                    if any(row[0] is None for row in rows):
+                        raise _null_key(model, pk)
                 else:
                     by_key = {row[0]: row for row in rows}
                     try:
@@ -844,7 +835,7 @@ class UnitOfWork:
             if converters is _FROM_RESULT:
                 converters = model.__ormkit_converters__(self.dialect, result.columns)
             fresh = result.to_models(model, converters)
-            matched = _match_rows(model, rows[start : start + count], fresh, pk, self.dialect)
+            matched = _match_rows(model, rows[start : start + count], fresh, pk)
             for i, row in enumerate(matched, start):
                 obj = objs[i]
                 d = obj.__dict__
@@ -1219,7 +1210,7 @@ class UnitOfWork:
                     f"row (their {', '.join(target)} values, computed by the database, are "
                     "equal); the upsert is rolled back with its transaction"
                 )
-            matched = _match_rows(model, rows[start : start + count], fresh, target, self.dialect)
+            matched = _match_rows(model, rows[start : start + count], fresh, target)
             chunk = zip(
                 items[start : start + count], matched, befores[start : start + count], strict=True
             )
@@ -1372,49 +1363,35 @@ def _check_distinct_targets(
             )
 
 
+def _null_key(model: type[Any], pk: str) -> InterfaceError:
+    return InterfaceError(
+        f"INSERT into {model.__tablename__} left {pk} NULL: the database does not "
+        "generate it (on SQLite an int key must be INTEGER PRIMARY KEY)"
+    )
+
+
 def _match_rows(
-    model: type[Any],
-    rows: list[dict[str, Any]],
-    fresh: list[Any],
-    keys: Sequence[str],
-    dialect: str,
+    model: type[Any], rows: list[dict[str, Any]], fresh: list[Any], keys: Sequence[str]
 ) -> list[Any]:
     """Returned rows in the order of the inserted ``rows``: matched on ``keys`` when the
-    rows carry them, else in VALUES order (see :func:`_in_insert_order`). Rows with a
-    NULL in ``keys`` (which never conflict: each is a new row) take the returned rows no
-    key matched, in that order."""
+    rows carry them, else as returned: in the order written, VALUES order (a generated
+    key need not ascend in it: a descending sequence, SQLite's rowids past the largest).
+    Rows with a NULL in ``keys`` (which never conflict: each is a new row) take the
+    returned rows no key matched, in that order."""
     if len(fresh) != len(rows):
         raise InterfaceError(
             f"INSERT into {model.__tablename__} returned {len(fresh)} rows for {len(rows)}"
         )
     if rows and all(k in rows[0] for k in keys):
         try:
-            return _match_on_keys(model, rows, fresh, keys, dialect)
+            return _match_on_keys(model, rows, fresh, keys)
         except (KeyError, TypeError):
             return fresh
-    return _in_insert_order(model, fresh, dialect)
-
-
-def _in_insert_order(model: type[Any], fresh: list[Any], dialect: str) -> list[Any]:
-    """Returned rows in VALUES order. SQLite returns them in the order it wrote them,
-    which is that order; its keys may not ascend (past the largest rowid it picks free
-    ones at random), so they are never sorted there. Elsewhere: by an autoincrement key
-    (assigned in VALUES order, ascending) when there is one, else as returned (a key
-    from a server default such as a random UUID says nothing about the order)."""
-    if dialect == "sqlite":
-        return fresh
-    pk = model_pk(model)
-    if len(pk) == 1 and model.__columns__[pk[0]].autoincrement:
-        return sorted(fresh, key=lambda f: f.__dict__[pk[0]])
     return fresh
 
 
 def _match_on_keys(
-    model: type[Any],
-    rows: list[dict[str, Any]],
-    fresh: list[Any],
-    keys: Sequence[str],
-    dialect: str,
+    model: type[Any], rows: list[dict[str, Any]], fresh: list[Any], keys: Sequence[str]
 ) -> list[Any]:
     """:func:`_match_rows` on ``keys`` (KeyError/TypeError: they do not match)."""
     wanted = [tuple(row[k] for k in keys) for row in rows]
@@ -1424,15 +1401,12 @@ def _match_on_keys(
         return [by_key[key] for key in wanted]
     # rows with a NULL key are new rows: the returned rows left once the others matched
     by_key = {}
-    left: list[Any] = []
     for key, row in zip(got, fresh, strict=True):
-        if None in key or key in by_key:
-            left.append(row)
-        else:
+        if None not in key and key not in by_key:
             by_key[key] = row
     out = [None if None in key else by_key.pop(key) for key in wanted]
-    left.extend(by_key.values())
-    left = _in_insert_order(model, left, dialect)
+    taken = {id(row) for row in out if row is not None}
+    left = [row for row in fresh if id(row) not in taken]  # in the order returned
     if len(left) != out.count(None):
         raise KeyError(keys)
     rest = iter(left)
