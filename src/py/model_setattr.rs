@@ -17,6 +17,7 @@
 //! refuses the instances ("can't apply this __setattr__"), and loading and user code
 //! rely on it to store past the hooks.
 
+use super::convert::objects::class_attribute;
 use super::model_init::guarded;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
@@ -25,51 +26,23 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 use std::os::raw::c_char;
 
-/// What `obj`'s class keeps under `_ormkit_setattr`: the hooks and `assign`; None when
-/// the class has none of that shape (then every name is stored plainly). Looked up
-/// along the class's `__mro__` namespaces, as the interpreter finds a class attribute,
-/// without calling descriptors.
+/// What `obj`'s class keeps under `_ormkit_setattr` (a class attribute, read without
+/// calling descriptors): the hooks and `assign`; None when the class has none of that
+/// shape (then every name is stored plainly).
 fn hooks_of<'py>(
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<Option<(Bound<'py, PyDict>, Bound<'py, PyAny>)>> {
-    let py = obj.py();
-    let name = intern!(py, "_ormkit_setattr");
-    let ty = obj.get_type();
-    // SAFETY: `tp_mro` of a ready type is a tuple the type owns (we hold the type), read
-    // as a borrowed reference; NULL is handled.
-    let mro = unsafe { (*ty.as_type_ptr()).tp_mro };
-    if mro.is_null() {
+    let found = class_attribute(&obj.get_type(), intern!(obj.py(), "_ormkit_setattr"))?;
+    let Some(Ok(pair)) = found.map(|f| f.cast_into::<PyTuple>()) else {
         return Ok(None);
-    }
-    // SAFETY: non-NULL, owned by `ty`, which outlives this borrow.
-    let mro = unsafe { Borrowed::from_ptr(py, mro) };
-    for base in mro.cast::<PyTuple>()?.iter() {
-        let base = base.cast::<PyType>()?;
-        // SAFETY: reading a field of a live type; a heap type's namespace is a dict.
-        let dict = unsafe { (*base.as_type_ptr()).tp_dict };
-        if dict.is_null() {
-            continue;
-        }
-        // SAFETY: non-NULL, owned by `base`, which the MRO tuple keeps alive.
-        let dict = unsafe { Borrowed::from_ptr(py, dict) };
-        let Ok(dict) = dict.cast::<PyDict>() else {
-            continue;
-        };
-        let Some(found) = dict.get_item(name)? else {
-            continue;
-        };
-        let Ok(pair) = found.cast_into::<PyTuple>() else {
-            return Ok(None);
-        };
-        let [hooks, assign] = pair.as_slice() else {
-            return Ok(None);
-        };
-        return Ok(hooks
-            .cast::<PyDict>()
-            .ok()
-            .map(|h| (h.clone(), assign.clone())));
-    }
-    Ok(None)
+    };
+    let [hooks, assign] = pair.as_slice() else {
+        return Ok(None);
+    };
+    Ok(hooks
+        .cast::<PyDict>()
+        .ok()
+        .map(|h| (h.clone(), assign.clone())))
 }
 
 /// `obj.name = value` for a model: a hooked relationship goes to `assign`, anything else

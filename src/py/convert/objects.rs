@@ -59,15 +59,33 @@ fn has_dict(ty: &Bound<'_, PyType>) -> bool {
 
 /// Whether `name` is a data descriptor (a property, a slot, `__class__`) on `ty` or a
 /// base: then `object.__setattr__` would call it instead of storing into the instance.
-/// The lookup `object.__setattr__` makes, without its cache: along `__mro__`, the first
-/// type whose namespace has the name decides, by its type's `__set__` slot.
+/// The lookup `object.__setattr__` makes: the class attribute decides, by its type's
+/// `__set__` slot.
 fn data_descriptor(ty: &Bound<'_, PyType>, name: &Bound<'_, PyString>) -> PyResult<bool> {
+    // SAFETY: reading a field of a live type.
+    if unsafe { (*ty.as_type_ptr()).tp_mro }.is_null() {
+        return Ok(true); // not a ready type: assume the worst
+    }
+    Ok(match class_attribute(ty, name)? {
+        // SAFETY: reading a slot of the live type of a live object.
+        Some(found) => unsafe { (*found.get_type().as_type_ptr()).tp_descr_set }.is_some(),
+        None => false,
+    })
+}
+
+/// `ty`'s class attribute `name` as the interpreter finds it, without its cache and
+/// without calling descriptors: along `__mro__`, what the first type whose namespace
+/// has the name holds there; None when none has it (or `ty` is not ready).
+pub fn class_attribute<'py>(
+    ty: &Bound<'py, PyType>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = ty.py();
     // SAFETY: `tp_mro` of a ready type is a tuple the type owns (we hold the type), read
     // as a borrowed reference; NULL is handled.
     let mro = unsafe { (*ty.as_type_ptr()).tp_mro };
     if mro.is_null() {
-        return Ok(true);
+        return Ok(None);
     }
     // SAFETY: non-NULL, owned by `ty` which outlives this borrow.
     let mro = unsafe { Borrowed::from_ptr(py, mro) };
@@ -85,12 +103,11 @@ fn data_descriptor(ty: &Bound<'_, PyType>, name: &Bound<'_, PyString>) -> PyResu
                 .cast::<PyDict>()?
                 .get_item(name)?
         };
-        if let Some(found) = found {
-            // SAFETY: reading a slot of the live type of a live object.
-            return Ok(unsafe { (*found.get_type().as_type_ptr()).tp_descr_set }.is_some());
+        if found.is_some() {
+            return Ok(found);
         }
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// `object.__new__(ty)` for a type [`plain_new`] accepted.
