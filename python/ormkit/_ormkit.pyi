@@ -379,10 +379,9 @@ def link_fresh(
     whether any child got its parent."""
 
 def set_reverse(
-    pairs: Iterable[tuple[Any, Sequence[Any]]], back: str, states: dict[int, Any] | None
+    pairs: Iterable[tuple[Any, Sequence[Any]]], back: str, states: dict[int, Any]
 ) -> None:
     """For each ``(parent, children)``, in order: every child without the attribute
     ``back`` gets ``parent`` there and, when ``states[id(child)]`` is persistent, in that
-    state's ``snapshot`` too (the reverse side of a loaded relationship). With ``states``
-    None, the children are fresh from a load not registered yet: each gets ``parent``
-    as ``object.__setattr__`` sets it, without a check."""
+    state's ``snapshot`` too (the reverse side of a loaded relationship). Fresh children
+    of a load not registered yet get theirs from :func:`link_fresh`."""

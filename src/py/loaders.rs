@@ -130,19 +130,14 @@ pub fn link_fresh<'py>(
 /// For each `(parent, children)` of `pairs`, in order: every child without the
 /// attribute `back` gets `parent` there, and, when the session tracks the child as a
 /// persistent row (`states[id(child)].persistent`), in its snapshot too (the reverse
-/// side of a loaded relationship, loaded along with it). With `states` None, the
-/// children are fresh from a load the session has not registered yet, none holding
-/// `back`: each gets `parent` as `object.__setattr__` sets it, kept inline with its
-/// other attributes.
+/// side of a loaded relationship, loaded along with it). Fresh children of a load the
+/// session has not registered yet get theirs from [`link_fresh`].
 #[pyfunction]
 pub fn set_reverse<'py>(
     pairs: &Bound<'py, PyAny>,
     back: &Bound<'py, PyString>,
-    states: Option<&Bound<'py, PyDict>>,
+    states: &Bound<'py, PyDict>,
 ) -> PyResult<()> {
-    let Some(states) = states else {
-        return each_child(pairs, |parent, child| set_attr(child, back, parent));
-    };
     let mut slots = StateSlots::new(pairs.py());
     each_child(pairs, |parent, child| {
         let dict = instance_dict(child)?;

@@ -185,13 +185,15 @@ def test_link_fresh_writes_as_object_does() -> None:
     assert object.__getattribute__(child, "parent") is parent
 
 
-def test_set_reverse_of_fresh_children() -> None:
+def test_link_fresh_of_fresh_children() -> None:
+    """Fresh children (a load not registered yet) get their parent from ``link_fresh``
+    (``set_reverse`` is for children the session tracks)."""
     parent, other = _Obj(name="p"), _Obj(name="o")
     fresh, guarded = _Obj(), _Guarded()
-    set_reverse([(parent, [fresh, guarded]), (other, [])], "parent", None)
+    link_fresh([(parent, [fresh, guarded]), (other, [])], "kids", "parent", True)
     assert fresh.parent is parent and object.__getattribute__(guarded, "parent") is parent
     with pytest.raises(TypeError, match="tuples"):
-        set_reverse([[parent, [fresh]]], "parent", None)
+        link_fresh([[parent, [fresh]]], "kids", "parent", True)
 
 
 def test_set_reverse_reads_any_state_class() -> None:
