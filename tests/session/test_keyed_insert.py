@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from new_rows import NEW_ROW_CALLS, write_new
 
 import ormkit
 from ormkit import JSON, AsyncSession, Mapped, mapped_column
@@ -155,7 +156,7 @@ async def test_rowids_at_the_top_of_their_range(engine: ormkit.Engine) -> None:
     assert {(o.id, o.n, o.tag) for o in tagged} <= set(rows)
 
 
-@pytest.mark.parametrize("how", ["insert_all", "add_all", "upsert_all"])
+@pytest.mark.parametrize("how", NEW_ROW_CALLS)
 async def test_rowids_at_the_top_of_their_range_on_the_general_path(
     engine: ormkit.Engine, how: str
 ) -> None:
@@ -165,14 +166,7 @@ async def test_rowids_at_the_top_of_their_range_on_the_general_path(
     await engine.create_all([Hooked])
     await engine.execute(f"INSERT INTO k_hooked (id, n) VALUES ({2**63 - 5}, -1)")
     objs = [Hooked(n=i) for i in range(N)]
-    async with AsyncSession(engine) as session:
-        if how == "insert_all":
-            await session.insert_all(objs)
-        elif how == "upsert_all":  # new rows: no key to match them on
-            await session.upsert_all(objs, conflict_target=["id"])
-        else:
-            session.add_all(objs)
-            await session.commit()
+    await write_new(engine, objs, how)
     rows = dict((await engine.execute("SELECT id, n FROM k_hooked")).tuples())
     assert len(rows) == N + 1
     assert [o.n for o in objs] == list(range(N))  # each object kept its own values

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from backends import backend_url
+from new_rows import NEW_ROW_CALLS, write_new
 
 import ormkit
-from ormkit import JSON, AsyncSession, Mapped, mapped_column
+from ormkit import JSON, Mapped, mapped_column
 from ormkit.orm import Registry, declarative_base
 
 S = f"_{os.getpid()}"
@@ -70,19 +71,12 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 @pytest.mark.parametrize("model", [Plain, Stamped, General], ids=lambda m: m.__name__)
-@pytest.mark.parametrize("how", ["insert_all", "add_all", "upsert_all"])
+@pytest.mark.parametrize("how", NEW_ROW_CALLS)
 async def test_descending_keys_go_to_their_own_objects(
     engine: ormkit.Engine, model: type[Any], how: str
 ) -> None:
     objs = [model(n=i) for i in range(6)]
-    async with AsyncSession(engine) as session:
-        if how == "insert_all":
-            await session.insert_all(objs)
-        elif how == "upsert_all":  # new rows: no key to match them on
-            await session.upsert_all(objs, conflict_target=["id"])
-        else:
-            session.add_all(objs)
-            await session.commit()
+    await write_new(engine, objs, how)
     assert [o.n for o in objs] == list(range(6))  # each object kept its own values
     rows = dict((await engine.execute(f"SELECT id, n FROM {model.__tablename__}")).tuples())
     assert {o.id: o.n for o in objs} == rows
