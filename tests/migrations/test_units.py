@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from ormkit.migrations import AlembicConfig, ConfigError, MigrationScript, RevisionError, Step
-from ormkit.migrations.context import inline_params, split_statements
+from ormkit.migrations.context import inline_params
 from ormkit.migrations.render import render_ops, render_template, slugify
 from ormkit.migrations.shim import injected_modules
 from ormkit.migrations.templates import SCRIPT_PY_MAKO
 from ormkit.migrations.version_table import apply_step, stamp_changes
 from ormkit.schema.introspect import normalise_type
 from ormkit.schema.sqlite_sql import parse_create_table
+from ormkit.sql.textual import split_statements
 
 from .conftest import write_revision
 

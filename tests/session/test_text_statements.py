@@ -111,8 +111,10 @@ async def test_bad_text_calls_are_clear_errors(session: AsyncSession) -> None:
         await session.execute(text(f"SELECT id FROM {TABLE} WHERE id = :id"), [1])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="parameters go with text"):
         await session.execute(select(Pet), {"id": 1})
-    with pytest.raises(ValueError, match="without ';'"):
+    with pytest.raises(ValueError, match="one SQL statement or expression, got 2"):
         text(f"DELETE FROM {TABLE}; SELECT 1")
+    with pytest.raises(ValueError, match="got 2"):
+        text(f"SELECT 1 FROM {TABLE} WHERE name = 'a;b'; DELETE FROM {TABLE} -- ;")
     with pytest.raises(ValueError, match="NUL"):
         text("SELECT '\x00'")
     with pytest.raises(TypeError, match="takes a str"):
@@ -120,3 +122,27 @@ async def test_bad_text_calls_are_clear_errors(session: AsyncSession) -> None:
     with pytest.raises(ormkit.ProgrammingError):
         await session.execute(text("SELECT * FROM no_such_table_here WHERE id = :id"), {"id": 1})
     assert (await session.scalar(text(f"SELECT count(*) FROM {TABLE}"))) == 3
+
+
+async def test_semicolons_inside_literals_and_a_trailing_one_are_text(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    """A ``;`` inside a quoted literal, a quoted identifier or a comment is part of the
+    statement, and a trailing ``;`` (as SQL scripts and SQLAlchemy code often end one)
+    is dropped: only a second statement is refused."""
+    await session.execute(
+        text(f"INSERT INTO {TABLE} (name, legs) VALUES ('semi;colon', :legs); -- done;"),
+        {"legs": 6},
+    )
+    rows = (
+        await session.execute(
+            text(f'SELECT name AS "a;b" FROM {TABLE} /* ; */ WHERE legs = :legs;  '),
+            {"legs": 6},
+        )
+    ).all()
+    assert [tuple(r) for r in rows] == [("semi;colon",)]
+    assert text("SELECT 1;").text == "SELECT 1"
+    assert text("SELECT ';'").text == "SELECT ';'"
+    with pytest.raises(ValueError, match="got 2"):
+        text(f"SELECT 1; DROP TABLE {TABLE}")
+    assert (await engine.execute(f"SELECT count(*) FROM {TABLE}")).scalar() == 4

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ormkit.dialects import get_dialect
-from ormkit.migrations.context import MigrationContext, split_statements
+from ormkit.migrations.context import MigrationContext
 from ormkit.migrations.operations import (
     NOT_GIVEN,
     AddColumnOp,
@@ -56,6 +56,7 @@ from ormkit.migrations.sa_types import (
     TypeEngine,
     to_instance,
 )
+from ormkit.sql.textual import split_statements
 
 __all__ = ["MigrationError", "MigrationImpl", "column_sql", "fk_clause"]
 

@@ -15,6 +15,7 @@ from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from ormkit.dialects.base import CURRENT_TIME_FUNCTIONS
+from ormkit.sql.textual import split_statements
 
 if TYPE_CHECKING:
     from ormkit.dialects.base import Dialect, InListParam
@@ -1067,18 +1068,29 @@ def desc(expr: ColumnExpr[Any]) -> OrderBy:
 class TextClause(ClauseElement):
     """Literal SQL: a column's ``server_default`` or a check (DDL cannot bind), or a
     statement for ``session.execute(text(...), {"name": value})`` with ``:name``
-    parameters. Never part of a built query's expressions."""
+    parameters. Never part of a built query's expressions. One statement: a ``;``
+    inside a quoted literal, a quoted identifier or a comment is part of the text, a
+    trailing ``;`` is dropped, and a second statement is a ``ValueError``."""
 
     __slots__ = ("text",)
 
     def __init__(self, sql: str) -> None:
         if not isinstance(sql, str):
             raise TypeError(f"text() takes a str, got {type(sql).__name__}")
-        if "\x00" in sql or ";" in sql:
+        if "\x00" in sql:
             raise ValueError(
-                f"text() takes one SQL statement or expression without ';' or NUL bytes, "
-                f"got {sql!r}; bind values as :name parameters"
+                f"text() takes SQL without NUL bytes, got {sql!r}; bind values as :name parameters"
             )
+        if ";" in sql:
+            statements = split_statements(sql)
+            if len(statements) > 1:
+                raise ValueError(
+                    f"text() takes one SQL statement or expression, got {len(statements)} "
+                    f"separated by ';' in {sql!r}; run each on its own, and bind values as "
+                    ":name parameters"
+                )
+            # a ';' inside a literal, identifier or comment is text; a trailing one goes
+            sql = statements[0] if statements else sql
         self.text = sql
 
     def __repr__(self) -> str:

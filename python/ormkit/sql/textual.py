@@ -4,7 +4,11 @@
 ``:name`` becomes the positional ``$N`` both backends take (one number per name, so a
 name used twice is bound once). Quoted strings, quoted identifiers, comments, dollar-
 quoted bodies and PostgreSQL's ``::type`` casts are left as they are; ``\\:name`` is a
-literal colon."""
+literal colon.
+
+The same scanner splits a script at its top-level semicolons (``split_statements``, used
+by migrations' ``op.execute`` and by ``text()`` to tell a trailing ``;`` or one inside a
+literal from a second statement)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["bind_named", "named_parameters"]
+__all__ = ["bind_named", "named_parameters", "skip_quoted", "split_statements"]
 
 # what the scanner steps over whole, then a bind name
 _TOKEN = re.compile(
@@ -75,3 +79,81 @@ def bind_named(sql: str, params: Mapping[str, Any] | None) -> tuple[str, list[An
             f"its parameters: {', '.join(':' + n for n in numbers) or 'none'}"
         )
     return out, values
+
+
+def skip_quoted(sql: str, i: int) -> int:
+    """Index just past the quoted string/identifier or comment starting at ``i``."""
+    ch = sql[i]
+    if ch in "'\"":
+        j = i + 1
+        while j < len(sql):
+            if sql[j] == ch:
+                if j + 1 < len(sql) and sql[j + 1] == ch:
+                    j += 2
+                    continue
+                return j + 1
+            j += 1
+        return len(sql)
+    if sql.startswith("--", i):
+        end = sql.find("\n", i)
+        return len(sql) if end < 0 else end + 1
+    if sql.startswith("/*", i):
+        end = sql.find("*/", i + 2)
+        return len(sql) if end < 0 else end + 2
+    m = re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", sql[i:])
+    if m:
+        tag = m.group(0)
+        end = sql.find(tag, i + len(tag))
+        return len(sql) if end < 0 else end + len(tag)
+    return i + 1
+
+
+_TRIGGER = re.compile(r"^\s*create\s+(temp\s+|temporary\s+)?trigger\b", re.I)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Splits a script at top-level semicolons (quotes, dollar quotes, comments and
+    SQLite ``CREATE TRIGGER … BEGIN … END`` bodies respected)."""
+    out: list[str] = []
+    start = 0
+    i = 0
+    depth = 0
+    while i < len(sql):
+        ch = sql[i]
+        if ch in "'\"-/$":
+            j = skip_quoted(sql, i)
+            if j != i + 1 or ch in "'\"":
+                i = j
+                continue
+        if ch.isalpha() and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+            m = re.match(r"[A-Za-z_]+", sql[i:])
+            word = m.group(0).lower() if m else ""
+            if _TRIGGER.match(sql[start:]):
+                if word == "begin":
+                    depth += 1
+                elif word == "end" and depth:
+                    depth -= 1
+            i += len(word) or 1
+            continue
+        if ch == ";" and depth == 0:
+            stmt = sql[start:i].strip()
+            if stmt:
+                out.append(stmt)
+            start = i + 1
+        i += 1
+    tail = sql[start:].strip()
+    if tail:
+        out.append(tail)
+    return [s for s in out if _has_code(s)]
+
+
+def _has_code(stmt: str) -> bool:
+    i = 0
+    while i < len(stmt):
+        if stmt[i].isspace():
+            i += 1
+        elif stmt.startswith(("--", "/*"), i):
+            i = skip_quoted(stmt, i)
+        else:
+            return True
+    return False
