@@ -30,7 +30,7 @@ from ormkit.orm.mixins import onupdate_values, utcnow
 from ormkit.orm.state import model_pk
 from ormkit.orm.validation import validate_values
 from ormkit.sql import Column, ColumnExpr, Q, delete, func, not_, select, update
-from ormkit.sql.expressions import ClauseElement, OrderBy
+from ormkit.sql.expressions import ClauseElement, OrderBy, conditions_of
 from ormkit.sql.lookups import (
     RelatedColumn,
     check_lookup,
@@ -185,14 +185,13 @@ class Query(Generic[T]):
 
     # -- builders ---------------------------------------------------------------------
 
-    def filter(self, *conditions: ClauseElement, **lookups: Any) -> Query[T]:
-        """Add conditions (``User.age >= 18``, ``Q(...)``) and lookups (``age__gte=18``)."""
-        for cond in conditions:
-            if not isinstance(cond, ClauseElement):
-                raise TypeError(f"filter() needs SQL conditions or Q objects, got {cond!r}")
-        check_q_lookups(self._model, *conditions)
+    def filter(self, *conditions: ClauseElement | Select, **lookups: Any) -> Query[T]:
+        """Add conditions (``User.age >= 18``, ``Q(...)``, ``select(...).exists()``) and
+        lookups (``age__gte=18``)."""
+        checked = conditions_of(conditions, "filter() needs SQL conditions or Q objects, got {!r}")
+        check_q_lookups(self._model, *checked)
         extra = (self._lookups(lookups),) if lookups else ()
-        kept = tuple(c for c in conditions if not c._is_empty())  # Q(): no condition
+        kept = tuple(c for c in checked if not c._is_empty())  # Q(): no condition
         new = self._copy()
         new._where = (*self._where, *kept, *extra)
         return new
@@ -216,7 +215,7 @@ class Query(Generic[T]):
         """Add keyword lookups (``name="Ann"``)."""
         return self.filter(**equals)
 
-    def exclude(self, *conditions: ClauseElement, **lookups: Any) -> Query[T]:
+    def exclude(self, *conditions: ClauseElement | Select, **lookups: Any) -> Query[T]:
         """Leave out rows matching all of the given conditions and lookups."""
         check_q_lookups(self._model, *conditions)
         parts = (*conditions, *((self._lookups(lookups),) if lookups else ()))
@@ -337,7 +336,7 @@ class Query(Generic[T]):
         select(self._model).group_by(*cols)
         return self._copy(group_by=(*self._group_by, *cols))
 
-    def having(self, *conditions: ClauseElement, **lookups: Any) -> Query[T]:
+    def having(self, *conditions: ClauseElement | Select, **lookups: Any) -> Query[T]:
         """HAVING conditions and lookups."""
         check_q_lookups(self._model, *conditions)
         extra = (self._lookups(lookups),) if lookups else ()

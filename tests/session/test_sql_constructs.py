@@ -18,12 +18,16 @@ from ormkit import (
     AsyncSession,
     ForeignKey,
     Mapped,
+    Q,
+    and_,
     case,
     cast,
     exists,
     func,
     literal,
     mapped_column,
+    not_,
+    or_,
     select,
 )
 from ormkit.orm import Registry, declarative_base
@@ -84,6 +88,31 @@ async def test_exists_correlates_with_the_enclosing_select(session: AsyncSession
     any_order = exists(select(Order.id).where(Order.member_id == Member.id))
     assert await names(session, select(Member).where(~any_order)) == ["cid"]
     assert await names(session, select(Member).where(any_order, Member.age > 20)) == ["ann"]
+
+
+async def test_select_exists_is_a_condition_as_in_sqlalchemy_2(session: AsyncSession) -> None:
+    """``select(...).exists()`` where a condition goes (SQLAlchemy 2.0's form): EXISTS,
+    correlated, negated by ``~``/``not_``, inside ``and_``/``or_``/``Q`` and in
+    ``Query.filter``/``exclude``; on its own it still runs as ``SELECT EXISTS (…)``."""
+    has_orders = select(Order.id).where(Order.member_id == Member.id).exists()
+    assert await names(session, select(Member).where(has_orders)) == ["ann", "bob"]
+    assert await names(session, select(Member).where(~has_orders)) == ["cid"]
+    assert await names(session, select(Member).where(not_(has_orders))) == ["cid"]
+    either = or_(and_(has_orders, Member.age > 20), Member.name == "cid")
+    assert await names(session, select(Member).where(either)) == ["ann", "cid"]
+    assert await names(session, select(Member).where(Q(has_orders) | Q(name="cid"))) == [
+        "ann",
+        "bob",
+        "cid",
+    ]
+    q = session.query(Member).order_by("id")
+    assert [m.name for m in await q.filter(has_orders).all()] == ["ann", "bob"]
+    assert [m.name for m in await q.exclude(has_orders).all()] == ["cid"]
+    assert (await session.execute(select(Order).where(Order.paid).exists())).scalar() is True
+    with pytest.raises(TypeError, match=r"where\(\) needs SQL conditions"):
+        select(Member).where(select(Order.id))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"only as select\(\.\.\.\)\.exists\(\)"):
+        ~select(Order.id)
 
 
 async def test_a_correlated_in_subquery(session: AsyncSession) -> None:

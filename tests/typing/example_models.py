@@ -82,6 +82,9 @@ def class_types() -> None:
     bump = update(TypedUser).values(age=TypedUser.age + 1).where(TypedUser.id == 1)
     assert_type(bump.to_sql("sqlite"), tuple[str, list[Any]])
     assert_type(func.count(TypedUser.id), Function)
+    older = select(TypedUser.id).where(TypedUser.age > 60).exists()
+    assert_type(~older, ColumnExpr[bool])
+    select(TypedUser).where(older, or_(older, TypedUser.id == 1)).filter(Q(older))
 
 
 def constructors() -> TypedUser:

@@ -20,6 +20,7 @@ from ormkit.sql.textual import split_statements
 if TYPE_CHECKING:
     from ormkit.dialects.base import Dialect, InListParam
     from ormkit.sql.compiler import CompileContext
+    from ormkit.sql.statements import Select
 
 __all__ = [
     "Between",
@@ -507,10 +508,33 @@ class Not(ColumnExpr[bool]):
         return f"NOT ({self.operand._sql(ctx)})"
 
 
+def as_condition(value: Any) -> Any:
+    """``select(...).exists()`` given where a condition goes becomes ``EXISTS (…)``, as
+    SQLAlchemy 2.0 writes it (``select(User).where(select(Post.id).where(Post.author_id
+    == User.id).exists())``); anything else is returned as it is, for the caller to
+    check. Only called on values that are not clauses, so expressions pay nothing."""
+    make = getattr(value, "_exists_condition", None)
+    return make() if make is not None else value
+
+
+def conditions_of(values: tuple[Any, ...], message: str) -> tuple[ClauseElement, ...]:
+    """``values`` as conditions (:func:`as_condition` applied to any that is not a
+    clause); one that is still not a clause is a ``TypeError``, ``message`` with the
+    value put in its ``{!r}``."""
+    if not all(isinstance(value, ClauseElement) for value in values):
+        values = tuple(map(as_condition, values))
+    for value in values:
+        if not isinstance(value, ClauseElement):
+            raise TypeError(message.format(value))
+    return values
+
+
 def _combine(op: str, clauses: tuple[Any, ...]) -> ColumnExpr[bool]:
     flat: list[ClauseElement] = []
     empty: ClauseElement | None = None
     for clause in clauses:
+        if not isinstance(clause, ClauseElement):
+            clause = as_condition(clause)
         if not isinstance(clause, ClauseElement) or isinstance(clause, TextClause):
             raise TypeError(f"{op.lower()}_() needs SQL conditions, got {clause!r}")
         if clause._is_empty():
@@ -528,18 +552,20 @@ def _combine(op: str, clauses: tuple[Any, ...]) -> ColumnExpr[bool]:
     return BooleanClause(op, tuple(flat))
 
 
-def and_(*clauses: ClauseElement) -> ColumnExpr[bool]:
+def and_(*clauses: ClauseElement | Select) -> ColumnExpr[bool]:
     """All ``clauses`` hold (``AND``); no clauses is always true."""
     return _combine("AND", clauses)
 
 
-def or_(*clauses: ClauseElement) -> ColumnExpr[bool]:
+def or_(*clauses: ClauseElement | Select) -> ColumnExpr[bool]:
     """Any of ``clauses`` holds (``OR``); no clauses is always false."""
     return _combine("OR", clauses)
 
 
-def not_(clause: ClauseElement) -> ColumnExpr[bool]:
+def not_(clause: ClauseElement | Select) -> ColumnExpr[bool]:
     """The negation of ``clause``."""
+    if not isinstance(clause, ClauseElement):
+        clause = as_condition(clause)
     if not isinstance(clause, ClauseElement) or isinstance(clause, TextClause):
         raise TypeError(f"not_() needs an SQL condition, got {clause!r}")
     if clause._is_empty():

@@ -31,6 +31,7 @@ from ormkit.sql.expressions import (
     JsonValue,
     Not,
     and_,
+    as_condition,
     coerce,
     in_list,
     not_,
@@ -41,6 +42,7 @@ from ormkit.sql.mapped import is_model_instance
 
 if TYPE_CHECKING:
     from ormkit.sql.compiler import CompileContext
+    from ormkit.sql.statements import Select
 
 __all__ = [
     "DATE_PARTS",
@@ -243,9 +245,11 @@ class Q(ClauseElement):
 
     __slots__ = ("children", "connector", "negated")
 
-    def __init__(self, *args: ClauseElement, **lookups: Any) -> None:
+    def __init__(self, *args: ClauseElement | Select, **lookups: Any) -> None:
         children: list[ClauseElement | tuple[str, Any]] = []
         for arg in args:
+            if not isinstance(arg, ClauseElement):
+                arg = as_condition(arg)
             if not isinstance(arg, ClauseElement):
                 raise TypeError(f"Q() positional arguments must be Q or expressions, got {arg!r}")
             children.append(arg)

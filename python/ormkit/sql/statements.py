@@ -24,6 +24,7 @@ from ormkit.sql.expressions import (
     OrderBy,
     and_,
     coerce,
+    conditions_of,
     current_time_function,
     not_,
 )
@@ -261,20 +262,21 @@ class _Filtered(Statement):
 
     _where: tuple[ClauseElement, ...] = ()
 
-    def where(self: S, *conditions: ClauseElement) -> S:
-        """Add conditions (ANDed): expressions such as ``User.age >= 18`` or ``Q`` objects."""
-        for cond in conditions:
-            if not isinstance(cond, ClauseElement):
-                raise TypeError(
-                    f"where() needs SQL conditions (e.g. User.age >= 18), got {cond!r}; "
-                    "a plain bool usually means a comparison was evaluated in Python"
-                )
+    def where(self: S, *conditions: ClauseElement | Select) -> S:
+        """Add conditions (ANDed): expressions such as ``User.age >= 18`` or ``Q`` objects
+        (``select(...).exists()`` is ``EXISTS (…)``)."""
+        checked = conditions_of(
+            conditions,
+            "where() needs SQL conditions (e.g. User.age >= 18), got {!r}; "
+            "a plain bool usually means a comparison was evaluated in Python",
+        )
+        for cond in checked:
             coerce(cond)
         new = self._clone()
-        new._where = (*self._where, *conditions)  # type: ignore[attr-defined]
+        new._where = (*self._where, *checked)  # type: ignore[attr-defined]
         return new
 
-    def filter(self: S, *conditions: ClauseElement, **lookups: Any) -> S:
+    def filter(self: S, *conditions: ClauseElement | Select, **lookups: Any) -> S:
         """Add conditions and keyword lookups (``age__gte=18``), all ANDed."""
         extra = (lookups_q(lookups, self._model),) if lookups else ()
         return self.where(*conditions, *extra)  # type: ignore[attr-defined, no-any-return]
@@ -283,7 +285,7 @@ class _Filtered(Statement):
         """Add keyword lookups (``name="Ann"``, ``age__gte=18``), ANDed."""
         return self.filter(**lookups)  # type: ignore[attr-defined, no-any-return]
 
-    def exclude(self: S, *conditions: ClauseElement, **lookups: Any) -> S:
+    def exclude(self: S, *conditions: ClauseElement | Select, **lookups: Any) -> S:
         """Add the negation of the given conditions and lookups taken together."""
         extra = (lookups_q(lookups, self._model),) if lookups else ()
         parts = (*conditions, *extra)
@@ -570,14 +572,12 @@ class Select(_Filtered):
         new._group_by = (*self._group_by, *cols)
         return new
 
-    def having(self, *conditions: ClauseElement, **lookups: Any) -> Select:
+    def having(self, *conditions: ClauseElement | Select, **lookups: Any) -> Select:
         """HAVING conditions and keyword lookups (ANDed)."""
-        for cond in conditions:
-            if not isinstance(cond, ClauseElement):
-                raise TypeError(f"having() needs SQL conditions, got {cond!r}")
+        checked = conditions_of(conditions, "having() needs SQL conditions, got {!r}")
         extra = (lookups_q(lookups, self._model),) if lookups else ()
         new = self._clone()
-        new._having = (*self._having, *conditions, *extra)
+        new._having = (*self._having, *checked, *extra)
         return new
 
     def for_update(self, *, nowait: bool = False, skip_locked: bool = False) -> Select:
@@ -594,10 +594,29 @@ class Select(_Filtered):
         return new
 
     def exists(self) -> Select:
-        """A statement giving whether this one returns any row (column ``exists``)."""
+        """A statement giving whether this one returns any row (column ``exists``). Given
+        where a condition goes (``where()``, ``filter()``, ``and_``/``or_``, ``~``) it is
+        ``EXISTS (…)``, correlated as ``exists(select(...))`` is."""
         new = self._clone()
         new._wrap = "exists"
         return new
+
+    def _exists_condition(self) -> Any:
+        """``EXISTS (this select)`` for :func:`as_condition`; a select that is not an
+        ``exists()`` is left as it is (not a condition)."""
+        if self._wrap != "exists":
+            return self
+        from ormkit.sql.subqueries import exists
+
+        inner = self._clone()
+        inner._wrap = None
+        return exists(inner)
+
+    def __invert__(self) -> ColumnExpr[bool]:
+        """``~select(...).exists()``: ``NOT EXISTS (…)``."""
+        if self._wrap != "exists":
+            raise TypeError("~ applies to conditions; a select is one only as select(...).exists()")
+        return not_(self._exists_condition())
 
     # -- compiling --------------------------------------------------------------------
 
