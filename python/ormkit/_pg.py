@@ -134,9 +134,11 @@ class PgPool:
         # Connections handed to a background reset (cancel, drain, rollback).
         self.resetting: set[_Conn] = set()
         self.counters = {"acquired": 0, "timeouts": 0, "discarded": 0, "cancelled": 0}
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         """Opens ``min_connections`` (at least one, so bad credentials fail here)."""
+        self.loop = asyncio.get_running_loop()
         conns = []
         try:
             for _ in range(max(1, self.min_size)):
@@ -275,6 +277,22 @@ class PgPool:
         conn.last_used = time.monotonic()
         if not self._wake_one(conn):
             self.idle.append(conn)
+
+    def release_abandoned(self, conn: _Conn) -> None:
+        """Returns the connection of a transaction dropped without commit or rollback
+        (see ``PgTransaction.__del__``), from any thread: on the pool's loop, a BEGIN
+        not yet sent is dropped and ``release`` rolls back the rest in the background."""
+
+        def give_back() -> None:
+            if conn.proto.begin_pending:
+                conn.proto.cancel_begin()
+            self.release(conn)
+
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return  # nothing left to roll back on: the loop and its sockets are gone
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(give_back)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -476,6 +494,21 @@ class PgTransaction:
     @property
     def finished(self) -> bool:
         return self._conn is None
+
+    def __del__(self) -> None:
+        # Dropped without commit() or rollback() (a session never closed, a transaction
+        # never ended): its connection would stay checked out, in its transaction and
+        # holding its locks, for good. Give it back; the pool rolls it back.
+        conn = self.__dict__.get("_conn")
+        if conn is None:
+            return
+        self._conn = None
+        logger.warning(
+            "a transaction was dropped without commit() or rollback(): it is rolled back "
+            "and its connection returned to the pool (end transactions and close "
+            "sessions, e.g. with `async with`)"
+        )
+        self._backend.pool.release_abandoned(conn)
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         fut = self._proto().query(sql, params)

@@ -434,6 +434,14 @@ class Transaction:
         if task is not None:
             self._engine._hold(task, -1)
 
+    def __del__(self) -> None:
+        # Dropped without commit or rollback: the backend's transaction rolls back on
+        # its own (the SQLite writer when its Rust object goes, PostgreSQL's in
+        # PgTransaction.__del__), and its task must stop holding a memory engine, or
+        # everything that task runs on the engine afterwards is refused.
+        if self.__dict__.get("_holder") is not None:
+            self._release()
+
     def __await__(self) -> Generator[Any, None, Transaction]:
         return self._begin().__await__()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 
 import pytest
 from session_models import Account, User
@@ -243,6 +244,71 @@ async def test_two_tasks_on_one_session_raise(session: AsyncSession) -> None:
     errors = [r for r in results if isinstance(r, BaseException)]
     assert len(errors) == 1 and isinstance(errors[0], ormkit.InterfaceError)
     assert len(await session.query(Account).all()) == 4  # usable again afterwards
+
+
+async def test_a_shared_session_left_mid_operation_gives_its_connection_back(
+    engine: ormkit.Engine,
+) -> None:
+    """Tasks sharing a session by mistake: the first ``InterfaceError`` leaves the
+    ``async with`` block while another task's statement still runs in the session's
+    transaction. ``close()`` waits for that statement, then rolls back: the connection
+    goes back to the pool (it stayed checked out, in its transaction, for good) and the
+    flushed row is not kept."""
+    for _ in range(3):
+        try:
+            async with AsyncSession(engine) as s:
+                s.add(Account(owner="flushed"))
+                await s.flush()  # the session's transaction is open
+                await asyncio.gather(*(s.query(Account).all() for _ in range(4)))
+        except ormkit.InterfaceError as exc:
+            assert "another task" in str(exc)
+        else:
+            # SQLite runs a statement of an open transaction at once (no task waits
+            # on another): only PostgreSQL's wait on the network makes tasks overlap
+            assert engine.dialect == "sqlite"
+        assert engine.stats()["in_use"] == 0
+    async with AsyncSession(engine) as s:
+        assert await s.query(Account).count() == 0
+
+
+async def wait_for_the_pool(engine: ormkit.Engine) -> None:
+    """Until no connection is checked out (the pool gets one back in the background)."""
+    for _ in range(500):
+        if engine.stats()["in_use"] == 0:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"connections still checked out: {engine.stats()}")
+
+
+async def test_a_transaction_dropped_without_ending_is_rolled_back(
+    engine: ormkit.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A session never closed, or a transaction never committed nor rolled back, and then
+    dropped: its connection goes back to the pool rolled back, so its row locks go and
+    what it wrote is not kept (on PostgreSQL it stayed checked out for good)."""
+    async with AsyncSession(engine) as s:
+        kept = await s.insert(Account(owner="kept"))
+
+    async def abandon_a_session() -> None:
+        s = AsyncSession(engine)
+        s.add(Account(owner="abandoned"))
+        (await s.get_or_raise(Account, kept.id)).balance = 5  # locks kept's row
+        await s.flush()
+
+    async def abandon_a_transaction() -> None:
+        tx = await engine.transaction()
+        await tx.execute(f"UPDATE {Account.__tablename__} SET balance = 7")
+
+    for abandon in (abandon_a_session, abandon_a_transaction):
+        await abandon()
+        gc.collect()
+        await wait_for_the_pool(engine)
+    async with AsyncSession(engine) as s:
+        assert [(a.owner, a.balance) for a in await s.query(Account).all()] == [("kept", 0)]
+        async with s.begin():  # the row is not locked by a transaction left behind
+            (await s.get_or_raise(Account, kept.id)).balance = 1
+    if engine.dialect == "postgresql":
+        assert caplog.text.count("dropped without commit() or rollback()") == 2
 
 
 async def test_the_session_exit_awaits_in_every_form(engine: ormkit.Engine) -> None:

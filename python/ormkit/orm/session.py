@@ -202,10 +202,13 @@ class AsyncSession(SessionBase):
             self._uow.revert_unflushed()
 
     async def close(self) -> None:
-        """Roll back anything uncommitted, release the connection, forget every object."""
+        """Roll back anything uncommitted, release the connection, forget every object.
+        An operation another task has under way on the session is waited for first (a
+        ``begin()`` block another task is in is not: that is an ``InterfaceError``)."""
         if not self._levels and self._busy is None and self._owner is None:
             self._uow.clear()  # nothing to roll back and no operation running
             return
+        await self._other_operation_ended()
         with self._using():
             if self._levels:
                 await self._rollback_level(self._levels[0])

@@ -218,6 +218,12 @@ class _Guard:
         session._depth -= 1
         if session._depth == 0:
             session._busy = None
+            waiters = session._idle_waiters
+            if waiters is not None:
+                session._idle_waiters = None
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
 
 
 def _in_use(what: str) -> NoReturn:
@@ -259,6 +265,9 @@ class SessionBase:
     #: block ends it, so ``_set_levels`` lets the ownership go with its level (a class
     #: default: most sessions never set it)
     _owner_tx: SessionTransaction | None = None
+    #: futures of ``close()`` calls waiting for another task's operation to end (a class
+    #: default: set only while one waits)
+    _idle_waiters: list[asyncio.Future[None]] | None = None
 
     def __init__(
         self, engine: Engine, *, autoflush: bool = True, expire_on_commit: bool = False
@@ -290,6 +299,25 @@ class SessionBase:
         """``with self._using():`` marks the session busy for the current task (an
         operation of another task meanwhile raises ``InterfaceError``)."""
         return _Guard(self)
+
+    async def _other_operation_ended(self) -> None:
+        """Wait until no other task has an operation under way on this session.
+
+        ``close()`` waits here: when tasks share a session by mistake
+        (``asyncio.gather(session.get(...), session.get(...))``), the first error leaves
+        the ``async with`` block while another task's statement is still running on the
+        session's transaction. Raising there would leave that transaction open and its
+        connection out of the pool for good; waiting lets ``close()`` roll it back."""
+        task = current_task()
+        while True:
+            busy = self._busy
+            if busy is None or busy is task or busy.done():
+                return
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if self._idle_waiters is None:
+                self._idle_waiters = []
+            self._idle_waiters.append(waiter)
+            await waiter
 
     # -- transaction levels -----------------------------------------------------------
 
