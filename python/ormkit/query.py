@@ -841,7 +841,11 @@ class Query(Generic[T]):
                 return None
             delta = total if isinstance(total, timedelta) else timedelta(microseconds=total)
             return delta if name == "sum" else delta / int(count)
-        except OverflowError:
+        except (OverflowError, DataError) as exc:
+            # beyond timedelta here, or while the row was read (a DataError naming the
+            # result column, caused by the OverflowError)
+            if isinstance(exc, DataError) and not isinstance(exc.__cause__, OverflowError):
+                raise
             model: Any = self._model
             raise DataError(
                 f"{name}() of {model.__name__}.{column.key} is out of the range of "

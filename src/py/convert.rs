@@ -422,11 +422,11 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::Decimal(d) => decimal_type(py)?.call1((d.as_str(),))?,
         Value::Date(days) => date_to_py(py, *days)?,
         Value::Time(t) => {
-            let (h, m, s, us) = split_time(*t);
+            let (h, m, s, us) = time_of_day(*t)?;
             PyTime::new(py, h as u8, m as u8, s as u8, us, None)?.into_any()
         }
         Value::TimeTz(t, off) => {
-            let (h, m, s, us) = split_time(*t);
+            let (h, m, s, us) = time_of_day(*t)?;
             let tz = PyTzInfo::fixed_offset(py, PyDelta::new(py, 0, *off, 0, true)?)?;
             PyTime::new(py, h as u8, m as u8, s as u8, us, Some(&tz))?.into_any()
         }
@@ -473,12 +473,46 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     })
 }
 
+/// The hour, minute, second and microsecond of a `time` (microseconds since midnight).
+/// PostgreSQL's `24:00:00` has no Python `time`: a `DataError`, not midnight.
+fn time_of_day(micros: i64) -> PyResult<(u32, u32, u32, u32)> {
+    if (0..MICROS_PER_DAY).contains(&micros) {
+        return Ok(split_time(micros));
+    }
+    let shown = if micros == MICROS_PER_DAY {
+        "24:00:00".to_owned()
+    } else {
+        format!("{micros} microseconds after midnight")
+    };
+    Err(crate::py::errors::to_pyerr_plain(&Error::data(format!(
+        "time {shown} is out of the range of Python's datetime.time (00:00:00 to \
+         23:59:59.999999)"
+    ))))
+}
+
+/// A `DataError` for a date or timestamp whose year Python's `datetime` cannot hold (it
+/// takes years 1 to 9999; PostgreSQL goes from 4713 BC to 294276 AD).
+fn check_year(what: &str, year: i32) -> PyResult<()> {
+    if (1..=9999).contains(&year) {
+        return Ok(());
+    }
+    let shown = if year <= 0 {
+        format!("{} BC", 1 - i64::from(year))
+    } else {
+        year.to_string()
+    };
+    Err(crate::py::errors::to_pyerr_plain(&Error::data(format!(
+        "{what} in the year {shown} is out of the range of Python's datetime (years 1 to 9999)"
+    ))))
+}
+
 fn date_to_py(py: Python<'_>, days: i32) -> PyResult<Bound<'_, PyAny>> {
     if days == i32::MAX || days == i32::MIN {
         let cls = py.import("datetime")?.getattr("date")?;
         return cls.getattr(if days == i32::MAX { "max" } else { "min" });
     }
     let (y, m, d) = civil_from_days(days);
+    check_year("a date", y)?;
     Ok(PyDate::new(py, y, m as u8, d as u8)?.into_any())
 }
 
@@ -504,6 +538,7 @@ fn timestamp_to_py<'py>(
     let days = i32::try_from(days)
         .map_err(|_| crate::py::errors::to_pyerr_plain(&Error::data("timestamp out of range")))?;
     let (y, m, d) = civil_from_days_cached(days);
+    check_year("a timestamp", y)?;
     let (h, mi, s, us) = split_time(rest);
     Ok(PyDateTime::new(py, y, m as u8, d as u8, h as u8, mi as u8, s as u8, us, tz)?.into_any())
 }

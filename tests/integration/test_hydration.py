@@ -236,8 +236,9 @@ async def test_enum_and_callable_converters(engine: ormkit.Engine) -> None:
     )
     assert [c for _, c in result.tuples([None, Color])] == [Color.GREEN, Color.RED, None]
     bad = await engine.execute("SELECT 'blue' AS c")
-    with pytest.raises(ValueError):
+    with pytest.raises(ormkit.DataError, match=r"column 'c': .*'blue' is not a valid Color") as err:
         bad.to_models(Plain, [Color])
+    assert isinstance(err.value.__cause__, ValueError)  # the converter's own error
     assert bad.tuples([str.upper]) == [("BLUE",)]
 
 
@@ -280,8 +281,9 @@ async def test_iso_text_converters_match_fromisoformat(engine: ormkit.Engine) ->
     ]
     for bad in ("2023-02-29 10:00", "2024-01-01 25:00", "not a date"):
         wrong = await engine.execute(f"SELECT '{bad}' AS t")
-        with pytest.raises(ValueError):
+        with pytest.raises(ormkit.DataError, match=f"column 't': .*{bad}") as err:
             wrong.tuples(["datetime"])
+        assert isinstance(err.value.__cause__, ValueError)
 
 
 async def test_uuid_converter_and_native_uuids(engine: ormkit.Engine) -> None:
@@ -304,7 +306,7 @@ async def test_uuid_converter_and_native_uuids(engine: ormkit.Engine) -> None:
         got.int = 5
     if engine.dialect == "sqlite":
         short = await engine.execute("SELECT $1 AS b", [b"\x01\x02"])
-        with pytest.raises(ValueError):
+        with pytest.raises(ormkit.DataError, match=r"column 'b': .*16-char"):
             short.tuples(["uuid"])
 
 

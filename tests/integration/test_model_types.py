@@ -195,3 +195,37 @@ async def test_to_models_of_a_model_applies_its_own_converters(engine: ormkit.En
     assert as_is.color == plain.color == "green"  # type: ignore[attr-defined]
     if engine.dialect == "sqlite":
         assert type(plain.naive) is str  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("column", "stored", "cause"),
+    [
+        ("d", "garbage", ValueError),
+        ("naive", "2024-13-45 10:00:00", ValueError),
+        ("tm", "24:00:00", ValueError),
+        ("u", "not-a-uuid", ValueError),
+        ("dec", "abc", ArithmeticError),
+        ("meta", "{bad json", ValueError),
+        ("color", "purple", ValueError),
+    ],
+)
+async def test_a_stored_value_not_of_the_columns_type_is_a_data_error(
+    tmp_path: Path, column: str, stored: str, cause: type[Exception]
+) -> None:
+    """SQLite stores whatever another program wrote: reading a value that is not of the
+    column's type into a model is a ``DataError`` naming the column and the value (the
+    converter's exception is its cause), not a bare ``ValueError`` from deep inside."""
+    async with await ormkit.create_engine(f"sqlite:///{tmp_path / 'other.db'}") as eng:
+        await eng.create_all([Sample])
+        await eng.execute(f"INSERT INTO type_samples (id, {column}) VALUES (1, ?)", [stored])
+        sql, params = select(Sample).to_sql("sqlite")
+        result = await eng.execute(sql, params)
+        converters = Sample.__ormkit_converters__("sqlite", result.columns)
+        with pytest.raises(ormkit.DataError, match=f"column '{column}'") as err:
+            result.to_models(Sample, converters)
+        assert stored[:20] in str(err.value) and err.value.column == column
+        assert isinstance(err.value.__cause__, cause)
+        async with ormkit.AsyncSession(eng) as session:
+            with pytest.raises(ormkit.DataError, match=f"column '{column}'"):
+                await session.get(Sample, 1)
+        assert (await eng.execute("SELECT count(*) FROM type_samples")).scalar() == 1

@@ -17,6 +17,8 @@ import pytest
 from fake_pg.support import unique
 
 import ormkit
+from ormkit import Mapped, mapped_column
+from ormkit.orm import Registry, declarative_base
 
 pytestmark = pytest.mark.pg
 
@@ -190,6 +192,41 @@ async def test_column_round_trip(engine: ormkit.Engine, case: Case) -> None:
 async def test_server_values(engine: ormkit.Engine, expression: str, expected: Any) -> None:
     value = (await engine.execute(f"SELECT {expression} AS v")).scalar()
     assert same(value, expected), value
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("'4713-01-01 BC'::date", "a date in the year 4713 BC"),
+        ("'0001-01-01 BC'::date", "a date in the year 1 BC"),
+        ("'10000-01-01'::date", "a date in the year 10000"),
+        ("'294276-12-31 23:59:59'::timestamp", "a timestamp in the year 294276"),
+        ("'0044-03-15 12:00 BC'::timestamptz", "a timestamp in the year 44 BC"),
+        ("'24:00:00'::time", "time 24:00:00"),
+    ],
+)
+async def test_values_python_cannot_hold_are_data_errors(
+    engine: ormkit.Engine, expression: str, message: str
+) -> None:
+    """PostgreSQL's years outside 1..9999 and its ``24:00:00`` have no Python value: a
+    ``DataError`` saying so, however the rows are read, model instances built in Rust
+    included (24:00 was read as midnight, the years were a bare ``ValueError``)."""
+    with pytest.raises(ormkit.DataError, match="out of the range of Python's datetime") as err:
+        (await engine.execute(f"SELECT {expression} AS v")).scalar()
+    assert message in str(err.value)
+    result = await engine.execute(f"SELECT {expression} AS v")
+    with pytest.raises(ormkit.DataError, match=message):
+        result.all()
+    with pytest.raises(ormkit.DataError, match=message):
+        result.tuples()
+    with pytest.raises(ormkit.DataError, match=message):
+        result.to_models(Moment)
+
+
+class Moment(declarative_base("PgTypesBase", registry=Registry(track=False))):  # type: ignore[misc]
+    __tablename__ = "pg_types_moments"
+
+    v: Mapped[date] = mapped_column(primary_key=True)
 
 
 async def test_infinity_parameters_as_text(engine: ormkit.Engine) -> None:

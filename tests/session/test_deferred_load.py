@@ -211,7 +211,7 @@ async def test_track_models_failure_registers_nothing(engine: ormkit.Engine) -> 
             raise ValueError("refused")
         return value
 
-    with pytest.raises(ValueError, match="refused"):
+    with pytest.raises(ormkit.DataError, match="refused"):
         result.track_models(objs, Row, ("id",), session, [None, refuse_b])
     assert identity == {} and states == {}
 
@@ -275,7 +275,7 @@ async def test_a_failed_hydration_defers_nothing(engine: ormkit.Engine) -> None:
             raise ValueError("refused")
 
         uow = s._uow
-        with pytest.raises(ValueError, match="refused"):
+        with pytest.raises(ormkit.DataError, match="refused"):
             uow.load_fresh(Item, result, (None, None, refuse, None), defer=True)
         assert not uow._deferred and not uow._states  # no entry left without its objects
         assert [o.id for o in await template.all()] == [o.id for o in uow.identity.values()]

@@ -188,7 +188,7 @@ async def test_to_tracked_models_failure_registers_nothing(engine: ormkit.Engine
     before = Row()
     identity: dict[Any, Any] = {(Row, 9): before}
     states: dict[int, Any] = {id(before): SlotState()}
-    with pytest.raises(ValueError, match="no c"):  # a converter refuses the last row
+    with pytest.raises(ormkit.DataError, match="no c"):  # a converter refuses the last row
         result.to_tracked_models(Row, ("id",), (identity, states, SlotState), [None, _refuse_c])
     assert list(identity) == [(Row, 9)] and list(states) == [id(before)]
     with pytest.raises(TypeError, match="unhashable"):  # the second key is a list

@@ -9,14 +9,14 @@
 
 use super::objects::{new_object, plain_new};
 use super::{
-    cached_attr, date_to_py, decimal_type, json_loads, timestamp_to_py, to_py, uuid_type,
-    DATETIME_FROMISO, DATE_FROMISO, TIME_FROMISO,
+    cached_attr, date_to_py, decimal_type, json_loads, time_of_day, timestamp_to_py, to_py,
+    uuid_type, DATETIME_FROMISO, DATE_FROMISO, TIME_FROMISO,
 };
 use crate::error::Error;
 use crate::py::errors::to_pyerr_plain;
 use crate::value::iso::{self, TimeParts};
 use crate::value::rows::{Cell, Rows};
-use crate::value::{split_time, Value};
+use crate::value::Value;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
@@ -70,7 +70,7 @@ pub fn cell_to_py<'py>(py: Python<'py>, rows: &Rows, cell: Cell) -> PyResult<Bou
         }
         Cell::Date(d) => date_to_py(py, d)?,
         Cell::Time(t) => {
-            let (h, m, s, us) = split_time(t);
+            let (h, m, s, us) = time_of_day(t)?;
             PyTime::new(py, h as u8, m as u8, s as u8, us, None)?.into_any()
         }
         Cell::Bytes(s) => PyBytes::new(py, rows.bytes(s)).into_any(),

@@ -5,9 +5,9 @@ use super::keys::KeyIndex;
 use crate::error::Error;
 use crate::py::convert::cells::Conv;
 use crate::py::convert::objects::{list_of, new_object, set_attr, tuple_of, GcPause, Maker};
-use crate::py::errors::to_pyerr_plain;
+use crate::py::errors::{error_class, to_pyerr_plain};
 use crate::value::rows::{Cell, Rows};
-use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyArithmeticError, PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::cell::OnceCell;
@@ -32,6 +32,57 @@ fn column_index(i: &Bound<'_, PyAny>, ncols: usize) -> PyResult<usize> {
         .ok_or_else(|| {
             PyIndexError::new_err(format!("column index {i} out of range for {ncols} columns"))
         })
+}
+
+/// A converter's failure on one cell, as a `DataError` naming the column (and the stored
+/// text): a value out of Python's range, or one another program stored on SQLite that
+/// is not of the column's type (`'garbage'` in a date column). The converter's own
+/// exception is its `__cause__`. Other exceptions pass through.
+#[cold]
+fn cell_error(
+    py: Python<'_>,
+    err: PyErr,
+    name: &Bound<'_, PyString>,
+    rows: &Rows,
+    cell: Cell,
+) -> PyErr {
+    let ours = error_class(py, 2, "DataError").is_ok_and(|cls| err.is_instance(py, cls));
+    let foreign = err.is_instance_of::<PyValueError>(py)
+        || err.is_instance_of::<PyTypeError>(py)
+        || err.is_instance_of::<PyArithmeticError>(py);
+    if !ours && !foreign {
+        return err;
+    }
+    let column = name.to_string();
+    let reason = err
+        .value(py)
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let message = if ours {
+        format!("column '{column}': {reason}")
+    } else {
+        let stored = match cell {
+            Cell::Text(s) => {
+                let text = String::from_utf8_lossy(rows.bytes(s));
+                let shown: String = text.chars().take(60).collect();
+                let more = if shown.len() < text.len() { "…" } else { "" };
+                format!(" {shown:?}{more}")
+            }
+            _ => String::new(),
+        };
+        let kind = err
+            .get_type(py)
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        format!("column '{column}': cannot read the stored value{stored} as the column's type ({kind}: {reason})")
+    };
+    let mut data = Error::data(message);
+    data.column = Some(column);
+    let wrapped = to_pyerr_plain(&data);
+    wrapped.set_cause(py, Some(err));
+    wrapped
 }
 
 /// `make(row)` for every row of `rows`, in a list built in place ([`list_of`]).
@@ -127,7 +178,10 @@ impl<'py> Plan<'py> {
         let dict = template.copy()?;
         for (i, name, conv) in &self.columns {
             let cell = row.get(*i).copied().unwrap_or(Cell::Null);
-            dict.set_item(name, conv.apply(py, rows, cell)?)?;
+            let value = conv
+                .apply(py, rows, cell)
+                .map_err(|e| cell_error(py, e, name, rows, cell))?;
+            dict.set_item(name, value)?;
         }
         Ok(dict)
     }
@@ -142,8 +196,10 @@ impl<'py> Plan<'py> {
     ) -> PyResult<Bound<'py, PyTuple>> {
         let columns = &self.columns;
         tuple_of(py, columns.len(), |j| {
-            let (i, _, conv) = &columns[j];
-            conv.apply(py, rows, row.get(*i).copied().unwrap_or(Cell::Null))
+            let (i, name, conv) = &columns[j];
+            let cell = row.get(*i).copied().unwrap_or(Cell::Null);
+            conv.apply(py, rows, cell)
+                .map_err(|e| cell_error(py, e, name, rows, cell))
         })
     }
 
@@ -196,7 +252,10 @@ impl<'py> Plan<'py> {
         let obj = new_object(cls, no_args)?;
         for (i, name, conv) in &self.columns {
             let cell = row.get(*i).copied().unwrap_or(Cell::Null);
-            set_attr(&obj, name, &conv.apply(py, rows, cell)?)?;
+            let value = conv
+                .apply(py, rows, cell)
+                .map_err(|e| cell_error(py, e, name, rows, cell))?;
+            set_attr(&obj, name, &value)?;
         }
         Ok(obj)
     }
