@@ -216,6 +216,42 @@ async def test_get_or_create_bad_input_sends_nothing(
     assert sql_log.sql == []
 
 
+async def test_get_takes_a_key_as_a_value_a_tuple_or_a_dict(
+    session: AsyncSession, engine: ormkit.Engine, sql_log: SqlLog
+) -> None:
+    """``session.get`` as SQLAlchemy's: a one-column key as a value or a dict naming its
+    column, a composite key as a tuple/list or a dict naming each column. A key of the
+    wrong shape is a ``ValueError`` saying what to pass, before any SQL (a scalar for a
+    composite key was "'int' object is not iterable", a dict naming another column a
+    bare ``KeyError``, a dict for a one-column key "unhashable type")."""
+    async with AsyncSession(engine) as s:
+        pair = await s.insert(Pair(left=1, right=2, note="n"))
+        user = await s.insert(User(name="Ann", email="ann@x.org"))
+    for key in ((1, 2), [1, 2], {"left": 1, "right": 2}, {"right": 2, "left": 1}):
+        got = await session.get(Pair, key)
+        assert got is not None and (got.left, got.right, got.note) == (1, 2, "n"), key
+    assert await session.get(Pair, (2, 1)) is None
+    for key in (user.id, {"id": user.id}):
+        got_user = await session.get(User, key)
+        assert got_user is not None and got_user.name == "Ann"
+    sql_log.clear()
+    bad: list[tuple[Any, str]] = [
+        (1, r"composite primary key \(left, right\); pass a tuple .*got 1"),
+        ((1,), r"composite primary key \(left, right\).*got \(1,\)"),
+        ((1, 2, 3), r"got \(1, 2, 3\)"),
+        ("12", r"got '12'"),
+        ({"left": 1}, r"primary key is left, right: the dict given lacks 'right'"),
+        ({"left": 1, "right": 2, "x": 3}, r"names 'x', not a key column"),
+    ]
+    for key, message in bad:
+        with pytest.raises(ValueError, match=message):
+            await session.get(Pair, key)
+    with pytest.raises(ValueError, match=r"primary key is id: the dict given lacks 'id'"):
+        await session.get(User, {"pk": user.id})
+    assert sql_log.sql == []
+    assert pair.note == "n"
+
+
 async def test_get_or_create_inside_begin_commits_with_the_block(
     session: AsyncSession, engine: ormkit.Engine
 ) -> None:

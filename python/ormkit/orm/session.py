@@ -60,6 +60,7 @@ from ormkit.query import Query, soft_delete_column, soft_delete_condition
 from ormkit.sql import Delete, Insert, Select, Update, pk_condition, select
 from ormkit.sql.expressions import TextClause
 from ormkit.sql.mapped import is_model_instance
+from ormkit.sql.statements import key_values
 from ormkit.sql.textual import bind_named
 
 if TYPE_CHECKING:
@@ -345,15 +346,12 @@ class AsyncSession(SessionBase):
             return await self._get_with_options(model, pk, options)
         m: Any = model
         key: Hashable | None
-        if isinstance(m.__primary_key__, str):
+        if isinstance(m.__primary_key__, str) and not isinstance(pk, dict):
             values = (pk,)
             key = None if pk is None else (m, pk)
         else:
-            names = model_pk(m)
-            values = pk
-            if isinstance(values, dict):
-                values = tuple(values[n] for n in names)
-            key = identity_key(m, dict(zip(names, values, strict=False)))
+            values = key_values(m, pk)  # a dict or a tuple, checked
+            key = identity_key(m, dict(zip(model_pk(m), values, strict=True)))
         found = self._uow.identity.get(key) if key is not None else None
         if found is not None:
             deleted = soft_delete_column(m)

@@ -42,6 +42,7 @@ __all__ = [
     "Update",
     "delete",
     "insert",
+    "key_values",
     "pk_condition",
     "select",
     "update",
@@ -182,22 +183,48 @@ _CURRENT_TIME_VALUES = {
 }
 
 
-def pk_condition(model: type[Any], value: Any) -> ColumnExpr[bool]:
-    """``pk = value`` for ``model``; a tuple (or dict) of values for a composite key."""
+def key_values(model: type[Any], value: Any) -> tuple[Any, ...]:
+    """The primary key values of ``model`` that ``value`` gives, one per key column: the
+    value itself for a one-column key, a tuple or list of one value per column for a
+    composite key, or a dict naming every key column. Anything else (a scalar for a
+    composite key, a dict missing a column or naming another) is a ``ValueError``
+    saying what to pass."""
     pk = model.__primary_key__
     names = (pk,) if isinstance(pk, str) else tuple(pk)
-    if len(names) == 1:
-        if isinstance(value, Mapping):
-            value = value[names[0]]
-        return model.__columns__[names[0]].expr == value  # type: ignore[no-any-return]
     if isinstance(value, Mapping):
-        values = [value[n] for n in names]
-    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == len(names):
-        values = list(value)
-    else:
-        raise ValueError(
-            f"{model.__name__} has a composite primary key {names}; pass a tuple of values"
-        )
+        missing = [n for n in names if n not in value]
+        unknown = [k for k in value if k not in names]
+        if missing or unknown:
+            wrong = ", ".join(
+                [f"lacks {n!r}" for n in missing]
+                + [f"names {k!r}, not a key column" for k in unknown]
+            )
+            raise ValueError(
+                f"{model.__name__}'s primary key is {', '.join(names)}: the dict given {wrong}"
+            )
+        return tuple(value[n] for n in names)
+    if len(names) == 1:
+        return (value,)
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, str | bytes)
+        and len(value) == len(names)
+    ):
+        return tuple(value)
+    raise ValueError(
+        f"{model.__name__} has a composite primary key ({', '.join(names)}); pass a tuple "
+        f"of values (or a dict naming each), got {value!r}"
+    )
+
+
+def pk_condition(model: type[Any], value: Any) -> ColumnExpr[bool]:
+    """``pk = value`` for ``model``; a tuple (or dict) of values for a composite key (see
+    :func:`key_values`)."""
+    pk = model.__primary_key__
+    if isinstance(pk, str) and not isinstance(value, Mapping):
+        return model.__columns__[pk].expr == value  # type: ignore[no-any-return]
+    names = (pk,) if isinstance(pk, str) else tuple(pk)
+    values = key_values(model, value)
     return and_(*(model.__columns__[n].expr == v for n, v in zip(names, values, strict=True)))
 
 
