@@ -188,7 +188,14 @@ class Query(Generic[T]):
     def filter(self, *conditions: ClauseElement | Select, **lookups: Any) -> Query[T]:
         """Add conditions (``User.age >= 18``, ``Q(...)``, ``select(...).exists()``) and
         lookups (``age__gte=18``)."""
-        checked = conditions_of(conditions, "filter() needs SQL conditions or Q objects, got {!r}")
+        checked: tuple[ClauseElement, ...]
+        for cond in conditions:
+            if not isinstance(cond, ClauseElement):
+                message = "filter() needs SQL conditions or Q objects, got {!r}"
+                checked = conditions_of(conditions, message)
+                break
+        else:
+            checked = conditions  # type: ignore[assignment]  # all clauses (the usual case)
         check_q_lookups(self._model, *checked)
         extra = (self._lookups(lookups),) if lookups else ()
         kept = tuple(c for c in checked if not c._is_empty())  # Q(): no condition

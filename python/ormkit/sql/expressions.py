@@ -521,8 +521,12 @@ def conditions_of(values: tuple[Any, ...], message: str) -> tuple[ClauseElement,
     """``values`` as conditions (:func:`as_condition` applied to any that is not a
     clause); one that is still not a clause is a ``TypeError``, ``message`` with the
     value put in its ``{!r}``."""
-    if not all(isinstance(value, ClauseElement) for value in values):
-        values = tuple(map(as_condition, values))
+    for value in values:
+        if not isinstance(value, ClauseElement):
+            break
+    else:
+        return values  # the common case: no generator, no new tuple
+    values = tuple(map(as_condition, values))
     for value in values:
         if not isinstance(value, ClauseElement):
             raise TypeError(message.format(value))

@@ -22,6 +22,7 @@ from ormkit.sql.expressions import (
     Function,
     Label,
     OrderBy,
+    TextClause,
     and_,
     coerce,
     conditions_of,
@@ -292,13 +293,19 @@ class _Filtered(Statement):
     def where(self: S, *conditions: ClauseElement | Select) -> S:
         """Add conditions (ANDed): expressions such as ``User.age >= 18`` or ``Q`` objects
         (``select(...).exists()`` is ``EXISTS (…)``)."""
-        checked = conditions_of(
-            conditions,
-            "where() needs SQL conditions (e.g. User.age >= 18), got {!r}; "
-            "a plain bool usually means a comparison was evaluated in Python",
-        )
-        for cond in checked:
-            coerce(cond)
+        checked: tuple[ClauseElement, ...]
+        for cond in conditions:
+            if not isinstance(cond, ClauseElement) or isinstance(cond, TextClause):
+                checked = conditions_of(
+                    conditions,
+                    "where() needs SQL conditions (e.g. User.age >= 18), got {!r}; "
+                    "a plain bool usually means a comparison was evaluated in Python",
+                )
+                for cond in checked:
+                    coerce(cond)  # text() is refused here
+                break
+        else:
+            checked = conditions  # type: ignore[assignment]  # all clauses (the usual case)
         new = self._clone()
         new._where = (*self._where, *checked)  # type: ignore[attr-defined]
         return new
