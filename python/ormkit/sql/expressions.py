@@ -518,14 +518,10 @@ def as_condition(value: Any) -> Any:
 
 
 def conditions_of(values: tuple[Any, ...], message: str) -> tuple[ClauseElement, ...]:
-    """``values`` as conditions (:func:`as_condition` applied to any that is not a
-    clause); one that is still not a clause is a ``TypeError``, ``message`` with the
-    value put in its ``{!r}``."""
-    for value in values:
-        if not isinstance(value, ClauseElement):
-            break
-    else:
-        return values  # the common case: no generator, no new tuple
+    """``values`` as conditions (:func:`as_condition` applied to each); one that is still
+    not a clause is a ``TypeError``, ``message`` with the value put in its ``{!r}``.
+    ``where()`` and ``filter()`` call it only once a value is not a clause, keeping
+    their usual case a plain loop."""
     values = tuple(map(as_condition, values))
     for value in values:
         if not isinstance(value, ClauseElement):

@@ -14,6 +14,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ormkit.dialects.base import CURRENT_TIME_FUNCTIONS, Dialect, current_time_fits, get_dialect
+from ormkit.orm.state import model_pk
 from ormkit.sql.compiler import CompileContext, Scope, compile_statement
 from ormkit.sql.expressions import (
     ClauseElement,
@@ -190,8 +191,7 @@ def key_values(model: type[Any], value: Any) -> tuple[Any, ...]:
     composite key, or a dict naming every key column. Anything else (a scalar for a
     composite key, a dict missing a column or naming another) is a ``ValueError``
     saying what to pass."""
-    pk = model.__primary_key__
-    names = (pk,) if isinstance(pk, str) else tuple(pk)
+    names = model_pk(model)
     if isinstance(value, Mapping):
         missing = [n for n in names if n not in value]
         unknown = [k for k in value if k not in names]
@@ -224,7 +224,7 @@ def pk_condition(model: type[Any], value: Any) -> ColumnExpr[bool]:
     pk = model.__primary_key__
     if isinstance(pk, str) and not isinstance(value, Mapping):
         return model.__columns__[pk].expr == value  # type: ignore[no-any-return]
-    names = (pk,) if isinstance(pk, str) else tuple(pk)
+    names = model_pk(model)
     values = key_values(model, value)
     return and_(*(model.__columns__[n].expr == v for n, v in zip(names, values, strict=True)))
 
@@ -301,8 +301,8 @@ class _Filtered(Statement):
                     "where() needs SQL conditions (e.g. User.age >= 18), got {!r}; "
                     "a plain bool usually means a comparison was evaluated in Python",
                 )
-                for cond in checked:
-                    coerce(cond)  # text() is refused here
+                for clause in checked:
+                    coerce(clause)  # text() is refused here
                 break
         else:
             checked = conditions  # type: ignore[assignment]  # all clauses (the usual case)

@@ -85,6 +85,20 @@ fn cell_error(
     wrapped
 }
 
+/// The value of one planned column (result index, attribute name, converter) in `row`;
+/// a converter's failure becomes a `DataError` naming the column ([`cell_error`]).
+#[inline]
+fn read<'py>(
+    py: Python<'py>,
+    rows: &Rows,
+    row: &[Cell],
+    (i, name, conv): &(usize, Bound<'py, PyString>, Conv<'py>),
+) -> PyResult<Bound<'py, PyAny>> {
+    let cell = row.get(*i).copied().unwrap_or(Cell::Null);
+    conv.apply(py, rows, cell)
+        .map_err(|e| cell_error(py, e, name, rows, cell))
+}
+
 /// `make(row)` for every row of `rows`, in a list built in place ([`list_of`]).
 pub fn each_row<'py>(
     py: Python<'py>,
@@ -176,12 +190,8 @@ impl<'py> Plan<'py> {
             }
         };
         let dict = template.copy()?;
-        for (i, name, conv) in &self.columns {
-            let cell = row.get(*i).copied().unwrap_or(Cell::Null);
-            let value = conv
-                .apply(py, rows, cell)
-                .map_err(|e| cell_error(py, e, name, rows, cell))?;
-            dict.set_item(name, value)?;
+        for column in &self.columns {
+            dict.set_item(&column.1, read(py, rows, row, column)?)?;
         }
         Ok(dict)
     }
@@ -195,12 +205,7 @@ impl<'py> Plan<'py> {
         row: &[Cell],
     ) -> PyResult<Bound<'py, PyTuple>> {
         let columns = &self.columns;
-        tuple_of(py, columns.len(), |j| {
-            let (i, name, conv) = &columns[j];
-            let cell = row.get(*i).copied().unwrap_or(Cell::Null);
-            conv.apply(py, rows, cell)
-                .map_err(|e| cell_error(py, e, name, rows, cell))
-        })
+        tuple_of(py, columns.len(), |j| read(py, rows, row, &columns[j]))
     }
 
     /// Every row as a dict.
@@ -250,12 +255,8 @@ impl<'py> Plan<'py> {
             return maker.make(self.dict(py, rows, row)?);
         };
         let obj = new_object(cls, no_args)?;
-        for (i, name, conv) in &self.columns {
-            let cell = row.get(*i).copied().unwrap_or(Cell::Null);
-            let value = conv
-                .apply(py, rows, cell)
-                .map_err(|e| cell_error(py, e, name, rows, cell))?;
-            set_attr(&obj, name, &value)?;
+        for column in &self.columns {
+            set_attr(&obj, &column.1, &read(py, rows, row, column)?)?;
         }
         Ok(obj)
     }
