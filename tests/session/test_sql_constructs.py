@@ -115,6 +115,50 @@ async def test_select_exists_is_a_condition_as_in_sqlalchemy_2(session: AsyncSes
         ~select(Order.id)
 
 
+async def test_exists_where_infers_its_from_as_in_sqlalchemy(session: AsyncSession) -> None:
+    """``exists().where(...)`` selects from the one table its conditions name that the
+    enclosing statement does not; the enclosing one's columns correlate. Selected on its
+    own it reads back as a bool on every backend."""
+    has_orders = exists().where(Order.member_id == Member.id)
+    assert await names(session, select(Member).where(has_orders)) == ["ann", "bob"]
+    assert await names(session, select(Member).where(~has_orders)) == ["cid"]
+    unpaid = has_orders.where(~Order.paid)
+    assert await names(session, select(Member).where(unpaid)) == ["ann"]
+    assert await names(
+        session,
+        select(Member).where(exists(Order.id).where(Order.member_id == Member.id, Order.total > 8)),
+    ) == ["ann"]
+    q = session.query(Member).order_by("id")
+    assert [m.name for m in await q.filter(has_orders, age__gt=20).all()] == ["ann"]
+    assert [m.name for m in await q.exclude(has_orders).all()] == ["cid"]
+    # ``exists(select(...)).where(...)`` adds to that select
+    some = exists(select(Order.id)).where(Order.member_id == Member.id, Order.paid)
+    assert await names(session, select(Member).where(some)) == ["ann", "bob"]
+
+    found = await session.scalar(select(exists().where(Member.name == "bob")))
+    missing = await session.scalar(select(exists().where(Member.name == "zed")))
+    assert found is True and missing is False
+    named = exists().select_from(Order).where(Order.total > 100)
+    assert await session.scalar(select(named)) is False
+
+
+async def test_exists_where_without_one_table_to_select_from_says_so(
+    session: AsyncSession,
+) -> None:
+    with pytest.raises(ValueError, match="only the enclosing statement's tables"):
+        select(Member).where(exists().where(Member.age > 3)).to_sql(session.dialect)
+    with pytest.raises(ValueError, match="no column"):
+        select(exists()).to_sql(session.dialect)
+    with pytest.raises(ValueError, match=r"several tables \(Order, Member\)"):
+        select(exists().where(Order.member_id == Member.id)).to_sql(session.dialect)
+    with pytest.raises(TypeError, match=r"exists\(\)\.where\(\) takes SQL conditions"):
+        exists().where("1 = 1")
+    with pytest.raises(TypeError, match=r"exists\(\) takes a select"):
+        exists("sc_orders")
+    # nothing ran, the data is as it was
+    assert await names(session, select(Member)) == ["ann", "bob", "cid"]
+
+
 async def test_a_correlated_in_subquery(session: AsyncSession) -> None:
     big = select(Order.member_id).where(Order.total > 5, Order.member_id == Member.id)
     assert await names(session, select(Member).where(Member.id.in_(big))) == ["ann", "bob"]

@@ -21,8 +21,9 @@ from ormkit.orm import (
     mapped_column,
     relationship,
 )
-from ormkit.sql import Q, and_, func, or_, select, update
+from ormkit.sql import Q, and_, exists, func, or_, select, update
 from ormkit.sql.expressions import ColumnExpr, Function, OrderBy
+from ormkit.sql.subqueries import Exists
 
 
 class Status(enum.Enum):
@@ -85,6 +86,10 @@ def class_types() -> None:
     older = select(TypedUser.id).where(TypedUser.age > 60).exists()
     assert_type(~older, ColumnExpr[bool])
     select(TypedUser).where(older, or_(older, TypedUser.id == 1)).filter(Q(older))
+    wrote = exists().where(TypedPost.author_id == TypedUser.id)
+    assert_type(wrote, Exists)
+    assert_type(~wrote, ColumnExpr[bool])
+    select(TypedUser).where(wrote, exists(select(TypedPost.id)).where(TypedPost.title == "x"))
 
 
 def constructors() -> TypedUser:

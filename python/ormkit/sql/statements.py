@@ -32,6 +32,7 @@ from ormkit.sql.expressions import (
 )
 from ormkit.sql.lookups import Q, lookups_q
 from ormkit.sql.mapped import is_model_class
+from ormkit.sql.subqueries import Subquery
 from ormkit.types import ColumnType, resolve_column_type
 
 if TYPE_CHECKING:
@@ -133,9 +134,12 @@ def _foreign_key_condition(left: list[type[Any]], model: type[Any]) -> ClauseEle
 
 
 def _first_column(node: Any) -> Column[Any] | None:
-    """The first model column inside an expression (it names the table to select from)."""
+    """The first model column inside an expression (it names the table to select from);
+    none inside a subquery, which has its own FROM."""
     if isinstance(node, Column):
         return node
+    if isinstance(node, Subquery):
+        return None
     for klass in type(node).__mro__:
         for slot in getattr(klass, "__slots__", ()):
             value = getattr(node, slot, None)
@@ -175,6 +179,9 @@ class ValueType:
     def __init__(self, column_type: ColumnType) -> None:
         self.type = column_type
 
+
+#: the type of a selected ``EXISTS (…)``: a bool on both backends
+BOOL_VALUE = ValueType(_BOOL)
 
 #: the type of a current-time function's value, by its kind
 _CURRENT_TIME_VALUES = {

@@ -1,4 +1,4 @@
-"""Subqueries inside a statement: ``exists(select(...))`` and
+"""Subqueries inside a statement: ``exists(select(...))``, ``exists().where(...)`` and
 ``select(...).scalar_subquery()``. Their columns may name the enclosing statement's
 models (``Post.author_id == User.id`` inside a select of ``User``): the subquery
 correlates, as in SQLAlchemy."""
@@ -9,12 +9,25 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from ormkit.sql.compiler import subquery_key, subquery_sql
-from ormkit.sql.expressions import ColumnExpr
+from ormkit.sql.expressions import (
+    ClauseElement,
+    Column,
+    ColumnExpr,
+    as_condition,
+)
+from ormkit.sql.mapped import is_model_class
 
 if TYPE_CHECKING:
     from ormkit.sql.compiler import CompileContext
 
-__all__ = ["Exists", "ScalarSubquery", "exists", "relationship_exists"]
+__all__ = [
+    "Exists",
+    "InferredExists",
+    "ScalarSubquery",
+    "Subquery",
+    "exists",
+    "relationship_exists",
+]
 
 
 def _select_of(query: Any, what: str) -> Any:
@@ -27,7 +40,7 @@ def _select_of(query: Any, what: str) -> Any:
     return query
 
 
-class _Subquery(ColumnExpr[Any]):
+class Subquery(ColumnExpr[Any]):
     """A select compiled inside another statement (``subquery_key``/``subquery_sql``)."""
 
     __slots__ = ("query",)
@@ -36,7 +49,7 @@ class _Subquery(ColumnExpr[Any]):
         self.query = query
 
 
-class Exists(_Subquery):
+class Exists(Subquery):
     """``EXISTS (SELECT …)``; ``~exists(...)`` is ``NOT EXISTS``."""
 
     __slots__ = ()
@@ -50,8 +63,100 @@ class Exists(_Subquery):
     def _sql(self, ctx: CompileContext) -> str:
         return f"EXISTS ({subquery_sql(ctx, self.query)})"
 
+    @property
+    def value_info(self) -> Any:
+        """Selected as a value (``select(exists(...))``), it reads back as a ``bool`` on
+        both backends (SQLite stores 0/1)."""
+        from ormkit.sql.statements import BOOL_VALUE
 
-class ScalarSubquery(_Subquery):
+        return BOOL_VALUE
+
+    def where(self, *conditions: ClauseElement | Any) -> Exists:
+        """The same ``EXISTS`` with more conditions in its subquery."""
+        return Exists(self.query.where(*conditions))
+
+
+class InferredExists(Exists):
+    """``exists().where(Post.author_id == User.id)``: SQLAlchemy's form, whose FROM is the
+    one table its conditions (and selected column) name that the enclosing statement does
+    not: the rest correlate. Found when the statement is compiled, since only then is
+    the enclosing statement known."""
+
+    __slots__ = ("conditions", "entity", "from_model")
+
+    def __init__(
+        self,
+        entity: Any = None,
+        conditions: tuple[ClauseElement, ...] = (),
+        from_model: type[Any] | None = None,
+    ) -> None:
+        super().__init__(None)
+        self.entity = entity
+        self.conditions = conditions
+        self.from_model = from_model
+
+    def __repr__(self) -> str:
+        return f"exists().where{self.conditions!r}"
+
+    def where(self, *conditions: ClauseElement | Any) -> InferredExists:
+        """Add conditions (column expressions) to the subquery."""
+        checked = []
+        for condition in map(as_condition, conditions):
+            if not isinstance(condition, ClauseElement):
+                raise TypeError(f"exists().where() takes SQL conditions, got {condition!r}")
+            checked.append(condition)
+        return InferredExists(self.entity, (*self.conditions, *checked), self.from_model)
+
+    def select_from(self, model: type[Any]) -> InferredExists:
+        """Name the subquery's FROM model instead of inferring it."""
+        if not is_model_class(model):
+            raise TypeError(f"exists().select_from() takes a model class, got {model!r}")
+        return InferredExists(self.entity, self.conditions, model)
+
+    def _query(self, ctx: CompileContext) -> Any:
+        from ormkit.sql.statements import select
+
+        model = self.from_model
+        if model is None:
+            named: list[type[Any]] = [] if self.entity is None else [_model_of(self.entity)]
+            for column in columns_in(self.conditions, []):
+                if column.model not in named:
+                    named.append(column.model)
+            scope = ctx.scope
+            own = [m for m in named if scope is None or not scope.sees_within(m)]
+            if not own:
+                raise ValueError(
+                    "exists(): no table to select from; its conditions name "
+                    + (
+                        "only the enclosing statement's tables"
+                        if named
+                        else "no column (give .where() column expressions)"
+                    )
+                    + ". Write exists(select(Model.id).where(...)) or "
+                    "exists().select_from(Model)"
+                )
+            if len(own) > 1:
+                names = ", ".join(m.__name__ for m in own)
+                raise ValueError(
+                    f"exists().where(...) names the columns of several tables ({names}); "
+                    "write exists(select(...).join(...).where(...)) to say how they join"
+                )
+            model = own[0]
+        if self.entity is None:
+            pk = model.__primary_key__
+            entity = model.__columns__[pk if isinstance(pk, str) else pk[0]].expr
+        else:
+            entity = self.entity
+        return select(entity).select_from(model).where(*self.conditions)
+
+    def _key(self, ctx: CompileContext) -> Hashable:
+        return ("exists", subquery_key(ctx, self._query(ctx)))
+
+    def _sql(self, ctx: CompileContext) -> str:
+        return f"EXISTS ({subquery_sql(ctx, self._query(ctx))})"
+
+
+class ScalarSubquery(Subquery):
     """``(SELECT one column …)`` used as a value: in a select list, a comparison, an
     ORDER BY. Its value is read back as the selected column's type."""
 
@@ -80,9 +185,36 @@ class ScalarSubquery(_Subquery):
         return f"({subquery_sql(ctx, self.query)})"
 
 
-def exists(query: Any) -> ColumnExpr[bool]:
+def columns_in(node: Any, out: list[Column[Any]]) -> list[Column[Any]]:
+    """Append to ``out`` the model columns inside an expression (or a tuple of them), in
+    order; not those inside a subquery, which has its own FROM. Returns ``out``."""
+    if isinstance(node, Column):
+        out.append(node)
+    elif isinstance(node, (tuple, list)):
+        for child in node:
+            columns_in(child, out)
+    elif isinstance(node, ClauseElement) and not isinstance(node, Subquery):
+        for klass in type(node).__mro__:
+            for slot in getattr(klass, "__slots__", ()):
+                columns_in(getattr(node, slot, None), out)
+    return out
+
+
+def _model_of(entity: Any) -> type[Any]:
+    return entity if is_model_class(entity) else entity.model
+
+
+def exists(query: Any = None) -> Exists:
     """``EXISTS (query)``, a condition: ``select(User).where(exists(select(Post.id)
-    .where(Post.author_id == User.id)))``; ``~exists(...)`` negates it."""
+    .where(Post.author_id == User.id)))``; ``~exists(...)`` negates it. Without a select
+    (``exists().where(Post.author_id == User.id)``, or ``exists(Post.id)``) the FROM is
+    the one table the conditions name that the enclosing statement does not."""
+    from ormkit.sql.statements import Select
+
+    if query is None or isinstance(query, Column) or is_model_class(query):
+        return InferredExists(query)
+    if not isinstance(query, Select):
+        raise TypeError(f"exists() takes a select(...), a column or a model, got {query!r}")
     return Exists(_select_of(query, "exists()"))
 
 
