@@ -32,6 +32,7 @@ from ormkit import (
 from ormkit.orm import Registry, declarative_base
 from ormkit.query import Query
 from ormkit.sql import LOOKUPS, register_lookup
+from ormkit.sql.lookups import check_lookup
 
 S = f"_{os.getpid()}"
 
@@ -697,10 +698,13 @@ def test_an_application_lookup_named_like_a_date_part_keeps_working() -> None:
         sql, params = select(Book).filter(title__year="19", published__year=1999).to_sql("sqlite")
         assert "title LIKE ? ESCAPE" in sql and "strftime('%Y', published)" in sql
         assert params == ["19%", 1999]
+        check_lookup(Book, "title__year", "19")  # as Query.filter() checks it: valid
     finally:
         del LOOKUPS["year"]
     with pytest.raises(ValueError, match="applies to date and datetime columns"):
         select(Book).filter(title__year="19").to_sql("sqlite")
+    with pytest.raises(ValueError, match="applies to date and datetime columns"):
+        check_lookup(Book, "title__year", "19")  # valid only while "year" was registered
 
 
 async def test_date_parts_bad_input(session: AsyncSession) -> None:
@@ -712,6 +716,7 @@ async def test_date_parts_bad_input(session: AsyncSession) -> None:
         q.filter(title__year=2024)
     with pytest.raises(ValueError, match=r"Book\.id holds int values"):
         q.filter(Q(pk__month=1))
+    q.filter(published__year=2024, published__year__in=[2024])  # good values first
     for bad in ("2024", 2024.0, True):
         with pytest.raises(TypeError, match="a date part compares with an int"):
             q.filter(published__year=bad)

@@ -383,6 +383,14 @@ def resolve_lookup(ctx: CompileContext, key: str, value: Any) -> ColumnExpr[bool
 _NO_VALUE: Any = object()
 
 
+#: (model, key) of the lookups on a model's own column that passed
+#: :func:`check_lookup` and need no check of their value, with their operator ("" for a
+#: JSON path): checked once, valid while the operator is registered (a model's columns
+#: never change). Bounded, for keys that applications build.
+_KNOWN_LOOKUPS: dict[tuple[type[Any], str], str] = {}
+_KNOWN_LOOKUPS_SIZE = 4096
+
+
 def check_lookup(model: type[Any], key: str, value: Any = _NO_VALUE) -> None:
     """Raise the ``ValueError`` :func:`resolve_lookup` raises for an unknown field or
     operator in ``key``, without building anything: ``Query.filter`` calls it so that a
@@ -391,6 +399,9 @@ def check_lookup(model: type[Any], key: str, value: Any = _NO_VALUE) -> None:
     depends on them) are checked when the statement is built."""
     if not isinstance(key, str) or not key:
         raise ValueError(f"invalid lookup {key!r}")
+    known = _KNOWN_LOOKUPS.get((model, key))
+    if known is not None and (not known or known in LOOKUPS):
+        return
     parts = key.split("__")
     for i, name in enumerate(parts):
         if not _FIELD_NAME.match(name):
@@ -401,10 +412,15 @@ def check_lookup(model: type[Any], key: str, value: Any = _NO_VALUE) -> None:
             name = pk_field(model, f"lookup {key!r}")
         if name in columns:
             info = columns[name]
-            if not info.type.is_json:  # JSON keys are free-form
+            op = ""  # JSON keys are free-form
+            if not info.type.is_json:
                 part, op = _column_operator(info, rest, key, model)
-                if part is not None and value is not _NO_VALUE:
-                    _check_date_part_value(key, op, value, model)
+                if part is not None:
+                    if value is not _NO_VALUE:
+                        _check_date_part_value(key, op, value, model)
+                    return  # its value is checked each time
+            if i == 0 and len(_KNOWN_LOOKUPS) < _KNOWN_LOOKUPS_SIZE:
+                _KNOWN_LOOKUPS[(model, key)] = op
             return
         relationships = getattr(model, "__relationships__", {})
         if name not in relationships:
