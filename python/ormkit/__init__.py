@@ -39,6 +39,7 @@ from .orm.session import AsyncSession, SessionTransaction, async_sessionmaker, s
 from .query import Query
 from .sql import (
     Q,
+    aliased,
     and_,
     asc,
     case,
@@ -96,6 +97,7 @@ __all__ = [
     "UniqueConstraint",
     "ValidationError",
     "__version__",
+    "aliased",
     "and_",
     "asc",
     "async_sessionmaker",

@@ -19,6 +19,7 @@ from ormkit import (
     ForeignKey,
     Mapped,
     Q,
+    aliased,
     and_,
     case,
     cast,
@@ -156,6 +157,73 @@ async def test_exists_where_without_one_table_to_select_from_says_so(
     with pytest.raises(TypeError, match=r"exists\(\) takes a select"):
         exists("sc_orders")
     # nothing ran, the data is as it was
+    assert await names(session, select(Member)) == ["ann", "bob", "cid"]
+
+
+async def test_aliased_joins_a_table_to_itself(session: AsyncSession) -> None:
+    """``aliased(Model)``: the same table twice in one statement, as in SQLAlchemy."""
+    other = aliased(Member, name="other")
+    older = (
+        select(Member.name, other.name)
+        .join(other, Member.age > other.age)
+        .order_by(Member.id, other.id)
+    )
+    assert [tuple(r) for r in (await session.execute(older)).all()] == [("ann", "bob")]
+    than_bob = select(Member).join(other, Member.age > other.age).where(other.name == "bob")
+    assert [m.name for m in (await session.execute(than_bob)).scalars()] == ["ann"]
+    # rows of both: instances of the model, one object per row in the session
+    pairs = (
+        await session.execute(
+            select(Member, other)
+            .join(other, Member.joined < other.joined)
+            .order_by(Member.id, other.id)
+        )
+    ).all()
+    assert [(a.name, b.name) for a, b in pairs] == [("ann", "bob"), ("ann", "cid"), ("bob", "cid")]
+    assert pairs[0][1] is pairs[2][0]  # bob: one object per row in the session
+    # an alias alone, with lookups and names resolved on it
+    alone = select(other).filter_by(name="cid").order_by("-id")
+    assert [m.name for m in (await session.execute(alone)).scalars()] == ["cid"]
+    assert await session.scalar(select(func.count(other.id)).select_from(other)) == 3
+
+
+async def test_aliased_in_a_subquery_on_the_same_table(session: AsyncSession) -> None:
+    """Inside a subquery the model's own columns are the outer row, the alias's the
+    subquery's rows: members with someone younger who joined later."""
+    later = aliased(Member)
+    younger_later = exists().where(later.age < Member.age, later.joined > Member.joined)
+    assert await names(session, select(Member).where(younger_later)) == ["ann"]
+    assert await names(session, select(Member).where(~younger_later)) == ["bob", "cid"]
+    n_older = (
+        select(func.count(later.id)).where(later.age > Member.age).scalar_subquery().label("n")
+    )
+    rows = (await session.execute(select(Member.name, n_older).order_by(Member.id))).all()
+    assert [tuple(r) for r in rows] == [("ann", 0), ("bob", 1), ("cid", 0)]
+
+
+async def test_aliased_misuse_says_what_to_do(session: AsyncSession) -> None:
+    other = aliased(Member, name="other")
+    with pytest.raises(ValueError, match=r"aliased\(Member, name='other'\) is not part"):
+        select(Member).where(other.age > 3).to_sql(session.dialect)
+    with pytest.raises(ValueError, match="only as the alias 'other'; use that alias's columns"):
+        select(other).where(Member.age > 3).to_sql(session.dialect)
+    with pytest.raises(ValueError, match="joining an alias needs its ON condition"):
+        select(Member).join(other)
+    with pytest.raises(ValueError, match=r"join it again as an alias"):
+        select(Member).join(Member, Member.id == Member.id).to_sql(session.dialect)
+    with pytest.raises(ValueError, match="the alias 'other' is already part"):
+        select(other).join(aliased(Member, name="other"), other.id == 1).to_sql(session.dialect)
+    with pytest.raises(AttributeError, match="Member has no column 'nope'"):
+        other.nope  # noqa: B018
+    with pytest.raises(TypeError, match="aliased\\(\\) takes a model class"):
+        aliased("members")  # type: ignore[arg-type]
+    for bad in ("", "x\x00", Member.__tablename__):
+        with pytest.raises(ValueError, match="aliased\\(\\): the name"):
+            aliased(Member, name=bad)
+    # a quote in the name is quoted, not SQL
+    odd = aliased(Member, name='o"; DROP TABLE x; --')
+    stmt = select(odd.name).where(odd.age > 30)
+    assert list((await session.execute(stmt)).scalars()) == ["ann"]
     assert await names(session, select(Member)) == ["ann", "bob", "cid"]
 
 

@@ -21,7 +21,8 @@ from ormkit.orm import (
     mapped_column,
     relationship,
 )
-from ormkit.sql import Q, and_, exists, func, or_, select, update
+from ormkit.sql import Q, aliased, and_, exists, func, or_, select, update
+from ormkit.sql.aliases import AliasedClass
 from ormkit.sql.expressions import ColumnExpr, Function, OrderBy
 from ormkit.sql.subqueries import Exists
 
@@ -90,6 +91,9 @@ def class_types() -> None:
     assert_type(wrote, Exists)
     assert_type(~wrote, ColumnExpr[bool])
     select(TypedUser).where(wrote, exists(select(TypedPost.id)).where(TypedPost.title == "x"))
+    other = aliased(TypedUser)
+    assert_type(other, AliasedClass[TypedUser])
+    select(TypedUser, other).join(other, TypedUser.age > other.age).where(other.name == "x")
 
 
 def constructors() -> TypedUser:

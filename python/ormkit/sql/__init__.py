@@ -1,5 +1,6 @@
 """The SQL compiler: expressions, lookups, statements and DDL."""
 
+from ormkit.sql.aliases import aliased
 from ormkit.sql.compiler import cache_info, clear_cache, compile_statement
 from ormkit.sql.ddl import create_all_sql, create_table_sql, drop_all_sql, sort_models
 from ormkit.sql.elements import case, cast, literal
@@ -39,6 +40,7 @@ __all__ = [
     "Q",
     "Select",
     "Update",
+    "aliased",
     "and_",
     "asc",
     "cache_info",

@@ -37,7 +37,7 @@ class Join:
     column equalities (a relationship) or an expression (``join(Post, Post.user_id ==
     User.id)``)."""
 
-    __slots__ = ("alias", "kind", "model", "on", "onclause")
+    __slots__ = ("alias", "kind", "model", "named", "on", "onclause")
 
     def __init__(
         self,
@@ -46,10 +46,13 @@ class Join:
         alias: str,
         on: tuple[tuple[str, str, str, str], ...],
         onclause: ClauseElement | None = None,
+        named: bool = False,
     ) -> None:
         self.kind = kind
         self.model = model
         self.alias = alias
+        #: joined as an ``aliased()`` model: only that alias's columns name it
+        self.named = named
         #: (left alias, left column name, right alias, right column name)
         self.on = on
         #: the ON condition as an expression (its shape is part of the statement's key)
@@ -57,7 +60,7 @@ class Join:
 
     def key(self) -> Hashable:
         """The join's part of a statement's cache key."""
-        return (self.kind, self.model, self.alias, self.on, self.onclause is None)
+        return (self.kind, self.model, self.alias, self.on, self.onclause is None, self.named)
 
     def sql(self, ctx: CompileContext) -> str:
         """The JOIN clause."""
@@ -74,15 +77,20 @@ class Join:
 
 
 class Scope:
-    """The models a statement can see: its root model and the joins added to it."""
+    """The models a statement can see: its root model and the joins added to it. A
+    root or join that is an ``aliased()`` model is seen only through that alias's
+    columns: the model's own columns then name another FROM item (or the enclosing
+    statement's, in a subquery)."""
 
-    __slots__ = ("_aliases", "_joins", "distinct", "parent", "root", "root_alias")
+    __slots__ = ("_aliases", "_joins", "aliased", "distinct", "parent", "root", "root_alias")
 
-    def __init__(self, root: type[Any]) -> None:
+    def __init__(self, root: type[Any], alias: str | None = None) -> None:
         self.root = root
         #: the enclosing statement's scope, for a subquery (its columns correlate)
         self.parent: Scope | None = None
-        self.root_alias: str = root.__tablename__
+        self.root_alias: str = alias or root.__tablename__
+        #: whether the root is an ``aliased()`` model (``FROM table AS alias``)
+        self.aliased = alias is not None
         self._joins: dict[tuple[str, ...], Join] = {}
         self._aliases: set[str] = {self.root_alias}
         #: True once a join to a collection makes rows repeat (SELECT gets DISTINCT).
@@ -156,19 +164,43 @@ class Scope:
             self.distinct = True
         return alias
 
+    def from_sql(self, ctx: CompileContext) -> str:
+        """The FROM item of the root: ``table``, or ``table AS alias`` for an alias."""
+        table = ctx.quote(self.root.__tablename__)
+        return f"{table} AS {ctx.quote(self.root_alias)}" if self.aliased else table
+
+    def has_alias(self, alias: str) -> bool:
+        """Whether ``alias`` names this statement's root or one of its joins."""
+        return alias in self._aliases
+
+    def has_alias_within(self, alias: str) -> bool:
+        """Whether ``alias`` is this statement's or an enclosing statement's."""
+        return alias in self._aliases or (
+            self.parent is not None and self.parent.has_alias_within(alias)
+        )
+
     def sees_within(self, model: type[Any]) -> bool:
         """Whether ``model`` is this statement's or an enclosing statement's."""
         return self.sees(model) or (self.parent is not None and self.parent.sees_within(model))
 
-    def join_on(self, model: type[Any], onclause: ClauseElement, kind: str) -> None:
-        """Join ``model`` on an explicit condition (``Select.join(Model, onclause)``)."""
-        if model is self.root or any(j.model is model for j in self._joins.values()):
-            raise ValueError(
-                f"{model.__name__} is already part of this statement; joining a table "
-                "twice needs aliases, which ormkit does not have"
-            )
-        alias = self._new_alias(model.__tablename__)
-        self._joins[("<on>", alias)] = Join(kind, model, alias, (), onclause)
+    def join_on(
+        self, model: type[Any], onclause: ClauseElement, kind: str, alias: str | None = None
+    ) -> None:
+        """Join ``model`` on an explicit condition (``Select.join(Model, onclause)``), or
+        under ``alias``, an ``aliased()`` model's (``Select.join(Manager, onclause)``)."""
+        named = alias is not None
+        if alias is None:
+            if self.sees(model):
+                raise ValueError(
+                    f"{model.__name__} is already part of this statement; join it again "
+                    f"as an alias: m = aliased({model.__name__}); .join(m, ...)"
+                )
+            alias = self._new_alias(model.__tablename__)
+        elif alias in self._aliases:
+            raise ValueError(f"the alias {alias!r} is already part of this statement")
+        else:
+            self._aliases.add(alias)
+        self._joins[("<on>", alias)] = Join(kind, model, alias, (), onclause, named)
 
     def join_conditions(self) -> list[ClauseElement]:
         """The explicit ON conditions, in SQL order (their parameters come before
@@ -176,20 +208,28 @@ class Scope:
         return [j.onclause for j in self._joins.values() if j.onclause is not None]
 
     def sees(self, model: type[Any]) -> bool:
-        """Whether ``model`` is this statement's own (its root or joined)."""
-        return model is self.root or any(j.model is model for j in self._joins.values())
+        """Whether ``model``'s own columns name this statement's root or a join (not an
+        ``aliased()`` one)."""
+        return (model is self.root and not self.aliased) or any(
+            j.model is model and not j.named for j in self._joins.values()
+        )
 
     def alias_for(self, model: type[Any]) -> str:
         """The alias under which ``model``'s columns are visible in this statement (in a
         subquery, also the enclosing statements' models)."""
-        if model is self.root:
+        if model is self.root and not self.aliased:
             return self.root_alias
-        found = [j.alias for j in self._joins.values() if j.model is model]
+        found = [j.alias for j in self._joins.values() if j.model is model and not j.named]
         if len(found) == 1:
             return found[0]
         name = getattr(model, "__name__", repr(model))
         if not found and self.parent is not None and self.parent.sees_within(model):
             return self.parent.alias_for(model)
+        if not found and model is self.root:
+            raise ValueError(
+                f"{name}'s own columns are not part of this statement: it selects from "
+                f"{name} only as the alias {self.root_alias!r}; use that alias's columns"
+            )
         if not found:
             raise ValueError(
                 f"{name} is not part of this statement (FROM {self.root.__name__}); "

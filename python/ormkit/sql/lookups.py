@@ -344,8 +344,9 @@ def resolve_lookup(ctx: CompileContext, key: str, value: Any) -> ColumnExpr[bool
     if not isinstance(key, str) or not key:
         raise ValueError(f"invalid lookup {key!r}")
     parts = key.split("__")
-    model = ctx.scope.root
-    alias: str | None = None
+    scope = ctx.scope
+    model = scope.root
+    alias: str | None = scope.root_alias if scope.aliased else None
     path: tuple[str, ...] = ()
     i = 0
     while i < len(parts):

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ormkit.dialects.base import CURRENT_TIME_FUNCTIONS, Dialect, current_time_fits, get_dialect
 from ormkit.orm.state import model_pk
+from ormkit.sql.aliases import AliasColumn, AliasedClass
 from ormkit.sql.compiler import CompileContext, Scope, compile_statement
 from ormkit.sql.expressions import (
+    AliasedColumn,
     ClauseElement,
     Column,
     ColumnExpr,
@@ -91,13 +93,15 @@ def _column_of(model: type[Any], name: Any, what: str) -> Column[Any]:
 
 
 class _OnJoin:
-    """A join of a model on an explicit condition (see :meth:`Select.join`)."""
+    """A join of a model on an explicit condition (see :meth:`Select.join`), under the
+    name of an ``aliased()`` model or not."""
 
-    __slots__ = ("model", "onclause")
+    __slots__ = ("alias", "model", "onclause")
 
-    def __init__(self, model: type[Any], onclause: ClauseElement) -> None:
+    def __init__(self, model: type[Any], onclause: ClauseElement, alias: str | None = None) -> None:
         self.model = model
         self.onclause = onclause
+        self.alias = alias
 
 
 #: what a select joins: a relationship path from its model, or a model on a condition
@@ -133,10 +137,10 @@ def _foreign_key_condition(left: list[type[Any]], model: type[Any]) -> ClauseEle
     )
 
 
-def _first_column(node: Any) -> Column[Any] | None:
+def _first_column(node: Any) -> Column[Any] | AliasColumn | None:
     """The first model column inside an expression (it names the table to select from);
     none inside a subquery, which has its own FROM."""
-    if isinstance(node, Column):
+    if isinstance(node, (Column, AliasColumn)):
         return node
     if isinstance(node, Subquery):
         return None
@@ -400,7 +404,16 @@ def _unfit_time_message(function: str, info: Any) -> str:
 
 
 def _entity_width(entity: Any) -> int:
+    if isinstance(entity, AliasedClass):
+        return len(entity._model.__columns__)
     return len(entity.__columns__) if is_model_class(entity) else 1
+
+
+def _entity_model(entity: Any) -> type[Any] | None:
+    """The model whose instances an item of a select gives: a model's, an alias's."""
+    if isinstance(entity, AliasedClass):
+        return entity._model
+    return entity if is_model_class(entity) else None
 
 
 def _returning_sql(ctx: CompileContext, cols: tuple[Column[Any], ...]) -> str:
@@ -430,14 +443,22 @@ class Select(_Filtered):
     def __init__(self, *entities: Any) -> None:
         self._entities: tuple[Any, ...] = entities
         self._model = None
+        #: the root's alias when it is an ``aliased()`` model
+        self._root_alias: str | None = None
         for entity in entities:
-            if not is_model_class(entity) and not isinstance(entity, ColumnExpr):
+            if not is_model_class(entity) and not isinstance(entity, (ColumnExpr, AliasedClass)):
                 raise TypeError(f"select() takes models and column expressions, got {entity!r}")
         for entity in entities:
             if is_model_class(entity):
                 self._model = _require_model(entity, "select()")
                 break
+            if isinstance(entity, AliasedClass):
+                self._model, self._root_alias = entity._model, entity._name
+                break
             column = _first_column(entity)
+            if isinstance(column, AliasColumn):
+                self._model, self._root_alias = column.entity._model, column.alias
+                break
             if column is not None:
                 self._model = column.model
                 break
@@ -476,10 +497,14 @@ class Select(_Filtered):
 
         return ScalarSubquery(self)
 
-    def select_from(self, model: type[Any]) -> Select:
-        """Set the model to select from (for ``select(func.count())``)."""
+    def select_from(self, model: type[Any] | AliasedClass[Any]) -> Select:
+        """Set the model (or ``aliased()`` model) to select from (for
+        ``select(func.count())``)."""
         new = self._clone()
-        new._model = _require_model(model, "select_from()")
+        if isinstance(model, AliasedClass):
+            new._model, new._root_alias = model._model, model._name
+        else:
+            new._model, new._root_alias = _require_model(model, "select_from()"), None
         return new
 
     def with_only_columns(self, *entities: Any) -> Select:
@@ -537,6 +562,15 @@ class Select(_Filtered):
         """What :meth:`join` joins: a relationship path, or a model and its condition."""
         if onclause is not None and not isinstance(onclause, ClauseElement):
             raise TypeError(f"join(): the ON condition must be an SQL expression, got {onclause!r}")
+        if isinstance(target, AliasedClass):
+            if self._model is None:
+                raise ValueError("join() needs a model to select from")
+            if onclause is None:
+                raise ValueError(
+                    f"join({target._name}): joining an alias needs its ON condition "
+                    f"(.join({target._name}, <condition>))"
+                )
+            return _OnJoin(target._model, onclause, target._name)
         if not is_model_class(target):
             if onclause is not None:
                 raise TypeError(
@@ -568,7 +602,8 @@ class Select(_Filtered):
             if m is None or self._model is None:
                 raise ValueError(f"order_by: {item!r} is not a column name or '-column'")
             col = _column_of(self._model, m.group(2), "order_by()")
-            return OrderBy(col, descending=bool(m.group(1)))
+            named = col if self._root_alias is None else AliasedColumn(col, self._root_alias)
+            return OrderBy(named, descending=bool(m.group(1)))
         if isinstance(item, ColumnExpr):
             return OrderBy(item, descending=False)
         raise TypeError(f"order_by() takes column names or expressions, got {item!r}")
@@ -664,10 +699,10 @@ class Select(_Filtered):
     def _scope(self) -> Scope | None:
         if self._model is None:
             return None
-        scope = Scope(self._model)
+        scope = Scope(self._model, self._root_alias)
         for path, kind in self._joins:
             if isinstance(path, _OnJoin):
-                scope.join_on(path.model, path.onclause, kind)
+                scope.join_on(path.model, path.onclause, kind, path.alias)
                 continue
             model = self._model
             alias: str | None = None
@@ -688,15 +723,21 @@ class Select(_Filtered):
         for entity in self._entities:
             if is_model_class(entity):
                 prefix = ""
-                if entity is not self._model:
+                if entity is not self._model or self._root_alias is not None:
                     if scope is None:
                         scope = self._scope()
                     assert scope is not None
                     prefix = scope.alias_for(entity) + "__"
                 for info in entity.__columns__.values():
                     out.append((info.expr, prefix + info.key, info))
+            elif isinstance(entity, AliasedClass):
+                prefix = "" if entity._name == self._root_alias else entity._name + "__"
+                for info in entity._model.__columns__.values():
+                    out.append((getattr(entity, info.key), prefix + info.key, info))
             elif isinstance(entity, Column):
                 out.append((entity, entity.key, entity.info))
+            elif isinstance(entity, AliasColumn):
+                out.append((entity, entity.column.key, entity.column.info))
             elif isinstance(entity, Label):
                 out.append((entity.expr, entity.name, None))
             elif isinstance(entity, Function):
@@ -710,12 +751,14 @@ class Select(_Filtered):
         ``select(Post, Author.name)`` (several items, a model among them, no
         ``count()``/``exists()``)."""
         entities = self._entities
-        if self._wrap is not None or len(entities) < 2 or not any(map(is_model_class, entities)):
+        if self._wrap is not None or not any(map(_entity_model, entities)):
             return None
+        if len(entities) < 2 and not isinstance(entities[0], AliasedClass):
+            return None  # select(Model): its own path
         layout: list[tuple[type[Any] | None, int]] = []
         start = 0
         for entity in entities:
-            layout.append((entity if is_model_class(entity) else None, start))
+            layout.append((_entity_model(entity), start))
             start += _entity_width(entity)
         return tuple(layout)
 
@@ -759,6 +802,7 @@ class Select(_Filtered):
         parts = (
             "select",
             self._model,
+            self._root_alias,
             self._wrap,
             self._distinct,
             entities,
@@ -779,6 +823,13 @@ class Select(_Filtered):
         if is_model_class(entity):
             # A model's columns are fixed: the model (and where it is joined) is the shape.
             return ("model", entity, ctx.scope.alias_for(entity))
+        if isinstance(entity, AliasedClass):
+            if not ctx.scope.has_alias(entity._name):
+                raise ValueError(
+                    f"{entity!r} is not part of this statement: select from it or "
+                    f".join({entity._name}, <condition>)"
+                )
+            return ("alias", entity._model, entity._name)
         if isinstance(entity, Label):
             return ("label", entity.name, entity.expr._key(ctx))
         key: Hashable = entity._key(ctx)
@@ -805,7 +856,7 @@ class Select(_Filtered):
     def _body_sql(self, ctx: CompileContext, columns: str, *, order: bool) -> str:
         scope = ctx.scope
         distinct = "DISTINCT " if (self._distinct or scope.distinct) and columns != "1" else ""
-        sql = [f"SELECT {distinct}{columns} FROM {ctx.quote(scope.root_alias)}"]
+        sql = [f"SELECT {distinct}{columns} FROM {scope.from_sql(ctx)}"]
         sql.extend(" " + j.sql(ctx) for j in scope.joins)
         sql.append(self._where_sql(ctx))
         if self._group_by:

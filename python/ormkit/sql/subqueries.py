@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
+from ormkit.sql.aliases import AliasColumn, AliasedClass, adapt_to_alias, aliased
 from ormkit.sql.compiler import subquery_key, subquery_sql
 from ormkit.sql.expressions import (
     ClauseElement,
@@ -88,7 +89,7 @@ class InferredExists(Exists):
         self,
         entity: Any = None,
         conditions: tuple[ClauseElement, ...] = (),
-        from_model: type[Any] | None = None,
+        from_model: type[Any] | AliasedClass[Any] | None = None,
     ) -> None:
         super().__init__(None)
         self.entity = entity
@@ -107,23 +108,24 @@ class InferredExists(Exists):
             checked.append(condition)
         return InferredExists(self.entity, (*self.conditions, *checked), self.from_model)
 
-    def select_from(self, model: type[Any]) -> InferredExists:
-        """Name the subquery's FROM model instead of inferring it."""
-        if not is_model_class(model):
+    def select_from(self, model: type[Any] | AliasedClass[Any]) -> InferredExists:
+        """Name the subquery's FROM model (or ``aliased()`` model) instead of inferring
+        it."""
+        if not is_model_class(model) and not isinstance(model, AliasedClass):
             raise TypeError(f"exists().select_from() takes a model class, got {model!r}")
         return InferredExists(self.entity, self.conditions, model)
 
     def _query(self, ctx: CompileContext) -> Any:
         from ormkit.sql.statements import select
 
-        model = self.from_model
-        if model is None:
-            named: list[type[Any]] = [] if self.entity is None else [_model_of(self.entity)]
+        source = self.from_model
+        if source is None:
+            named: list[Any] = [] if self.entity is None else [_source_of(self.entity)]
             for column in columns_in(self.conditions, []):
-                if column.model not in named:
-                    named.append(column.model)
-            scope = ctx.scope
-            own = [m for m in named if scope is None or not scope.sees_within(m)]
+                found = _source_of(column)
+                if found not in named:
+                    named.append(found)
+            own = [m for m in named if not _visible(ctx.scope, m)]
             if not own:
                 raise ValueError(
                     "exists(): no table to select from; its conditions name "
@@ -136,18 +138,20 @@ class InferredExists(Exists):
                     "exists().select_from(Model)"
                 )
             if len(own) > 1:
-                names = ", ".join(m.__name__ for m in own)
+                names = ", ".join(_source_name(m) for m in own)
                 raise ValueError(
                     f"exists().where(...) names the columns of several tables ({names}); "
                     "write exists(select(...).join(...).where(...)) to say how they join"
                 )
-            model = own[0]
+            source = own[0]
         if self.entity is None:
+            model = source._model if isinstance(source, AliasedClass) else source
             pk = model.__primary_key__
-            entity = model.__columns__[pk if isinstance(pk, str) else pk[0]].expr
+            key = pk if isinstance(pk, str) else pk[0]
+            entity = getattr(source, key)  # the alias's column, or the model's
         else:
             entity = self.entity
-        return select(entity).select_from(model).where(*self.conditions)
+        return select(entity).select_from(source).where(*self.conditions)
 
     def _key(self, ctx: CompileContext) -> Hashable:
         return ("exists", subquery_key(ctx, self._query(ctx)))
@@ -185,10 +189,11 @@ class ScalarSubquery(Subquery):
         return f"({subquery_sql(ctx, self.query)})"
 
 
-def columns_in(node: Any, out: list[Column[Any]]) -> list[Column[Any]]:
-    """Append to ``out`` the model columns inside an expression (or a tuple of them), in
-    order; not those inside a subquery, which has its own FROM. Returns ``out``."""
-    if isinstance(node, Column):
+def columns_in(node: Any, out: list[Any]) -> list[Any]:
+    """Append to ``out`` the model columns (and ``aliased()`` models' columns) inside an
+    expression or a tuple of them, in order; not those inside a subquery, which has its
+    own FROM. Returns ``out``."""
+    if isinstance(node, Column | AliasColumn):
         out.append(node)
     elif isinstance(node, (tuple, list)):
         for child in node:
@@ -200,8 +205,26 @@ def columns_in(node: Any, out: list[Column[Any]]) -> list[Column[Any]]:
     return out
 
 
-def _model_of(entity: Any) -> type[Any]:
-    return entity if is_model_class(entity) else entity.model
+def _source_of(entity: Any) -> Any:
+    """The FROM item a selected entity or a column names: a model, or an alias."""
+    if isinstance(entity, AliasColumn):
+        return entity.entity
+    if isinstance(entity, Column):
+        return entity.model
+    return entity
+
+
+def _source_name(source: Any) -> str:
+    return repr(source) if isinstance(source, AliasedClass) else str(source.__name__)
+
+
+def _visible(scope: Any, source: Any) -> bool:
+    """Whether the statement around (``scope``) already has ``source`` (it correlates)."""
+    if scope is None:
+        return False
+    if isinstance(source, AliasedClass):
+        return bool(scope.has_alias_within(source._name))
+    return bool(scope.sees_within(source))
 
 
 def exists(query: Any = None) -> Exists:
@@ -211,7 +234,9 @@ def exists(query: Any = None) -> Exists:
     the one table the conditions name that the enclosing statement does not."""
     from ormkit.sql.statements import Select
 
-    if query is None or isinstance(query, Column) or is_model_class(query):
+    if query is None or isinstance(query, Column | AliasColumn | AliasedClass):
+        return InferredExists(query)
+    if is_model_class(query):
         return InferredExists(query)
     if not isinstance(query, Select):
         raise TypeError(f"exists() takes a select(...), a column or a model, got {query!r}")
@@ -227,23 +252,24 @@ def relationship_exists(info: Any, criterion: Any, filters: dict[str, Any], what
     from ormkit.sql.statements import select
 
     model, target = info.model, info.target
-    if target is model:
-        raise NotImplementedError(
-            f"{model.__name__}.{info.key}.{what}(): a relationship of a model to itself "
-            "needs table aliases, which ormkit does not have; filter with a subquery on "
-            "the foreign key instead"
-        )
     if criterion is not None and not isinstance(criterion, ClauseElement):
         raise TypeError(f"{what}() takes an SQL condition, got {criterion!r}")
-    columns = target.__columns__
+    # A relationship of a model to itself: the related rows come from the table under
+    # an alias, and the criterion's columns of the model name that alias (as in
+    # SQLAlchemy); the model's own columns name the enclosing statement's row.
+    related: Any = target
+    if target is model:
+        related = aliased(target, name=f"{target.__tablename__}_{info.key}")
+        if criterion is not None:
+            criterion = adapt_to_alias(criterion, related, f"{model.__name__}.{info.key}.{what}()")
     pk = target.__primary_key__
-    first_pk = columns[pk if isinstance(pk, str) else pk[0]].expr
+    first_pk = getattr(related, pk if isinstance(pk, str) else pk[0])
     local = [model.__columns__[c].expr for c in info.local_columns]
     if info.direction == "many_to_many":
         link = info.secondary_model
         on = and_(
             *(
-                columns[r].expr == link.__columns__[s].expr
+                getattr(related, r) == link.__columns__[s].expr
                 for r, s in zip(info.remote_columns, info.secondary_remote_columns, strict=True)
             )
         )
@@ -254,7 +280,7 @@ def relationship_exists(info: Any, criterion: Any, filters: dict[str, Any], what
         stmt = select(first_pk).join(link, on).where(*linked)
     else:
         stmt = select(first_pk).where(
-            *(columns[r].expr == c for r, c in zip(info.remote_columns, local, strict=True))
+            *(getattr(related, r) == c for r, c in zip(info.remote_columns, local, strict=True))
         )
     if criterion is not None:
         stmt = stmt.where(criterion)
