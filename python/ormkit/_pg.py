@@ -270,6 +270,8 @@ class PgPool:
         if self.closed or proto.is_broken:
             self._discard(conn)
             return
+        if proto.begin_pending:  # a BEGIN never sent: the next user must not inherit it
+            proto.cancel_begin()
         if not proto.is_idle or proto.in_transaction:
             self.resetting.add(conn)
             self._spawn(self._reset(conn))
@@ -430,7 +432,9 @@ class PgBackend:
             try:
                 count: int = await self._run(proto.query_many(sql, seq_of_params))
             except BaseException:
-                if proto.in_transaction and proto.is_idle and not proto.is_broken:
+                if proto.begin_pending:  # failed before anything was sent
+                    proto.cancel_begin()
+                elif proto.in_transaction and proto.is_idle and not proto.is_broken:
                     await self._run(proto.simple("ROLLBACK"))
                 raise
             await self._run(proto.simple("COMMIT"))

@@ -736,6 +736,7 @@ impl PgProtocol {
     fn reusable(&self) -> bool {
         self.conn.is_idle()
             && self.pending.is_none()
+            && !self.conn.begin_pending()
             && !self.conn.is_broken()
             && !self.closed
             && self.conn.transaction_status() == b'I'
