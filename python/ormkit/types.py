@@ -611,6 +611,14 @@ def check_value(ctype: ColumnType, value: Any) -> str | None:
                 return "a timezone-aware datetime is required (column has timezone=True)"
             if kind == "datetime" and aware:
                 return "a naive datetime is required (declare timezone=True for aware ones)"
+            if aware and value.year in (1, 9999):
+                try:  # stored in UTC, where it may fall outside Python's years
+                    value.astimezone(_dt.UTC)
+                except OverflowError:
+                    return (
+                        f"{value.isoformat()} is outside years 1 to 9999 in UTC, as it "
+                        "would be stored (and could not be read back)"
+                    )
             ok = True
     elif kind == "date":
         ok = isinstance(value, _dt.date) and not isinstance(value, _dt.datetime)

@@ -229,3 +229,29 @@ async def test_a_stored_value_not_of_the_columns_type_is_a_data_error(
             with pytest.raises(ormkit.DataError, match=f"column '{column}'"):
                 await session.get(Sample, 1)
         assert (await eng.execute("SELECT count(*) FROM type_samples")).scalar() == 1
+
+
+async def test_an_aware_datetime_outside_years_1_to_9999_in_utc_is_refused(
+    engine: ormkit.Engine,
+) -> None:
+    """Stored in UTC, these would be year 10000 or year 0: a ValidationError before
+    anything is sent, on every write path, where it used to be written and then
+    unreadable (or written while insert() raised)."""
+    late = datetime(9999, 12, 31, 20, 0, tzinfo=timezone(timedelta(hours=-8)))
+    early = datetime(1, 1, 1, 3, 0, tzinfo=timezone(timedelta(hours=5)))
+    fine = datetime(9999, 12, 31, 20, 0, tzinfo=timezone(timedelta(hours=3)))
+    async with ormkit.AsyncSession(engine) as s:
+        for bad in (late, early):
+            with pytest.raises(ormkit.ValidationError, match="outside years 1 to 9999 in UTC"):
+                await s.insert(Sample(aware=bad, meta={"k": 1}))
+            with pytest.raises(ormkit.ValidationError, match=r"Sample\.aware"):
+                await s.insert_all([Sample(aware=bad)])
+            with pytest.raises(ormkit.ValidationError):
+                await s.execute(ormkit.insert(Sample).values(aware=bad))
+        kept = await s.insert(Sample(aware=fine))
+        with pytest.raises(ormkit.ValidationError):
+            await s.update(kept, aware=late)
+    assert (await engine.execute("SELECT count(*) FROM type_samples")).scalar() == 1
+    async with ormkit.AsyncSession(engine) as s:
+        got = await s.get(Sample, kept.id)
+        assert got is not None and got.aware == fine
