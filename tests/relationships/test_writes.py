@@ -59,6 +59,46 @@ async def test_appending_to_a_loaded_collection_inserts_the_child(
     assert [p.title for p in ann.posts] == ["appended"]
 
 
+async def test_replacing_a_collection_that_was_never_loaded(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    """``author.posts = [...]`` on an author loaded without posts would leave the posts
+    the database holds beside the new one: the flush refuses it, naming the fix, and
+    sends nothing. Loaded first (even after the assignment), it replaces them."""
+    await session.insert(Author(name="ann", posts=[Post(title="old1"), Post(title="old2")]))
+    await session.insert(Post(title="tagged", tags=[Tag(label="x")]))
+    session.expunge_all()
+    ann = await session.query(Author).one()
+    ann.posts = [Post(title="new")]
+    with pytest.raises(ormkit.RelationshipNotLoaded, match=r"Author\.posts was assigned"):
+        await session.commit()
+    await session.rollback()
+    assert await rows(engine, f"SELECT title, author_id FROM {Post.__tablename__} ORDER BY id") == [
+        ("old1", ann.id),
+        ("old2", ann.id),
+        ("tagged", None),
+    ]
+    session.expunge_all()
+    tagged = await session.query(Post).filter(title="tagged").one()
+    tagged.tags = [Tag(label="y")]  # many-to-many alike
+    with pytest.raises(ormkit.RelationshipNotLoaded, match=r"Post\.tags was assigned"):
+        await session.flush()
+    await session.rollback()
+    session.expunge_all()
+
+    ann = await session.query(Author).one()
+    ann.posts = [Post(title="new")]
+    await session.load_related(ann, "posts")  # the assignment stays; the old rows known
+    assert [p.title for p in ann.posts] == ["new"]
+    await session.commit()
+    assert await rows(engine, f"SELECT title, author_id FROM {Post.__tablename__} ORDER BY id") == [
+        ("old1", None),
+        ("old2", None),
+        ("tagged", None),
+        ("new", ann.id),
+    ]
+
+
 async def test_delete_orphan_and_cascade_delete(
     session: AsyncSession, engine: ormkit.Engine
 ) -> None:

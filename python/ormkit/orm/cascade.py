@@ -167,6 +167,8 @@ def _diff_collections(uow: UnitOfWork, plan: FlushPlan, obj: Any) -> None:
     for rel, value in loaded:
         if rel.direction == "many_to_one":
             continue
+        if snapshot is not None and rel.uselist and rel.key not in snapshot:
+            _refuse_unloaded(obj, rel)
         current = _members(value)
         before = _members(snapshot.get(rel.key, _MISSING)) if snapshot is not None else []
         if [id(x) for x in current] == [id(x) for x in before]:
@@ -186,6 +188,23 @@ def _diff_collections(uow: UnitOfWork, plan: FlushPlan, obj: Any) -> None:
             if left_by_its_own_side(obj, rel, child):
                 continue  # ``post.author = ...`` took it out: its key follows that side
             plan.removed.append((rel, obj, child))
+
+
+def _refuse_unloaded(obj: Any, rel: Any) -> None:
+    """``user.posts = [...]`` on a row loaded without ``posts``: the rows it has in the
+    database are not known, so the flush could not take them out (they would stay beside
+    the new ones). ``RelationshipNotLoaded`` before anything is sent. Only collections:
+    a one-to-one side is also written when its partner's side changes, which is not a
+    replacement."""
+    from ormkit.errors import RelationshipNotLoaded
+
+    model, key = type(obj).__name__, rel.key
+    raise RelationshipNotLoaded(
+        f"{model}.{key} was assigned on a {model} loaded without it: its rows in the "
+        "database are not known, so they would stay beside the new ones. Load it first "
+        f"(.options(selectinload({key!r})) on the query, or await "
+        f"session.load_related(obj, {key!r})), then assign or append"
+    )
 
 
 def _has_new_parent(plan: FlushPlan, rel: Any, parent: Any, child: Any) -> bool:

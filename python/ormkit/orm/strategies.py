@@ -303,7 +303,9 @@ async def run_plan(
             if deferred:
                 todo = objs  # fresh: none holds ``key``
             else:
-                todo = [o for o in objs if _can_set(uow, o, key)]
+                # also what the user assigned before it was ever loaded: its rows in
+                # the database become its snapshot (see _keep_assigned)
+                todo = [o for o in objs if _can_set(uow, o, key) or _set_unloaded(uow, o, key)]
                 if not node.explicit:
                     todo = [o for o in todo if key not in o.__dict__]
             if todo:
@@ -313,9 +315,29 @@ async def run_plan(
             await run_plan(session, rel.target, _related(objs, key), node.children)
 
 
+def _set_unloaded(uow: UnitOfWork, obj: Any, key: str) -> bool:
+    """Whether the persistent ``obj`` holds a value of ``key`` assigned before the
+    relationship was ever loaded (nothing known of its rows in the database)."""
+    state = uow.state_of(obj)
+    return state is not None and state.persistent and key not in state.snapshot
+
+
+def _keep_assigned(uow: UnitOfWork, parent: Any, rel: Any, children: list[Any]) -> None:
+    """``parent`` holds a value of ``rel`` the user set, which a load keeps. If it was
+    set before the relationship was ever loaded (``user.posts = [...]`` on a user loaded
+    without posts), what the database holds is known now: it becomes the snapshot, and
+    the flush replaces it with the value set (see ``cascade._diff_collections``)."""
+    state = uow.state_of(parent)
+    if state is not None and state.persistent and rel.key not in state.snapshot:
+        state.snapshot[rel.key] = (
+            list(children) if rel.uselist else (children[0] if children else None)
+        )
+
+
 def _assign(uow: UnitOfWork, rel: Any, parent: Any, children: list[Any]) -> None:
     """Set a loaded relationship and, where cheap, its reverse on the children."""
     if not _can_set(uow, parent, rel.key):
+        _keep_assigned(uow, parent, rel, children)
         return
     value: Any = children if rel.uselist else (children[0] if children else None)
     set_loaded(uow, parent, rel.key, value)
@@ -458,6 +480,7 @@ def _assign_many(
     for parent, children in pairs:
         d = parent.__dict__
         if key in d and not _can_set(uow, parent, key):
+            _keep_assigned(uow, parent, rel, children)
             continue
         value: Any = children if uselist else (children[0] if children else None)
         d[key] = value  # set_loaded(uow, parent, key, value), inlined
