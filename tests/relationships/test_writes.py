@@ -232,6 +232,33 @@ async def test_many_to_many_add_and_remove(
     assert await rows(engine, links) == [(x.id,), (y.id,)]
 
 
+async def test_many_to_many_rows_of_a_thousand_pairs_and_more_are_deleted(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    """Association rows go in batches: a clear() of 1,200 pairs and a delete of 1,200
+    tagged objects (one DELETE of 1,200 ORs was over SQLite's expression depth)."""
+    link = PostTag.__tablename__
+    tags = [Tag(label=f"t{i}") for i in range(1_200)]
+    await session.insert(Post(title="many", tags=tags))
+    session.expunge_all()
+    post = await session.query(Post).options(selectinload("tags")).one()
+    assert len(post.tags) == 1_200
+    post.tags.clear()
+    await session.commit()
+    assert await rows(engine, f"SELECT count(*) FROM {link}") == [(0,)]
+    session.expunge_all()
+    posts = [
+        Post(title=f"p{i}", tags=[tag]) for i, tag in enumerate(await session.query(Tag).all())
+    ]
+    await session.insert_all(posts)
+    assert await rows(engine, f"SELECT count(*) FROM {link}") == [(1_200,)]
+    for p in posts:
+        await session.delete(p)
+    await session.commit()
+    assert await rows(engine, f"SELECT count(*) FROM {link}") == [(0,)]
+    assert await rows(engine, f"SELECT count(*) FROM {Post.__tablename__}") == [(1,)]
+
+
 async def test_one_to_one_assignment(session: AsyncSession, engine: ormkit.Engine) -> None:
     author = await session.insert(Author(name="a"))
     session.expunge_all()

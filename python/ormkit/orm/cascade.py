@@ -48,7 +48,7 @@ from ormkit.orm.precompiled import has_expression
 from ormkit.orm.state import model_pk
 from ormkit.orm.strategies import key_chunks, keys_in
 from ormkit.query import soft_delete_column
-from ormkit.sql import and_, delete, insert, or_, select
+from ormkit.sql import delete, insert, select
 
 if TYPE_CHECKING:
     from ormkit.orm.relationships import RelationshipInfo
@@ -712,14 +712,9 @@ async def write_associations(uow: UnitOfWork, runner: Runner, plan: FlushPlan) -
         values = _assoc_values(rel, parent, child)
         removes.setdefault(rel.secondary_model, {})[tuple(sorted(values.items()))] = values
     for model, rows in removes.items():
-        condition = or_(
-            *(
-                and_(*(model.__columns__[k].expr == v for k, v in row.items()))
-                for row in rows.values()
-            )
-        )
-        sql, params = delete(model).where(condition).to_sql(uow.dialect)
-        await runner.execute(sql, params)
+        columns = list(next(iter(rows.values())))
+        keys = [tuple(row[c] for c in columns) for row in rows.values()]
+        await _delete_keys(uow, runner, model, columns, keys)
     adds: dict[Any, dict[tuple[Any, ...], dict[str, Any]]] = {}
     for rel, parent, child in plan.assoc_add:
         values = _assoc_values(rel, parent, child)
@@ -737,20 +732,34 @@ async def delete_associations(uow: UnitOfWork, runner: Runner, objs: Sequence[An
         for rel in model.__relationships__.values():
             if rel.direction != "many_to_many":
                 continue
-            secondary = rel.secondary_model
-            conditions = [
-                and_(
-                    *(
-                        secondary.__columns__[sec].expr == obj.__dict__.get(own)
-                        for sec, own in zip(
-                            rel.secondary_local_columns, rel.local_columns, strict=True
-                        )
-                    )
+            keys = list(
+                dict.fromkeys(
+                    tuple(obj.__dict__.get(own) for own in rel.local_columns) for obj in group
                 )
-                for obj in group
-            ]
-            sql, params = delete(secondary).where(or_(*conditions)).to_sql(uow.dialect)
-            await runner.execute(sql, params)
+            )
+            columns = list(rel.secondary_local_columns)
+            await _delete_keys(uow, runner, rel.secondary_model, columns, keys)
+
+
+async def _delete_keys(
+    uow: UnitOfWork,
+    runner: Runner,
+    model: type[Any],
+    columns: list[str],
+    keys: list[tuple[Any, ...]],
+) -> None:
+    """``DELETE FROM <model> WHERE (columns) IN (keys)``, in as many statements as the
+    bind-parameter limit needs (one ``IN`` list each: no expression grows with the
+    number of keys, which SQLite limits to a depth of 1,000). Row values go 500 to a
+    statement: PostgreSQL expands their ``IN`` into nested ``OR``s, and a list of
+    thousands exceeds its stack depth."""
+    exprs = [model.__columns__[c].expr for c in columns]
+    limit = get_dialect(uow.dialect).max_params
+    if len(exprs) > 1:
+        limit = min(limit, 100 + 500 * len(exprs))  # key_chunks keeps 100 in reserve
+    for chunk in key_chunks(keys, len(exprs), limit):
+        sql, params = delete(model).where(keys_in(exprs, chunk)).to_sql(uow.dialect)
+        await runner.execute(sql, params)
 
 
 def finish(uow: UnitOfWork, plan: FlushPlan) -> None:
