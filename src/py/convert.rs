@@ -113,6 +113,7 @@ pub fn params_to_values(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value
     if params.is_instance_of::<PyString>()
         || params.is_instance_of::<PyBytes>()
         || params.is_instance_of::<PyDict>()
+        || unordered(params)?
     {
         return Err(type_error(format!(
             "parameters must be a list or tuple, not {}",
@@ -124,6 +125,17 @@ pub fn params_to_values(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value
         out.push(to_value_at(&v?, i)?);
     }
     Ok(out)
+}
+
+/// Whether `params` is a set or a mapping (`set`, `frozenset`, `dict.keys()`, …): its
+/// order is not the placeholders' order, so binding it would put values in the wrong
+/// places from one run to the next.
+fn unordered(params: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let abc = params.py().import("collections.abc")?;
+    Ok(
+        params.is_instance(&abc.getattr("Set")?)?
+            || params.is_instance(&abc.getattr("Mapping")?)?,
+    )
 }
 
 /// The value of a parameter of one of the common exact types (int in range, str
@@ -402,6 +414,19 @@ fn decimal_to_value(v: &Bound<'_, PyAny>) -> PyResult<Value> {
             if signed { "-Infinity" } else { "Infinity" }.to_owned(),
         ));
     }
+    // Written out in full below: refuse first what no column holds (PostgreSQL's numeric
+    // takes 131,072 digits before the point and 16,383 after), rather than spell out
+    // `1E+999999999` digit by digit.
+    let adjusted: i64 = v.call_method0("adjusted")?.extract()?;
+    let exponent: i64 = v.call_method0("as_tuple")?.getattr("exponent")?.extract()?;
+    if adjusted >= 131_072 || exponent < -16_383 {
+        return Err(crate::py::errors::to_pyerr_plain(&Error::data(format!(
+            "Decimal out of range: {} digits before the point and {} after; a numeric \
+             holds at most 131,072 and 16,383",
+            adjusted.max(-1) + 1,
+            (-exponent).max(0)
+        ))));
+    }
     let text: String = v
         .py()
         .import("builtins")?
@@ -443,11 +468,15 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
             let total_days =
                 i64::from(*months) * 30 + i64::from(*days) + micros.div_euclid(MICROS_PER_DAY);
             let rest = micros.rem_euclid(MICROS_PER_DAY);
-            let days = i32::try_from(total_days).map_err(|_| {
-                crate::py::errors::to_pyerr_plain(&Error::data(
-                    "interval out of range for timedelta",
-                ))
-            })?;
+            // Python's timedelta holds at most 999,999,999 days either way.
+            let days = i32::try_from(total_days)
+                .ok()
+                .filter(|d| d.unsigned_abs() <= 999_999_999)
+                .ok_or_else(|| {
+                    crate::py::errors::to_pyerr_plain(&Error::data(
+                        "interval out of range for timedelta",
+                    ))
+                })?;
             PyDelta::new(
                 py,
                 days,

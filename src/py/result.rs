@@ -13,7 +13,7 @@ use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
+use pyo3::types::{PyDict, PyInt, PyList, PySlice, PyString, PyTuple};
 use std::sync::{Arc, Mutex};
 use track::{key_names, track_loaded, tracked_models, Tracker};
 
@@ -211,14 +211,18 @@ impl QueryResult {
         py: Python<'py>,
         name: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let idx = if let Ok(i) = name.extract::<usize>() {
-            if i >= self.columns.len() {
-                return Err(PyIndexError::new_err(format!(
-                    "column index {i} out of range for {} columns",
-                    self.columns.len()
-                )));
-            }
-            i
+        let idx = if name.is_instance_of::<PyInt>() {
+            // Negative from the end, as for a list; anything out of range (however
+            // large) is an IndexError.
+            let n = self.columns.len();
+            let i: Option<i64> = name.extract().ok();
+            let found = i.and_then(|i| {
+                let at = if i < 0 { i.checked_add(n as i64)? } else { i };
+                usize::try_from(at).ok().filter(|&at| at < n)
+            });
+            found.ok_or_else(|| {
+                PyIndexError::new_err(format!("column index {name} out of range for {n} columns"))
+            })?
         } else {
             let wanted: String = name
                 .extract()
@@ -291,9 +295,15 @@ impl QueryResult {
             }
             return Ok(out.into_any());
         }
-        let i: isize = key
-            .extract()
-            .map_err(|_| PyTypeError::new_err("rows are indexed by int or slice"))?;
+        if !key.is_instance_of::<PyInt>() {
+            return Err(PyTypeError::new_err("rows are indexed by int or slice"));
+        }
+        let i: isize = key.extract().map_err(|_| {
+            PyIndexError::new_err(format!(
+                "row index {key} out of range for {} rows",
+                self.rows.len()
+            ))
+        })?;
         Ok(self.row_dict(py, self.index(i)?)?.into_any())
     }
 

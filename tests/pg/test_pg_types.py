@@ -341,3 +341,22 @@ async def test_out_of_range_values_are_data_errors(engine: ormkit.Engine) -> Non
         with pytest.raises(ormkit.DataError):
             await engine.execute(sql, params)
     assert (await engine.execute("SELECT 2 AS x")).scalar() == 2
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "interval '1000000000 days'",
+        "interval '999999999 days 24 hours'",
+        "interval '-1000000000 days'",
+    ],
+)
+async def test_intervals_past_timedelta_are_data_errors(
+    engine: ormkit.Engine, expression: str
+) -> None:
+    """Past timedelta's 999,999,999 days (but within 32 bits): a ``DataError``, where
+    it was a bare ``OverflowError`` from the constructor."""
+    with pytest.raises(ormkit.DataError, match="interval out of range for timedelta"):
+        (await engine.execute(f"SELECT {expression}")).scalar()
+    edge = (await engine.execute("SELECT interval '-999999999 days'")).scalar()
+    assert edge == timedelta(days=-999_999_999)
