@@ -82,7 +82,8 @@ fn count_reply(done: Completer, sql: String) -> Reply<i64> {
     Box::new(move |out| done.complete(out, move |py, out| count_or_error(py, out, &sql)))
 }
 
-/// Withdraws `waits` (work still waiting for a connection) if `fut` is cancelled.
+/// Withdraws `waits` (work still waiting for a connection) if `fut` is cancelled, or
+/// interrupts it if it is already running in autocommit mode (see `sqlite::job`).
 fn withdraw_on_cancel(fut: &Bound<'_, PyAny>, waits: Option<Arc<dyn Abandon>>) -> PyResult<()> {
     if let Some(w) = waits {
         OnCancel::watch(fut, move || {

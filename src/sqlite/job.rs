@@ -4,13 +4,16 @@
 //! the connection thread (the job runs, then replies), a caller that gave up
 //! (cancelled: the job never runs), or a timer (it replies `PoolTimeout`, and the
 //! job never runs). So a job that was still waiting when its caller went away is
-//! skipped, while one already taken by its thread finishes.
+//! skipped. One already taken by its thread is interrupted if it runs in autocommit
+//! mode (SQLite undoes the statement): a cancelled write is not committed behind
+//! its caller's back. Inside a transaction it finishes; the transaction's own
+//! rollback undoes it.
 
 use super::placeholders::Plans;
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -72,6 +75,8 @@ struct SlotInner<T> {
 /// The reply of one job, taken exactly once.
 pub struct Slot<T> {
     inner: Mutex<SlotInner<T>>,
+    /// Set when the caller gave up, also after the job started (see [`job`]).
+    cancelled: Arc<AtomicBool>,
 }
 
 impl<T> Slot<T> {
@@ -81,6 +86,7 @@ impl<T> Slot<T> {
                 reply: Some(reply),
                 timer: None,
             }),
+            cancelled: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -145,6 +151,7 @@ impl<T: Send + 'static> Slot<T> {
 
 impl<T: Send> Abandon for Slot<T> {
     fn cancel(&self) -> bool {
+        self.cancelled.store(true, Ordering::Relaxed);
         let reply = self.take();
         reply.is_some()
     }
@@ -170,10 +177,33 @@ where
     let slot = slot.clone();
     Box::new(move |db| {
         if let Some(reply) = slot.take() {
-            let out = db.and_then(work);
+            let out = db.and_then(|db| interruptible(db, &slot.cancelled, work));
             deliver(Box::new(move || reply(out)));
         }
     })
+}
+
+/// Runs `work` on `db`; in autocommit mode, SQLite interrupts it (and undoes what it
+/// did) once `cancelled` is set. Checked every 1,000 virtual-machine steps.
+fn interruptible<T>(
+    db: &Db,
+    cancelled: &Arc<AtomicBool>,
+    work: impl FnOnce(&Db) -> Result<T>,
+) -> Result<T> {
+    if !db.conn.is_autocommit() {
+        return work(db);
+    }
+    let flag = cancelled.clone();
+    if db
+        .conn
+        .progress_handler(1000, Some(move || flag.load(Ordering::Relaxed)))
+        .is_err()
+    {
+        return work(db);
+    }
+    let out = work(db);
+    let _ = db.conn.progress_handler(0, None::<fn() -> bool>);
+    out
 }
 
 /// Replies `out` now, or after the current [`deferring`] scope when called on a

@@ -274,8 +274,8 @@ impl SqlitePool {
         Some(done)
     }
 
-    /// Runs a keyed insert on the writer thread; returns the job's slot when it has to
-    /// wait.
+    /// Runs a keyed insert on the writer thread; returns the job's slot (to withdraw it,
+    /// or interrupt it, when its caller goes away).
     pub fn keyed(
         &self,
         k: KeyedInsert,
@@ -291,7 +291,8 @@ impl SqlitePool {
     }
 
     /// Runs a write (or anything not provably read-only) on the writer thread, in
-    /// autocommit mode; returns the job's slot when it has to wait.
+    /// autocommit mode; returns the job's slot (to withdraw it, or interrupt it, when its
+    /// caller goes away).
     pub fn write(
         &self,
         sql: String,

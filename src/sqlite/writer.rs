@@ -299,7 +299,9 @@ impl Writer {
     ) -> Option<Arc<dyn Abandon>> {
         match self.submit(tx, Task::Run(work)) {
             Ok(true) => Some(self.waiting(slot.clone())),
-            _ => None,
+            // about to run: a caller that gives up interrupts it (see `job::job`)
+            Ok(false) => Some(slot.clone()),
+            Err(_) => None,
         }
     }
 

@@ -143,6 +143,31 @@ async def test_a_cancelled_waiting_write_never_runs(engine: ormkit.Engine) -> No
     assert await ids(engine) == [1, 3]
 
 
+LONG_INSERT = (
+    "INSERT INTO t (id) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
+    " WHERE x < 3000000) SELECT x FROM c"
+)
+
+
+async def test_a_cancelled_running_write_is_undone(engine: ormkit.Engine) -> None:
+    """A write already running on the writer thread when its caller gives up (a
+    timeout, a cancelled task) is interrupted: SQLite undoes it, as PostgreSQL's cancel
+    does. It used to run on and commit behind the caller's back."""
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(engine.execute(LONG_INSERT), 0.05)
+    many = [[i] for i in range(300_000)]
+    task = asyncio.create_task(engine.executemany("INSERT INTO t (id) VALUES ($1)", many))
+    await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.5)  # nothing still running may commit later
+    assert await ids(engine) == []
+    await engine.execute("INSERT INTO t (id) VALUES (7)")  # the writer goes on
+    await engine.executemany("INSERT INTO t (id) VALUES ($1)", [[8], [9]])
+    assert await ids(engine) == [7, 8, 9]
+
+
 async def test_a_cancelled_waiting_begin_never_takes_the_writer(engine: ormkit.Engine) -> None:
     tx = await engine.transaction()
     waiting = asyncio.create_task(engine.transaction()._begin())
