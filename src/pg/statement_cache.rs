@@ -107,6 +107,16 @@ impl StatementCache {
         }
     }
 
+    /// Forgets everything and returns the server-side names, to Close.
+    pub fn drain_names(&mut self) -> Vec<String> {
+        let Some(e) = self.entries.as_mut() else {
+            return Vec::new();
+        };
+        let names = e.iter().map(|(_, s)| s.name.clone()).collect();
+        e.clear();
+        names
+    }
+
     pub fn len(&self) -> usize {
         self.entries.as_ref().map_or(0, LruCache::len)
     }

@@ -43,6 +43,37 @@ async def test_cached_select_star_survives_alter_table(one: ormkit.Engine) -> No
         await one.execute(f"DROP TABLE {table}")
 
 
+async def test_cached_parameter_types_follow_a_schema_change(
+    pg_url: str, engines: EngineFactory
+) -> None:
+    """A prepared statement keeps the parameter types of the schema it was prepared in:
+    after ``ALTER COLUMN v TYPE bigint`` a statement prepared for ``float8`` sent
+    ``2**60 + 1`` as a float (stored rounded), and one prepared for a column re-created
+    as ``text`` refused text. Every connection of the process forgets its statements
+    once a schema change completes (inside a transaction: again at its end)."""
+    a = await engines(pg_url, max_connections=1)
+    b = await engines(pg_url, max_connections=1)
+    table = unique("schema")
+    insert = f"INSERT INTO {table} (id, v) VALUES ($1, $2)"
+    await a.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, v double precision)")
+    try:
+        for engine, key in ((a, 1), (b, 2)):
+            await engine.execute(insert, [key, 1.5])
+            assert (await engine.execute(insert, [key + 10, 2.5])).cache_hit
+        await a.execute(f"ALTER TABLE {table} ALTER COLUMN v TYPE bigint")
+        big = 2**60 + 1
+        await a.execute(insert, [3, big])
+        await b.execute(insert, [4, big])  # another connection, prepared before
+        async with await a.transaction() as tx:
+            await tx.execute(f"ALTER TABLE {table} ALTER COLUMN v TYPE text")
+            await b.execute("SELECT 1")  # b runs meanwhile, before the commit
+        await b.execute(insert, [5, "text now"])
+        rows = await a.execute(f"SELECT id, v FROM {table} WHERE id BETWEEN 3 AND 5 ORDER BY id")
+        assert rows.tuples() == [(3, str(big)), (4, str(big)), (5, "text now")]
+    finally:
+        await a.execute(f"DROP TABLE {table}")
+
+
 async def test_cache_stays_bounded_on_the_server(pg_url: str, engines: EngineFactory) -> None:
     engine = await engines(pg_url, max_connections=1, statement_cache_size=100)
     for i in range(300):

@@ -56,6 +56,7 @@
 //! discard one that [`PgConnection::is_broken`].
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -117,6 +118,37 @@ pub struct PgConnection {
     begin_error: Option<Error>,
     /// Named portals open in the current transaction, with their statement.
     portals: HashMap<String, Arc<Statement>>,
+    /// The [`SCHEMA_EPOCH`] the cached statements were prepared in.
+    epoch: u64,
+    /// A schema change ran in the open transaction: its end changes the epoch again.
+    ddl_in_tx: bool,
+}
+
+/// Counts the schema changes (CREATE, ALTER, DROP) any connection of this process saw
+/// complete, and the ends of transactions that made one. A cached statement keeps the
+/// parameter types the server inferred when it was prepared: after `ALTER COLUMN v TYPE
+/// bigint` a statement prepared for `float8` would still send `2**60 + 1` as a float
+/// (rounded), and a column re-created as `text` would refuse text. So a connection
+/// that finds the epoch moved forgets its statements before its next one. Changes made
+/// by other programs are not seen (see docs/engine.md).
+static SCHEMA_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Notes a schema change (see [`SCHEMA_EPOCH`]) by its command tag; one inside a
+/// transaction changes the epoch again when the transaction ends (`ddl_in_tx`).
+fn saw_command(tag: &str, tx_status: u8, begin_next: bool, ddl_in_tx: &mut bool) {
+    if changes_schema(tag) {
+        SCHEMA_EPOCH.fetch_add(1, Ordering::Relaxed);
+        if tx_status != b'I' || begin_next {
+            *ddl_in_tx = true;
+        }
+    }
+}
+
+/// Whether a command tag is that of a schema change.
+fn changes_schema(tag: &str) -> bool {
+    ["CREATE", "ALTER", "DROP"]
+        .iter()
+        .any(|k| tag.starts_with(k))
 }
 
 mod pipeline;
@@ -169,6 +201,8 @@ impl PgConnection {
             begin_next: false,
             begin_error: None,
             portals: HashMap::new(),
+            epoch: SCHEMA_EPOCH.load(Ordering::Relaxed),
+            ddl_in_tx: false,
         }
     }
 
@@ -318,6 +352,12 @@ impl PgConnection {
             if status == b'I' {
                 // Portals live until the end of their transaction.
                 self.portals.clear();
+                if self.ddl_in_tx {
+                    // committed (or rolled back): other connections may have
+                    // prepared statements against the schema of before
+                    self.ddl_in_tx = false;
+                    SCHEMA_EPOCH.fetch_add(1, Ordering::Relaxed);
+                }
             }
             let step = self
                 .steps
@@ -350,7 +390,10 @@ impl PgConnection {
             (Step::Prepare(p), Message::NoData) => p.columns = Some(Vec::new()),
             (Step::Execute(_), Message::BindComplete) => {}
             (Step::Execute(x), Message::PortalSuspended) => x.suspended = true,
-            (Step::Execute(x), Message::CommandComplete(tag)) => x.complete(tag),
+            (Step::Execute(x), Message::CommandComplete(tag)) => {
+                saw_command(tag, self.tx_status, self.begin_next, &mut self.ddl_in_tx);
+                x.complete(tag)
+            }
             (Step::Execute(_) | Step::Simple(_), Message::EmptyQueryResponse) => {}
             (Step::Simple(s), Message::RowDescription(fields)) => {
                 s.columns = Some(fields.iter().map(|f| f.name.to_owned()).collect());
@@ -360,7 +403,10 @@ impl PgConnection {
                     .collect();
                 s.rows = Rows::new(fields.len());
             }
-            (Step::Simple(s), Message::CommandComplete(tag)) => s.rowcount = query::rowcount(tag),
+            (Step::Simple(s), Message::CommandComplete(tag)) => {
+                saw_command(tag, self.tx_status, self.begin_next, &mut self.ddl_in_tx);
+                s.rowcount = query::rowcount(tag)
+            }
             (step, Message::CopyInResponse) => {
                 step.set_error(Error::new(ErrorKind::NotSupported, "COPY is not supported"));
                 frontend::copy_fail(&mut self.wbuf, "COPY is not supported by ormkit")?;
@@ -514,19 +560,37 @@ impl PgConnection {
         self.start_run(sql, Run::Once(params))
     }
 
+    /// Closes every cached statement (the Close messages ride with the next write)
+    /// when the schema changed since they were prepared; not while a portal is open,
+    /// which closing its statement would close too.
+    fn forget_stale_statements(&mut self) -> Result<()> {
+        let now = SCHEMA_EPOCH.load(Ordering::Relaxed);
+        if now == self.epoch || !self.portals.is_empty() {
+            return Ok(());
+        }
+        for name in self.cache.drain_names() {
+            frontend::close(&mut self.wbuf, Target::Statement, &name)?;
+        }
+        self.epoch = now;
+        Ok(())
+    }
+
     /// Sends `run` of `sql`: on a cache hit its Bind/Execute at once, else
     /// Parse + Describe first. On error nothing is queued.
     fn start_run(&mut self, sql: &str, run: Run) -> Result<()> {
         let (start, had_begin) = (self.wbuf.len(), self.begin_next);
-        let outcome = self.write_begin().and_then(|()| match self.cache.get(sql) {
-            Some(statement) => {
-                query::write_run(&mut self.wbuf, &statement, &run)?;
-                let x = Execute::new(sql.to_owned(), run, statement, true);
-                self.steps.push_back(Step::Execute(x));
-                Ok(())
-            }
-            None => self.send_prepare(sql.to_owned(), run, false),
-        });
+        let outcome = self
+            .write_begin()
+            .and_then(|()| self.forget_stale_statements())
+            .and_then(|()| match self.cache.get(sql) {
+                Some(statement) => {
+                    query::write_run(&mut self.wbuf, &statement, &run)?;
+                    let x = Execute::new(sql.to_owned(), run, statement, true);
+                    self.steps.push_back(Step::Execute(x));
+                    Ok(())
+                }
+                None => self.send_prepare(sql.to_owned(), run, false),
+            });
         if let Err(e) = outcome {
             self.wbuf.truncate(start);
             self.steps.clear();
