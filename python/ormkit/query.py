@@ -850,8 +850,11 @@ class Query(Generic[T]):
             return delta if name == "sum" else delta / int(count)
         except (OverflowError, DataError) as exc:
             # beyond timedelta here, or while the row was read (a DataError naming the
-            # result column, caused by the OverflowError)
-            if isinstance(exc, DataError) and not isinstance(exc.__cause__, OverflowError):
+            # result column, caused by an OverflowError or saying it is out of range)
+            if isinstance(exc, DataError) and not (
+                isinstance(exc.__cause__, OverflowError)
+                or "out of range for timedelta" in str(exc)
+            ):
                 raise
             model: Any = self._model
             raise DataError(
