@@ -4,7 +4,7 @@ query counts through engine.events; RelationshipNotLoaded instead of hidden quer
 from __future__ import annotations
 
 import pytest
-from rel_models import Author, Comment, Node, Post, Profile, Shop, ShopItem, Tag
+from rel_models import Author, Board, Comment, Node, Note, Post, Profile, Shop, ShopItem, Tag
 from statement_log import SqlLog
 
 import ormkit
@@ -264,3 +264,21 @@ async def test_options_are_checked(session: AsyncSession) -> None:
         session.query(Author).options(selectinload("posts.nope"))
     with pytest.raises(TypeError):
         session.query(Author).options("posts")
+
+
+async def test_joined_loading_leaves_soft_deleted_rows_out_as_selectin_does(
+    session: AsyncSession,
+) -> None:
+    """A ``SoftDeleteMixin`` model's soft-deleted related rows are left out by every
+    loader: ``joinedload`` puts the condition in the join's ON, so a parent whose
+    related rows are all soft-deleted is still returned, with an empty collection."""
+    full = Board(name="full", notes=[Note(text="a"), Note(text="b"), Note(text="c")])
+    empty = Board(name="empty", notes=[Note(text="gone")])
+    await session.insert_all([full, empty])
+    await session.soft_delete(full.notes[1])
+    await session.soft_delete(empty.notes[0])
+    session.expunge_all()
+    for option in (selectinload("notes"), joinedload("notes")):
+        boards = await session.query(Board).options(option).order_by("id").all()
+        assert [[n.text for n in b.notes] for b in boards] == [["a", "c"], []], option
+        session.expunge_all()

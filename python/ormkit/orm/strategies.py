@@ -139,6 +139,7 @@ def _add_joins(
         return stmt, levels, {}
     for level in levels:
         stmt = stmt.outerjoin(".".join(level.path))
+    stmt._live_joins = True  # soft-deleted related rows are left out, as selectin does
     scope = stmt._scope()
     assert scope is not None
     converters: dict[str, Any] = {k: i.converter(dialect) for k, i in model.__columns__.items()}

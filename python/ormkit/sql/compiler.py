@@ -37,7 +37,7 @@ class Join:
     column equalities (a relationship) or an expression (``join(Post, Post.user_id ==
     User.id)``)."""
 
-    __slots__ = ("alias", "kind", "model", "named", "on", "onclause")
+    __slots__ = ("alias", "kind", "live", "model", "named", "on", "onclause")
 
     def __init__(
         self,
@@ -47,12 +47,16 @@ class Join:
         on: tuple[tuple[str, str, str, str], ...],
         onclause: ClauseElement | None = None,
         named: bool = False,
+        live: bool = False,
     ) -> None:
         self.kind = kind
         self.model = model
         self.alias = alias
         #: joined as an ``aliased()`` model: only that alias's columns name it
         self.named = named
+        #: a ``SoftDeleteMixin`` model's soft-deleted rows are left out (in ON, so an
+        #: outer join still gives its left row): what a loader's join reads
+        self.live = live
         #: (left alias, left column name, right alias, right column name)
         self.on = on
         #: the ON condition as an expression (its shape is part of the statement's key)
@@ -60,7 +64,15 @@ class Join:
 
     def key(self) -> Hashable:
         """The join's part of a statement's cache key."""
-        return (self.kind, self.model, self.alias, self.on, self.onclause is None, self.named)
+        return (
+            self.kind,
+            self.model,
+            self.alias,
+            self.on,
+            self.onclause is None,
+            self.named,
+            self.live,
+        )
 
     def sql(self, ctx: CompileContext) -> str:
         """The JOIN clause."""
@@ -73,6 +85,9 @@ class Join:
         conditions = " AND ".join(
             f"{q(la)}.{q(lc)} = {q(ra)}.{q(rc)}" for la, lc, ra, rc in self.on
         )
+        hidden = getattr(self.model, "__soft_delete_column__", None) if self.live else None
+        if hidden in self.model.__columns__:
+            conditions += f" AND {alias}.{q(self.model.__columns__[hidden].name)} IS NULL"
         return f"{self.kind} JOIN {target} ON {conditions}"
 
 
@@ -120,7 +135,12 @@ class Scope:
         return alias
 
     def join_relationship(
-        self, path: tuple[str, ...], rel: Any, parent_alias: str | None, kind: str = "LEFT OUTER"
+        self,
+        path: tuple[str, ...],
+        rel: Any,
+        parent_alias: str | None,
+        kind: str = "LEFT OUTER",
+        live: bool = False,
     ) -> str:
         """Join the relationship at ``path`` (once) and return the target's alias."""
         existing = self._joins.get(path)
@@ -159,7 +179,7 @@ class Scope:
                 (alias, rel.target.__columns__[r].name, left, model.__columns__[c].name)
                 for r, c in zip(rel.remote_columns, rel.local_columns, strict=True)
             )
-        self._joins[path] = Join(kind, rel.target, alias, on)
+        self._joins[path] = Join(kind, rel.target, alias, on, live=live)
         if rel.uselist:
             self.distinct = True
         return alias

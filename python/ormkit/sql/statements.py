@@ -445,6 +445,8 @@ class Select(_Filtered):
         self._model = None
         #: the root's alias when it is an ``aliased()`` model
         self._root_alias: str | None = None
+        #: relationship joins leave soft-deleted rows out (a loader's joins)
+        self._live_joins = False
         for entity in entities:
             if not is_model_class(entity) and not isinstance(entity, (ColumnExpr, AliasedClass)):
                 raise TypeError(f"select() takes models and column expressions, got {entity!r}")
@@ -708,7 +710,9 @@ class Select(_Filtered):
             alias: str | None = None
             for i, name in enumerate(path):
                 rel = model.__relationships__[name]
-                alias = scope.join_relationship(path[: i + 1], rel, alias, kind=kind)
+                alias = scope.join_relationship(
+                    path[: i + 1], rel, alias, kind=kind, live=self._live_joins
+                )
                 model = rel.target
         return scope
 
