@@ -136,6 +136,19 @@ async def test_cascade_delete_reaches_children_that_are_not_loaded(
     assert await rows(engine, f"SELECT count(*) FROM {Post.__tablename__}") == [(0,)]
 
 
+async def test_removing_an_object_built_with_its_key_cascades(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    """``remove(Post(id=..., title=...))``: its empty-by-default collections say nothing
+    of the rows in the database, which are found and deleted as for a loaded row (it was
+    the foreign key's IntegrityError, nothing deleted)."""
+    post = await session.insert(Post(title="p", comments=[Comment(body="a"), Comment(body="b")]))
+    session.expunge_all()
+    await session.remove(Post(id=post.id, title="p"))
+    assert await rows(engine, f"SELECT count(*) FROM {Comment.__tablename__}") == [(0,)]
+    assert await rows(engine, f"SELECT count(*) FROM {Post.__tablename__}") == [(0,)]
+
+
 async def test_hard_delete_of_a_parent_takes_its_soft_deleted_children(
     session: AsyncSession, engine: ormkit.Engine
 ) -> None:

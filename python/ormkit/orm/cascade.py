@@ -310,12 +310,18 @@ async def expand_deletes(uow: UnitOfWork, runner: Runner, objs: Iterable[Any]) -
             if not model.__relationships__:
                 continue
             d = obj.__dict__
+            state = uow.state_of(obj)
+            snapshot = state.snapshot if state is not None else {}
             for rel in _deleting(model):
                 value = d.get(rel.key, _MISSING)
                 below.extend(_members(value))
                 if _database_deletes(rel):
                     continue
-                if value is _MISSING or soft_delete_column(rel.target) is not None:
+                if (
+                    value is _MISSING
+                    or rel.key not in snapshot  # not loaded: built by hand with its key
+                    or soft_delete_column(rel.target) is not None
+                ):
                     wanted.setdefault(id(rel), (rel, []))[1].append(obj)
         for rel, parents in wanted.values():
             below.extend(await _children(uow, runner, rel, parents))
