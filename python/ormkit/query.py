@@ -852,8 +852,7 @@ class Query(Generic[T]):
             # beyond timedelta here, or while the row was read (a DataError naming the
             # result column, caused by an OverflowError or saying it is out of range)
             if isinstance(exc, DataError) and not (
-                isinstance(exc.__cause__, OverflowError)
-                or "out of range for timedelta" in str(exc)
+                isinstance(exc.__cause__, OverflowError) or "out of range for timedelta" in str(exc)
             ):
                 raise
             model: Any = self._model
