@@ -127,7 +127,27 @@ class Node(Base):
     children: Mapped[list[Node]] = relationship(back_populates="parent", order_by="id")
 
 
-MODELS = [User, Post, Profile, Note, Badge, Article, Tag, ArticleTag, Node]
+class Shelf(Base):
+    __tablename__ = f"bp_shelves{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    volumes: Mapped[list[Volume]] = relationship(back_populates="shelf", order_by="id")
+
+
+class Volume(Base):
+    """Optimistic locking: a move another writer raced fails as stale."""
+
+    __tablename__ = f"bp_volumes{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str]
+    version: Mapped[int] = mapped_column(version=True)
+    shelf_id: Mapped[int | None] = mapped_column(ForeignKey(f"bp_shelves{S}.id"))
+    shelf: Mapped[Shelf | None] = relationship(back_populates="volumes")
+
+
+MODELS = [User, Post, Profile, Note, Badge, Article, Tag, ArticleTag, Node, Shelf, Volume]
 
 
 @pytest.fixture(params=ALL_BACKENDS)
@@ -593,3 +613,48 @@ async def test_a_replaced_collection_no_longer_changes_anything(
     session.add_all([user, loose])
     await session.commit()
     assert await authors_by_title(engine) == {"kept": "u", "loose": None}
+
+
+async def test_a_move_refused_as_stale_puts_both_collections_back(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    """The object gets its last known values back, and so do the collections on the
+    other side: it was left in the new parent's, and a later commit wrote the move."""
+    await session.insert_all([Shelf(name="a", volumes=[Volume(title="x")]), Shelf(name="b")])
+    session.expunge_all()
+    load = session.query(Shelf).options(selectinload("volumes"))
+    a = await load.filter(name="a").one()
+    b = await load.filter(name="b").one()
+    x = a.volumes[0]
+    await engine.execute(f"UPDATE {Volume.__tablename__} SET version = version + 1")
+    x.shelf = b
+    with pytest.raises(ormkit.StaleDataError):
+        await session.commit()
+    assert x.shelf is a and a.volumes == [x] and b.volumes == []
+    await session.refresh(x)
+    await session.commit()
+    stored = await engine.execute(f"SELECT shelf_id FROM {Volume.__tablename__}")
+    assert stored.column(0) == [a.id]
+
+
+async def test_a_rollback_unloads_a_collection_loaded_inside_it(
+    session: AsyncSession,
+) -> None:
+    """A collection first loaded inside a transaction read rows that a rollback may
+    undo: the rollback unloads it (it kept the rolled-back move: the object in two
+    parents)."""
+    await session.insert_all([User(name="ann"), User(name="bob", posts=[Post(title="x")])])
+    session.expunge_all()
+    bob = await session.query(User).filter(name="bob").options(selectinload("posts")).one()
+    ann = await session.query(User).filter(name="ann").one()
+    x = bob.posts[0]
+    x.author = ann
+    await session.flush()
+    await session.load_related(ann, "posts")
+    assert ann.posts == [x]
+    await session.rollback()
+    assert x.author is bob and bob.posts == [x]
+    with pytest.raises(ormkit.RelationshipNotLoaded):
+        ann.posts  # noqa: B018
+    await session.load_related(ann, "posts")
+    assert ann.posts == [] and bob.posts == [x]

@@ -120,10 +120,14 @@ def plain_tuples(
 def set_loaded(uow: UnitOfWork, obj: Any, key: str, value: Any) -> None:
     """Mark relationship ``key`` of ``obj`` loaded with ``value`` (a list for a
     collection), as the session's snapshot sees it too."""
-    obj.__dict__[key] = value
+    d = obj.__dict__
+    fresh = key not in d
+    d[key] = value
     state = uow.state_of(obj)
     if state is not None and state.persistent:
         state.snapshot[key] = list(value) if isinstance(value, list) else value
+        if fresh and uow.journal is not None:
+            uow.journal.loaded.append((state, key))
 
 
 # -- options --------------------------------------------------------------------------

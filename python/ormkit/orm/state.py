@@ -197,7 +197,7 @@ class InstanceState:
 class Journal:
     """What one transaction level (the transaction or a SAVEPOINT) did to objects."""
 
-    __slots__ = ("added", "deleted", "inserted", "updated")
+    __slots__ = ("added", "deleted", "inserted", "loaded", "updated")
 
     def __init__(self) -> None:
         #: states inserted at this level, with ``__dict__`` as it was before the insert
@@ -208,6 +208,9 @@ class Journal:
         self.deleted: list[tuple[InstanceState, dict[str, Any]]] = []
         #: objects given to ``add()`` at this level (dropped again on rollback)
         self.added: list[Any] = []
+        #: (state, relationship key) loaded at this level where nothing was loaded
+        #: before: what it read may be rolled back, so a rollback unloads it
+        self.loaded: list[tuple[InstanceState, str]] = []
 
     def record_insert(self, state: InstanceState, before: dict[str, Any]) -> None:
         """``state`` was inserted; ``before`` is its ``__dict__`` before that."""
@@ -229,6 +232,7 @@ class Journal:
             parent.updated.setdefault(key, entry)
         parent.deleted.extend(self.deleted)
         parent.added.extend(self.added)
+        parent.loaded.extend(self.loaded)
 
     def __bool__(self) -> bool:
         return bool(self.inserted or self.updated or self.deleted or self.added)

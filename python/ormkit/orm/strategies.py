@@ -477,10 +477,12 @@ def _assign_many(
         _assign_deferred(uow, rel, pairs, back)
         return
     states = uow.states
+    journal = uow.journal
     reverse_pairs: list[tuple[Any, list[Any]]] = []
     for parent, children in pairs:
         d = parent.__dict__
-        if key in d and not _can_set(uow, parent, key):
+        fresh = key not in d
+        if not fresh and not _can_set(uow, parent, key):
             _keep_assigned(uow, parent, rel, children)
             continue
         value: Any = children if uselist else (children[0] if children else None)
@@ -488,6 +490,8 @@ def _assign_many(
         state = states.get(id(parent))
         if state is not None and state.persistent:
             state.snapshot[key] = list(value) if uselist else value
+            if fresh and journal is not None:
+                journal.loaded.append((state, key))
         if back is not None and children:
             reverse_pairs.append((parent, children))
     if reverse_pairs:

@@ -27,6 +27,7 @@ from ormkit._ormkit import changed_states, set_returned, track_objects, written_
 from ormkit.dialects.base import get_dialect
 from ormkit.errors import InterfaceError, StaleDataError, ValidationError
 from ormkit.orm import bulk_insert, cascade, precompiled
+from ormkit.orm.backrefs import assign
 from ormkit.orm.loading import gc_paused
 from ormkit.orm.mixins import onupdate_values
 from ormkit.orm.state import (
@@ -1262,6 +1263,9 @@ class UnitOfWork:
             obj.__dict__.update(before)
         for obj in journal.added:
             self.new.pop(id(obj), None)
+        for state, key in journal.loaded:  # read inside the rolled-back level: unload
+            state.obj.__dict__.pop(key, None)
+            state.snapshot.pop(key, None)
 
     def _restore(self, state: InstanceState, snapshot: dict[str, Any]) -> None:
         d = state.obj.__dict__
@@ -1269,9 +1273,15 @@ class UnitOfWork:
         for key in model.__columns__:
             if key in snapshot:
                 d[key] = snapshot[key]
-        for key in model.__relationships__:
+        for key, rel in model.__relationships__.items():
             if key in snapshot:
                 value = snapshot[key]
+                if rel.back_populates is not None and not rel.uselist:
+                    if d.get(key, _MISSING_KEY) is not value:
+                        # back on its side: out of the collection it moved to, into the
+                        # one it left (where loaded), as an assignment would
+                        assign(state.obj, rel, value)
+                    continue
                 d[key] = list(value) if isinstance(value, list) else value
         self.states[id(state.obj)] = state
         self.attach(state.obj)
