@@ -28,6 +28,8 @@ pub struct Scan {
     pub rewritten: Option<String>,
     /// Every parameter is `?` or `?N`: index i binds position i.
     pub positional: bool,
+    /// Nothing but whitespace and comments: no statement to prepare.
+    pub blank: bool,
 }
 
 /// Whether `b` may continue an identifier in SQLite (letters, digits, `_`, `$`,
@@ -72,6 +74,35 @@ fn skip_named(s: &[u8], i: usize) -> usize {
         }
     }
     j
+}
+
+/// The error of an SQL text with no statement in it.
+pub const BLANK: &str =
+    "the SQL text is empty (only whitespace or comments): there is no statement to run";
+
+/// Whether `s` holds nothing but whitespace and comments (`--` to the end of the
+/// line, `/* … */`): SQLite would prepare no statement from it. Stops at the first
+/// other byte, so an ordinary statement costs a look at its first bytes.
+fn is_blank(s: &[u8]) -> bool {
+    let mut i = 0;
+    while i < s.len() {
+        if s[i].is_ascii_whitespace() {
+            i += 1;
+        } else if s[i..].starts_with(b"--") {
+            match s[i..].iter().position(|&c| c == b'\n') {
+                Some(p) => i += p + 1,
+                None => return true,
+            }
+        } else if s[i..].starts_with(b"/*") {
+            match s[i + 2..].windows(2).position(|w| w == b"*/") {
+                Some(p) => i += 2 + p + 2,
+                None => return true,
+            }
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 /// Scans `sql` as SQLite's tokenizer would, rewriting `$N` (N ≥ 1) to `?N`.
@@ -132,6 +163,7 @@ pub fn scan(sql: &str) -> Scan {
     Scan {
         rewritten,
         positional,
+        blank: is_blank(s),
     }
 }
 
@@ -164,6 +196,9 @@ impl Planned<'_> {
     /// The SQL to prepare. A text with a NUL character is refused: SQLite would prepare
     /// what comes before it and silently ignore the rest.
     pub fn sql(&self) -> Result<&str> {
+        if self.plan.scan.blank {
+            return Err(Error::programming(BLANK));
+        }
         if self.plan.nul {
             return Err(Error::data(
                 "the SQL text contains a NUL character (SQLite would ignore everything after it)",
@@ -251,6 +286,7 @@ impl Plans {
             Scan {
                 rewritten: None,
                 positional: true,
+                blank: is_blank(sql.as_bytes()),
             }
         };
         let plan = Arc::new(Plan {
@@ -285,6 +321,19 @@ mod tests {
             assert!(err.to_string().contains("NUL character"), "{err}");
         }
         assert!(plans.plan("SELECT '\\0'").sql().is_ok());
+    }
+
+    #[test]
+    fn a_text_of_only_whitespace_and_comments_is_refused() {
+        let plans = Plans::default();
+        for sql in ["", "   \n\t", "-- nothing", "/* a */ -- b\n  ", "/* unterminated"] {
+            let err = plans.plan(sql).sql().expect_err("blank");
+            assert!(err.to_string().contains("the SQL text is empty"), "{sql:?}: {err}");
+            assert!(scan(sql).blank, "{sql:?}");
+        }
+        for sql in ["SELECT 1", "  -- c\nSELECT 1", "/* c */SELECT $1", "x"] {
+            assert!(plans.plan(sql).sql().is_ok(), "{sql:?}");
+        }
     }
 
     #[test]

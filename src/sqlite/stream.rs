@@ -7,7 +7,7 @@
 use super::connection::{bind, open};
 use super::errors::map;
 use super::job::{Reply, Slot};
-use super::placeholders::scan;
+use super::placeholders::{scan, BLANK};
 use super::types::push_row;
 use crate::error::{Error, Result};
 use crate::value::rows::Rows;
@@ -175,6 +175,9 @@ fn produce(
 ) -> Result<()> {
     let conn = open(path, uri, busy_timeout, false)?;
     let scanned = scan(sql);
+    if scanned.blank {
+        return Err(Error::programming(BLANK));
+    }
     let mut stmt = conn
         .prepare(scanned.rewritten.as_deref().unwrap_or(sql))
         .map_err(map)?;

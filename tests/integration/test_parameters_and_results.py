@@ -57,3 +57,19 @@ async def test_result_indexes_out_of_range_are_index_errors(engine: ormkit.Engin
             result[index]
     with pytest.raises(TypeError, match="indexed by int or slice"):
         result["a"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("sql", ["", "   ", "-- nothing", "/* nothing */"])
+async def test_an_empty_statement(engine: ormkit.Engine, sql: str) -> None:
+    """SQLite has no statement to prepare: a ``ProgrammingError`` saying so (it was
+    "bad parameter or other API misuse"); PostgreSQL answers an empty query with no
+    rows, as its protocol does."""
+    if engine.dialect == "sqlite":
+        with pytest.raises(ormkit.ProgrammingError, match="the SQL text is empty"):
+            await engine.execute(sql)
+        with pytest.raises(ormkit.ProgrammingError, match="the SQL text is empty"):
+            async for _ in engine.stream(sql):
+                pass
+    else:
+        result = await engine.execute(sql)
+        assert result.all() == [] and result.columns == []
