@@ -326,9 +326,18 @@ mod tests {
     #[test]
     fn a_text_of_only_whitespace_and_comments_is_refused() {
         let plans = Plans::default();
-        for sql in ["", "   \n\t", "-- nothing", "/* a */ -- b\n  ", "/* unterminated"] {
+        for sql in [
+            "",
+            "   \n\t",
+            "-- nothing",
+            "/* a */ -- b\n  ",
+            "/* unterminated",
+        ] {
             let err = plans.plan(sql).sql().expect_err("blank");
-            assert!(err.to_string().contains("the SQL text is empty"), "{sql:?}: {err}");
+            assert!(
+                err.to_string().contains("the SQL text is empty"),
+                "{sql:?}: {err}"
+            );
             assert!(scan(sql).blank, "{sql:?}");
         }
         for sql in ["SELECT 1", "  -- c\nSELECT 1", "/* c */SELECT $1", "x"] {
