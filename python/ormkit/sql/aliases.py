@@ -23,7 +23,7 @@ from ormkit.sql.mapped import is_model_class
 if TYPE_CHECKING:
     from ormkit.sql.compiler import CompileContext
 
-__all__ = ["AliasColumn", "AliasedClass", "adapt_to_alias", "aliased"]
+__all__ = ["AliasColumn", "AliasedClass", "adapt_to_alias", "aliased", "not_part"]
 
 T = TypeVar("T")
 
@@ -80,10 +80,7 @@ class AliasColumn(AliasedColumn):
     def _key(self, ctx: CompileContext) -> Hashable:
         scope = ctx.scope
         if scope is None or not scope.has_alias_within(self.alias):
-            raise ValueError(
-                f"{self.entity!r} is not part of this statement: select from it or "
-                f".join({self.entity._name}, <condition>)"
-            )
+            raise not_part(self.entity)
         return ctx.column_key(self.column, self.alias)
 
     def _sql(self, ctx: CompileContext) -> str:
@@ -92,6 +89,15 @@ class AliasColumn(AliasedColumn):
         if not scope.qualify and scope.aliased and scope.root_alias == self.alias:
             return name
         return f"{ctx.quote(self.alias)}.{name}"
+
+
+def not_part(alias: AliasedClass[Any]) -> ValueError:
+    """The error of a statement that uses ``alias`` without selecting from it or joining
+    it. (A function, not a method: an alias's attributes are its model's columns.)"""
+    return ValueError(
+        f"{alias!r} is not part of this statement: select from it or "
+        f".join({alias._name}, <condition>)"
+    )
 
 
 def aliased(model: type[T], name: str | None = None) -> AliasedClass[T]:

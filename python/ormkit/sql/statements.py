@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ormkit.dialects.base import CURRENT_TIME_FUNCTIONS, Dialect, current_time_fits, get_dialect
 from ormkit.orm.state import model_pk
-from ormkit.sql.aliases import AliasColumn, AliasedClass
+from ormkit.sql.aliases import AliasColumn, AliasedClass, not_part
 from ormkit.sql.compiler import CompileContext, Scope, compile_statement
 from ormkit.sql.expressions import (
     AliasedColumn,
@@ -829,10 +829,7 @@ class Select(_Filtered):
             return ("model", entity, ctx.scope.alias_for(entity))
         if isinstance(entity, AliasedClass):
             if not ctx.scope.has_alias(entity._name):
-                raise ValueError(
-                    f"{entity!r} is not part of this statement: select from it or "
-                    f".join({entity._name}, <condition>)"
-                )
+                raise not_part(entity)
             return ("alias", entity._model, entity._name)
         if isinstance(entity, Label):
             return ("label", entity.name, entity.expr._key(ctx))
