@@ -201,6 +201,24 @@ async def test_aliased_in_a_subquery_on_the_same_table(session: AsyncSession) ->
     assert [tuple(r) for r in rows] == [("ann", 0), ("bob", 1), ("cid", 0)]
 
 
+def test_default_alias_names_are_reused_once_an_alias_is_gone() -> None:
+    """An alias made anew for every call gets the same name, so its statements compile
+    once (the compile cache keys on the name); two alive at once differ."""
+    import gc
+
+    def build() -> str:
+        other = aliased(Member)
+        sql, _ = select(Member.name).join(other, Member.age > other.age).to_sql("sqlite")
+        return sql
+
+    gc.collect()  # aliases earlier tests left
+    first = build()
+    gc.collect()
+    assert build() == first
+    one, two = aliased(Member), aliased(Member)
+    assert repr(one) != repr(two)
+
+
 async def test_aliased_misuse_says_what_to_do(session: AsyncSession) -> None:
     other = aliased(Member, name="other")
     with pytest.raises(ValueError, match=r"aliased\(Member, name='other'\) is not part"):

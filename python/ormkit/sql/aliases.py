@@ -13,7 +13,7 @@ row inside a subquery.
 
 from __future__ import annotations
 
-import itertools
+import weakref
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -27,14 +27,17 @@ __all__ = ["AliasColumn", "AliasedClass", "adapt_to_alias", "aliased", "not_part
 
 T = TypeVar("T")
 
-_numbers: dict[str, itertools.count[int]] = {}
+#: per table, the default-named aliases alive, by number: a new one takes the lowest
+#: number free, so an alias made anew for every request (``aliased(User)`` in a
+#: function) gets the same name each time, and its statements the same cache entry
+_live: dict[str, weakref.WeakValueDictionary[int, AliasedClass[Any]]] = {}
 
 
 class AliasedClass(Generic[T]):
     """A model under an alias (see :func:`aliased`). Not a model class: it selects,
     joins and compares, and rows selected through it are instances of the model."""
 
-    __slots__ = ("_columns", "_model", "_name")
+    __slots__ = ("__weakref__", "_columns", "_model", "_name")
 
     def __init__(self, model: type[T], name: str) -> None:
         self._model = model
@@ -109,8 +112,12 @@ def aliased(model: type[T], name: str | None = None) -> AliasedClass[T]:
         raise TypeError(f"aliased() takes a model class, got {model!r}")
     table: str = model.__tablename__
     if name is None:
-        name = f"{table}_{next(_numbers.setdefault(table, itertools.count(1)))}"
-    elif not isinstance(name, str) or not name or "\x00" in name:
+        live = _live.setdefault(table, weakref.WeakValueDictionary())
+        number = next(n for n in range(1, len(live) + 2) if n not in live)
+        alias = AliasedClass(model, f"{table}_{number}")
+        live[number] = alias
+        return alias
+    if not isinstance(name, str) or not name or "\x00" in name:
         raise ValueError(f"aliased(): the name must be a non-empty string, got {name!r}")
     elif name == table:
         raise ValueError(f"aliased(): the name {name!r} is the table's own")
