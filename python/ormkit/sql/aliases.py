@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ormkit.sql.expressions import AliasedColumn, ClauseElement, Column
+from ormkit.sql.expressions import AliasedColumn, ClauseElement, Column, slot_names
 from ormkit.sql.mapped import is_model_class
 
 if TYPE_CHECKING:
@@ -149,13 +149,12 @@ def adapt_to_alias(node: Any, alias: AliasedClass[Any], what: str = "") -> Any:
         )
     values: dict[str, Any] = {}
     changed = False
-    for klass in type(node).__mro__:
-        for slot in getattr(klass, "__slots__", ()):
-            if slot in values or not hasattr(node, slot):
-                continue
-            value = getattr(node, slot)
-            values[slot] = adapted = adapt_to_alias(value, alias, what)
-            changed = changed or adapted is not value
+    for slot in slot_names(type(node)):
+        if not hasattr(node, slot):
+            continue
+        value = getattr(node, slot)
+        values[slot] = adapted = adapt_to_alias(value, alias, what)
+        changed = changed or adapted is not value
     if not changed:
         return node
     copy = object.__new__(type(node))

@@ -46,6 +46,7 @@ __all__ = [
     "func",
     "not_",
     "or_",
+    "slot_names",
     "text",
     "tuple_",
 ]
@@ -58,6 +59,25 @@ LIKE_ESCAPE = "\\"
 def escape_like(value: str) -> str:
     """Escape ``\\``, ``%`` and ``_`` so ``value`` matches itself in a LIKE pattern."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+#: per expression class, its slot names, base classes' included (see ``slot_names``)
+_SLOT_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def slot_names(cls: type) -> tuple[str, ...]:
+    """Every slot of an expression class, its bases' included, once each: what a walk
+    over an expression's children reads (``getattr(node, name)``). Cached per class."""
+    found = _SLOT_NAMES.get(cls)
+    if found is None:
+        names: dict[str, None] = {}
+        for klass in cls.__mro__:
+            slots = getattr(klass, "__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if name != "__weakref__":
+                    names[name] = None
+        found = _SLOT_NAMES[cls] = tuple(names)
+    return found
 
 
 class ClauseElement:

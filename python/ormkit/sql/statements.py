@@ -31,6 +31,7 @@ from ormkit.sql.expressions import (
     conditions_of,
     current_time_function,
     not_,
+    slot_names,
 )
 from ormkit.sql.lookups import Q, lookups_q
 from ormkit.sql.mapped import is_model_class
@@ -144,17 +145,16 @@ def _first_column(node: Any) -> Column[Any] | AliasColumn | None:
         return node
     if isinstance(node, Subquery):
         return None
-    for klass in type(node).__mro__:
-        for slot in getattr(klass, "__slots__", ()):
-            value = getattr(node, slot, None)
-            children = value if isinstance(value, tuple) else (value,)
-            for child in children:
-                if isinstance(child, tuple):  # (condition, result) pairs of case()
-                    child = next((c for c in map(_first_column, child) if c is not None), None)
-                if isinstance(child, ClauseElement):
-                    found = _first_column(child)
-                    if found is not None:
-                        return found
+    for slot in slot_names(type(node)):
+        value = getattr(node, slot, None)
+        children = value if isinstance(value, tuple) else (value,)
+        for child in children:
+            if isinstance(child, tuple):  # (condition, result) pairs of case()
+                child = next((c for c in map(_first_column, child) if c is not None), None)
+            if isinstance(child, ClauseElement):
+                found = _first_column(child)
+                if found is not None:
+                    return found
     return None
 
 

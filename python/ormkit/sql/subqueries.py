@@ -15,6 +15,7 @@ from ormkit.sql.expressions import (
     Column,
     ColumnExpr,
     as_condition,
+    slot_names,
 )
 from ormkit.sql.mapped import is_model_class
 
@@ -193,15 +194,14 @@ def columns_in(node: Any, out: list[Any]) -> list[Any]:
     """Append to ``out`` the model columns (and ``aliased()`` models' columns) inside an
     expression or a tuple of them, in order; not those inside a subquery, which has its
     own FROM. Returns ``out``."""
-    if isinstance(node, Column | AliasColumn):
+    if isinstance(node, (Column, AliasColumn)):
         out.append(node)
     elif isinstance(node, (tuple, list)):
         for child in node:
             columns_in(child, out)
     elif isinstance(node, ClauseElement) and not isinstance(node, Subquery):
-        for klass in type(node).__mro__:
-            for slot in getattr(klass, "__slots__", ()):
-                columns_in(getattr(node, slot, None), out)
+        for slot in slot_names(type(node)):
+            columns_in(getattr(node, slot, None), out)
     return out
 
 
