@@ -432,9 +432,8 @@ class PgBackend:
             try:
                 count: int = await self._run(proto.query_many(sql, seq_of_params))
             except BaseException:
-                if proto.begin_pending:  # failed before anything was sent
-                    proto.cancel_begin()
-                elif proto.in_transaction and proto.is_idle and not proto.is_broken:
+                # failed before anything was sent: release() drops the queued BEGIN
+                if proto.in_transaction and proto.is_idle and not proto.is_broken:
                     await self._run(proto.simple("ROLLBACK"))
                 raise
             await self._run(proto.simple("COMMIT"))

@@ -849,11 +849,9 @@ class Query(Generic[T]):
             delta = total if isinstance(total, timedelta) else timedelta(microseconds=total)
             return delta if name == "sum" else delta / int(count)
         except (OverflowError, DataError) as exc:
-            # beyond timedelta here, or while the row was read (a DataError naming the
-            # result column, caused by an OverflowError or saying it is out of range)
-            if isinstance(exc, DataError) and not (
-                isinstance(exc.__cause__, OverflowError) or "out of range for timedelta" in str(exc)
-            ):
+            # beyond timedelta here, or while the sum was read (a DataError naming its
+            # column): any other DataError is the server's
+            if isinstance(exc, DataError) and exc.column != "value":
                 raise
             model: Any = self._model
             raise DataError(

@@ -21,6 +21,7 @@ from ormkit.sql.expressions import AliasedColumn, Column, OrderBy, tuple_
 
 if TYPE_CHECKING:
     from ormkit.orm.session import AsyncSession
+    from ormkit.orm.state import InstanceState
     from ormkit.orm.unit_of_work import UnitOfWork
     from ormkit.types import Converter
 
@@ -306,7 +307,11 @@ async def run_plan(
             else:
                 # also what the user assigned before it was ever loaded: its rows in
                 # the database become its snapshot (see _keep_assigned)
-                todo = [o for o in objs if _can_set(uow, o, key) or _set_unloaded(uow, o, key)]
+                todo = [
+                    o
+                    for o in objs
+                    if _can_set(uow, o, key) or _set_unloaded(uow, o, key) is not None
+                ]
                 if not node.explicit:
                     todo = [o for o in todo if key not in o.__dict__]
             if todo:
@@ -316,11 +321,13 @@ async def run_plan(
             await run_plan(session, rel.target, _related(objs, key), node.children)
 
 
-def _set_unloaded(uow: UnitOfWork, obj: Any, key: str) -> bool:
-    """Whether the persistent ``obj`` holds a value of ``key`` assigned before the
-    relationship was ever loaded (nothing known of its rows in the database)."""
+def _set_unloaded(uow: UnitOfWork, obj: Any, key: str) -> InstanceState | None:
+    """The state of the persistent ``obj`` if it holds a value of ``key`` assigned before
+    the relationship was ever loaded (nothing known of its rows in the database)."""
     state = uow.state_of(obj)
-    return state is not None and state.persistent and key not in state.snapshot
+    if state is not None and state.persistent and key not in state.snapshot:
+        return state
+    return None
 
 
 def _keep_assigned(uow: UnitOfWork, parent: Any, rel: Any, children: list[Any]) -> None:
@@ -328,8 +335,8 @@ def _keep_assigned(uow: UnitOfWork, parent: Any, rel: Any, children: list[Any]) 
     set before the relationship was ever loaded (``user.posts = [...]`` on a user loaded
     without posts), what the database holds is known now: it becomes the snapshot, and
     the flush replaces it with the value set (see ``cascade._diff_collections``)."""
-    state = uow.state_of(parent)
-    if state is not None and state.persistent and rel.key not in state.snapshot:
+    state = _set_unloaded(uow, parent, rel.key)
+    if state is not None:
         state.snapshot[rel.key] = (
             list(children) if rel.uselist else (children[0] if children else None)
         )
