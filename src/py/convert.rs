@@ -417,8 +417,10 @@ fn decimal_to_value(v: &Bound<'_, PyAny>) -> PyResult<Value> {
     // Written out in full below: refuse first what no column holds (PostgreSQL's numeric
     // takes 131,072 digits before the point and 16,383 after), rather than spell out
     // `1E+999999999` digit by digit.
-    let adjusted: i64 = v.call_method0("adjusted")?.extract()?;
-    let exponent: i64 = v.call_method0("as_tuple")?.getattr("exponent")?.extract()?;
+    let parts = v.call_method0("as_tuple")?;
+    let exponent: i64 = parts.getattr("exponent")?.extract()?;
+    let digits = parts.getattr("digits")?.len()? as i64;
+    let adjusted = digits + exponent - 1; // Decimal.adjusted(): the leading digit's power
     if adjusted >= 131_072 || exponent < -16_383 {
         return Err(crate::py::errors::to_pyerr_plain(&Error::data(format!(
             "Decimal out of range: {} digits before the point and {} after; a numeric \

@@ -4,10 +4,10 @@
 //! the connection thread (the job runs, then replies), a caller that gave up
 //! (cancelled: the job never runs), or a timer (it replies `PoolTimeout`, and the
 //! job never runs). So a job that was still waiting when its caller went away is
-//! skipped. One already taken by its thread is interrupted if it runs in autocommit
-//! mode (SQLite undoes the statement): a cancelled write is not committed behind
-//! its caller's back. Inside a transaction it finishes; the transaction's own
-//! rollback undoes it.
+//! skipped. An autocommit write already taken by the writer thread ([`write_job`]) is
+//! interrupted (SQLite undoes the statement): a cancelled write is not committed
+//! behind its caller's back. Other jobs finish (a statement of a transaction is undone
+//! by the transaction's own rollback).
 
 use super::placeholders::Plans;
 use crate::error::{Error, Result};
@@ -75,8 +75,8 @@ struct SlotInner<T> {
 /// The reply of one job, taken exactly once.
 pub struct Slot<T> {
     inner: Mutex<SlotInner<T>>,
-    /// Set when the caller gave up, also after the job started (see [`job`]).
-    cancelled: Arc<AtomicBool>,
+    /// Set when the caller gave up, also after the job started (see [`write_job`]).
+    cancelled: AtomicBool,
 }
 
 impl<T> Slot<T> {
@@ -86,7 +86,7 @@ impl<T> Slot<T> {
                 reply: Some(reply),
                 timer: None,
             }),
-            cancelled: Arc::new(AtomicBool::new(false)),
+            cancelled: AtomicBool::new(false),
         })
     }
 
@@ -174,29 +174,54 @@ where
     T: Send + 'static,
     W: FnOnce(&Db) -> Result<T> + Send + 'static,
 {
+    make_job(slot, work, false)
+}
+
+/// [`job`] for an autocommit write on the writer thread: once its caller gives up it
+/// is interrupted, also while it runs (see [`interruptible`]).
+pub fn write_job<T, W>(slot: &Arc<Slot<T>>, work: W) -> Work
+where
+    T: Send + 'static,
+    W: FnOnce(&Db) -> Result<T> + Send + 'static,
+{
+    make_job(slot, work, true)
+}
+
+fn make_job<T, W>(slot: &Arc<Slot<T>>, work: W, interrupt: bool) -> Work
+where
+    T: Send + 'static,
+    W: FnOnce(&Db) -> Result<T> + Send + 'static,
+{
     let slot = slot.clone();
     Box::new(move |db| {
         if let Some(reply) = slot.take() {
-            let out = db.and_then(|db| interruptible(db, &slot.cancelled, work));
+            let out = db.and_then(|db| {
+                if interrupt {
+                    interruptible(db, &slot, work)
+                } else {
+                    work(db)
+                }
+            });
             deliver(Box::new(move || reply(out)));
         }
     })
 }
 
-/// Runs `work` on `db`; in autocommit mode, SQLite interrupts it (and undoes what it
-/// did) once `cancelled` is set. Checked every 1,000 virtual-machine steps.
-fn interruptible<T>(
+/// Runs `work` on `db`; in autocommit mode (not inside a transaction someone opened by
+/// hand), SQLite interrupts it (and undoes what it did) once `cancelled` is set.
+/// Checked every 1,000 virtual-machine steps.
+fn interruptible<T: Send + 'static, R>(
     db: &Db,
-    cancelled: &Arc<AtomicBool>,
-    work: impl FnOnce(&Db) -> Result<T>,
-) -> Result<T> {
+    slot: &Arc<Slot<T>>,
+    work: impl FnOnce(&Db) -> Result<R>,
+) -> Result<R> {
     if !db.conn.is_autocommit() {
         return work(db);
     }
-    let flag = cancelled.clone();
+    let slot = slot.clone();
     if db
         .conn
-        .progress_handler(1000, Some(move || flag.load(Ordering::Relaxed)))
+        .progress_handler(1000, Some(move || slot.cancelled.load(Ordering::Relaxed)))
         .is_err()
     {
         return work(db);

@@ -10,7 +10,7 @@
 
 use super::budget::{run_budgeted, within, Budgeted};
 use super::connection::{is_read_only, is_transaction_control, open, run, run_many, Output};
-use super::job::{closed, job, Abandon, Counters, Db, Reply, Slot, Work};
+use super::job::{closed, job, write_job, Abandon, Counters, Db, Reply, Slot, Work};
 use super::keyed_insert::{run_keyed, KeyedInsert};
 use super::placeholders::Plans;
 use super::readers::Readers;
@@ -183,38 +183,47 @@ impl SqlitePool {
         params: Vec<Value>,
         reply: Reply<Output>,
     ) -> Option<Arc<dyn Abandon>> {
-        let (slot, work) = self.statement_job(sql, params, reply, |c| &c.thread_reads)?;
+        let (slot, work) = self.statement_job(sql, params, reply, |c| &c.thread_reads, false)?;
         self.readers.submit(&slot, work)
     }
 
-    /// The job running `sql` once on a connection thread (counted in `counter`), or
-    /// None once it has failed the job because the pool is closed.
+    /// The job running `sql` once on a connection thread (counted in `counter`; a
+    /// [`write_job`] when `write`), or None once it has failed the job because the
+    /// pool is closed.
     fn statement_job(
         &self,
         sql: String,
         params: Vec<Value>,
         reply: Reply<Output>,
         counter: fn(&Counters) -> &AtomicU64,
+        write: bool,
     ) -> Option<(Arc<Slot<Output>>, Work)> {
-        self.output_job(reply, counter, move |db| {
+        self.output_job(reply, counter, write, move |db| {
             run(&db.conn, &db.plans, &sql, &params, None)
         })
     }
 
-    /// The job running `work` on a connection thread (counted in `counter`), or None
-    /// once it has failed the job because the pool is closed.
+    /// The job running `work` on a connection thread (counted in `counter`; a
+    /// [`write_job`], interrupted when its caller gives up, when `write`), or None once
+    /// it has failed the job because the pool is closed.
     fn output_job(
         &self,
         reply: Reply<Output>,
         counter: fn(&Counters) -> &AtomicU64,
+        write: bool,
         work: impl FnOnce(&Db) -> Result<Output> + Send + 'static,
     ) -> Option<(Arc<Slot<Output>>, Work)> {
         let slot = Slot::new(reply);
         let counters = self.counters.clone();
-        let work = job(&slot, move |db| {
+        let counted = move |db: &Db| {
             counter(&counters).fetch_add(1, Ordering::Relaxed);
             work(db)
-        });
+        };
+        let work = if write {
+            write_job(&slot, counted)
+        } else {
+            job(&slot, counted)
+        };
         if let Err(e) = self.check_open() {
             work(Err(e));
             return None;
@@ -285,6 +294,7 @@ impl SqlitePool {
         let (slot, work) = self.output_job(
             reply,
             |c| &c.writes,
+            true,
             move |db| run_keyed(&db.conn, &db.plans, &k, &params, None),
         )?;
         self.writer.queue(0, &slot, work)
@@ -299,7 +309,7 @@ impl SqlitePool {
         params: Vec<Value>,
         reply: Reply<Output>,
     ) -> Option<Arc<dyn Abandon>> {
-        let (slot, work) = self.statement_job(sql, params, reply, |c| &c.writes)?;
+        let (slot, work) = self.statement_job(sql, params, reply, |c| &c.writes, true)?;
         self.writer.queue(0, &slot, work)
     }
 
@@ -313,7 +323,7 @@ impl SqlitePool {
     ) -> Option<Arc<dyn Abandon>> {
         let slot = Slot::new(reply);
         let counters = self.counters.clone();
-        let work = job(&slot, move |db| {
+        let work = write_job(&slot, move |db| {
             batch(db, "BEGIN IMMEDIATE")?;
             match run_many(&db.conn, &db.plans, &sql, &sets) {
                 Ok(n) => {

@@ -299,9 +299,10 @@ impl Writer {
     ) -> Option<Arc<dyn Abandon>> {
         match self.submit(tx, Task::Run(work)) {
             Ok(true) => Some(self.waiting(slot.clone())),
-            // about to run: a caller that gives up interrupts it (see `job::job`)
-            Ok(false) => Some(slot.clone()),
-            Err(_) => None,
+            // an autocommit write about to run: a caller that gives up interrupts it
+            // (see `job::write_job`); a transaction's statement just finishes
+            Ok(false) if tx == 0 => Some(slot.clone()),
+            _ => None,
         }
     }
 

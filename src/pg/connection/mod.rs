@@ -134,11 +134,13 @@ pub struct PgConnection {
 static SCHEMA_EPOCH: AtomicU64 = AtomicU64::new(0);
 
 /// Notes a schema change (see [`SCHEMA_EPOCH`]) by its command tag; one inside a
-/// transaction changes the epoch again when the transaction ends (`ddl_in_tx`).
-fn saw_command(tag: &str, tx_status: u8, begin_next: bool, ddl_in_tx: &mut bool) {
+/// transaction changes the epoch again when the transaction ends (`ddl_in_tx`). A
+/// pipelined BEGIN's ReadyForQuery comes before the statement's tag, so `tx_status`
+/// already says whether it ran in a transaction.
+fn saw_command(tag: &str, tx_status: u8, ddl_in_tx: &mut bool) {
     if changes_schema(tag) {
         SCHEMA_EPOCH.fetch_add(1, Ordering::Relaxed);
-        if tx_status != b'I' || begin_next {
+        if tx_status != b'I' {
             *ddl_in_tx = true;
         }
     }
@@ -391,7 +393,7 @@ impl PgConnection {
             (Step::Execute(_), Message::BindComplete) => {}
             (Step::Execute(x), Message::PortalSuspended) => x.suspended = true,
             (Step::Execute(x), Message::CommandComplete(tag)) => {
-                saw_command(tag, self.tx_status, self.begin_next, &mut self.ddl_in_tx);
+                saw_command(tag, self.tx_status, &mut self.ddl_in_tx);
                 x.complete(tag)
             }
             (Step::Execute(_) | Step::Simple(_), Message::EmptyQueryResponse) => {}
@@ -404,7 +406,7 @@ impl PgConnection {
                 s.rows = Rows::new(fields.len());
             }
             (Step::Simple(s), Message::CommandComplete(tag)) => {
-                saw_command(tag, self.tx_status, self.begin_next, &mut self.ddl_in_tx);
+                saw_command(tag, self.tx_status, &mut self.ddl_in_tx);
                 s.rowcount = query::rowcount(tag)
             }
             (step, Message::CopyInResponse) => {
