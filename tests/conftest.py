@@ -56,6 +56,18 @@ def sqlite_path(tmp_path: Path) -> Path:
 __all__ = ["ALL_BACKENDS", "SQLITE_BACKENDS", "backend_url"]
 
 
+@pytest.fixture(params=ALL_BACKENDS)
+async def any_engine(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[ormkit.Engine]:
+    """An engine on a SQLite file, on ``:memory:`` and on PostgreSQL, with no tables."""
+    engine = await ormkit.create_engine(backend_url(request, request.param, tmp_path))
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
 @pytest.fixture(params=SQLITE_BACKENDS)
 async def sqlite_engine(
     request: pytest.FixtureRequest, tmp_path: Path

@@ -5,51 +5,41 @@ sent, with the statement and the offending set on the error (API.md §7); on SQL
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from backends import ALL_BACKENDS, backend_url
+from backends import backend_url
 
 import ormkit
 
 
-@pytest.fixture(params=ALL_BACKENDS)
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ormkit.Engine]:
-    eng = await ormkit.create_engine(backend_url(request, request.param, tmp_path))
-    try:
-        yield eng
-    finally:
-        await eng.close()
-
-
-async def test_conversion_errors_carry_the_statement_and_the_set(engine: ormkit.Engine) -> None:
+async def test_conversion_errors_carry_the_statement_and_the_set(any_engine: ormkit.Engine) -> None:
     table = f"em_{uuid.uuid4().hex[:10]}"
-    await engine.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, n bigint)")
+    await any_engine.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, n bigint)")
     sql = f"INSERT INTO {table} (id, n) VALUES ($1, $2)"
     try:
         with pytest.raises(ormkit.DataError, match="64-bit") as info:
-            await engine.executemany(sql, [(1, 1), (2, 2**64)])
+            await any_engine.executemany(sql, [(1, 1), (2, 2**64)])
         assert info.value.sql == sql
         assert info.value.params is not None and str(2**64) in str(info.value.params)
         with pytest.raises(ormkit.ProgrammingError, match="type") as info2:
-            async with engine.transaction() as tx:
+            async with any_engine.transaction() as tx:
                 await tx.executemany(sql, [(3, object())])
         assert info2.value.sql == sql
-        assert (await engine.execute(f"SELECT count(*) FROM {table}")).scalar() == 0
+        assert (await any_engine.execute(f"SELECT count(*) FROM {table}")).scalar() == 0
     finally:
-        await engine.execute(f"DROP TABLE {table}")
+        await any_engine.execute(f"DROP TABLE {table}")
 
 
 async def test_a_failed_executemany_leaves_no_transaction_open(
-    engine: ormkit.Engine, request: pytest.FixtureRequest, tmp_path: Path
+    any_engine: ormkit.Engine, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """The statement already prepared (so nothing is sent before a set fails): later
     statements on the same connection still commit, as another connection sees."""
-    backend = request.node.callspec.params["engine"]
+    backend = request.node.callspec.params["any_engine"]
     single = await ormkit.create_engine(backend_url(request, backend, tmp_path), max_connections=1)
     # a memory database is the engine's own: look at it through the same engine
-    other = single if backend == "sqlite_memory" else engine
+    other = single if backend == "sqlite_memory" else any_engine
     table = f"em_{uuid.uuid4().hex[:10]}"
     await single.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, n bigint)")
     sql = f"INSERT INTO {table} (id, n) VALUES ($1, $2)"

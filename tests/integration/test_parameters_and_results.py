@@ -4,32 +4,22 @@ a clear error")."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import ALL_BACKENDS, backend_url
 
 import ormkit
 
 
-@pytest.fixture(params=ALL_BACKENDS)
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ormkit.Engine]:
-    eng = await ormkit.create_engine(backend_url(request, request.param, tmp_path))
-    try:
-        yield eng
-    finally:
-        await eng.close()
-
-
 @pytest.mark.parametrize("params", [{"a", "b"}, frozenset({"a", "b"}), {"a": 1, "b": 2}.keys()])
-async def test_unordered_parameters_are_refused(engine: ormkit.Engine, params: Any) -> None:
+async def test_unordered_parameters_are_refused(any_engine: ormkit.Engine, params: Any) -> None:
     """A set has no order: bound to $1, $2 its values changed places from run to run."""
     with pytest.raises(ormkit.ProgrammingError, match="must be a list or tuple, not"):
-        await engine.execute("SELECT CAST($1 AS TEXT), CAST($2 AS TEXT)", params)
-    ordered = await engine.execute("SELECT CAST($1 AS TEXT), CAST($2 AS TEXT)", iter(["a", "b"]))
+        await any_engine.execute("SELECT CAST($1 AS TEXT), CAST($2 AS TEXT)", params)
+    ordered = await any_engine.execute(
+        "SELECT CAST($1 AS TEXT), CAST($2 AS TEXT)", iter(["a", "b"])
+    )
     assert ordered.tuples() == [("a", "b")]
 
 
@@ -37,16 +27,16 @@ async def test_unordered_parameters_are_refused(engine: ormkit.Engine, params: A
     "value", [Decimal("1E+999999999999999999"), Decimal("1E+131072"), Decimal("1E-16384")]
 )
 async def test_a_decimal_no_numeric_holds_is_a_data_error(
-    engine: ormkit.Engine, value: Decimal
+    any_engine: ormkit.Engine, value: Decimal
 ) -> None:
     """Refused before it is written out digit by digit (a bare MemoryError, or 100 MB of
     text); the limits are PostgreSQL numeric's."""
     with pytest.raises(ormkit.DataError, match="Decimal out of range"):
-        await engine.execute("SELECT $1", [value])
+        await any_engine.execute("SELECT $1", [value])
 
 
-async def test_result_indexes_out_of_range_are_index_errors(engine: ormkit.Engine) -> None:
-    result = await engine.execute("SELECT 1 AS a, 2 AS b")
+async def test_result_indexes_out_of_range_are_index_errors(any_engine: ormkit.Engine) -> None:
+    result = await any_engine.execute("SELECT 1 AS a, 2 AS b")
     assert result.column(-1) == [2] and result.column(-2) == [1] and result.column("a") == [1]
     for bad in (-3, 2, 2**70):
         with pytest.raises(IndexError, match="column index"):
@@ -60,16 +50,16 @@ async def test_result_indexes_out_of_range_are_index_errors(engine: ormkit.Engin
 
 
 @pytest.mark.parametrize("sql", ["", "   ", "-- nothing", "/* nothing */"])
-async def test_an_empty_statement(engine: ormkit.Engine, sql: str) -> None:
+async def test_an_empty_statement(any_engine: ormkit.Engine, sql: str) -> None:
     """SQLite has no statement to prepare: a ``ProgrammingError`` saying so (it was
     "bad parameter or other API misuse"); PostgreSQL answers an empty query with no
     rows, as its protocol does."""
-    if engine.dialect == "sqlite":
+    if any_engine.dialect == "sqlite":
         with pytest.raises(ormkit.ProgrammingError, match="the SQL text is empty"):
-            await engine.execute(sql)
+            await any_engine.execute(sql)
         with pytest.raises(ormkit.ProgrammingError, match="the SQL text is empty"):
-            async for _ in engine.stream(sql):
+            async for _ in any_engine.stream(sql):
                 pass
     else:
-        result = await engine.execute(sql)
+        result = await any_engine.execute(sql)
         assert result.all() == [] and result.columns == []
