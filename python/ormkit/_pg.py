@@ -282,19 +282,14 @@ class PgPool:
 
     def release_abandoned(self, conn: _Conn) -> None:
         """Returns the connection of a transaction dropped without commit or rollback
-        (see ``PgTransaction.__del__``), from any thread: on the pool's loop, a BEGIN
-        not yet sent is dropped and ``release`` rolls back the rest in the background."""
-
-        def give_back() -> None:
-            if conn.proto.begin_pending:
-                conn.proto.cancel_begin()
-            self.release(conn)
-
+        (see ``PgTransaction.__del__``), from any thread: ``release`` runs on the pool's
+        loop, which drops a BEGIN not yet sent and rolls back the rest in the
+        background."""
         loop = self.loop
         if loop is None or loop.is_closed():
             return  # nothing left to roll back on: the loop and its sockets are gone
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(give_back)
+            loop.call_soon_threadsafe(self.release, conn)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
