@@ -158,6 +158,19 @@ class Member(Base):
         back_populates="member", uselist=False, cascade="all, delete-orphan"
     )
     lockers: Mapped[list[Locker]] = relationship(order_by="id")
+    desk: Mapped[Desk | None] = relationship(back_populates="member", uselist=False)
+
+
+class Desk(Base):
+    """A one-to-one child whose foreign key is not unique: only the ORM keeps one desk
+    per member."""
+
+    __tablename__ = f"r_desks{S}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey(f"r_members{S}.id"))
+    room: Mapped[str]
+    member: Mapped[Member | None] = relationship(back_populates="desk")
 
 
 class Badge(Base):
@@ -208,4 +221,5 @@ MODELS = [
     Badge,
     Card,
     Locker,
+    Desk,
 ]

@@ -60,6 +60,7 @@ __all__ = [
     "cascades_deletes",
     "expand_deletes",
     "generations",
+    "load_replaced",
     "prepare",
     "released_first",
     "sync_foreign_keys",
@@ -115,6 +116,9 @@ class FlushPlan:
         self.orphans: set[tuple[int, str]] = set()
         #: an insert of some objects (``roots``), not a flush of the whole session
         self.partial = False
+        #: (relationship, parent): one-to-one sides set on rows loaded without them, to
+        #: compare with the database (see :func:`load_replaced`)
+        self.unknown: list[tuple[Any, Any]] = []
 
 
 def prepare(uow: UnitOfWork, roots: Sequence[Any] | None) -> FlushPlan:
@@ -153,8 +157,8 @@ def prepare(uow: UnitOfWork, roots: Sequence[Any] | None) -> FlushPlan:
     start_ids = {id(o) for o in starts}
     for obj in [*starts, *(o for o in plan.inserts.values() if id(o) not in start_ids)]:
         _diff_collections(uow, plan, obj)
-    if plan.removed:
-        _settle_removed(uow, plan)
+    if plan.removed and not plan.unknown:
+        _settle_removed(uow, plan)  # else once :func:`load_replaced` compared the rest
     return plan
 
 
@@ -167,35 +171,45 @@ def _diff_collections(uow: UnitOfWork, plan: FlushPlan, obj: Any) -> None:
     for rel, value in loaded:
         if rel.direction == "many_to_one":
             continue
-        if snapshot is not None and rel.uselist and rel.key not in snapshot:
-            _refuse_unloaded(obj, rel)
-        current = _members(value)
-        before = _members(snapshot.get(rel.key, _MISSING)) if snapshot is not None else []
-        if [id(x) for x in current] == [id(x) for x in before]:
+        if snapshot is not None and rel.key not in snapshot:
+            if rel.uselist:
+                _refuse_unloaded(obj, rel)
+            plan.unknown.append((rel, obj))  # compared by load_replaced
             continue
-        plan.touched[id(obj)] = obj
-        before_ids = {id(x) for x in before}
-        current_ids = {id(x) for x in current}
-        added = [x for x in current if id(x) not in before_ids]
-        removed = [x for x in before if id(x) not in current_ids]
-        if rel.direction == "many_to_many":
-            plan.assoc_add.extend((rel, obj, child) for child in added)
-            plan.assoc_remove.extend((rel, obj, child) for child in removed)
-            continue
-        for child in added:
-            plan.links.setdefault(id(child), []).append((rel, obj))
-        for child in removed:
-            if left_by_its_own_side(obj, rel, child):
-                continue  # ``post.author = ...`` took it out: its key follows that side
-            plan.removed.append((rel, obj, child))
+        _diff_one(plan, obj, rel, value, snapshot)
+
+
+def _diff_one(
+    plan: FlushPlan, obj: Any, rel: Any, value: Any, snapshot: dict[str, Any] | None
+) -> None:
+    """What changed in ``obj``'s side ``rel`` (holding ``value``) since ``snapshot``."""
+    current = _members(value)
+    before = _members(snapshot.get(rel.key, _MISSING)) if snapshot is not None else []
+    if [id(x) for x in current] == [id(x) for x in before]:
+        return
+    plan.touched[id(obj)] = obj
+    before_ids = {id(x) for x in before}
+    current_ids = {id(x) for x in current}
+    added = [x for x in current if id(x) not in before_ids]
+    removed = [x for x in before if id(x) not in current_ids]
+    if rel.direction == "many_to_many":
+        plan.assoc_add.extend((rel, obj, child) for child in added)
+        plan.assoc_remove.extend((rel, obj, child) for child in removed)
+        return
+    for child in added:
+        plan.links.setdefault(id(child), []).append((rel, obj))
+    for child in removed:
+        if left_by_its_own_side(obj, rel, child):
+            continue  # ``post.author = ...`` took it out: its key follows that side
+        plan.removed.append((rel, obj, child))
 
 
 def _refuse_unloaded(obj: Any, rel: Any) -> None:
     """``user.posts = [...]`` on a row loaded without ``posts``: the rows it has in the
     database are not known, so the flush could not take them out (they would stay beside
     the new ones). ``RelationshipNotLoaded`` before anything is sent. Only collections:
-    a one-to-one side is also written when its partner's side changes, which is not a
-    replacement."""
+    a one-to-one side (also set when its partner's side changes, ``profile.user =
+    user``) is compared with the database's row by :func:`load_replaced`."""
     from ormkit.errors import RelationshipNotLoaded
 
     model, key = type(obj).__name__, rel.key
@@ -205,6 +219,38 @@ def _refuse_unloaded(obj: Any, rel: Any) -> None:
         f"(.options(selectinload({key!r})) on the query, or await "
         f"session.load_related(obj, {key!r})), then assign or append"
     )
+
+
+async def load_replaced(uow: UnitOfWork, runner: Runner, plan: FlushPlan) -> None:
+    """The one-to-one sides that :func:`prepare` found set on rows loaded without them
+    (``user.profile = new`` on a user loaded alone, or ``new.user = user``): their rows in
+    the database (soft-deleted ones left out, as a load does) are read, one query per
+    relationship, become the snapshot as a later load would make them, and are compared
+    with what is set now. A row replaced is then an orphan like one replaced on a loaded
+    side: set to NULL, or deleted with ``delete-orphan`` — not left holding the key."""
+    wanted: dict[int, tuple[Any, list[Any]]] = {}
+    for rel, obj in plan.unknown:
+        wanted.setdefault(id(rel), (rel, []))[1].append(obj)
+    for rel, parents in wanted.values():
+        soft = soft_delete_column(rel.target)
+        by_key: dict[tuple[Any, ...], list[Any]] = {}
+        for child in await _children(uow, runner, rel, parents):
+            if soft is not None and child.__dict__.get(soft) is not None:
+                continue
+            state = uow.state_of(child)  # its key as read, even if changed in memory
+            row = state.snapshot if state is not None else child.__dict__
+            by_key.setdefault(tuple(row.get(c) for c in rel.remote_columns), []).append(child)
+        for parent in parents:
+            state = uow.state_of(parent)
+            if state is None:
+                continue
+            found = by_key.get(tuple(parent.__dict__.get(c) for c in rel.local_columns), [])
+            # several rows already hold the key: all of them are replaced
+            state.snapshot[rel.key] = found[0] if len(found) == 1 else (found or None)
+            _diff_one(plan, parent, rel, parent.__dict__.get(rel.key), state.snapshot)
+    plan.unknown.clear()
+    if plan.removed:
+        _settle_removed(uow, plan)
 
 
 def _has_new_parent(plan: FlushPlan, rel: Any, parent: Any, child: Any) -> bool:

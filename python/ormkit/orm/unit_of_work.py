@@ -485,6 +485,8 @@ class UnitOfWork:
         """Write pending inserts, changes and deletes through ``runner``, with what
         relationships imply (see :mod:`ormkit.orm.cascade`)."""
         plan = cascade.prepare(self, None)
+        if plan.unknown:
+            await cascade.load_replaced(self, runner, plan)
         dirty = self._prevalidate(plan.inserts.values())
         if plan.relational and (dirty or self.deleted):
             await self._release_first(runner, plan, dirty)
