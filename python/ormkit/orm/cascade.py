@@ -802,13 +802,10 @@ async def _delete_keys(
 ) -> None:
     """``DELETE FROM <model> WHERE (columns) IN (keys)``, in as many statements as the
     bind-parameter limit needs (one ``IN`` list each: no expression grows with the
-    number of keys, which SQLite limits to a depth of 1,000). Row values go 500 to a
-    statement: PostgreSQL expands their ``IN`` into nested ``OR``s, and a list of
-    thousands exceeds its stack depth."""
+    number of keys, which SQLite limits to a depth of 1,000; row values go a few hundred
+    to a statement, see :func:`key_chunks`)."""
     exprs = [model.__columns__[c].expr for c in columns]
     limit = get_dialect(uow.dialect).max_params
-    if len(exprs) > 1:
-        limit = min(limit, 100 + 500 * len(exprs))  # key_chunks keeps 100 in reserve
     for chunk in key_chunks(keys, len(exprs), limit):
         sql, params = delete(model).where(keys_in(exprs, chunk)).to_sql(uow.dialect)
         await runner.execute(sql, params)

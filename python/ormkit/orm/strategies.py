@@ -365,10 +365,18 @@ def _assign(uow: UnitOfWork, rel: Any, parent: Any, children: list[Any]) -> None
                 state.snapshot[back] = parent
 
 
+#: most row values in one ``(a, b) IN (…)``: PostgreSQL expands it into nested ``OR``s,
+#: and tens of thousands of them exceed its stack depth (``max_stack_depth``)
+ROW_VALUES_PER_IN = 500
+
+
 def key_chunks(keys: list[tuple[Any, ...]], width: int, max_params: int) -> list[list[Any]]:
     """``keys`` (tuples of ``width`` values) cut into lists small enough for one
-    ``IN (…)`` each under ``max_params`` bind parameters (100 left for the rest)."""
+    ``IN (…)`` each under ``max_params`` bind parameters (100 left for the rest), and
+    of at most :data:`ROW_VALUES_PER_IN` keys when they are row values."""
     size = max(1, (max_params - 100) // max(1, width))
+    if width > 1:
+        size = min(size, ROW_VALUES_PER_IN)
     return [keys[i : i + size] for i in range(0, len(keys), size)]
 
 
