@@ -144,7 +144,8 @@ impl InsertRules {
 /// no `__dict__` is made), as one flat list, and per column whether it is left out (None
 /// in every row of a column the database fills). None when the objects are not all of
 /// one class, when an object lacks a column, when a value does not fit its column as it
-/// is, or when the rows disagree on which columns are left out.
+/// is, when the rows disagree on which columns are left out, or when an object comes
+/// twice.
 #[pyfunction]
 pub fn gather_insert_values<'py>(
     py: Python<'py>,
@@ -159,10 +160,12 @@ pub fn gather_insert_values<'py>(
         0 => None,
         _ => Some(objs.get_item(0)?.get_type()),
     };
+    let mut identities: Vec<usize> = Vec::with_capacity(objs.len());
     for obj in objs.iter() {
         if model.as_ref().is_some_and(|m| !obj.get_type().is(m)) {
             return Ok(None); // objects of more than one class
         }
+        identities.push(obj.as_ptr() as usize);
         row_omits.clear();
         for column in columns {
             let Some(value) = instance_value(&obj, column.key.bind(py))? else {
@@ -188,6 +191,10 @@ pub fn gather_insert_values<'py>(
             Some(first) if first[..] != row_omits[..] => return Ok(None),
             Some(_) => {}
         }
+    }
+    identities.sort_unstable();
+    if identities.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Ok(None); // one object twice: the general path inserts it once
     }
     Ok(Some((
         PyList::new(py, out)?,

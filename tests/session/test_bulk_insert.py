@@ -130,6 +130,17 @@ async def test_keys_land_on_the_right_objects(
     assert "id" in returning and "status" in returning and "email" not in returning
 
 
+async def test_an_object_given_twice_is_inserted_once(engine: ormkit.Engine) -> None:
+    """As ``add_all([k, k])`` and SQLAlchemy do; the fast path inserted two rows and the
+    object kept the second key."""
+    note = Note(body="once", n=1)
+    other = Note(body="other", n=2)
+    async with AsyncSession(engine) as session:
+        assert await session.insert_all([note, other, note]) == [note, other, note]
+    rows = await engine.execute(f"SELECT id, body FROM {Note.__tablename__} ORDER BY id")
+    assert sorted(rows.tuples()) == sorted([(note.id, "once"), (other.id, "other")])
+
+
 async def test_explicit_keys_and_server_defaults_matched_by_key(engine: ormkit.Engine) -> None:
     objs = [Keyed(code=c, label=c.upper()) for c in ("m", "b", "z", "a")]
     objs[2].status = "given"
