@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sample_models import Everything, Order, Post, User
 
+from ormkit import JSON
 from ormkit._ormkit import install_init
 from ormkit.orm import Base, Mapped, Registry, declarative_base, mapped_column
 
@@ -130,6 +131,21 @@ def test_a_failing_default_factory_raises_its_error() -> None:
     with pytest.raises(RuntimeError, match="no value today"):
         Thing(id=1)
     assert Thing(id=1, n=5).n == 5  # given: the factory is not called
+
+
+def test_nested_containers_of_a_default_are_each_instances_own() -> None:
+    base: Any = declarative_base(registry=Registry(track=False))
+
+    class Doc(base):
+        __tablename__ = "docs"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        meta: Mapped[dict[str, Any]] = mapped_column(JSON, default={"tags": [], "by": {}})
+
+    a, b = Doc(), Doc()
+    a.meta["tags"].append("x")
+    a.meta["by"]["k"] = 1
+    assert b.meta == {"tags": [], "by": {}}
+    assert Doc.__columns__["meta"].default == {"tags": [], "by": {}}
 
 
 def test_wide_model() -> None:

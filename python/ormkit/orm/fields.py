@@ -315,7 +315,7 @@ class ColumnInfo:
         return self.autoincrement or self.server_default is not None
 
     def make_default(self) -> Any:
-        """A fresh default value (callables called, dict/list defaults copied)."""
+        """A fresh default value (callables called, dict/list defaults deep-copied)."""
         return _produce(self.default)
 
     def make_onupdate(self) -> Any:
@@ -345,7 +345,8 @@ def _produce(value: Any) -> Any:
     if callable(value):
         return value()
     if isinstance(value, dict | list | set):
-        return copy.copy(value)
+        # nested containers are the instance's own too (an empty one: a quick copy)
+        return copy.deepcopy(value) if value else value.copy()
     return value
 
 
