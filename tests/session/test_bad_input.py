@@ -257,6 +257,31 @@ async def test_lookup_values_of_the_wrong_shape_fail_in_filter(
     await table_intact(engine)
 
 
+async def test_a_nul_in_a_like_pattern_is_refused_before_sending(
+    session: AsyncSession, sql_log: SqlLog, seeded: list[User], engine: ormkit.Engine
+) -> None:
+    """SQLite's LIKE stops reading a pattern at a NUL: ``iexact="A\x00junk"`` matched
+    ``a`` and ``contains="\x00"`` every row. Every LIKE-based lookup refuses it, on
+    every backend (PostgreSQL refuses NUL in text anyway)."""
+    q = session.query(User)
+    sql_log.clear()
+    for build in [
+        lambda: q.filter(name__iexact="A\x00junk"),
+        lambda: q.filter(name__contains="\x00"),
+        lambda: q.filter(name__icontains="\x00"),
+        lambda: q.filter(name__startswith="a\x00zz"),
+        lambda: q.filter(name__endswith="\x00"),
+        lambda: q.filter(name__like="a\x00%"),
+        lambda: q.filter(User.name.ilike("%\x00")),
+        lambda: q.exclude(name__contains="\x00"),
+    ]:
+        with pytest.raises(ormkit.DataError, match="LIKE pattern cannot contain a NUL"):
+            await build().all()
+    assert sql_log.sql == []
+    assert await q.filter(name__iexact="A").count() == 1
+    await table_intact(engine)
+
+
 async def test_transient_objects_are_not_persistent(
     session: AsyncSession, sql_log: SqlLog, seeded: list[User], engine: ormkit.Engine
 ) -> None:

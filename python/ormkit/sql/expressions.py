@@ -300,10 +300,16 @@ class ColumnExpr(ClauseElement, Generic[T]):
 
 
 def _pattern(value: Any, op: str) -> BindParam:
-    return BindParam(_text(value, op))
+    return _escaped(_text(value, op))
 
 
 def _escaped(pattern: str) -> BindParam:
+    if "\x00" in pattern:
+        # SQLite's LIKE reads a pattern up to its first NUL: "a\x00junk" would match
+        # "a", and "\x00" everything. PostgreSQL refuses NUL in text anyway.
+        from ormkit.errors import DataError
+
+        raise DataError("a LIKE pattern cannot contain a NUL character (\\x00)")
     return BindParam(pattern)
 
 
