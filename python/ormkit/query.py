@@ -814,6 +814,14 @@ class Query(Generic[T]):
         column = model_column(self._model, col, f"{name}()")
         if self._limit is not None or self._offset is not None:
             raise ValueError(f"{name}() over a query with limit()/offset() is not supported")
+        if self._group_by or self._having:
+            model: Any = self._model
+            raise ValueError(
+                f"{name}() over a query with group_by()/having() would give one value per "
+                f"group; for those, session.execute(select({model.__name__}.<key>, "
+                f"func.{name}({model.__name__}.{column.key})).group_by(...)); for the total, "
+                "leave out group_by()"
+            )
         info = column.info
         if name in ("sum", "avg") and info.type.kind == "timedelta":
             return await self._interval_aggregate(name, column)

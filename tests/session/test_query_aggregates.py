@@ -108,3 +108,17 @@ async def test_sum_out_of_range_is_an_ormkit_error(session: AsyncSession) -> Non
         if not sqlite:
             assert isinstance(info.value, DataError)
             assert "out of the range of datetime.timedelta" in str(info.value)
+
+
+async def test_an_aggregate_of_a_grouped_query_is_refused(session: AsyncSession) -> None:
+    """It gave the value of whichever group came first; count() counts the groups."""
+    await add(session, "a", timedelta(hours=1), timedelta(hours=2))
+    await add(session, "b", timedelta(hours=4))
+    grouped = session.query(Shift).group_by("crew")
+    assert await grouped.count() == 2
+    for name in ("sum", "avg", "min", "max"):
+        with pytest.raises(ValueError, match=rf"{name}\(\) over a query with group_by"):
+            await getattr(grouped, name)("id")
+        with pytest.raises(ValueError, match="one value per group"):
+            await getattr(session.query(Shift).having(id__gt=0), name)("length")
+    assert await session.query(Shift).sum("length") == timedelta(hours=7)
