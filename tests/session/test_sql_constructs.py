@@ -83,6 +83,23 @@ async def names(session: AsyncSession, stmt: ormkit.sql.Select) -> list[str]:
     return [m.name for m in (await session.execute(stmt.order_by(Member.id))).scalars()]
 
 
+async def test_plus_on_text_concatenates_as_in_sqlalchemy(
+    session: AsyncSession, engine: ormkit.Engine
+) -> None:
+    """``name + "!"`` was ``name + $1``: 0 on SQLite (and an update stored "0"), an
+    error on PostgreSQL. Text ``+`` is ``||`` now; numbers still add."""
+    stmt = select((Member.name + "!").label("x"), ("<" + Member.name).label("y"))
+    sql, _ = stmt.to_sql(engine.dialect)
+    assert "||" in sql and "+" not in sql
+    rows = (await session.execute(stmt.where(Member.id == 1))).all()
+    assert [tuple(r) for r in rows] == [("ann!", "<ann")]
+    assert await session.query(Member).filter(id=2).update(name=Member.name + "-" + Member.name)
+    assert await session.query(Member).filter(id=2).values_list("name", flat=True) == ["bob-bob"]
+    older = await session.query(Member).filter(id=1).update(age=Member.age + 1)
+    assert older == 1
+    assert await session.query(Member).filter(id=1).values_list("age", flat=True) == [35]
+
+
 async def test_exists_correlates_with_the_enclosing_select(session: AsyncSession) -> None:
     unpaid = exists(select(Order.id).where((Order.member_id == Member.id) & ~Order.paid))
     assert await names(session, select(Member).where(unpaid)) == ["ann"]

@@ -153,10 +153,12 @@ class ColumnExpr(ClauseElement, Generic[T]):
         return BinaryExpression(self, ">=", coerce(other))
 
     def __add__(self, other: Any) -> ColumnExpr[T]:
-        return BinaryExpression(self, "+", coerce(other))
+        right = coerce(other)
+        return BinaryExpression(self, _plus(self, right), right)
 
     def __radd__(self, other: Any) -> ColumnExpr[T]:
-        return BinaryExpression(coerce(other), "+", self)
+        left = coerce(other)
+        return BinaryExpression(left, _plus(left, self), self)
 
     def __sub__(self, other: Any) -> ColumnExpr[T]:
         return BinaryExpression(self, "-", coerce(other))
@@ -432,7 +434,25 @@ class JsonValue(ColumnExpr[Any]):
 
 
 _COMPARISONS = frozenset({"=", "<>", "<", "<=", ">", ">="})
-_BINARY_OPS = _COMPARISONS | {"+", "-", "*", "/"}
+_BINARY_OPS = _COMPARISONS | {"+", "-", "*", "/", "||"}
+
+
+def _plus(left: ClauseElement, right: ClauseElement) -> str:
+    """``+`` of two expressions: ``||`` (concatenation, as SQLAlchemy writes for strings)
+    when one side is text (a text column, a ``str`` value) and the other is text too or
+    of no known type (``func.lower(...)``); else ``+``, so ``name + 1`` still fails on
+    PostgreSQL rather than write text into a number. (``name + "!"`` was ``name + $1``:
+    0 on SQLite, an error on PostgreSQL.)"""
+    sides = (_text_side(left), _text_side(right))
+    return "||" if True in sides and False not in sides else "+"
+
+
+def _text_side(expr: ClauseElement) -> bool | None:
+    """Whether ``expr`` is text (True), of another known type (False), or unknown."""
+    if isinstance(expr, BindParam):
+        return isinstance(expr.value, str)
+    column = _typed_by(expr)
+    return None if column is None else column.info.type.kind == "str"
 
 
 class BinaryExpression(ColumnExpr[Any]):
