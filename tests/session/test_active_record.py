@@ -12,7 +12,7 @@ from session_models import Account, Doc, Hooked, Item, Setting, Stamped, Ticket,
 from statement_log import SqlLog
 
 import ormkit
-from ormkit import AsyncSession, NoResultFound, StaleDataError, update
+from ormkit import AsyncSession, NoResultFound, StaleDataError, ValidationError, update
 
 
 async def test_insert_sets_generated_key_and_server_default(
@@ -254,6 +254,43 @@ async def test_lifecycle_hooks(session: AsyncSession) -> None:
     await session.update(obj, name="other")
     await session.remove(obj)
     assert Hooked.calls == ["before_update", "after_update", "before_delete", "after_delete"]
+
+
+async def test_a_hook_refusing_an_update_leaves_the_object_as_it_was(
+    session: AsyncSession, engine: ormkit.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The values stayed on the object (dirty), and the next commit wrote what the hook
+    refused: an update, a soft delete, a value the hook made invalid."""
+
+    def refuse(self: object) -> None:
+        raise PermissionError("refused")
+
+    obj = await session.insert(Hooked(name="good"))
+    doc = await session.insert(Doc(title="published"))
+    monkeypatch.setattr(Hooked, "before_update", refuse)
+    monkeypatch.setattr(Doc, "before_update", refuse, raising=False)
+    with pytest.raises(PermissionError):
+        await session.update(obj, name="rejected")
+    with pytest.raises(PermissionError):
+        await session.soft_delete(doc)
+    async with session.begin():
+        with pytest.raises(PermissionError):
+            await session.update(obj, name="rejected in a transaction")
+    assert (obj.name, doc.deleted_at, session.dirty) == ("good", None, [])
+
+    def invalid(self: Hooked) -> None:
+        self.name = None  # type: ignore[assignment]  # not nullable: ValidationError
+
+    monkeypatch.setattr(Hooked, "before_update", invalid)
+    with pytest.raises(ValidationError):
+        await session.update(obj, name="bad")
+    assert obj.name == "good"
+    monkeypatch.undo()
+    await session.update(obj, name="fine")
+    await session.commit()
+    names = await engine.execute(f"SELECT name FROM {Hooked.__tablename__}")
+    assert names.column("name") == ["fine"]
+    assert await session.query(Doc).count() == 1
 
 
 async def test_refresh_and_execute_raw(session: AsyncSession, engine: ormkit.Engine) -> None:

@@ -926,64 +926,73 @@ class UnitOfWork:
         state = self.states.get(id(obj))
         tracked = state is not None and state.persistent
         d = obj.__dict__
-        if values:
-            d.update(values)
-        #: on update() of a model with relationships: the many-to-one ones written
-        linked: set[str] | None = None
-        if tracked:
-            assert state is not None
-            if relationships and model.__relationships__:
-                linked = cascade.sync_own_foreign_keys(self, obj, state.snapshot, values)
-            changes = changed_columns(obj, state.snapshot)
-            if not changes:
-                if linked:
-                    self.relationships_written(state, linked)
-                return False
-            if getattr(obj, "before_update", None) is not None:
+        before_call = dict(d) if tracked else None
+        try:
+            if values:
+                d.update(values)
+            #: on update() of a model with relationships: the many-to-one ones written
+            linked: set[str] | None = None
+            if tracked:
+                assert state is not None
+                if relationships and model.__relationships__:
+                    linked = cascade.sync_own_foreign_keys(self, obj, state.snapshot, values)
+                changes = changed_columns(obj, state.snapshot)
+                if not changes:
+                    if linked:
+                        self.relationships_written(state, linked)
+                    return False
+                if getattr(obj, "before_update", None) is not None:
+                    await run_hook(obj, "before_update")
+                    changes = changed_columns(obj, state.snapshot)  # the hook may change more
+                where_values: dict[str, Any] = state.snapshot
+            else:
                 await run_hook(obj, "before_update")
-                changes = changed_columns(obj, state.snapshot)  # the hook may change more
-            where_values: dict[str, Any] = state.snapshot
-        else:
-            await run_hook(obj, "before_update")
-            pk = set(model_pk(model))
-            changes = {k: d[k] for k in (values or model.__columns__) if k not in pk and k in d}
-            where_values = d
-        columns = model.__columns__
-        for key, value in onupdate_values(model, values or ()).items():
-            d[key] = changes[key] = value
-        version = model.__version_column__
-        pk_values = [where_values.get(k) for k in model_pk(model)]
-        current = where_values.get(version) if version is not None else None
-        if current is not None:
-            assert version is not None
-            changes[version] = current + 1
-        validate_values(model, changes)
-        computed: tuple[str, ...] = ()
-        converters: tuple[Converter, ...] | None = None
-        if (
-            precompiled.has_expression(pk_values)
-            or None in pk_values
-            or precompiled.has_expression(changes.values())
-        ):
-            conditions = [pk_condition(model, dict(zip(model_pk(model), pk_values, strict=True)))]
+                pk = set(model_pk(model))
+                changes = {k: d[k] for k in (values or model.__columns__) if k not in pk and k in d}
+                where_values = d
+            columns = model.__columns__
+            for key, value in onupdate_values(model, values or ()).items():
+                d[key] = changes[key] = value
+            version = model.__version_column__
+            pk_values = [where_values.get(k) for k in model_pk(model)]
+            current = where_values.get(version) if version is not None else None
             if current is not None:
-                conditions.append(columns[version].expr == current)
-            stmt = update(model).values(changes).where(*conditions)
-            # values the database computes (``User.n + 1``, ``func.now()``) come back
-            # through RETURNING: the object holds them, not the expressions
-            computed = tuple(k for k, v in changes.items() if isinstance(v, ClauseElement))
-            if computed:
-                stmt = stmt.returning(*computed)
-                converters = stmt.result_converters(self.dialect)
-            sql, params = stmt.to_sql(self.dialect)
-        else:
-            template = precompiled.update_by_pk(
-                model, self.dialect, tuple(changes), current is not None
-            )
-            bound = [*changes.values(), *pk_values]
-            if current is not None:
-                bound.append(current)
-            sql, params = template.sql, template.params(bound)
+                assert version is not None
+                changes[version] = current + 1
+            validate_values(model, changes)
+            computed: tuple[str, ...] = ()
+            converters: tuple[Converter, ...] | None = None
+            if (
+                precompiled.has_expression(pk_values)
+                or None in pk_values
+                or precompiled.has_expression(changes.values())
+            ):
+                conditions = [
+                    pk_condition(model, dict(zip(model_pk(model), pk_values, strict=True)))
+                ]
+                if current is not None:
+                    conditions.append(columns[version].expr == current)
+                stmt = update(model).values(changes).where(*conditions)
+                # values the database computes (``User.n + 1``, ``func.now()``) come back
+                # through RETURNING: the object holds them, not the expressions
+                computed = tuple(k for k, v in changes.items() if isinstance(v, ClauseElement))
+                if computed:
+                    stmt = stmt.returning(*computed)
+                    converters = stmt.result_converters(self.dialect)
+                sql, params = stmt.to_sql(self.dialect)
+            else:
+                template = precompiled.update_by_pk(
+                    model, self.dialect, tuple(changes), current is not None
+                )
+                bound = [*changes.values(), *pk_values]
+                if current is not None:
+                    bound.append(current)
+                sql, params = template.sql, template.params(bound)
+        except BaseException:
+            if before_call is not None:  # a hook or a check refused it: nothing was sent
+                d.clear()
+                d.update(before_call)
+            raise
         if tracked and self.journal is not None:
             assert state is not None
             self.journal.record_update(state)
