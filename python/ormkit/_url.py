@@ -66,12 +66,25 @@ def _parse_sqlite(url: str, rest: str) -> ParsedURL:
     return ParsedURL("sqlite", url, path, options)
 
 
-_PASSWORD = re.compile(r"(?P<head>^[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*:)(?P<pw>[^@/?#]*)(?=@)")
+#: what comes before the user name, also in a mistyped URL (``postgresql//``,
+#: `` postgresql:/``, ``postgres ql://``)
+_LOOSE_SCHEME = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+. -]*[:/]+")
 _QUERY_PASSWORD = re.compile(r"(?i)(?P<key>[?&]password=)[^&#]*")
 
 
 def redact_url(url: Any) -> str:
-    """``url`` with any password replaced by ``***``."""
+    """``url`` with any password replaced by ``***``, also when the URL is malformed: the
+    user information ends at the last ``@`` before the query (a raw ``@``, ``/`` or
+    ``?`` in a password is hidden with it), and its password starts at its first ``:``."""
     text = str(url)
-    text = _PASSWORD.sub(lambda m: m.group("head") + "***", text)
+    query = min((i for i in (text.find("?"), text.find("#")) if i >= 0), default=len(text))
+    at = text.rfind("@", 0, query)
+    if at < 0:
+        at = text.rfind("@")  # a '?' inside the password
+    if at >= 0:
+        scheme = _LOOSE_SCHEME.match(text)
+        start = scheme.end() if scheme is not None else 0
+        colon = text.find(":", start, at)
+        if colon >= 0:
+            text = f"{text[: colon + 1]}***{text[at:]}"
     return _QUERY_PASSWORD.sub(lambda m: m.group("key") + "***", text)

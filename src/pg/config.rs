@@ -197,6 +197,13 @@ impl PgConfig {
             Some(i) => (&before_query[..i], &before_query[i + 1..]),
             None => (before_query, ""),
         };
+        if path.contains('@') {
+            // `user:pa/ss@host`: the '/' cut the password, and what follows would be read
+            // as host, port and database (into error messages)
+            return Err(config_error(
+                "the URL's user name or password holds a raw '/': percent-encode it (%2F)",
+            ));
+        }
         let mut config = PgConfig::default();
         let (userinfo, hostport) = match authority.rfind('@') {
             Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
@@ -265,7 +272,10 @@ impl PgConfig {
                     .parse()
                     .ok()
                     .filter(|p| *p != 0)
-                    .ok_or_else(|| config_error(format!("invalid port {value:?}")))?
+                    .ok_or_else(|| {
+                        // not echoed: a password holding ':' or '/' can end up here
+                        config_error("invalid port: expected a number from 1 to 65535")
+                    })?
             }
             "user" => self.user = value.to_owned(),
             "password" => self.password = Some(value.to_owned()),

@@ -131,3 +131,30 @@ async def test_failure_paths(
     text = "\n".join(texts)
     assert "password authentication failed" in text
     assert_hidden(text, password, md5_password, ODD_PASSWORD, unquote(quote(ODD_PASSWORD)))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql//app:S3cretPassw0rd@db.example.com/app",  # missing ':'
+        " postgresql://app:S3cretPassw0rd@db.example.com/app",  # a leading space
+        "postgres ql://app:S3cretPassw0rd@db.example.com/app",
+        "postgresql:/app:S3cretPassw0rd@db.example.com/app",
+        "postgresql://app:S3cret/Passw0rd@db.example.com/app",  # a raw '/'
+        "postgresql://app:12345/Passw0rd@127.0.0.1/app",
+        "postgresql://app:S3cret@Passw0rd@127.0.0.1:1/app",  # a raw '@'
+        "postgresql://app:S3cret?Passw0rd@127.0.0.1:1/app",  # a raw '?'
+    ],
+)
+async def test_a_malformed_url_never_shows_its_password(url: str) -> None:
+    """Mistyped URLs were echoed whole in the ArgumentError, and a raw '/' in the
+    password made its first half an "invalid port"."""
+    try:
+        engine = await ormkit.create_engine(url, connect_timeout=0.5)
+    except (ormkit.Error, ValueError) as exc:
+        assert_hidden(exception_text(exc), "S3cret", "Passw0rd", "12345")
+    else:
+        text = f"{engine!r} {engine.url}"
+        await engine.close()
+        assert_hidden(text, "S3cret", "Passw0rd")
+    assert ormkit.engine.redact_url(url).count("***") == 1
