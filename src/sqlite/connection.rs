@@ -4,10 +4,10 @@
 //! parameter wherever it appears), so SQL written for PostgreSQL runs unchanged:
 //! `$N` is rewritten to `?N` before preparing (see `placeholders`).
 
-use super::decimal;
 use super::errors::map;
 use super::placeholders::Plans;
 use super::types::{push_row, to_sqlite};
+use super::{decimal, decimal_functions};
 use crate::error::{Error, Result};
 use crate::value::rows::Rows;
 use crate::value::{IsoText, Value};
@@ -28,7 +28,7 @@ pub struct Output {
 }
 
 /// Opens a connection with the settings every ormkit connection uses (and the
-/// `ormkit_decimal` collation).
+/// `ormkit_decimal` collation and `ormkit_dec_*` functions).
 pub fn open(path: &str, uri: bool, busy_timeout: Duration, wal: bool) -> Result<Connection> {
     configure_library();
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -77,6 +77,7 @@ pub fn configure(conn: &Connection, busy_timeout: Duration, wal: bool) -> Result
     conn.execute_batch("PRAGMA foreign_keys=ON").map_err(map)?;
     conn.create_collation(decimal::COLLATION, decimal::compare)
         .map_err(map)?;
+    decimal_functions::register(conn).map_err(map)?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(())
 }
@@ -325,6 +326,25 @@ mod tests {
 
     fn is_read_only(c: &Connection, sql: &str) -> Result<bool> {
         super::is_read_only(c, &Plans::default(), sql)
+    }
+
+    #[test]
+    fn decimal_functions_are_registered() {
+        let c = mem();
+        let out = run(
+            &c,
+            "SELECT ormkit_dec_add($1, '0.2'), ormkit_dec_sum(x) FROM (SELECT 0.1 AS x)",
+            &[Value::Text("0.1".into())],
+            None,
+        )
+        .expect("run");
+        assert_eq!(
+            out.rows[0].as_slice(),
+            &[Value::Text("0.3".into()), Value::Text("0.1".into())]
+        );
+        let err = run(&c, "SELECT ormkit_dec_div(1, 0)", &[], None).expect_err("fails");
+        assert_eq!(err.kind, ErrorKind::Data);
+        assert_eq!(err.message, "division by zero");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! rusqlite errors -> the shared `Error`, classed by SQLite's primary result code.
 
+use super::decimal_functions;
 use crate::error::{Error, ErrorKind};
 use rusqlite::ffi;
 
@@ -98,9 +99,13 @@ fn name_constraint_parts(error: &mut Error) {
 }
 
 /// SQLITE_ERROR covers syntax errors, missing tables and more; all are the
-/// caller's SQL being wrong, except a few run-time data problems.
+/// caller's SQL being wrong, except a few run-time data problems (among them what the
+/// `ormkit_dec_*` functions refuse: division by zero, text that is not a decimal).
 fn classify_generic(message: &str) -> ErrorKind {
-    if message.contains("datatype mismatch") || message.contains("too big") {
+    if message.contains("datatype mismatch")
+        || message.contains("too big")
+        || decimal_functions::is_decimal_error(message)
+    {
         ErrorKind::Data
     } else {
         ErrorKind::Programming

@@ -4,6 +4,11 @@
 pub mod budget;
 pub mod connection;
 pub mod decimal;
+mod decimal_aggregates;
+pub mod decimal_functions;
+mod decimal_math;
+mod decimal_text;
+mod decimal_value;
 pub mod errors;
 pub mod job;
 pub mod json_list;
