@@ -128,3 +128,42 @@ async def test_raw_sql_can_use_the_collation(engine: ormkit.Engine) -> None:
         "ORDER BY amount COLLATE ormkit_decimal DESC LIMIT 2"
     )
     assert result.column("label") == ["f", "e"]
+
+
+async def test_sum_and_avg_are_exact(engine: ormkit.Engine) -> None:
+    """SQLite summed decimal text as floats: 0.1 + 0.2 was 0.30000000000000004 and the
+    big amounts lost their cents."""
+    async with AsyncSession(engine) as session:
+        await session.insert_all([Price(label="p", amount=Decimal(v)) for v in ("0.1", "0.2")])
+        pennies = session.query(Price).filter(label="p")
+        assert await pennies.sum("amount") == Decimal("0.3")
+        assert await pennies.avg("amount") == Decimal("0.15")
+        big = session.query(Price).filter(label__in=["e", "f"])
+        assert await big.sum("amount") == Decimal("24691357802469135780.25")
+        total = sum(AMOUNTS.values(), Decimal("0.3"))
+        assert await session.query(Price).sum("amount") == total
+        rows = await session.execute(select(ormkit.func.sum(Price.amount).label("s")))
+        (value,) = rows.scalars().all()
+        assert isinstance(value, Decimal) and value == total
+
+
+async def test_arithmetic_is_exact_in_writes_and_conditions(engine: ormkit.Engine) -> None:
+    """An UPDATE of ``amount + 0.1`` stored 0.30000000000000004 on SQLite, and
+    ``amount * 2 > 3.1`` compared a float with text (a number is less than any text)."""
+    async with AsyncSession(engine) as session:
+        q = session.query(Price)
+        assert await q.filter(label="a").update(amount=Price.amount + Decimal("0.1")) == 1
+        assert await q.filter(amount=Decimal("9.6")).values_list("label", flat=True) == ["a"]
+        doubled = q.filter(Price.amount * 2 > Decimal("200.5")).order_by("id")
+        assert await labels(doubled) == ["e", "f"]
+        g = await q.filter(label="g").one()
+        g.amount = Price.amount - Decimal("0.0000005")
+        await session.commit()
+        assert g.amount == Decimal("0.0000005")
+        third = await session.execute(
+            select((Price.amount / 3).label("x")).where(Price.label == "c")
+        )
+        (value,) = third.scalars().all()  # PostgreSQL gives 16 places, SQLite 20
+        assert value.quantize(Decimal("1e-15")) == Decimal("33.333333333333333")
+        with pytest.raises(ormkit.DataError, match="division by zero"):
+            await session.execute(select((Price.amount / 0).label("x")))

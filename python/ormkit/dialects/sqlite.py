@@ -48,12 +48,17 @@ _TEMPORAL_KINDS = frozenset({"datetime", "datetime_tz", "date", "time"})
 _STRFTIME = {"year": "%Y", "month": "%m", "day": "%d"}
 
 
+#: the exact decimal function of each arithmetic operator (``ormkit_dec_<name>``)
+_DECIMAL_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+
+
 class SQLiteDialect(Dialect):
     """SQLite 3.35 and later (RETURNING, ON CONFLICT … DO UPDATE, JSON functions)."""
 
     name = "sqlite"
     paramstyle = "qmark"
     max_params = 32766
+    exact_decimals = False
     offset_requires_limit = True
 
     def placeholder(self, index: int) -> str:
@@ -98,6 +103,16 @@ class SQLiteDialect(Dialect):
         if info.type.kind == "decimal":
             return f"{sql} COLLATE ormkit_decimal"
         return sql
+
+    def decimal_arithmetic(self, op: str, left: str, right: str) -> str:
+        """SQLite would compute in floating point (``0.1 + 0.2`` is
+        ``0.30000000000000004``, and an UPDATE stores it): ormkit's exact decimal
+        functions, which every ormkit connection registers, give the decimal text."""
+        return f"ormkit_dec_{_DECIMAL_OPS[op]}({left}, {right})"
+
+    def decimal_aggregate(self, name: str, arg: str) -> str:
+        """Exact ``sum``/``avg`` of decimal text (see :meth:`decimal_arithmetic`)."""
+        return f"ormkit_dec_{name}({arg})"
 
     def current_time(
         self, function: str, kind: str | None = None, *, compared: bool = False

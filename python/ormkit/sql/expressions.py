@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Hashable, Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from ormkit.dialects.base import CURRENT_TIME_FUNCTIONS
 from ormkit.sql.textual import split_statements
+from ormkit.types import resolve_column_type
 
 if TYPE_CHECKING:
     from ormkit.dialects.base import Dialect, InListParam
@@ -395,6 +397,8 @@ def _compared(expr: ClauseElement, ctx: CompileContext, sql: str) -> str:
     column = expr.column if isinstance(expr, AliasedColumn) else expr
     if isinstance(column, Column):
         return ctx.dialect.compared(sql, column.info)
+    if not isinstance(expr, BindParam) and is_decimal(expr):
+        return ctx.dialect.compared(sql, DECIMAL_VALUE)  # Order.total * 2 > $1
     return sql
 
 
@@ -488,6 +492,12 @@ class BinaryExpression(ColumnExpr[Any]):
             right = _compared(self.right, ctx, _beside(self.right, self.left, ctx))
         else:
             left, right = self.left._operand(ctx), self.right._operand(ctx)
+            if (
+                not ctx.dialect.exact_decimals
+                and self.op != "||"
+                and (is_decimal(self.left) or is_decimal(self.right))
+            ):
+                return ctx.dialect.decimal_arithmetic(self.op, left, right)
         return f"{left} {self.op} {right}"
 
 
@@ -999,6 +1009,13 @@ class Function(ColumnExpr[Any]):
                 return "count(*)"
             if self.name in CURRENT_TIME_FUNCTIONS:
                 return ctx.dialect.current_time(self.name)
+        if (
+            not ctx.dialect.exact_decimals
+            and self.name in ("sum", "avg")
+            and len(self.args) == 1
+            and is_decimal(self.args[0])
+        ):
+            return ctx.dialect.decimal_aggregate(self.name, self._args_sql(ctx))
         if self.name in ("min", "max") and len(self.args) == 1:
             (arg,) = self.args
             return f"{self.name}({_compared(arg, ctx, arg._sql(ctx))})"
@@ -1057,6 +1074,42 @@ def _typed_by(expr: ClauseElement) -> Column[Any] | None:
             if column is not None:
                 return column
     return None
+
+
+_ARITHMETIC = frozenset({"+", "-", "*", "/"})
+#: functions whose value is a Decimal when their argument is one
+_DECIMAL_FUNCTIONS = _SAME_TYPE_FUNCTIONS | {"sum", "avg"}
+
+
+def is_decimal(expr: ClauseElement) -> bool:
+    """Whether the value of ``expr`` is a ``Decimal``: a Decimal column or value,
+    arithmetic with one, or ``sum``/``avg``/``min``/… of one. SQLite computes those
+    through ormkit's exact decimal functions (``Dialect.decimal_arithmetic``)."""
+    if isinstance(expr, BindParam):
+        return isinstance(expr.value, Decimal)
+    if isinstance(expr, Label):
+        return is_decimal(expr.expr)
+    if isinstance(expr, BinaryExpression):
+        return expr.op in _ARITHMETIC and (is_decimal(expr.left) or is_decimal(expr.right))
+    if isinstance(expr, Function):
+        return expr.name in _DECIMAL_FUNCTIONS and any(is_decimal(a) for a in expr.args)
+    column = _typed_by(expr)
+    if column is not None:
+        return column.info.type.kind == "decimal"
+    typed = getattr(expr, "value_info", None)  # a scalar subquery, cast(), case()
+    return typed is not None and typed.type.kind == "decimal"
+
+
+class _DecimalValue:
+    """The type of a computed Decimal value, for ``Dialect.compared``."""
+
+    __slots__ = ("type",)
+
+    def __init__(self) -> None:
+        self.type = resolve_column_type(Decimal)
+
+
+DECIMAL_VALUE = _DecimalValue()
 
 
 class _FunctionNamespace:

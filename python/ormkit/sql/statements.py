@@ -18,6 +18,7 @@ from ormkit.orm.state import model_pk
 from ormkit.sql.aliases import AliasColumn, AliasedClass, not_part
 from ormkit.sql.compiler import CompileContext, Scope, compile_statement
 from ormkit.sql.expressions import (
+    DECIMAL_VALUE,
     AliasedColumn,
     ClauseElement,
     Column,
@@ -30,6 +31,7 @@ from ormkit.sql.expressions import (
     coerce,
     conditions_of,
     current_time_function,
+    is_decimal,
     not_,
     slot_names,
 )
@@ -166,6 +168,8 @@ def _value_column(expr: Any) -> Any:
     typed = getattr(expr, "value_info", None)  # cast(), literal(), case(), subqueries
     if typed is not None:
         return typed
+    if not isinstance(expr, Column) and is_decimal(expr):
+        return DECIMAL_VALUE  # sum(), arithmetic: decimal text on SQLite
     if isinstance(expr, Function):
         if expr.name in ("min", "max") and len(expr.args) == 1:
             expr = expr.args[0]
