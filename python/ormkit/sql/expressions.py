@@ -1095,7 +1095,7 @@ def is_decimal(expr: ClauseElement) -> bool:
         return expr.name in _DECIMAL_FUNCTIONS and any(is_decimal(a) for a in expr.args)
     column = _typed_by(expr)
     if column is not None:
-        return column.info.type.kind == "decimal"
+        return bool(column.info.type.kind == "decimal")
     typed = getattr(expr, "value_info", None)  # a scalar subquery, cast(), case()
     return typed is not None and typed.type.kind == "decimal"
 
