@@ -260,7 +260,12 @@ def test_values_are_the_parameters(column: str, op: str, value: Any) -> None:
 @SETTINGS
 @given(st.text(any_char, max_size=30), st.sampled_from(["contains", "startswith", "endswith"]))
 def test_like_patterns_are_escaped(value: str, op: str) -> None:
-    (param,) = select(Person).filter_by(**{f"name__{op}": value}).to_sql("sqlite")[1]
+    stmt = select(Person).filter_by(**{f"name__{op}": value})
+    if "\x00" in value:  # SQLite's LIKE would stop at it: refused on every backend
+        with pytest.raises(ormkit.DataError, match="cannot contain a NUL"):
+            stmt.to_sql("sqlite")
+        return
+    (param,) = stmt.to_sql("sqlite")[1]
     body = param.removeprefix("%") if op != "startswith" else param
     body = body.removesuffix("%") if op != "endswith" else body
     # Every %, _ and \ of the value is escaped: unescaping gives the value back.
