@@ -140,9 +140,6 @@ class Dialect:
     supports_for_update: ClassVar[bool] = False
     supports_json_operators: ClassVar[bool] = False
     supports_json_containment: ClassVar[bool] = False
-    #: whether ``+ - * /``, ``sum`` and ``avg`` of ``Decimal`` values are exact as the
-    #: backend computes them (False: through ``decimal_arithmetic``/``decimal_aggregate``)
-    exact_decimals: ClassVar[bool] = True
     #: SQLite cannot say OFFSET without LIMIT (``LIMIT -1`` is added).
     offset_requires_limit: ClassVar[bool] = False
     #: ``INSERT … ON CONFLICT (cols) DO UPDATE SET col = excluded.col`` on both backends.
@@ -234,12 +231,13 @@ class Dialect:
         return sql
 
     def decimal_arithmetic(self, op: str, left: str, right: str) -> str:
-        """``left op right`` (``+ - * /``) of ``Decimal`` values, exactly (the plain
-        operator, on a backend with an exact decimal type: see ``exact_decimals``)."""
+        """``left op right`` (``+ - * /``) of ``Decimal`` values, exactly: the plain
+        operator on a backend with an exact decimal type (PostgreSQL's ``numeric``)."""
         return f"{left} {op} {right}"
 
     def decimal_aggregate(self, name: str, arg: str) -> str:
-        """``sum``/``avg`` of ``Decimal`` values, exactly (see ``exact_decimals``)."""
+        """``sum``/``avg`` of ``Decimal`` values, exactly: the plain function on a
+        backend with an exact decimal type."""
         return f"{name}({arg})"
 
     def cast_numeric(self, sql: str) -> str:

@@ -58,7 +58,6 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     paramstyle = "qmark"
     max_params = 32766
-    exact_decimals = False
     offset_requires_limit = True
 
     def placeholder(self, index: int) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ormkit.sql.expressions import ClauseElement, ColumnExpr, coerce
-from ormkit.sql.statements import ValueType, _value_column
+from ormkit.sql.expressions import ClauseElement, ColumnExpr, ValueType, coerce
+from ormkit.sql.statements import _value_column
 from ormkit.types import ColumnType, TypeMarker, resolve_column_type
 
 if TYPE_CHECKING:

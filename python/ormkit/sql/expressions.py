@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from ormkit.dialects.base import CURRENT_TIME_FUNCTIONS
 from ormkit.sql.textual import split_statements
-from ormkit.types import resolve_column_type
+from ormkit.types import ColumnType, resolve_column_type
 
 if TYPE_CHECKING:
     from ormkit.dialects.base import Dialect, InListParam
@@ -492,11 +492,7 @@ class BinaryExpression(ColumnExpr[Any]):
             right = _compared(self.right, ctx, _beside(self.right, self.left, ctx))
         else:
             left, right = self.left._operand(ctx), self.right._operand(ctx)
-            if (
-                not ctx.dialect.exact_decimals
-                and self.op != "||"
-                and (is_decimal(self.left) or is_decimal(self.right))
-            ):
+            if self.op != "||" and (is_decimal(self.left) or is_decimal(self.right)):
                 return ctx.dialect.decimal_arithmetic(self.op, left, right)
         return f"{left} {self.op} {right}"
 
@@ -1009,12 +1005,7 @@ class Function(ColumnExpr[Any]):
                 return "count(*)"
             if self.name in CURRENT_TIME_FUNCTIONS:
                 return ctx.dialect.current_time(self.name)
-        if (
-            not ctx.dialect.exact_decimals
-            and self.name in ("sum", "avg")
-            and len(self.args) == 1
-            and is_decimal(self.args[0])
-        ):
+        if self.name in ("sum", "avg") and len(self.args) == 1 and is_decimal(self.args[0]):
             return ctx.dialect.decimal_aggregate(self.name, self._args_sql(ctx))
         if self.name in ("min", "max") and len(self.args) == 1:
             (arg,) = self.args
@@ -1085,31 +1076,36 @@ def is_decimal(expr: ClauseElement) -> bool:
     """Whether the value of ``expr`` is a ``Decimal``: a Decimal column or value,
     arithmetic with one, or ``sum``/``avg``/``min``/… of one. SQLite computes those
     through ormkit's exact decimal functions (``Dialect.decimal_arithmetic``)."""
+    if isinstance(expr, Column):
+        return bool(expr.info.type.kind == "decimal")
     if isinstance(expr, BindParam):
         return isinstance(expr.value, Decimal)
-    if isinstance(expr, Label):
-        return is_decimal(expr.expr)
     if isinstance(expr, BinaryExpression):
         return expr.op in _ARITHMETIC and (is_decimal(expr.left) or is_decimal(expr.right))
     if isinstance(expr, Function):
         return expr.name in _DECIMAL_FUNCTIONS and any(is_decimal(a) for a in expr.args)
-    column = _typed_by(expr)
+    if isinstance(expr, Label):
+        return is_decimal(expr.expr)
+    column = _typed_by(expr)  # through an alias
     if column is not None:
         return bool(column.info.type.kind == "decimal")
     typed = getattr(expr, "value_info", None)  # a scalar subquery, cast(), case()
     return typed is not None and typed.type.kind == "decimal"
 
 
-class _DecimalValue:
-    """The type of a computed Decimal value, for ``Dialect.compared``."""
+class ValueType:
+    """The type of a value that is no column (a selected ``sum()``, ``cast()``, a computed
+    Decimal compared): what a column's info gives the result converters and
+    ``Dialect.compared``, its ``type``."""
 
     __slots__ = ("type",)
 
-    def __init__(self) -> None:
-        self.type = resolve_column_type(Decimal)
+    def __init__(self, column_type: ColumnType) -> None:
+        self.type = column_type
 
 
-DECIMAL_VALUE = _DecimalValue()
+#: the type of a computed ``Decimal`` value (see :func:`is_decimal`)
+DECIMAL_VALUE = ValueType(resolve_column_type(Decimal))
 
 
 class _FunctionNamespace:

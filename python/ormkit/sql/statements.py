@@ -20,6 +20,7 @@ from ormkit.sql.compiler import CompileContext, Scope, compile_statement
 from ormkit.sql.expressions import (
     DECIMAL_VALUE,
     AliasedColumn,
+    BinaryExpression,
     ClauseElement,
     Column,
     ColumnExpr,
@@ -27,6 +28,7 @@ from ormkit.sql.expressions import (
     Label,
     OrderBy,
     TextClause,
+    ValueType,
     and_,
     coerce,
     conditions_of,
@@ -38,7 +40,7 @@ from ormkit.sql.expressions import (
 from ormkit.sql.lookups import Q, lookups_q
 from ormkit.sql.mapped import is_model_class
 from ormkit.sql.subqueries import Subquery
-from ormkit.types import ColumnType, resolve_column_type
+from ormkit.types import resolve_column_type
 
 if TYPE_CHECKING:
     from ormkit.types import Converter
@@ -162,30 +164,23 @@ def _first_column(node: Any) -> Column[Any] | AliasColumn | None:
 
 def _value_column(expr: Any) -> Any:
     """The ColumnInfo whose type the value of a selected expression has, or None: a
-    column under a label, or ``min()``/``max()`` of one (read back as the column is)."""
+    column under a label, ``min()``/``max()`` of one (read back as the column is), or a
+    Decimal computed (``sum()``, arithmetic: decimal text on SQLite)."""
     if isinstance(expr, Label):
         expr = expr.expr
     typed = getattr(expr, "value_info", None)  # cast(), literal(), case(), subqueries
     if typed is not None:
         return typed
-    if not isinstance(expr, Column) and is_decimal(expr):
-        return DECIMAL_VALUE  # sum(), arithmetic: decimal text on SQLite
     if isinstance(expr, Function):
         if expr.name in ("min", "max") and len(expr.args) == 1:
             expr = expr.args[0]
         elif expr.name in CURRENT_TIME_FUNCTIONS:  # read back as that type (SQLite: text)
             return _CURRENT_TIME_VALUES[CURRENT_TIME_FUNCTIONS[expr.name]]
+        elif is_decimal(expr):
+            return DECIMAL_VALUE
+    elif isinstance(expr, BinaryExpression) and is_decimal(expr):
+        return DECIMAL_VALUE
     return expr.info if isinstance(expr, Column) else None
-
-
-class ValueType:
-    """The type of a selected value that is no column (see ``_value_column``): what a
-    column's info gives the result converters, its ``type``."""
-
-    __slots__ = ("type",)
-
-    def __init__(self, column_type: ColumnType) -> None:
-        self.type = column_type
 
 
 #: the type of a selected ``EXISTS (…)``: a bool on both backends
