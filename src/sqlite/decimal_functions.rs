@@ -67,15 +67,14 @@ pub(crate) fn operand(
     function: &str,
 ) -> rusqlite::Result<Option<Decimal>> {
     let read = |text: &str| {
-        Decimal::read(text).map_err(|e| match e {
-            ReadError::NotADecimal => failure(format!(
-                "{function}: not a decimal: '{}'",
-                text.chars().take(QUOTED_CHARS).collect::<String>()
-            )),
-            ReadError::TooManyDigits => failure(format!(
-                "{function}: decimal out of range (more than {MAX_DIGITS} digits): '{}'",
-                text.chars().take(QUOTED_CHARS).collect::<String>()
-            )),
+        Decimal::read(text).map_err(|e| {
+            let quoted: String = text.chars().take(QUOTED_CHARS).collect();
+            failure(match e {
+                ReadError::NotADecimal => format!("{function}: not a decimal: '{quoted}'"),
+                ReadError::TooManyDigits => format!(
+                    "{function}: decimal out of range (more than {MAX_DIGITS} digits): '{quoted}'"
+                ),
+            })
         })
     };
     match ctx.get_raw(idx) {

@@ -57,17 +57,16 @@ pub(crate) fn parse(text: &str) -> Number<'_> {
         Some(b'+') => (false, &trimmed[1..]),
         _ => (false, trimmed),
     };
-    let lower = body.to_ascii_lowercase();
-    match lower.as_str() {
-        "inf" | "infinity" => {
-            return if negative {
-                Number::NegInfinity
-            } else {
-                Number::Infinity
-            }
-        }
-        "nan" | "snan" => return Number::NaN,
-        _ => {}
+    let named = |names: [&str; 2]| names.iter().any(|n| body.eq_ignore_ascii_case(n));
+    if named(["inf", "infinity"]) {
+        return if negative {
+            Number::NegInfinity
+        } else {
+            Number::Infinity
+        };
+    }
+    if named(["nan", "snan"]) {
+        return Number::NaN;
     }
     let (mantissa, exponent) = match body.find(['e', 'E']) {
         Some(at) => (&body[..at], Some(&body[at + 1..])),
